@@ -1,0 +1,47 @@
+# The README's two commands are `make run` and `make test`; both set up .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-servers lint format bench migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Programs the tests start themselves, from Debian's packages: tinyproxy and dante (proxy tests),
+# Chromium and its driver (dashboard test).
+test-servers:
+	@command -v tinyproxy >/dev/null && { command -v danted >/dev/null || test -x /usr/sbin/danted; } \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    tinyproxy-bin dante-server chromium chromium-driver; }
+
+test: lint test-servers
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.pipeline_throughput
+
+migrate: $(STAMP)
+	$(BIN)/flask --app wsgi marketflow migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

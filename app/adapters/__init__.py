@@ -1,0 +1,1 @@
+"""The edges: HTTP, Redis, PostgreSQL, feeds and the server process."""

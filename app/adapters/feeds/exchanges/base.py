@@ -1,0 +1,76 @@
+"""What the WebSocket source needs to know about one exchange.
+
+A message is either data (handed raw to the pipeline, whose workers call
+``decode``) or a control message the connection loop handles itself
+(``Control``): acks, pongs, errors in the exchange's own words, and requests
+to reconnect. ``decode`` yields one ``(symbol, price, timestamp)`` per trade,
+with the symbol in our spelling.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import orjson
+
+from app.domain.errors import InvalidTick
+
+Trade = tuple[object, object, object]
+
+
+@dataclass(frozen=True)
+class Control:
+    kind: str  # "ack", "pong", "error", "reconnect" or "ignore"
+    detail: str = ""
+
+
+def load_object(raw: bytes | str) -> dict:
+    """Parse a JSON object or raise ``InvalidTick`` with a counter reason."""
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidTick("invalid_json", str(raw[:60])) from None
+    if not isinstance(message, dict):
+        raise InvalidTick("not_an_object", type(message).__name__)
+    return message
+
+
+def trade_list(message: dict, key: str = "data") -> list[dict]:
+    trades = message.get(key)
+    if not isinstance(trades, list):
+        raise InvalidTick("missing_field", key)
+    return trades
+
+
+def fields(trade: object, symbol: str, price: str, ts: str) -> Trade:
+    if not isinstance(trade, dict):
+        raise InvalidTick("not_an_object", type(trade).__name__)
+    for name in (symbol, price, ts):
+        if name not in trade:
+            raise InvalidTick("missing_field", name)
+    return trade[symbol], trade[price], trade[ts]
+
+
+class ExchangeProtocol:
+    """Defaults suit a JSON protocol with server-side keep-alive."""
+
+    kind: ClassVar[str]
+    default_url: ClassVar[str]
+    # Send ``ping_payload`` this often (None: the server pings and the client answers).
+    default_ping_interval: ClassVar[float | None] = None
+    ping_payload: ClassVar[str] = ""
+    # Reconnect before the exchange cuts a connection this old (None: no cut).
+    max_connection_age: ClassVar[float | None] = None
+
+    def __init__(self, symbols: list[str]) -> None:
+        self.symbols = symbols
+
+    def subscribe_messages(self) -> list[str]:
+        raise NotImplementedError
+
+    def control(self, raw: str) -> Control | None:
+        """``None`` for data, else what the connection loop should do with it."""
+        raise NotImplementedError
+
+    def decode(self, raw: bytes | str) -> Iterator[Trade]:
+        raise NotImplementedError

@@ -1,0 +1,48 @@
+"""Binance spot, ``<symbol>@trade`` streams.
+
+Subscribe: ``{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}`` ->
+``{"result":null,"id":1}``. The server pings about every 20 s and
+websocket-client answers each with a pong carrying the same payload. Every
+connection is cut after 24 h, so we reconnect a little before; a
+``serverShutdown`` event asks for the same. At most 5 incoming messages a
+second per connection: one SUBSCRIBE carries every stream.
+"""
+
+from collections.abc import Iterator
+
+import orjson
+
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object
+from app.domain.errors import InvalidTick
+
+TWENTY_THREE_AND_A_HALF_HOURS = 23.5 * 3600
+
+
+class BinanceProtocol(ExchangeProtocol):
+    kind = "binance"
+    default_url = "wss://stream.binance.com:9443/ws"
+    max_connection_age = TWENTY_THREE_AND_A_HALF_HOURS
+
+    def subscribe_messages(self) -> list[str]:
+        streams = [f"{symbol.lower()}@trade" for symbol in self.symbols]
+        return [orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": 1}).decode()]
+
+    def control(self, raw: str) -> Control | None:
+        message = load_object(raw)
+        payload = message.get("data", message)
+        if isinstance(payload, dict) and payload.get("e") == "trade":
+            return None
+        if "result" in message and "id" in message:
+            return Control("ack", f"id {message['id']}")
+        if "error" in message or "code" in message:
+            return Control("error", f"{message.get('code', '')} {message.get('msg') or message.get('error')}".strip())
+        if isinstance(payload, dict) and payload.get("e") == "serverShutdown":
+            return Control("reconnect", "serverShutdown")
+        return Control("ignore", raw[:80])
+
+    def decode(self, raw: bytes | str) -> Iterator[Trade]:
+        message = load_object(raw)
+        trade = message.get("data", message)
+        if not isinstance(trade, dict) or trade.get("e") != "trade":
+            raise InvalidTick("not_a_trade", str(raw[:60]))
+        yield fields(trade, "s", "p", "T")

@@ -1,0 +1,45 @@
+"""Kraken v2, ``trade`` channel.
+
+Subscribe: ``{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USDT"]}}``,
+answered by ``{"method":"subscribe","success":true,...}`` per symbol (errors
+carry ``"success":false`` and ``"error"``). The server sends
+``{"channel":"heartbeat"}`` about once a second; we also ping
+(``{"method":"ping"}`` -> ``{"method":"pong"}``). Trades: ``data[]`` with
+``symbol``, ``price`` and ``timestamp`` (RFC 3339). The ``snapshot`` sent on
+subscribe repeats recent history, so only ``update`` messages are data.
+"""
+
+from collections.abc import Iterator
+
+import orjson
+
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object, trade_list
+from app.adapters.feeds.exchanges.okx import to_inst_id
+
+
+class KrakenProtocol(ExchangeProtocol):
+    kind = "kraken"
+    default_url = "wss://ws.kraken.com/v2"
+    default_ping_interval = 20.0
+    ping_payload = '{"method":"ping"}'
+
+    def subscribe_messages(self) -> list[str]:
+        pairs = [to_inst_id(symbol).replace("-", "/") for symbol in self.symbols]
+        return [orjson.dumps({"method": "subscribe", "params": {"channel": "trade", "symbol": pairs}}).decode()]
+
+    def control(self, raw: str) -> Control | None:
+        message = load_object(raw)
+        if message.get("channel") == "trade":
+            return None if message.get("type") == "update" else Control("ignore", "snapshot of past trades")
+        if message.get("channel") == "heartbeat" or message.get("method") == "pong":
+            return Control("pong")
+        if message.get("method") == "subscribe":
+            if message.get("success"):
+                return Control("ack", "subscribe")
+            return Control("error", str(message.get("error", "subscribe failed")))
+        return Control("ignore", raw[:80])
+
+    def decode(self, raw: bytes | str) -> Iterator[Trade]:
+        for trade in trade_list(load_object(raw)):
+            symbol, price, ts = fields(trade, "symbol", "price", "timestamp")
+            yield (symbol.replace("/", "") if isinstance(symbol, str) else symbol), price, ts

@@ -1,0 +1,77 @@
+"""Synthetic prices: a random walk per symbol, emitted as exchange-program lines.
+
+Test mode uses it as a source; ``flask marketflow simulate`` serves it over
+TCP in place of the exchange programs. Either way the lines go through the
+very decoder and validation live data goes through.
+"""
+
+import math
+import random
+import time
+
+import gevent
+
+from app.adapters.feeds.wire_line import decode_line, encode_line
+from app.application.ports import Emit, SourceStatus
+
+# Rough late-2026 levels; an unknown symbol starts at 100.
+START_PRICES = {"BTCUSDT": 96_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 180.0, "TONUSDT": 5.5, "DOGEUSDT": 0.38}
+# Per-tick volatility of the log price: about 0.02 %.
+SIGMA = 0.0002
+TICK_INTERVAL = 0.02
+
+
+def _decimals(price: float) -> int:
+    """Quote precision like a real book: cents for BTC, 5-6 decimals for DOGE."""
+    return max(2, 4 - math.floor(math.log10(price)))
+
+
+class RandomWalk:
+    """Lines at ``rate_per_symbol`` per symbol per second, round-robin over the symbols."""
+
+    def __init__(self, symbols: list[str], rate_per_symbol: float, seed: int | None = None) -> None:
+        self._symbols = symbols
+        self._rate = rate_per_symbol * len(symbols)
+        self._random = random.Random(seed)
+        skew = 1 + self._random.uniform(-0.001, 0.001)  # each venue trades a little apart
+        self._prices = {s: START_PRICES.get(s, 100.0) * skew for s in symbols}
+        self._owed = 0.0
+        self._turn = 0
+
+    def lines_due(self, elapsed: float) -> list[bytes]:
+        """The lines owed for ``elapsed`` seconds (at most one second's worth: no bursts after a stall)."""
+        self._owed += self._rate * min(elapsed, 1.0)
+        due = int(self._owed)
+        self._owed -= due
+        ts_ms = int(time.time() * 1000)
+        lines = []
+        for _ in range(due):
+            symbol = self._symbols[self._turn % len(self._symbols)]
+            self._turn += 1
+            price = self._prices[symbol] * math.exp(self._random.gauss(0.0, SIGMA))
+            self._prices[symbol] = price
+            lines.append(encode_line(symbol, round(price, _decimals(price)), ts_ms))
+        return lines
+
+    def run(self, send: Emit) -> None:
+        """Call ``send`` with the lines due every ``TICK_INTERVAL``, forever."""
+        last = time.monotonic()
+        while True:
+            gevent.sleep(TICK_INTERVAL)
+            now = time.monotonic()
+            lines = self.lines_due(now - last)
+            last = now
+            if lines:
+                send(lines)
+
+
+class SyntheticSource:
+    decode = staticmethod(decode_line)
+
+    def __init__(self, name: str, symbols: list[str], rate_per_symbol: float, seed: int | None = None) -> None:
+        self.name = name
+        self._walk = RandomWalk(symbols, rate_per_symbol, seed)
+
+    def run(self, emit: Emit, status: SourceStatus) -> None:
+        status.state, status.connected_since = "connected", time.time()
+        self._walk.run(emit)

@@ -1,0 +1,25 @@
+"""``GET /mode`` and ``POST /mode/{test,live}``."""
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from app.adapters.http.errors import error_response
+from app.adapters.http.services import services
+from app.application.modes import MODES
+
+mode_bp = Blueprint("mode", __name__, url_prefix="/mode")
+
+
+@mode_bp.get("")
+def current() -> ResponseReturnValue:
+    modes = services().modes
+    return jsonify(mode=modes.mode, exchanges=modes.exchanges())
+
+
+@mode_bp.post("/<mode>")
+def switch(mode: str) -> ResponseReturnValue:
+    if mode not in MODES:
+        return error_response(f"unknown mode {mode[:40]!r}: use one of {', '.join(MODES)}", 404)
+    modes = services().modes
+    changed = modes.switch(mode)
+    return jsonify(mode=modes.mode, changed=changed, exchanges=modes.exchanges())

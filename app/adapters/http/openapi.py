@@ -1,0 +1,238 @@
+"""``GET /openapi.json``: an OpenAPI 3 description of every endpoint and response.
+
+The schemathesis fuzzer in the test suite checks the live service against it,
+so it stays true.
+"""
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+openapi_bp = Blueprint("openapi", __name__)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERROR = _json(_ref("Error"), "An error, e.g. a malformed request or an unknown symbol")
+STRING = {"type": "string"}
+NUMBER = {"type": "number"}
+TIMESTAMP = {"type": "string", "format": "date-time", "example": "2026-11-21T10:15:30.123Z"}
+SYMBOL = {"name": "symbol", "in": "path", "required": True, "schema": STRING, "example": "BTCUSDT"}
+EXCHANGE = {"name": "exchange", "in": "path", "required": True, "schema": STRING, "example": "exchange1"}
+PERIOD = {
+    "name": "period",
+    "in": "query",
+    "required": False,
+    "description": "A whole number of s, m, h or d, up to 366 days; default 1m",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,9}[smhd]$", "default": "1m", "example": "30s"},
+}
+WINDOW_FIELDS = {"symbol": STRING, "period": STRING, "partial": {"type": "boolean"}}
+
+
+def _prices(kind: str, answer: str, with_exchange: bool) -> dict:
+    parameters = [EXCHANGE, SYMBOL] if with_exchange else [SYMBOL]
+    if kind != "latest":
+        parameters = [*parameters, PERIOD]
+    scope = "on that exchange" if with_exchange else "across the current mode's exchanges"
+    return {
+        "get": {
+            "summary": f"{kind.capitalize()} price of a symbol {scope}",
+            "parameters": parameters,
+            "responses": {
+                "200": _json(_ref(answer), "The answer"),
+                "400": ERROR,
+                "404": _json(_ref("Error"), "Unknown symbol or exchange, or no ticks in the window"),
+                "default": ERROR,
+            },
+        }
+    }
+
+
+def _proxy_post(summary: str, body: dict | None) -> dict:
+    operation: dict = {
+        "summary": summary,
+        "responses": {
+            "200": _json(_ref("ProxyStatus"), "The new proxy status"),
+            "400": ERROR,
+            "409": _json(_ref("Error"), "Not allowed in test mode"),
+            "413": ERROR,
+            "default": ERROR,
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
+    return {"post": operation}
+
+
+POLICY = {"type": "string", "enum": ["fallback", "only"]}
+
+SPEC: dict = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "marketflow",
+        "version": "0.1.0",
+        "description": "Real-time cryptocurrency prices: latest, highest, lowest and average over any period.",
+    },
+    "paths": {
+        **{
+            f"/prices/{kind}/{{symbol}}": _prices(kind, answer, False)
+            for kind, answer in (
+                ("latest", "Latest"),
+                ("highest", "Extreme"),
+                ("lowest", "Extreme"),
+                ("average", "Average"),
+            )
+        },
+        **{
+            f"/prices/{kind}/{{exchange}}/{{symbol}}": _prices(kind, answer, True)
+            for kind, answer in (
+                ("latest", "Latest"),
+                ("highest", "Extreme"),
+                ("lowest", "Extreme"),
+                ("average", "Average"),
+            )
+        },
+        "/mode": {"get": {"summary": "The current mode", "responses": {"200": _json(_ref("Mode"), "The mode")}}},
+        "/mode/{mode}": {
+            "post": {
+                "summary": "Switch to test or live mode (repeating a switch changes nothing)",
+                "parameters": [{"name": "mode", "in": "path", "required": True, "schema": STRING, "example": "live"}],
+                "responses": {
+                    "200": _json(_ref("ModeSwitch"), "The mode now"),
+                    "404": _json(_ref("Error"), "Unknown mode"),
+                    "default": ERROR,
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "summary": "Overall state, dependencies, sources, queues",
+                "responses": {
+                    "200": _json(_ref("Health"), "ok or degraded"),
+                    "503": _json(_ref("Health"), "down: the pipeline is not running"),
+                },
+            }
+        },
+        "/proxy/status": {
+            "get": {"summary": "Proxy settings and routes", "responses": {"200": _json(_ref("ProxyStatus"), "Status")}}
+        },
+        "/proxy/enable": _proxy_post("Turn the proxy on with the current settings", None),
+        "/proxy/disable": _proxy_post("Turn the proxy off, keeping the settings", None),
+        "/proxy/set-static": _proxy_post(
+            "Use one proxy",
+            {"type": "object", "properties": {"proxy": STRING, "policy": POLICY}, "additionalProperties": False},
+        ),
+        "/proxy/set-rotating": _proxy_post(
+            "Rotate over a list of proxies",
+            {
+                "type": "object",
+                "properties": {"proxies": {"type": "array", "items": STRING}, "policy": POLICY},
+                "additionalProperties": False,
+            },
+        ),
+        "/proxy/set-disabled": _proxy_post("Turn the proxy off and clear its settings", None),
+        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+        "/": {
+            "get": {
+                "summary": "The live dashboard",
+                "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+            }
+        },
+        "/ws/prices": {
+            "get": {
+                "summary": "WebSocket stream of every processed tick (filters: symbols, exchanges)",
+                "parameters": [
+                    {"name": "symbols", "in": "query", "required": False, "schema": STRING, "example": "BTCUSDT"},
+                    {"name": "exchanges", "in": "query", "required": False, "schema": STRING},
+                ],
+                "responses": {
+                    "101": {"description": "Switching to the WebSocket protocol"},
+                    "400": _json(_ref("Error"), "Not a WebSocket upgrade request"),
+                    "default": ERROR,
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": STRING}},
+            "Latest": {
+                "type": "object",
+                "required": ["symbol", "exchange", "price", "timestamp"],
+                "properties": {"symbol": STRING, "exchange": STRING, "price": NUMBER, "timestamp": TIMESTAMP},
+            },
+            "Extreme": {
+                "type": "object",
+                "required": ["symbol", "exchange", "price", "timestamp", "period"],
+                "properties": {**WINDOW_FIELDS, "exchange": STRING, "price": NUMBER, "timestamp": TIMESTAMP},
+            },
+            "Average": {
+                "type": "object",
+                "required": ["symbol", "exchange", "price", "count", "period"],
+                "properties": {
+                    **WINDOW_FIELDS,
+                    "exchange": {"type": "string", "description": "the exchange, or all"},
+                    "price": NUMBER,
+                    "count": {"type": "integer", "minimum": 1},
+                },
+            },
+            "Mode": {
+                "type": "object",
+                "required": ["mode", "exchanges"],
+                "properties": {"mode": {"type": "string", "enum": ["test", "live"]}, "exchanges": {"type": "array"}},
+            },
+            "ModeSwitch": {
+                "type": "object",
+                "required": ["mode", "changed", "exchanges"],
+                "properties": {
+                    "mode": {"type": "string", "enum": ["test", "live"]},
+                    "changed": {"type": "boolean"},
+                    "exchanges": {"type": "array", "items": STRING},
+                },
+            },
+            "Health": {
+                "type": "object",
+                "required": ["status", "mode", "redis", "postgres", "sources", "pipeline", "aggregator"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
+                    "mode": STRING,
+                    "redis": {"type": "object"},
+                    "postgres": {"type": "object"},
+                    "sources": {"type": "array", "items": {"type": "object"}},
+                    "pipeline": {"type": "object"},
+                    "aggregator": {"type": "object"},
+                },
+            },
+            "ProxyStatus": {
+                "type": "object",
+                "required": ["enabled", "mode", "policy", "proxies", "routes", "failures", "benched"],
+                "properties": {
+                    "enabled": {"type": "boolean"},
+                    "mode": {"type": "string", "enum": ["static", "rotating", "disabled"]},
+                    "policy": POLICY,
+                    "proxies": {"type": "array", "items": STRING},
+                    "static": {"type": "string", "nullable": True},
+                    "routes": {"type": "object", "additionalProperties": STRING},
+                    "failures": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "benched": {"type": "array", "items": STRING},
+                },
+            },
+        }
+    },
+}
+
+
+@openapi_bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(SPEC)

@@ -1,0 +1,64 @@
+"""``/prices/{latest,highest,lowest,average}/[exchange/]symbol``."""
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from app.adapters.http.formatting import iso_ms
+from app.adapters.http.services import services
+from app.application.price_queries import WindowAnswer
+from app.domain.period import parse_period
+
+prices_bp = Blueprint("prices", __name__, url_prefix="/prices")
+
+DEFAULT_PERIOD = "1m"
+
+
+def _window(symbol: str, exchange: str | None) -> WindowAnswer:
+    period = parse_period(request.args.get("period", DEFAULT_PERIOD))
+    return services().queries.window(symbol, exchange, period)
+
+
+def _window_fields(answer: WindowAnswer) -> dict[str, object]:
+    fields: dict[str, object] = {"symbol": answer.symbol, "period": answer.period.text}
+    if not answer.complete:
+        fields["partial"] = True
+    return fields
+
+
+@prices_bp.get("/latest/<symbol>")
+@prices_bp.get("/latest/<exchange>/<symbol>")
+def latest(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
+    canonical, price = services().queries.latest(symbol, exchange)
+    return jsonify(symbol=canonical, exchange=price.exchange, price=price.price, timestamp=iso_ms(price.ts_ms))
+
+
+@prices_bp.get("/highest/<symbol>")
+@prices_bp.get("/highest/<exchange>/<symbol>")
+def highest(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
+    answer = _window(symbol, exchange)
+    stats = answer.stats
+    return jsonify(
+        exchange=stats.high_exchange, price=stats.high, timestamp=iso_ms(stats.high_ts), **_window_fields(answer)
+    )
+
+
+@prices_bp.get("/lowest/<symbol>")
+@prices_bp.get("/lowest/<exchange>/<symbol>")
+def lowest(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
+    answer = _window(symbol, exchange)
+    stats = answer.stats
+    return jsonify(
+        exchange=stats.low_exchange, price=stats.low, timestamp=iso_ms(stats.low_ts), **_window_fields(answer)
+    )
+
+
+@prices_bp.get("/average/<symbol>")
+@prices_bp.get("/average/<exchange>/<symbol>")
+def average(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
+    answer = _window(symbol, exchange)
+    return jsonify(
+        exchange=answer.exchanges[0] if exchange else "all",
+        price=answer.stats.mean,
+        count=answer.stats.count,
+        **_window_fields(answer),
+    )

@@ -1,0 +1,1 @@
+"""Prometheus metrics: what the service is doing, in the text format at /metrics."""

@@ -1,0 +1,70 @@
+"""Service state read at scrape time: nothing is counted twice or on the hot path."""
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from app.application.aggregator import MinuteAggregator
+from app.application.pipeline import Pipeline
+from app.application.price_stream import PriceStream
+
+
+class ServiceCollector(Collector):
+    def __init__(self, pipeline: Pipeline, aggregator: MinuteAggregator, stream: PriceStream) -> None:
+        self._pipeline = pipeline
+        self._aggregator = aggregator
+        self._stream = stream
+
+    def collect(self) -> Iterator[Metric]:
+        statuses = list(self._pipeline.statuses.values())
+        messages = CounterMetricFamily("marketflow_source_messages", "Raw messages read", labels=["source"])
+        ticks = CounterMetricFamily("marketflow_source_ticks", "Valid ticks decoded", labels=["source"])
+        errors = CounterMetricFamily(
+            "marketflow_decode_errors", "Messages or trades skipped, by reason", labels=["source", "reason"]
+        )
+        reconnects = CounterMetricFamily(
+            "marketflow_source_reconnects", "Connections ended and retried", labels=["source"]
+        )
+        connected = GaugeMetricFamily(
+            "marketflow_source_connected", "1 while the source is connected", labels=["source"]
+        )
+        for status in statuses:
+            messages.add_metric([status.name], status.messages)
+            ticks.add_metric([status.name], status.ticks)
+            reconnects.add_metric([status.name], status.reconnects)
+            connected.add_metric([status.name], 1 if status.state == "connected" else 0)
+            for reason, count in status.decode_errors.items():
+                errors.add_metric([status.name, reason], count)
+        yield from (messages, ticks, errors, reconnects, connected)
+
+        depths = GaugeMetricFamily("marketflow_queue_depth", "Items waiting in each pipeline queue", labels=["queue"])
+        for queue, depth in self._pipeline.queue_depths().items():
+            depths.add_metric([queue], depth)
+        yield depths
+        stats = self._pipeline.stats
+        drops = CounterMetricFamily("marketflow_dropped", "Ticks or reads given up on, by where", labels=["where"])
+        drops.add_metric(["ingest_queue"], stats.ingest_dropped)
+        drops.add_metric(["cache_write"], stats.cache_failed)
+        drops.add_metric(["spool_full"], self._aggregator.batches_dropped)
+        yield drops
+        yield CounterMetricFamily("marketflow_ticks", "Ticks through the pipeline", value=stats.ticks)
+        latency = GaugeMetricFamily(
+            "marketflow_tick_to_cache_seconds", "Read to queryable in the cache, recent", labels=["quantile"]
+        )
+        for quantile, value in stats.latency_summary().items():
+            if value is not None:
+                latency.add_metric([{"p50_ms": "0.5", "p99_ms": "0.99"}[quantile]], value / 1000)
+        yield latency
+        yield GaugeMetricFamily(
+            "marketflow_spool_batches", "Sealed batches not yet stored", self._aggregator.unsent_batches
+        )
+        yield CounterMetricFamily(
+            "marketflow_minute_rows_written", "Minute rows merged", value=self._aggregator.rows_written
+        )
+        yield GaugeMetricFamily(
+            "marketflow_cache_consistent",
+            "1 when the cache holds the whole window",
+            value=int(self._pipeline.cache_consistent),
+        )
+        yield GaugeMetricFamily("marketflow_websocket_clients", "Clients on /ws/prices", value=self._stream.clients)

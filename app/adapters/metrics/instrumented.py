@@ -1,0 +1,80 @@
+"""The cache and store ports, timed: batch sizes and write latencies per backend.
+
+Decorators around the real adapters, so neither the application nor the
+adapters know that anything is being measured.
+"""
+
+import time
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Histogram
+
+from app.application.ports import LatestPrice, MinuteBatch, MinuteStore, TickCache
+from app.domain.stats import PriceStats
+from app.domain.tick import Tick
+
+SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class WriteMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.size = Histogram(
+            "marketflow_write_batch_size", "Items per write batch", ["backend"], buckets=SIZE_BUCKETS, registry=registry
+        )
+        self.seconds = Histogram(
+            "marketflow_write_seconds",
+            "Time per write batch, failed writes included",
+            ["backend", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def observe(self, backend: str, items: int, started: float, ok: bool) -> None:
+        self.size.labels(backend).observe(items)
+        self.seconds.labels(backend, "ok" if ok else "failed").observe(time.perf_counter() - started)
+
+
+class MeasuredCache:
+    def __init__(self, inner: TickCache, metrics: WriteMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def write(self, ticks: Sequence[Tick]) -> None:
+        started, ok = time.perf_counter(), False
+        try:
+            self._inner.write(ticks)
+            ok = True
+        finally:
+            self._metrics.observe("redis", len(ticks), started, ok)
+
+    def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
+        return self._inner.latest(symbol, exchanges)
+
+    def ticks(
+        self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
+    ) -> dict[str, list[tuple[int, float]]]:
+        return self._inner.ticks(symbol, exchanges, after_ms, to_ms)
+
+    def ping(self) -> float:
+        return self._inner.ping()
+
+
+class MeasuredStore:
+    def __init__(self, inner: MinuteStore, metrics: WriteMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def write(self, batch: MinuteBatch) -> None:
+        started, ok = time.perf_counter(), False
+        try:
+            self._inner.write(batch)
+            ok = True
+        finally:
+            self._metrics.observe("postgres", len(batch.rows), started, ok)
+
+    def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
+        return self._inner.summarize(symbol, exchanges, from_ms, to_ms)
+
+    def ping(self) -> float:
+        return self._inner.ping()

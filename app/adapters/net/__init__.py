@@ -1,0 +1,1 @@
+"""Outbound connections: the one place feeds open sockets (direct or, later, proxied)."""

@@ -1,0 +1,129 @@
+"""Opening a feed's connection: the one place that decides how bytes reach an exchange.
+
+For each attempt the ``ProxyRouter`` lists the routes to try (direct and/or
+proxies); for each route this opens TCP (through PySocks for a proxy: HTTP
+CONNECT, or SOCKS5 with the proxy resolving the exchange's name), adds TLS
+when asked, and runs the caller's handshake. A route that fails anywhere in
+that chain is reported to the router, so an exchange that refuses us at the
+WebSocket handshake counts as unreachable that way, like a refused port.
+"""
+
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from gevent import socket
+
+from app.application.proxy_routing import DIRECT, ProxyRouter, Route
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# When a rate limit gives no usable Retry-After, and the most we honour (Binance's IP bans can say days).
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+MAX_RATE_LIMIT_WAIT = 3600.0
+
+
+class NoRoute(OSError):
+    """Every route of this attempt failed, or the policy left none.
+
+    ``retry_after`` is how long the exchange asked us to stay away (429/418), 0 if it didn't.
+    """
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def rate_limit_wait(exc: BaseException) -> float:
+    """Seconds an HTTP 429 or 418 handshake answer asks us to wait; 0 for any other failure."""
+    if getattr(exc, "status_code", None) not in (418, 429):
+        return 0.0
+    headers = {str(k).lower(): v for k, v in (getattr(exc, "resp_headers", None) or {}).items()}
+    try:
+        wait = float(headers["retry-after"])
+    except (KeyError, ValueError):
+        wait = DEFAULT_RATE_LIMIT_WAIT
+    return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT)
+
+
+@dataclass(frozen=True)
+class Destination:
+    source: str
+    host: str
+    port: int
+    timeout: float
+    tls: ssl.SSLContext | None = None
+
+
+def tls_context(ca_file: str = "") -> ssl.SSLContext:
+    """The system trust store, plus ``ca_file`` when given (a private or test CA)."""
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(ca_file)
+    return context
+
+
+def _tcp(route: Route, host: str, port: int, timeout: float) -> socket.socket:
+    if route is DIRECT:
+        return socket.create_connection((host, port), timeout=timeout)
+    # PySocks subclasses socket.socket when imported: import it only here, after
+    # gevent's monkey patching, so its sockets are cooperative.
+    import socks
+
+    kind = socks.HTTP if route.scheme == "http" else socks.SOCKS5
+    return socks.create_connection(
+        (host, port),
+        timeout=timeout,
+        proxy_type=kind,
+        proxy_addr=route.host,
+        proxy_port=route.port,
+        proxy_rdns=True,
+        proxy_username=route.username or None,
+        proxy_password=route.password or None,
+    )
+
+
+def describe(route: Route) -> str:
+    return "direct" if route is DIRECT else route.masked
+
+
+class Connector:
+    def __init__(self, router: ProxyRouter) -> None:
+        self._router = router
+
+    def open(self, destination: Destination, handshake: Callable[[socket.socket], T]) -> T:
+        """Try each route in turn; the first whose handshake succeeds wins."""
+        errors = []
+        retry_after = 0.0
+        routes = self._router.routes(destination.source)
+        for route in routes:
+            sock = None
+            try:
+                sock = _tcp(route, destination.host, destination.port, destination.timeout)
+                if destination.tls is not None:
+                    sock = destination.tls.wrap_socket(sock, server_hostname=destination.host)
+                result = handshake(sock)
+            except BaseException as exc:
+                if sock is not None:
+                    sock.close()  # also when the feed is being stopped mid-connect
+                if not isinstance(exc, Exception):
+                    raise
+                self._router.failed(destination.source, route)
+                retry_after = max(retry_after, rate_limit_wait(exc))
+                errors.append(f"{describe(route)}: {type(exc).__name__}: {exc}"[:200])
+                log.warning(
+                    "route failed",
+                    extra={"exchange": destination.source, "route": describe(route), "error": errors[-1]},
+                )
+                continue
+            self._router.succeeded(destination.source, route)
+            return result
+        if not routes:
+            raise NoRoute("proxy only, and every proxy is benched after failing")
+        if retry_after:
+            errors.append(f"rate limited: retry after {retry_after:g}s")
+        raise NoRoute("; ".join(errors), retry_after)

@@ -1,0 +1,1 @@
+"""PostgreSQL: exact per-minute aggregates in ``market_data``."""

@@ -1,0 +1,1 @@
+"""Redis: the latest prices and the rolling window of raw ticks."""

@@ -1,0 +1,127 @@
+"""The ``TickCache`` port on Redis.
+
+Keys (``<p>`` is ``redis.key_prefix``):
+- ``<p>:latest:<SYMBOL>``: hash, field = exchange, value = ``<ts_ms>:<price>``;
+  a script replaces a value only with a tick at least as new, so batches
+  written out of order (or again) never move the latest price backwards.
+- ``<p>:ticks:<exchange>:<SYMBOL>``: sorted set, score = trade ts (ms), member =
+  ``<price>:<writer id>:<seq>``: unique per tick, so equal trades are all kept,
+  and the same per write, so writing a tick again changes nothing.
+  Every write trims members older than the retention and refreshes a TTL,
+  so no key outlives its data.
+"""
+
+import os
+import time
+from collections.abc import Sequence
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from app.adapters.breaker import Breaker
+from app.application.ports import LatestPrice
+from app.config.schema import RedisConfig
+from app.domain.tick import Tick
+
+
+def make_client(config: RedisConfig) -> redis.Redis:
+    """A client that never blocks for long: pool waits, connects and reads all time out."""
+    pool = redis.BlockingConnectionPool.from_url(
+        config.url,
+        max_connections=config.pool_size,
+        timeout=config.pool_timeout,
+        socket_timeout=config.socket_timeout,
+        socket_connect_timeout=config.socket_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+# KEYS: latest hashes; ARGV: field, ts, value per key. Sets each field unless it holds a newer tick.
+_SET_IF_NEWER = """
+for i, key in ipairs(KEYS) do
+  local field, ts, value = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
+  local current = redis.call('HGET', key, field)
+  if not current or tonumber(string.match(current, '^%d+')) <= ts then
+    redis.call('HSET', key, field, value)
+  end
+end
+"""
+
+
+class RedisTickCache:
+    def __init__(self, client: redis.Redis, prefix: str, retention_ms: int, retry_after: float) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._retention_ms = retention_ms
+        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._writer_id = os.urandom(3).hex()
+
+    def _ticks_key(self, exchange: str, symbol: str) -> str:
+        return f"{self._prefix}:ticks:{exchange}:{symbol}"
+
+    def _latest_key(self, symbol: str) -> str:
+        return f"{self._prefix}:latest:{symbol}"
+
+    def write(self, ticks: Sequence[Tick]) -> None:
+        groups: dict[tuple[str, str], dict[str, int]] = {}
+        newest: dict[tuple[str, str], Tick] = {}
+        writer = self._writer_id
+        for tick in ticks:
+            key = (tick.exchange, tick.symbol)
+            members = groups.get(key)
+            if members is None:
+                members = groups[key] = {}
+            members[f"{tick.price!r}:{writer}:{tick.seq:x}"] = tick.ts_ms
+            best = newest.get(key)
+            if best is None or tick.ts_ms >= best.ts_ms:
+                newest[key] = tick
+        cutoff = int(time.time() * 1000) - self._retention_ms
+        ttl_ms = self._retention_ms + 60_000
+
+        def send() -> None:
+            pipe = self._client.pipeline(transaction=False)
+            for (exchange, symbol), members in groups.items():
+                key = self._ticks_key(exchange, symbol)
+                pipe.zadd(key, members)
+                pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
+                pipe.pexpire(key, ttl_ms)
+            args: list[object] = []
+            for tick in newest.values():
+                args.extend((tick.exchange, tick.ts_ms, f"{tick.ts_ms}:{tick.price!r}"))
+            keys = [self._latest_key(tick.symbol) for tick in newest.values()]
+            # EVAL inline: a registered script would cost a SCRIPT EXISTS round trip on every execute.
+            pipe.eval(_SET_IF_NEWER, len(keys), *keys, *args)
+            pipe.execute()
+
+        self._breaker.call(send)
+
+    def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
+        values = self._breaker.call(lambda: self._client.hmget(self._latest_key(symbol), list(exchanges)))
+        found = []
+        for exchange, value in zip(exchanges, values, strict=True):
+            if value is not None:
+                ts, price = value.split(b":", 1)
+                found.append(LatestPrice(exchange, float(price), int(ts)))
+        return found
+
+    def ticks(
+        self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
+    ) -> dict[str, list[tuple[int, float]]]:
+        def fetch() -> list:
+            pipe = self._client.pipeline(transaction=False)
+            for exchange in exchanges:
+                pipe.zrangebyscore(self._ticks_key(exchange, symbol), f"({after_ms}", to_ms, withscores=True)
+            return pipe.execute()
+
+        replies = self._breaker.call(fetch)
+        return {
+            exchange: [(int(score), float(member.split(b":", 1)[0])) for member, score in reply]
+            for exchange, reply in zip(exchanges, replies, strict=True)
+        }
+
+    def ping(self) -> float:
+        started = time.perf_counter()
+        self._breaker.call(self._client.ping)
+        return time.perf_counter() - started

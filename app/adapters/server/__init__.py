@@ -1,0 +1,1 @@
+"""The server process: gunicorn settings and hooks, the console script, logging."""

@@ -1,0 +1,87 @@
+"""``flask --app wsgi marketflow ...``: management commands. None starts the pipeline."""
+
+import dataclasses
+import json
+import re
+import signal
+import sys
+
+import click
+import gevent
+import gevent.event
+import psycopg2
+from flask import current_app
+
+from app.adapters.feeds.simulator import ExchangeProgram
+from app.adapters.http.services import EXTENSION_KEY
+from app.adapters.postgres.schema import migrate as apply_migrations
+
+_CREDENTIALS = re.compile(r"(//[^:/@]+:)[^@]*@")
+
+
+def mask_credentials(url: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host``."""
+    return _CREDENTIALS.sub(r"\1***@", url)
+
+
+@click.group("marketflow")
+def marketflow_commands() -> None:
+    """marketflow management commands."""
+
+
+@marketflow_commands.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the PostgreSQL schema."""
+    config = current_app.extensions[EXTENSION_KEY].config
+    try:
+        conn = psycopg2.connect(config.postgres.dsn, connect_timeout=config.postgres.connect_timeout)
+    except psycopg2.Error as exc:
+        sys.exit(f"marketflow: cannot reach PostgreSQL at {mask_credentials(config.postgres.dsn)}: {exc}".strip())
+    conn.autocommit = True
+    try:
+        applied = apply_migrations(conn)
+    finally:
+        conn.close()
+    click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
+
+
+@marketflow_commands.command("check-config")
+def check_config_command() -> None:
+    """Validate the configuration and print it as the service will use it."""
+    config = dataclasses.asdict(current_app.extensions[EXTENSION_KEY].config)
+    config["redis"]["url"] = mask_credentials(config["redis"]["url"])
+    config["postgres"]["dsn"] = mask_credentials(config["postgres"]["dsn"])
+    config["proxy"]["proxies"] = [mask_credentials(url) for url in config["proxy"]["proxies"]]
+    config["proxy"]["static"] = mask_credentials(config["proxy"]["static"])
+    click.echo(json.dumps(config, indent=2))
+    click.echo("config OK")
+
+
+@marketflow_commands.command("simulate")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--ports", default="", help="Comma-separated ports [default: the configured TCP sources' ports].")
+@click.option("--symbols", default="", help="Comma-separated symbols [default: the configured symbols].")
+@click.option("--rate", default=1.0, show_default=True, type=click.FloatRange(min=0.01), help="Lines/s per symbol.")
+def simulate_command(host: str, ports: str, symbols: str, rate: float) -> None:
+    """Serve a stand-in for the exchange programs (one JSON line per trade over TCP)."""
+    config = current_app.extensions[EXTENSION_KEY].config
+    try:
+        port_list = [int(p) for p in ports.split(",")] if ports else [s.port for s in config.sources.live.tcp]
+    except ValueError:
+        raise click.BadParameter(f"not a list of ports: {ports!r}", param_hint="--ports") from None
+    symbol_list = [s.strip().upper() for s in symbols.split(",") if s.strip()] or config.symbols
+    programs = [ExchangeProgram(host, port, symbol_list, rate) for port in port_list]
+    try:
+        walkers = [program.serve() for program in programs]
+    except OSError as exc:
+        for program in programs:
+            program.stop()
+        sys.exit(f"marketflow: cannot listen: {exc}")
+    click.echo(f"serving {', '.join(symbol_list)} at {rate:g} lines/s per symbol on {host} ports {port_list}")
+    stop = gevent.event.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, stop.set)
+    stop.wait()
+    gevent.killall(walkers)
+    for program in programs:
+        program.stop()

@@ -1,0 +1,52 @@
+"""gunicorn settings and hooks, shared by ``gunicorn.conf.py`` and the ``marketflow`` script.
+
+The pipeline starts in ``post_worker_init``: by then the gevent worker has
+monkey-patched the process and loaded the app, so ``create_app`` itself
+stays free of side effects. ``worker_int`` (SIGINT/SIGQUIT) and
+``worker_exit`` (every exit, SIGTERM included) drain and flush it.
+"""
+
+import sys
+
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker
+
+from app.adapters.http.services import EXTENSION_KEY
+from app.adapters.server.logs import logging_dict
+from app.config.loader import ConfigError, load_config
+
+try:
+    _config = load_config()
+except ConfigError as exc:
+    print(f"marketflow: invalid configuration: {exc}", file=sys.stderr)
+    raise SystemExit(1) from None
+
+bind = [f"{_config.http.host}:{_config.http.port}"]
+workers = _config.http.workers
+worker_class = "app.adapters.server.worker.MarketflowWorker"
+graceful_timeout = _config.http.graceful_timeout
+timeout = 30
+proc_name = "marketflow"
+logconfig_dict = logging_dict(_config.logging.level, _config.logging.format)
+accesslog = None
+
+
+def _stop(worker: Worker) -> None:
+    container = worker.wsgi.extensions.get(EXTENSION_KEY) if getattr(worker, "wsgi", None) else None
+    if container is not None:
+        container.stop()
+
+
+def post_worker_init(worker: Worker) -> None:
+    from psycogreen.gevent import patch_psycopg  # after the worker patched gevent
+
+    patch_psycopg()
+    worker.wsgi.extensions[EXTENSION_KEY].start()
+
+
+def worker_int(worker: Worker) -> None:
+    _stop(worker)
+
+
+def worker_exit(server: Arbiter, worker: Worker) -> None:
+    _stop(worker)

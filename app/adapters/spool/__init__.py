@@ -1,0 +1,1 @@
+"""Local disk: the spool of sealed minute batches."""

@@ -1,0 +1,1 @@
+"""Services that orchestrate the domain; they see the outside world only through ``ports``."""

@@ -1,0 +1,94 @@
+"""What /health reports: overall state, dependencies, sources, queues."""
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from app.application.aggregator import MinuteAggregator
+from app.application.modes import ModeService
+from app.application.pipeline import Pipeline
+from app.application.ports import SourceStatus, StorageUnavailable
+
+
+class Pingable(Protocol):
+    def ping(self) -> float: ...
+
+
+def _probe(dependency: Pingable) -> dict[str, object]:
+    try:
+        return {"status": "up", "latency_ms": round(dependency.ping() * 1000, 3)}
+    except StorageUnavailable as exc:
+        return {"status": "down", "error": str(exc)}
+
+
+def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
+    return {
+        "name": status.name,
+        "state": status.state,
+        "connected_since": status.connected_since,
+        "last_message_age_s": None if status.last_message_at is None else round(now - status.last_message_at, 3),
+        "messages": status.messages,
+        "ticks": status.ticks,
+        "reconnects": status.reconnects,
+        "decode_errors": dict(status.decode_errors),
+        "last_error": status.last_error,
+    }
+
+
+class HealthService:
+    """``down`` when the pipeline is not running (nothing new can be answered);
+    ``degraded`` when a store is unreachable or a source is not connected."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        modes: ModeService,
+        cache: Pingable,
+        store: Pingable,
+        aggregator: MinuteAggregator,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pipeline = pipeline
+        self._modes = modes
+        self._cache = cache
+        self._store = store
+        self._aggregator = aggregator
+        self._clock = clock
+
+    def report(self) -> dict[str, object]:
+        now = self._clock()
+        redis, postgres = _probe(self._cache), _probe(self._store)
+        statuses = self._pipeline.statuses
+        sources = [_source_view(statuses.get(name) or SourceStatus(name), now) for name in self._modes.exchanges()]
+        stats = self._pipeline.stats
+        if not self._pipeline.running:
+            overall = "down"
+        elif redis["status"] != "up" or postgres["status"] != "up" or any(s["state"] != "connected" for s in sources):
+            overall = "degraded"
+        else:
+            overall = "ok"
+        return {
+            "status": overall,
+            "mode": self._modes.mode,
+            "redis": redis,
+            "postgres": postgres,
+            "sources": sources,
+            "pipeline": {
+                "running": self._pipeline.running,
+                "queues": self._pipeline.queue_depths(),
+                "received": stats.received,
+                "ticks": stats.ticks,
+                "cached": stats.cached,
+                "rejected": stats.rejected,
+                "drops": {"ingest": stats.ingest_dropped, "cache_write_failed": stats.cache_failed},
+                "cache_consistent": self._pipeline.cache_consistent,
+                "cache_restored": stats.cache_restored,
+                "tick_to_cache_latency": stats.latency_summary(),
+            },
+            "aggregator": {
+                "open_minutes": self._aggregator.open_buckets,
+                "unsent_batches": self._aggregator.unsent_batches,
+                "rows_written": self._aggregator.rows_written,
+                "batches_dropped": self._aggregator.batches_dropped,
+            },
+        }

@@ -1,0 +1,35 @@
+"""Counters and latency samples of the pipeline, as /health reports them."""
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+def percentile(samples: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile; None when there is nothing to rank."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@dataclass
+class PipelineStats:
+    """Plain counters: the pipeline is one OS thread, so no locking is needed."""
+
+    received: int = 0
+    ticks: int = 0
+    rejected: int = 0
+    ingest_dropped: int = 0
+    cached: int = 0
+    cache_failed: int = 0
+    cache_restored: int = 0
+    # Seconds from a raw read to the moment its ticks are queryable in the cache.
+    cache_latency: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
+
+    def latency_summary(self) -> dict[str, float | None]:
+        samples = list(self.cache_latency)
+        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        return {
+            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
+        }

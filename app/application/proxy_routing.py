@@ -1,0 +1,109 @@
+"""Which way each feed connection goes: direct, or through which proxy.
+
+Policies:
+- ``fallback``: direct first; when the exchange can't be reached directly,
+  the same attempt goes on through the proxies, and direct is tried again
+  ``direct_retry_seconds`` later.
+- ``only``: proxies and nothing else, even when every proxy is down.
+
+Modes: ``static`` always uses one chosen proxy; ``rotating`` starts each
+connection at the next proxy of the list and moves on when one fails; a
+failed proxy is benched for ``bench_seconds`` before it is tried again.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.domain.proxy_endpoint import ProxyEndpoint
+
+Route = ProxyEndpoint | None  # None is the direct path
+DIRECT = None
+
+
+@dataclass
+class ProxySettings:
+    enabled: bool
+    mode: str  # "static", "rotating" or "disabled"
+    policy: str  # "fallback" or "only"
+    proxies: list[ProxyEndpoint]
+    static: ProxyEndpoint | None
+    bench_seconds: float
+    direct_retry_seconds: float
+
+
+@dataclass
+class _SourceRoute:
+    route: Route = DIRECT
+    direct_failed_at: float = float("-inf")
+
+
+@dataclass
+class ProxyRouter:
+    settings: ProxySettings
+    clock: Callable[[], float] = time.monotonic
+    _next: int = 0
+    _benched_until: dict[ProxyEndpoint, float] = field(default_factory=dict)
+    failures: dict[ProxyEndpoint, int] = field(default_factory=dict)
+    _sources: dict[str, _SourceRoute] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.settings.enabled and self.settings.mode != "disabled"
+
+    def routes(self, source: str) -> list[Route]:
+        """The routes to try, in order, for one connection attempt of ``source``."""
+        if not self.active:
+            return [DIRECT]
+        proxies = self._candidates()
+        if self.settings.policy == "only":
+            return list(proxies)
+        state = self._sources.setdefault(source, _SourceRoute())
+        if self.clock() - state.direct_failed_at >= self.settings.direct_retry_seconds:
+            return [DIRECT, *proxies]
+        return [*proxies, DIRECT]
+
+    def _candidates(self) -> list[ProxyEndpoint]:
+        settings = self.settings
+        if settings.mode == "static":
+            return [settings.static] if settings.static else []
+        now = self.clock()
+        count = len(settings.proxies)
+        start, self._next = self._next, (self._next + 1) % max(count, 1)
+        ordered = [settings.proxies[(start + i) % count] for i in range(count)]
+        return [p for p in ordered if self._benched_until.get(p, float("-inf")) <= now]
+
+    def succeeded(self, source: str, route: Route) -> None:
+        self._sources.setdefault(source, _SourceRoute()).route = route
+
+    def failed(self, source: str, route: Route) -> None:
+        if route is DIRECT:
+            self._sources.setdefault(source, _SourceRoute()).direct_failed_at = self.clock()
+            return
+        self.failures[route] = self.failures.get(route, 0) + 1
+        self._benched_until[route] = self.clock() + self.settings.bench_seconds
+
+    def due_for_direct(self) -> list[str]:
+        """Sources on a proxy under ``fallback`` whose direct retry time has come."""
+        if not self.active or self.settings.policy != "fallback":
+            return []
+        now = self.clock()
+        return [
+            name
+            for name, state in self._sources.items()
+            if state.route is not DIRECT and now - state.direct_failed_at >= self.settings.direct_retry_seconds
+        ]
+
+    def current(self, source: str) -> Route:
+        state = self._sources.get(source)
+        return state.route if state else DIRECT
+
+    def benched(self) -> list[ProxyEndpoint]:
+        now = self.clock()
+        return [proxy for proxy, until in self._benched_until.items() if until > now]
+
+    def reset(self) -> None:
+        """Forget routes, benches and direct failures: the settings changed."""
+        self._sources.clear()
+        self._benched_until.clear()
+        self._next = 0

@@ -1,0 +1,133 @@
+"""Steering the proxy at runtime: what /proxy/* does.
+
+Every change takes effect on live connections at once: the live sources
+reconnect and the router decides their new route. Test mode never uses a
+proxy: switching to it turns the proxy off (keeping the settings), and
+turning it on in test mode is refused.
+"""
+
+import logging
+
+import gevent
+
+from app.application.modes import ModeService
+from app.application.proxy_routing import DIRECT, ProxyRouter
+from app.domain.errors import DomainError
+from app.domain.proxy_endpoint import parse_proxy_url
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("fallback", "only")
+
+
+class ProxyConflict(DomainError):
+    """The request is valid but not in the current state (the proxy in test mode)."""
+
+
+class ProxyRequestError(DomainError):
+    """A request that makes no sense, e.g. static mode with no proxy."""
+
+
+class ProxyService:
+    def __init__(self, router: ProxyRouter, modes: ModeService) -> None:
+        self._router = router
+        self._settings = router.settings
+        self._modes = modes
+        modes.listeners.append(self._mode_switched)
+        if modes.mode == "test":
+            self._settings.enabled = False
+
+    def status(self) -> dict[str, object]:
+        settings, router = self._settings, self._router
+        live = self._modes.exchanges("live")
+        return {
+            "enabled": router.active,
+            "mode": settings.mode,
+            "policy": settings.policy,
+            "proxies": [p.masked for p in settings.proxies],
+            "static": settings.static.masked if settings.static else None,
+            "routes": {name: _route_name(router, name) for name in live} if self._modes.mode == "live" else {},
+            "failures": {p.masked: n for p, n in router.failures.items()},
+            "benched": [p.masked for p in router.benched()],
+        }
+
+    def enable(self) -> None:
+        self._refuse_in_test_mode()
+        if self._settings.mode == "disabled" or not self._settings.proxies:
+            raise ProxyRequestError("no proxy is configured: use /proxy/set-static or /proxy/set-rotating")
+        self._settings.enabled = True
+        self._apply("enabled")
+
+    def disable(self) -> None:
+        self._settings.enabled = False
+        self._apply("disabled")
+
+    def set_static(self, proxy: str | None, policy: str | None) -> None:
+        self._refuse_in_test_mode()
+        settings = self._settings
+        chosen = parse_proxy_url(proxy) if proxy is not None else settings.static or next(iter(settings.proxies), None)
+        if chosen is None:
+            raise ProxyRequestError('static mode needs a proxy: none is configured, give one as {"proxy": url}')
+        if chosen not in settings.proxies:
+            settings.proxies.append(chosen)
+        settings.policy = _policy(policy, settings.policy)
+        settings.mode, settings.static, settings.enabled = "static", chosen, True
+        self._apply("static")
+
+    def set_rotating(self, proxies: list[str] | None, policy: str | None) -> None:
+        self._refuse_in_test_mode()
+        settings = self._settings
+        if proxies is not None:
+            if not isinstance(proxies, list):
+                raise ProxyRequestError('"proxies" must be a list of proxy URLs')
+            settings.proxies[:] = [parse_proxy_url(url) for url in proxies]
+        if not settings.proxies:
+            raise ProxyRequestError('rotating mode needs at least one proxy: give them as {"proxies": [url, ...]}')
+        settings.policy = _policy(policy, settings.policy)
+        settings.mode, settings.enabled = "rotating", True
+        if settings.static not in settings.proxies:
+            settings.static = None
+        self._apply("rotating")
+
+    def set_disabled(self) -> None:
+        settings = self._settings
+        settings.mode, settings.enabled, settings.static = "disabled", False, None
+        settings.proxies.clear()
+        self._apply("cleared")
+
+    def retry_direct_forever(self, interval: float = 1.0) -> None:
+        """Under ``fallback``, move sources on a proxy back to direct once their retry time comes."""
+        while True:
+            gevent.sleep(interval)
+            due = self._router.due_for_direct()
+            if due:
+                log.info("trying direct again", extra={"sources": due})
+                self._modes.restart(due)
+
+    def _refuse_in_test_mode(self) -> None:
+        if self._modes.mode == "test":
+            raise ProxyConflict("test mode never uses a proxy: switch to live mode first (POST /mode/live)")
+
+    def _apply(self, what: str) -> None:
+        self._router.reset()
+        log.info("proxy settings changed", extra={"change": what, "mode": self._settings.mode})
+        self._modes.restart()
+
+    def _mode_switched(self, mode: str) -> None:
+        if mode == "test" and self._settings.enabled:
+            self._settings.enabled = False
+            self._router.reset()
+            log.info("proxy turned off for test mode")
+
+
+def _policy(given: str | None, current: str) -> str:
+    if given is None:
+        return current
+    if given not in POLICIES:
+        raise ProxyRequestError(f"policy must be one of {', '.join(POLICIES)}, got {str(given)[:40]!r}")
+    return given
+
+
+def _route_name(router: ProxyRouter, source: str) -> str:
+    route = router.current(source)
+    return "direct" if route is DIRECT or not router.active else route.masked

@@ -1,0 +1,215 @@
+"""The composition root: the one place that picks adapters and wires services.
+
+Building is free of side effects (no connection, no greenlet); ``start``
+and ``stop`` are called by the server process only.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gevent
+from flask import Flask
+from gevent.lock import Semaphore
+from prometheus_client import CollectorRegistry
+
+from app.adapters.feeds.exchanges import PROTOCOLS
+from app.adapters.feeds.synthetic import SyntheticSource
+from app.adapters.feeds.tcp_lines import TcpLineSource
+from app.adapters.feeds.websocket_source import WebSocketSettings, WebSocketSource
+from app.adapters.http import register_http
+from app.adapters.http.metrics import instrument_requests
+from app.adapters.http.services import EXTENSION_KEY
+from app.adapters.metrics.collector import ServiceCollector
+from app.adapters.metrics.instrumented import MeasuredCache, MeasuredStore, WriteMetrics
+from app.adapters.net.connector import Connector, tls_context
+from app.adapters.postgres.minute_store import PostgresMinuteStore
+from app.adapters.postgres.pool import ConnectionPool
+from app.adapters.redis.tick_cache import RedisTickCache, make_client
+from app.adapters.server.flask_commands import marketflow_commands
+from app.adapters.spool.file_spool import FileSpool
+from app.application.aggregator import MinuteAggregator
+from app.application.backoff import Backoff, ConnectPacer
+from app.application.health import HealthService
+from app.application.modes import ModeService
+from app.application.pipeline import Pipeline, PipelineSettings
+from app.application.ports import FeedSource
+from app.application.price_queries import PriceQueries
+from app.application.price_stream import PriceStream
+from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.application.proxy_service import ProxyService
+from app.application.recent_window import RecentWindow
+from app.config.loader import load_config
+from app.config.schema import Config, WebSocketSourceConfig
+from app.domain.market import Market
+from app.domain.proxy_endpoint import parse_proxy_url
+from app.domain.window import RAW_RETENTION_SLACK_MS
+
+log = logging.getLogger(__name__)
+# Control requests carry at most a few proxy URLs.
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class Container:
+    config: Config
+    market: Market
+    pipeline: Pipeline
+    modes: ModeService
+    queries: PriceQueries
+    health: HealthService
+    proxy: ProxyService
+    stream: PriceStream
+    registry: CollectorRegistry
+    pool: ConnectionPool
+    started: bool = False
+    _direct_retries: gevent.Greenlet | None = None
+    _stopping: Semaphore = field(default_factory=Semaphore)
+
+    def start(self) -> None:
+        """Start the pipeline and the current mode's sources (server process only)."""
+        if self.started:
+            return
+        self.started = True
+        self.pipeline.start()
+        self.modes.start()
+        self._direct_retries = gevent.spawn(self.proxy.retry_direct_forever)
+        log.info("pipeline started", extra={"mode": self.modes.mode})
+
+    def stop(self) -> None:
+        """Stop sources, drain queues, flush every minute, close connections.
+
+        Idempotent, and a second caller waits for the first one's drain to finish
+        (SIGTERM starts it; ``worker_exit`` must not let the process end before it).
+        """
+        with self._stopping:
+            self._stop()
+
+    def _stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        self.stream.close_all()
+        if self._direct_retries is not None:
+            self._direct_retries.kill()
+        self.modes.stop()
+        self.pipeline.stop(timeout=max(1.0, self.config.http.graceful_timeout - 5))
+        self.pool.close()
+        log.info("pipeline stopped")
+
+
+def _websocket_source(ws: WebSocketSourceConfig, config: Config, connector: Connector) -> WebSocketSource:
+    protocol = PROTOCOLS[ws.kind](ws.symbols or config.symbols)
+    settings = WebSocketSettings(
+        url=ws.url or protocol.default_url,
+        connect_timeout=ws.connect_timeout_seconds,
+        silence_timeout=ws.silence_timeout_seconds,
+        ack_timeout=ws.ack_timeout_seconds,
+        ping_interval=ws.ping_interval_seconds or protocol.default_ping_interval,
+        tls=tls_context(ws.ca_file),
+    )
+    live = config.sources.live
+    return WebSocketSource(
+        ws.name,
+        protocol,
+        settings,
+        connector,
+        Backoff(live.reconnect_initial_seconds, live.reconnect_max_seconds),
+        ConnectPacer(ws.min_connect_interval_seconds),
+    )
+
+
+def _sources(config: Config, connector: Connector) -> dict[str, Sequence[FeedSource]]:
+    live = config.sources.live
+    return {
+        "test": [
+            SyntheticSource(name, config.symbols, config.sources.test.rate_per_symbol)
+            for name in config.sources.test.exchanges
+        ],
+        "live": [
+            TcpLineSource(
+                tcp.name,
+                tcp.host,
+                tcp.port,
+                live.max_line_bytes,
+                live.silence_timeout_seconds,
+                connector,
+                Backoff(live.reconnect_initial_seconds, live.reconnect_max_seconds),
+            )
+            for tcp in live.tcp
+        ]
+        + [_websocket_source(ws, config, connector) for ws in live.websocket],
+    }
+
+
+def _proxy_router(config: Config) -> ProxyRouter:
+    proxy = config.proxy
+    proxies = [parse_proxy_url(url) for url in proxy.proxies]
+    settings = ProxySettings(
+        enabled=proxy.enabled,
+        mode=proxy.mode,
+        policy=proxy.policy,
+        proxies=proxies,
+        static=parse_proxy_url(proxy.static) if proxy.static else (proxies[0] if proxy.mode == "static" else None),
+        bench_seconds=proxy.bench_seconds,
+        direct_retry_seconds=proxy.direct_retry_seconds,
+    )
+    return ProxyRouter(settings)
+
+
+def build_container(config: Config) -> Container:
+    router = _proxy_router(config)
+    sources = _sources(config, Connector(router))
+    market = Market.of(config.symbols, [s.name for group in sources.values() for s in group])
+    raw_horizon_ms = config.window.raw_seconds * 1000
+    retention_ms = raw_horizon_ms + RAW_RETENTION_SLACK_MS
+    registry = CollectorRegistry()
+    writes = WriteMetrics(registry)
+    cache = MeasuredCache(
+        RedisTickCache(make_client(config.redis), config.redis.key_prefix, retention_ms, config.redis.retry_after),
+        writes,
+    )
+    pg = config.postgres
+    pool = ConnectionPool(pg.dsn, pg.pool_size, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
+    # Our deadline: the server's statement timeout plus the connect time, plus a margin.
+    store = MeasuredStore(
+        PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1), writes
+    )
+    window = RecentWindow(retention_ms, config.window.memory_max_ticks)
+    spool = FileSpool(Path(config.aggregator.spool_path), config.aggregator.spool_max_mb * 1024 * 1024)
+    aggregator = MinuteAggregator(store, spool, int(config.aggregator.close_grace_seconds * 1000))
+    p = config.pipeline
+    settings = PipelineSettings(
+        workers=p.workers,
+        ingest_queue_size=p.ingest_queue_size,
+        ingest_put_timeout=p.ingest_put_timeout,
+        result_queue_size=p.result_queue_size,
+        cache_batch_size=p.cache_batch_size,
+        cache_batch_interval=p.cache_batch_interval_ms / 1000,
+        cache_queue_size=p.cache_queue_size,
+        aggregate_interval=config.aggregator.flush_interval_seconds,
+        checkpoint_interval=config.aggregator.checkpoint_seconds,
+    )
+    pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
+    modes = ModeService(pipeline, sources, config.mode)
+    queries = PriceQueries(market, modes, cache, window, store, raw_horizon_ms, lambda: pipeline.cache_consistent)
+    health = HealthService(pipeline, modes, cache, store, aggregator)
+    proxy = ProxyService(router, modes)
+    stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
+    pipeline.observers.append(stream.publish)
+    registry.register(ServiceCollector(pipeline, aggregator, stream))
+    return Container(config, market, pipeline, modes, queries, health, proxy, stream, registry, pool)
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """The Flask app with its services wired but idle: nothing connects or runs yet."""
+    config = config or load_config()
+    app = Flask("marketflow", static_folder=None)  # the dashboard blueprint serves /static
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    container = build_container(config)
+    app.extensions[EXTENSION_KEY] = container
+    register_http(app)
+    instrument_requests(app, container.registry)
+    app.cli.add_command(marketflow_commands)
+    return app

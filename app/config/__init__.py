@@ -1,0 +1,1 @@
+"""Configuration: a typed schema, read from YAML plus environment overrides."""

@@ -1,0 +1,183 @@
+"""Reading the configuration: YAML file, then environment overrides, then checks."""
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from app.config.schema import Config
+from app.domain.proxy_endpoint import InvalidProxy, parse_proxy_url
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "conf" / "marketflow.yaml"
+
+# Environment variable -> dotted key. Values are parsed like YAML scalars.
+ENV_OVERRIDES = {
+    "MARKETFLOW_MODE": "mode",
+    "MARKETFLOW_HTTP_PORT": "http.port",
+    "MARKETFLOW_REDIS_URL": "redis.url",
+    "MARKETFLOW_POSTGRES_DSN": "postgres.dsn",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the operator: it names the key."""
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: typing.Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    file = Path(path or env.get("MARKETFLOW_CONFIG") or DEFAULT_PATH)
+    try:
+        raw = yaml.safe_load(file.read_text()) if file.exists() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML ({exc})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping")
+    for var, dotted in ENV_OVERRIDES.items():
+        if var in env:
+            _set_dotted(raw, dotted, yaml.safe_load(env[var]) if env[var] else env[var], var)
+    config = _build(Config, raw, "")
+    _check(config)
+    return config
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, var: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{part}: must be a mapping (needed by {var})")
+        node = child
+    node[leaf] = value
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{_join(path, str(unknown[0]))}: unknown key")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        values[name] = _coerce(hints[name], value, _join(path, name))
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{_join(path, missing[0])}: required key is missing")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        (item,) = typing.get_args(hint)
+        return [_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"{path}: union types are not supported in the schema")
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _check(config: Config) -> None:
+    """Rules across keys, or on ranges, that types alone can't express."""
+    if config.http.workers != 1:
+        raise ConfigError("http.workers: only 1 worker is supported for now (the pipeline runs in the single worker)")
+    if not 0 < config.http.port < 65536:
+        raise ConfigError(f"http.port: {config.http.port} is not a valid TCP port")
+    if config.window.raw_seconds < 60:
+        raise ConfigError("window.raw_seconds: must be at least 60")
+    if not config.symbols:
+        raise ConfigError("symbols: at least one symbol is required")
+    positives = {
+        "pipeline.workers": config.pipeline.workers,
+        "pipeline.ingest_queue_size": config.pipeline.ingest_queue_size,
+        "pipeline.result_queue_size": config.pipeline.result_queue_size,
+        "pipeline.cache_batch_size": config.pipeline.cache_batch_size,
+        "pipeline.cache_queue_size": config.pipeline.cache_queue_size,
+        "window.memory_max_ticks": config.window.memory_max_ticks,
+        "redis.pool_size": config.redis.pool_size,
+        "postgres.pool_size": config.postgres.pool_size,
+        "aggregator.spool_max_mb": config.aggregator.spool_max_mb,
+        "stream.max_pending": config.stream.max_pending,
+        "stream.max_lag_seconds": config.stream.max_lag_seconds,
+        "stream.max_send_seconds": config.stream.max_send_seconds,
+        "sources.test.rate_per_symbol": config.sources.test.rate_per_symbol,
+    }
+    for key, value in positives.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be greater than zero")
+    live = config.sources.live
+    names = [*config.sources.test.exchanges, *(s.name for s in live.tcp), *(s.name for s in live.websocket)]
+    lowered = [name.lower() for name in names]
+    duplicate = next((name for name in names if lowered.count(name.lower()) > 1), None)
+    if duplicate:
+        raise ConfigError(f"sources: exchange name {duplicate!r} is used twice")
+    _check_spool(config)
+    _check_proxy(config)
+    for i, ws in enumerate(live.websocket):
+        key = f"sources.live.websocket[{i}]"
+        unknown = sorted(set(ws.symbols) - set(config.symbols))
+        if unknown:
+            raise ConfigError(f"{key}.symbols: {unknown[0]} is not in symbols")
+        if ws.url and not ws.url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"{key}.url: must start with ws:// or wss://")
+        if ws.ca_file and not Path(ws.ca_file).is_file():
+            raise ConfigError(f"{key}.ca_file: no such file {ws.ca_file!r}")
+        for name in ("silence_timeout_seconds", "ack_timeout_seconds", "connect_timeout_seconds"):
+            if getattr(ws, name) <= 0:
+                raise ConfigError(f"{key}.{name}: must be greater than zero")
+
+
+def _check_proxy(config: Config) -> None:
+    proxy = config.proxy
+    for i, url in enumerate(proxy.proxies):
+        try:
+            parse_proxy_url(url)
+        except InvalidProxy as exc:
+            raise ConfigError(f"proxy.proxies[{i}]: {exc}") from None
+    if proxy.static and proxy.static not in proxy.proxies:
+        raise ConfigError("proxy.static: must be one of proxy.proxies")
+    if proxy.enabled and (proxy.mode == "disabled" or not proxy.proxies):
+        raise ConfigError("proxy.enabled: needs proxy.mode static or rotating and at least one proxy")
+    if config.aggregator.checkpoint_seconds < 0:
+        raise ConfigError("aggregator.checkpoint_seconds: must not be negative (0 turns checkpoints off)")
+    if proxy.bench_seconds < 0 or proxy.direct_retry_seconds < 0:
+        raise ConfigError("proxy: bench_seconds and direct_retry_seconds must not be negative")
+
+
+def _check_spool(config: Config) -> None:
+    """The spool must be writable, or sealed minutes would have nowhere safe to go."""
+    path = Path(config.aggregator.spool_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"aggregator.spool_path: cannot create {path.parent} ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"aggregator.spool_path: {path} is not writable")

@@ -1,0 +1,1 @@
+"""Pure market-data rules: no I/O, no gevent, no clocks."""

@@ -1,0 +1,35 @@
+"""Query periods such as ``30s`` or ``5m``."""
+
+import re
+from dataclasses import dataclass
+
+from app.domain.errors import InvalidPeriod
+
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_PATTERN = re.compile(r"(\d{1,9})([smhd])")
+# A year of history is far beyond any retention we keep; larger asks are typos.
+MAX_PERIOD_MS = 366 * _UNIT_MS["d"]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A look-back span; ``text`` is echoed back to the caller as they wrote it."""
+
+    text: str
+    ms: int
+
+
+def parse_period(text: str) -> Period:
+    """Parse ``<whole number><s|m|h|d>``; anything else is an ``InvalidPeriod``."""
+    match = _PATTERN.fullmatch(text.strip())
+    if not match:
+        raise InvalidPeriod(
+            f"invalid period {text[:40]!r}: use a positive whole number of s, m, h or d, e.g. 30s or 5m"
+        )
+    amount, unit = int(match.group(1)), match.group(2)
+    ms = amount * _UNIT_MS[unit]
+    if amount == 0:
+        raise InvalidPeriod("period must be greater than zero")
+    if ms > MAX_PERIOD_MS:
+        raise InvalidPeriod(f"period {text[:40]!r} is longer than 366 days")
+    return Period(f"{amount}{unit}", ms)

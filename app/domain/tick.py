@@ -1,0 +1,29 @@
+"""The tick: one trade price seen on one exchange at one instant."""
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Tick:
+    """A validated trade.
+
+    ``ts_ms`` is the exchange's own trade time in Unix milliseconds, so that
+    windows and minute buckets follow market time rather than arrival time.
+    ``seq`` is the arrival order within one process, set once when the tick
+    enters the pipeline: it tells equal trades apart and makes writing the
+    same tick twice a no-op.
+    """
+
+    exchange: str
+    symbol: str
+    price: float
+    ts_ms: int
+    seq: int = 0
+
+
+MS_PER_MINUTE = 60_000
+
+
+def minute_start(ts_ms: int) -> int:
+    """The start (ms) of the UTC minute holding ``ts_ms``; buckets are keyed by it."""
+    return ts_ms - ts_ms % MS_PER_MINUTE

@@ -1,0 +1,74 @@
+"""Turning a decoded trade into a ``Tick``, or saying exactly why not.
+
+Every adapter decodes its own wire format into loose fields and hands them
+here, so one set of rules (and one set of counter reasons) covers all feeds.
+"""
+
+import math
+from datetime import datetime
+
+from app.domain.errors import InvalidTick
+from app.domain.tick import Tick
+
+# Timestamps below this are taken as seconds: 1e11 ms is March 1973, while
+# 1e11 s is far in the future, so the two ranges cannot be confused.
+_SECONDS_CEILING = 100_000_000_000
+# Exchange clocks run a little ahead of ours; beyond this a timestamp is wrong,
+# and accepting it would open a minute bucket that never closes.
+MAX_FUTURE_SKEW_MS = 10_000
+# Older trades than this are not live data; they would only rewrite history.
+MAX_AGE_MS = 86_400_000
+
+
+def to_price(value: object) -> float:
+    """A positive, finite price from a JSON number or numeric string."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidTick("bad_price", repr(value)[:40])
+    if isinstance(value, (int, float)):
+        price = float(value)
+    elif isinstance(value, str):
+        try:
+            price = float(value)
+        except ValueError:
+            raise InvalidTick("bad_price", repr(value)[:40]) from None
+    else:
+        raise InvalidTick("bad_price", type(value).__name__)
+    if not math.isfinite(price) or price <= 0:
+        raise InvalidTick("bad_price", repr(value)[:40])
+    return price
+
+
+def to_timestamp_ms(value: object) -> int:
+    """Unix ms from ms or seconds (number or numeric string) or an ISO 8601 string."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidTick("bad_timestamp", repr(value)[:40])
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidTick("bad_timestamp", repr(value)[:40]) from None
+            if parsed.tzinfo is None:
+                raise InvalidTick("bad_timestamp", "ISO timestamp without a zone") from None
+            return round(parsed.timestamp() * 1000)
+        value = number
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidTick("bad_timestamp", repr(value)[:40])
+    return round(value * 1000) if value < _SECONDS_CEILING else int(value)
+
+
+def make_tick(exchange: str, symbol: object, price: object, ts: object, symbols: frozenset[str], now_ms: int) -> Tick:
+    """Validate one trade against the configured ``symbols`` and the current time."""
+    if not isinstance(symbol, str):
+        raise InvalidTick("bad_symbol", repr(symbol)[:40])
+    canonical = symbol.upper()
+    if canonical not in symbols:
+        raise InvalidTick("unknown_symbol", symbol[:40])
+    checked_price = to_price(price)
+    ts_ms = to_timestamp_ms(ts)
+    if not now_ms - MAX_AGE_MS <= ts_ms <= now_ms + MAX_FUTURE_SKEW_MS:
+        raise InvalidTick("timestamp_out_of_range", str(ts_ms))
+    return Tick(exchange, canonical, checked_price, ts_ms)

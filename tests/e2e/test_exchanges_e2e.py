@@ -1,0 +1,217 @@
+"""Each exchange adapter against a real loopback WebSocket server speaking its protocol.
+
+Handshake, subscribe and ack, trades in the documented format, keep-alive,
+a server close, an abrupt drop and silence: the service reconnects, data
+resumes, and the exact prices sent reach the API.
+"""
+
+import json
+import ssl
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.support.exchange_servers import (
+    FakeExchange,
+    binance_trade,
+    bybit_trades,
+    coinbase_trades,
+    kraken_trades,
+    okx_trades,
+)
+from tests.support.net import wait_for
+from tests.support.service import Service
+
+
+def trades_message(kind: str, symbol: str, trades: list[tuple[str, int]]) -> list[str]:
+    """The exchange's own messages for these (price, ts) trades of ``symbol``."""
+    if kind == "binance":
+        return [binance_trade(symbol, price, ts, i) for i, (price, ts) in enumerate(trades)]
+    if kind == "bybit":
+        return [bybit_trades(symbol, trades)]
+    if kind == "coinbase":
+        return [coinbase_trades(f"{symbol[:-4]}-{symbol[-4:]}", trades)]
+    if kind == "kraken":
+        return [kraken_trades(f"{symbol[:-4]}/{symbol[-4:]}", trades)]
+    return [okx_trades(f"{symbol[:-4]}-{symbol[-4:]}", trades)]
+
+
+EXPECTED_SUBSCRIBE = {
+    "binance": {"method": "SUBSCRIBE", "params": ["btcusdt@trade", "ethusdt@trade"], "id": 1},
+    "bybit": {"req_id": "1", "op": "subscribe", "args": ["publicTrade.BTCUSDT", "publicTrade.ETHUSDT"]},
+    "okx": {
+        "op": "subscribe",
+        "args": [{"channel": "trades", "instId": "BTC-USDT"}, {"channel": "trades", "instId": "ETH-USDT"}],
+    },
+    "coinbase": {"type": "subscribe", "product_ids": ["BTC-USDT", "ETH-USDT"], "channel": "market_trades"},
+    "kraken": {"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USDT", "ETH/USDT"]}},
+}
+# How each keeps the connection alive: the server pings, the client sends a ping message, or the server heartbeats.
+CLIENT_PINGS = {"bybit": '{"op":"ping"}', "okx": "ping", "kraken": '{"method":"ping"}'}
+
+
+def ws_config(make_config: Callable[..., dict], kind: str, url: str, **extra: object) -> dict:
+    source = {
+        "name": kind,
+        "kind": kind,
+        "url": url,
+        "symbols": ["BTCUSDT", "ETHUSDT"],
+        "silence_timeout_seconds": 3,
+        "ack_timeout_seconds": 2,
+        "min_connect_interval_seconds": 0.2,
+        **extra,
+    }
+    if kind in CLIENT_PINGS:
+        source["ping_interval_seconds"] = 0.5
+    return make_config(sources={"live": {"tcp": [], "websocket": [source]}})
+
+
+def source_health(service: Service) -> dict:
+    return service.get("/health")[1]["sources"][0]
+
+
+@pytest.fixture(params=["binance", "bybit", "okx", "coinbase", "kraken"])
+def exchange(request: pytest.FixtureRequest) -> Iterator[FakeExchange]:
+    server = FakeExchange(request.param)
+    yield server
+    server.close()
+
+
+def test_exchange_adapter_end_to_end(
+    exchange: FakeExchange, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    kind = exchange.kind
+    service = start_service(ws_config(make_config, kind, exchange.url))
+    exchange.wait_subscribed()
+    assert json.loads(exchange.received[0]) == EXPECTED_SUBSCRIBE[kind]
+    wait_for(lambda: source_health(service)["state"] == "connected", message="connected")
+
+    now = int(time.time() * 1000)
+    exchange.send(*trades_message(kind, "BTCUSDT", [("96123.45", now - 300), ("96120.05", now - 200)]))
+    wait_for(lambda: service.get(f"/prices/average/{kind}/BTCUSDT")[1].get("count") == 2, message="2 trades")
+    assert service.get(f"/prices/average/{kind}/BTCUSDT")[1]["price"] == pytest.approx((96123.45 + 96120.05) / 2)
+    assert service.get(f"/prices/latest/{kind}/BTCUSDT")[1]["price"] == 96120.05
+    assert service.get(f"/prices/highest/{kind}/BTCUSDT")[1]["price"] == 96123.45
+
+    # Keep-alive: the client answers the server's pings (Binance), pings itself (Bybit, OKX, Kraken),
+    # or subscribes to heartbeats (Coinbase).
+    if kind == "binance":
+        assert exchange.ping_clients()
+    elif kind == "coinbase":
+        assert '"channel": "heartbeats"' in exchange.received[1] or '"channel":"heartbeats"' in exchange.received[1]
+    else:
+        wait_for(lambda: exchange.received.count(CLIENT_PINGS[kind]) >= 2, message="client pings")
+    assert exchange.connects == 1
+
+    def resumes(connects: int, price: str, error: str) -> None:
+        exchange.wait_subscribed(connects)
+        wait_for(lambda: source_health(service)["state"] == "connected", message="reconnected")
+        assert error in source_health(service)["last_error"]
+        exchange.send(*trades_message(kind, "ETHUSDT", [(price, int(time.time() * 1000))]))
+        wait_for(lambda: service.get(f"/prices/latest/{kind}/ETHUSDT")[1].get("price") == float(price), message=price)
+
+    exchange.close_clients(1001, "going away")
+    resumes(2, "3500.5", "closed by the exchange: 1001 going away")
+    exchange.drop_clients()
+    resumes(3, "3501.25", "Connection")
+    # Silence: no trade for silence_timeout_seconds (3 s) -> reconnect.
+    resumes(4, "3502.75", "no trade for 3s")
+
+    health = source_health(service)
+    assert health["reconnects"] == 3
+    assert health["messages"] >= 4
+    assert health["decode_errors"] == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "words"),
+    [
+        ("binance", '{"code":2,"msg":"Invalid request: unknown stream"}', "Invalid request: unknown stream"),
+        ("bybit", '{"success":false,"ret_msg":"error:handler not found","op":"subscribe"}', "handler not found"),
+        ("okx", '{"event":"error","code":"60012","msg":"Invalid request"}', "60012 Invalid request"),
+        ("coinbase", '{"type":"error","message":"failure to subscribe"}', "failure to subscribe"),
+        (
+            "kraken",
+            '{"method":"subscribe","success":false,"error":"Currency pair not supported"}',
+            "pair not supported",
+        ),
+    ],
+)
+def test_exchange_errors_are_reported_in_the_exchanges_words(
+    kind: str, message: str, words: str, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange(kind)
+    try:
+        service = start_service(ws_config(make_config, kind, server.url))
+        server.wait_subscribed()
+        server.send(message)
+        wait_for(lambda: words in (source_health(service)["last_error"] or ""), message="error shown")
+        assert words in service.logs()
+    finally:
+        server.close()
+
+
+def test_a_subscription_never_acknowledged_is_retried(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("okx", acks=False)
+    try:
+        service = start_service(ws_config(make_config, "okx", server.url))
+        server.wait_subscribed(2)
+        assert "subscription not acknowledged within 2s" in source_health(service)["last_error"]
+    finally:
+        server.close()
+
+
+def test_wss_with_a_private_ca(
+    private_ca: tuple[ssl.SSLContext, str], make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server_context, ca_file = private_ca
+    server = FakeExchange("binance", tls=server_context)
+    try:
+        url = f"wss://localhost:{server.port}/ws"
+        service = start_service(ws_config(make_config, "binance", url, ca_file=ca_file))
+        server.wait_subscribed()
+        now = int(time.time() * 1000)
+        server.send(binance_trade("BTCUSDT", "97000.01", now))
+        wait_for(lambda: service.get("/prices/latest/binance/BTCUSDT")[1].get("price") == 97000.01, message="wss")
+    finally:
+        server.close()
+
+
+def test_switching_modes_while_a_feed_reconnects_leaves_no_connection(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("bybit", acks=False)  # never acks: the feed keeps reconnecting
+    try:
+        service = start_service(ws_config(make_config, "bybit", server.url))
+        server.wait_subscribed(2)
+        assert service.post("/mode/test")[1]["changed"] is True
+        wait_for(lambda: server.open_connections() == 0, message="feed connection closed")
+        connects = server.connects
+        time.sleep(2.5)  # longer than the ack timeout plus the backoff: a leaked feed would reconnect
+        assert server.connects == connects
+        assert server.open_connections() == 0
+        assert service.post("/mode/live")[1]["changed"] is True
+        wait_for(lambda: server.connects > connects, message="feed back after switching to live")
+    finally:
+        server.close()
+
+
+def test_a_rate_limited_handshake_is_retried_only_after_retry_after(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("binance")
+    server.rate_limit = 2
+    try:
+        service = start_service(ws_config(make_config, "binance", server.url))
+        wait_for(lambda: len(server.attempts) >= 2, timeout=10, message="a second attempt")
+        assert server.attempts[1] - server.attempts[0] >= 2.0  # not the 0.1-0.5 s backoff
+        assert "rate limited: retry after 2s" in source_health(service)["last_error"]
+        server.rate_limit = None
+        server.wait_subscribed()
+        server.send(binance_trade("BTCUSDT", "96500.5", int(time.time() * 1000)))
+        wait_for(lambda: service.get("/prices/latest/binance/BTCUSDT")[1].get("price") == 96500.5, message="data")
+    finally:
+        server.close()

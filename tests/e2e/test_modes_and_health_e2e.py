@@ -1,0 +1,147 @@
+"""Mode switching, degraded startup and error handling of the running service."""
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from app.adapters.feeds.wire_line import encode_line
+from app.adapters.http.formatting import iso_ms
+from tests.support.net import LineExchange, free_port, wait_for
+from tests.support.service import Service
+
+
+def test_switching_modes_swaps_the_sources_and_repeating_is_harmless(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
+) -> None:
+    service = start_service(make_config(mode="test"))
+    assert service.get("/mode") == (
+        200,
+        {"mode": "test", "exchanges": ["test-exchange1", "test-exchange2", "test-exchange3"]},
+    )
+    latest = wait_for(lambda: service.get("/prices/latest/BTCUSDT")[1].get("exchange"), message="synthetic price")
+    assert latest.startswith("test-exchange")
+    assert not any(exchange.connections for exchange in exchanges)
+
+    status, body = service.post("/mode/live")
+    assert (status, body["mode"], body["changed"]) == (200, "live", True)
+    for exchange in exchanges:
+        exchange.wait_connected()
+    now = int(time.time() * 1000)
+    exchanges[1].send(encode_line("SOLUSDT", 181.25, now))
+    wait_for(lambda: service.get("/prices/latest/SOLUSDT")[1].get("price") == 181.25, message="live price")
+    assert service.get("/prices/latest/SOLUSDT")[1]["exchange"] == "exchange2"
+    assert service.post("/mode/live")[1]["changed"] is False
+    assert sum(exchange.connections for exchange in exchanges) == 3
+    # Synthetic history stays under its own names; live answers never mix it in.
+    assert service.get("/prices/latest/test-exchange1/BTCUSDT")[0] == 200
+
+    assert service.post("/mode/test")[1] == {
+        "mode": "test",
+        "changed": True,
+        "exchanges": ["test-exchange1", "test-exchange2", "test-exchange3"],
+    }
+    health = service.get("/health")[1]
+    assert health["mode"] == "test"
+    assert [s["name"] for s in health["sources"]] == ["test-exchange1", "test-exchange2", "test-exchange3"]
+
+
+def test_starts_without_redis_and_postgres_and_serves_test_prices_from_memory(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    config = make_config(
+        mode="test",
+        redis={"url": f"redis://127.0.0.1:{free_port()}/0"},
+        postgres={"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/none"},
+    )
+    service = start_service(config)
+    status, health = service.get("/health")
+    assert status == 200
+    assert health["status"] == "degraded"
+    assert health["redis"]["status"] == "down"
+    assert health["postgres"]["status"] == "down"
+    assert "Connection refused" in health["redis"]["error"] or "Error" in health["redis"]["error"]
+    body = wait_for(lambda: service.get("/prices/average/BTCUSDT?period=10s")[1].get("count"), message="prices")
+    assert body > 0
+    assert service.get("/prices/latest/btcusdt")[1]["exchange"].startswith("test-exchange")
+
+
+def test_malformed_feed_lines_are_counted_and_the_feed_goes_on(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
+) -> None:
+    service = start_service(make_config(sources={"live": {"max_line_bytes": 200}}))
+    exchanges[0].wait_connected()
+    now = int(time.time() * 1000)
+    exchanges[0].send(
+        b"not json",
+        b'{"symbol":"BTCUSDT","price":0,"timestamp":1}',
+        b'{"symbol":"BTCUSDT","price":"NaN","timestamp":1763712000000}',
+        b'{"symbol":"XRPUSDT","price":1,"timestamp":1763712000000}',
+        b"x" * 500,
+        b'{"symbol":"BTCUSDT","price":5,"timestamp":4102444800000}',
+        encode_line("BTCUSDT", 77.5, now),
+        # Odd but valid: a string price and timestamp with an extra field, seconds, ISO 8601.
+        b'{"symbol":"ETHUSDT","price":"3500.5","timestamp":"%d","venue":"x"}' % now,
+        b'{"symbol":"SOLUSDT","price":181,"timestamp":%d}' % (now // 1000),
+        b'{"symbol":"TONUSDT","price":5.25,"timestamp":"%s"}' % iso_ms(now).encode(),
+    )
+    wait_for(lambda: service.get("/prices/latest/exchange1/TONUSDT")[1].get("price") == 5.25, message="good lines")
+    assert service.get("/prices/latest/exchange1/BTCUSDT")[1]["price"] == 77.5
+    assert service.get("/prices/latest/exchange1/ETHUSDT")[1] == {
+        "symbol": "ETHUSDT",
+        "exchange": "exchange1",
+        "price": 3500.5,
+        "timestamp": iso_ms(now),
+    }
+    assert service.get("/prices/latest/exchange1/SOLUSDT")[1]["timestamp"] == iso_ms(now // 1000 * 1000)
+    assert service.get("/prices/latest/exchange1/TONUSDT")[1]["timestamp"] == iso_ms(now)
+    source = service.get("/health")[1]["sources"][0]
+    assert source["name"] == "exchange1"
+    assert source["decode_errors"] == {
+        "invalid_json": 1,
+        "bad_price": 2,
+        "unknown_symbol": 1,
+        "line_too_long": 1,
+        "timestamp_out_of_range": 1,
+    }
+    assert source["state"] == "connected"
+
+
+@pytest.fixture(scope="module")
+def idle_service(tmp_path_factory: pytest.TempPathFactory) -> Service:
+    """A test-mode service for request-level checks (no shared state is asserted)."""
+    config = {
+        "mode": "test",
+        "redis": {"url": f"redis://127.0.0.1:{free_port()}/0"},
+        "postgres": {"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/none"},
+    }
+    service = Service(config, tmp_path_factory.mktemp("idle")).start()
+    yield service
+    service.stop()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/prices/average/BTCUSDT?period=abc", 400, "invalid period 'abc'"),
+        ("GET", "/prices/highest/BTCUSDT?period=-5s", 400, "invalid period"),
+        ("GET", "/prices/highest/BTCUSDT?period=0s", 400, "greater than zero"),
+        ("GET", "/prices/lowest/BTCUSDT?period=99999999h", 400, "longer than 366 days"),
+        ("GET", "/prices/lowest/BTCUSDT?period=" + "9" * 10_000, 414, "request line is too large"),
+        ("GET", "/prices/lowest/BTCUSDT?period=" + "9" * 2_000, 400, "invalid period"),
+        ("GET", "/prices/latest/NOPEUSDT", 404, "unknown symbol 'NOPEUSDT'"),
+        ("GET", "/prices/latest/nasdaq/BTCUSDT", 404, "unknown exchange 'nasdaq'"),
+        ("GET", "/prices/median/BTCUSDT", 404, "not found"),
+        ("GET", "/prices/latest/a/b/c", 404, "not found"),
+        ("POST", "/prices/latest/BTCUSDT", 405, "not allowed"),
+        ("GET", "/mode/live", 405, "not allowed"),
+        ("POST", "/mode/paper", 404, "unknown mode 'paper'"),
+    ],
+)
+def test_bad_requests_get_a_json_4xx(idle_service: Service, method: str, path: str, status: int, error: str) -> None:
+    from tests.support.service import http
+
+    got_status, body = http(method, idle_service.base + path)
+    assert got_status == status
+    assert error.lower() in body["error"].lower()
+    assert set(body) == {"error"}

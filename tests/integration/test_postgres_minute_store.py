@@ -1,0 +1,114 @@
+"""The PostgreSQL adapter against the machine's real server, in a database of our own."""
+
+import psycopg2
+import pytest
+
+from app.adapters.postgres.minute_store import PostgresMinuteStore
+from app.adapters.postgres.pool import ConnectionPool
+from app.adapters.postgres.schema import migrate
+from app.application.ports import MinuteBatch, MinuteRow, StorageUnavailable
+from tests.support.net import free_port
+
+M = 1_763_712_000_000
+
+
+def store(dsn: str) -> PostgresMinuteStore:
+    return PostgresMinuteStore(ConnectionPool(dsn, 2, 1.0, 2, 5000), retry_after=0.2, call_timeout=8)
+
+
+def rows(conn: psycopg2.extensions.connection) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pair_name, exchange, (extract(epoch FROM timestamp) * 1000)::bigint, average_price, min_price,"
+            " max_price, sample_count FROM market_data ORDER BY 1, 2, 3"
+        )
+        return cur.fetchall()
+
+
+def test_a_batch_is_one_row_per_minute_and_a_retry_changes_nothing(pg_dsn: str, pg) -> None:
+    s = store(pg_dsn)
+    batch = MinuteBatch(
+        "batch-1",
+        (
+            MinuteRow("ex1", "BTCUSDT", M, 4, 100.625, 98.5, 103.0),
+            MinuteRow("ex2", "BTCUSDT", M, 1, 200.0, 200.0, 200.0),
+            MinuteRow("ex1", "BTCUSDT", M + 60_000, 2, 10.0, 9.0, 11.0),
+        ),
+    )
+    s.write(batch)
+    s.write(batch)
+    assert rows(pg) == [
+        ("BTCUSDT", "ex1", M, 100.625, 98.5, 103.0, 4),
+        ("BTCUSDT", "ex1", M + 60_000, 10.0, 9.0, 11.0, 2),
+        ("BTCUSDT", "ex2", M, 200.0, 200.0, 200.0, 1),
+    ]
+
+
+def test_deltas_of_the_same_minute_merge_weighted_by_count(pg_dsn: str, pg) -> None:
+    s = store(pg_dsn)
+    s.write(MinuteBatch("a", (MinuteRow("ex1", "ETHUSDT", M, 2, 15.0, 10.0, 20.0),)))
+    s.write(MinuteBatch("b", (MinuteRow("ex1", "ETHUSDT", M, 2, 17.5, 5.0, 30.0),)))
+    assert rows(pg) == [("ETHUSDT", "ex1", M, 16.25, 5.0, 30.0, 4)]
+
+
+def test_summarize_weights_and_locates_extremes(pg_dsn: str, pg) -> None:
+    s = store(pg_dsn)
+    s.write(
+        MinuteBatch(
+            "c",
+            (
+                MinuteRow("ex1", "SOLUSDT", M, 10, 50.0, 40.0, 60.0),
+                MinuteRow("ex2", "SOLUSDT", M + 60_000, 1, 80.0, 80.0, 80.0),
+                MinuteRow("ex2", "SOLUSDT", M + 120_000, 5, 1.0, 1.0, 1.0),  # outside the range asked
+                MinuteRow("ex3", "SOLUSDT", M, 5, 1.0, 1.0, 1.0),  # an exchange not asked for
+            ),
+        )
+    )
+    stats = s.summarize("SOLUSDT", ["ex1", "ex2"], M, M + 120_000)
+    assert (stats.count, stats.total) == (11, 580.0)
+    assert (stats.low, stats.low_ts, stats.low_exchange) == (40.0, M, "ex1")
+    assert (stats.high, stats.high_ts, stats.high_exchange) == (80.0, M + 60_000, "ex2")
+    assert s.summarize("SOLUSDT", ["ex1"], M + 60_000, M + 120_000).count == 0
+
+
+def test_migrate_is_idempotent(pg_dsn: str, pg) -> None:
+    assert migrate(pg) == []
+    with pg.cursor() as cur:
+        cur.execute("SELECT max(version) FROM schema_migrations")
+        assert cur.fetchone()[0] == 1
+
+
+def test_an_unreachable_server_is_storage_unavailable() -> None:
+    s = store(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
+    with pytest.raises(StorageUnavailable):
+        s.write(MinuteBatch("x", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),)))
+    with pytest.raises(StorageUnavailable):
+        s.ping()
+
+
+def test_a_batch_replayed_from_the_spool_after_a_crash_is_not_counted_twice(pg_dsn: str, pg, tmp_path) -> None:
+    """The crash came after PostgreSQL committed the batch but before the spool heard of it."""
+    from app.adapters.spool.file_spool import FileSpool
+    from app.application.aggregator import MinuteAggregator
+
+    s = store(pg_dsn)
+    batch = MinuteBatch("crash-1", (MinuteRow("ex1", "TONUSDT", M, 3, 5.5, 5.25, 5.75),))
+    spool = FileSpool(tmp_path / "spool.jsonl", 1 << 20)
+    spool.append(batch)
+    s.write(batch)  # committed; the ack never happened
+    revived = MinuteAggregator(s, FileSpool(tmp_path / "spool.jsonl", 1 << 20), grace_ms=0)
+    assert revived.unsent_batches == 1
+    assert revived.flush()
+    assert rows(pg) == [("TONUSDT", "ex1", M, 5.5, 5.25, 5.75, 3)]
+    assert revived.unsent_batches == 0
+
+
+def test_old_batch_ids_are_pruned_after_a_write(pg_dsn: str, pg) -> None:
+    migrate(pg)
+    with pg.cursor() as cur:
+        cur.execute("INSERT INTO market_data_batches VALUES ('ancient', now() - interval '8 days')")
+        cur.execute("INSERT INTO market_data_batches VALUES ('recent', now() - interval '6 days')")
+    store(pg_dsn).write(MinuteBatch("fresh", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),)))
+    with pg.cursor() as cur:
+        cur.execute("SELECT batch_id FROM market_data_batches ORDER BY batch_id")
+        assert [row[0] for row in cur.fetchall()] == ["fresh", "recent"]

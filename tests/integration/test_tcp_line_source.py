@@ -1,0 +1,81 @@
+"""The TCP reader against a real loopback server: framing, limits, reconnects."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import gevent
+
+from app.adapters.feeds.tcp_lines import TcpLineSource
+from app.adapters.net.connector import Connector
+from app.application.backoff import Backoff
+from app.application.ports import SourceStatus
+from app.application.proxy_routing import ProxyRouter, ProxySettings
+from tests.support.net import LineExchange, free_port
+
+DIRECT_ONLY = Connector(ProxyRouter(ProxySettings(False, "disabled", "fallback", [], None, 60, 300)))
+
+
+@contextmanager
+def reading(port: int, max_line: int = 64) -> Iterator[tuple[list[bytes], SourceStatus]]:
+    """Run a TCP source against ``port`` in a greenlet; yields what it emitted and its status."""
+    received: list[bytes] = []
+    status = SourceStatus("ex1")
+    source = TcpLineSource("ex1", "127.0.0.1", port, max_line, 5.0, DIRECT_ONLY, Backoff(0.05, 0.1))
+    greenlet = gevent.spawn(source.run, received.extend, status)
+    try:
+        yield received, status
+    finally:
+        greenlet.kill()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    with gevent.Timeout(timeout):
+        while not predicate():
+            gevent.sleep(0.01)
+
+
+def test_lines_are_framed_across_reads_and_long_lines_skipped() -> None:
+    exchange = LineExchange()
+    with reading(exchange.port) as (received, status):
+        wait_until(lambda: exchange.connections)
+        exchange.send_raw(b'{"a":1}\n{"b"')
+        wait_until(lambda: len(received) == 1)
+        exchange.send_raw(b":2}\n" + b"x" * 50)
+        wait_until(lambda: len(received) == 2)
+        exchange.send_raw(b"x" * 50 + b"\n" + b"y" * 70)  # the y-line is over the limit before its end
+        exchange.send_raw(b"y" * 10 + b'\n{"c":3}\n')
+        wait_until(lambda: len(received) == 3)
+        assert received == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+        assert status.decode_errors == {"line_too_long": 2}
+        assert status.state == "connected"
+    exchange.close()
+
+
+def test_a_dropped_connection_is_retried_and_data_resumes() -> None:
+    exchange = LineExchange()
+    with reading(exchange.port) as (received, status):
+        wait_until(lambda: exchange.connections == 1)
+        exchange.send(b'{"n":1}')
+        wait_until(lambda: len(received) == 1)
+        exchange.drop_clients()
+        wait_until(lambda: exchange.connections == 2)
+        exchange.send(b'{"n":2}')
+        wait_until(lambda: len(received) == 2)
+        assert received == [b'{"n":1}', b'{"n":2}']
+        assert status.reconnects == 1
+        assert status.last_error == "connection closed by the exchange"
+        assert status.state == "connected"
+    exchange.close()
+
+
+def test_a_refused_connection_backs_off_and_connects_when_the_server_appears() -> None:
+    port = free_port()
+    with reading(port) as (received, status):
+        wait_until(lambda: status.reconnects >= 2)
+        assert status.state == "backing_off"
+        assert "Connection refused" in status.last_error
+        exchange = LineExchange(port)
+        wait_until(lambda: exchange.connections == 1)
+        exchange.send(b'{"n":1}')
+        wait_until(lambda: received == [b'{"n":1}'])
+    exchange.close()

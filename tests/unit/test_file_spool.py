@@ -1,0 +1,54 @@
+"""The spool on a real file: durability, acknowledgements, damage and its bound."""
+
+from pathlib import Path
+
+from app.adapters.spool.file_spool import FileSpool
+from app.application.ports import MinuteBatch, MinuteRow
+
+M = 1_763_712_000_000
+
+
+def batch(n: int) -> MinuteBatch:
+    return MinuteBatch(f"b{n}", (MinuteRow("ex1", "BTCUSDT", M + n * 60_000, n + 1, 0.1 + 0.2, 1e-8, 96123.45),))
+
+
+def test_pending_batches_survive_a_restart_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "spool.jsonl"
+    spool = FileSpool(path, 1 << 20)
+    for n in range(3):
+        spool.append(batch(n))
+    spool.ack("b1")
+    reloaded = FileSpool(path, 1 << 20)
+    assert reloaded.pending() == [batch(0), batch(2)]
+
+
+def test_the_file_is_emptied_when_nothing_is_pending(tmp_path: Path) -> None:
+    path = tmp_path / "spool.jsonl"
+    spool = FileSpool(path, 1 << 20)
+    spool.append(batch(0))
+    spool.ack("b0")
+    spool.ack("b0")  # a repeated ack is harmless
+    assert path.stat().st_size == 0
+    spool.append(batch(1))
+    assert FileSpool(path, 1 << 20).pending() == [batch(1)]
+
+
+def test_a_half_written_last_line_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "spool.jsonl"
+    FileSpool(path, 1 << 20).append(batch(0))
+    with path.open("ab") as file:
+        file.write(b'{"batch":"b1","rows":[["ex')
+    assert FileSpool(path, 1 << 20).pending() == [batch(0)]
+
+
+def test_the_bound_drops_the_oldest_and_counts_it(tmp_path: Path) -> None:
+    path = tmp_path / "spool.jsonl"
+    size = 120  # one encoded batch is a little over 100 bytes
+    spool = FileSpool(path, 3 * size)
+    for n in range(6):
+        spool.append(batch(n))
+    assert spool.dropped > 0
+    kept = [b.batch_id for b in spool.pending()]
+    assert kept == [f"b{n}" for n in range(6 - len(kept), 6)]
+    assert path.stat().st_size <= 3 * size
+    assert FileSpool(path, 3 * size).pending() == spool.pending()

@@ -1,0 +1,142 @@
+import tempfile
+import time
+from pathlib import Path
+
+import gevent
+
+from app.adapters.feeds.wire_line import encode_line
+from app.adapters.spool.file_spool import FileSpool
+from app.application.aggregator import MinuteAggregator
+from app.application.modes import ModeService
+from app.application.pipeline import Pipeline, PipelineSettings
+from app.application.recent_window import RecentWindow
+from app.domain.tick import Tick
+from tests.support.fakes import FlakyCache, MemoryStore, ScriptedSource
+
+SYMBOLS = frozenset({"BTCUSDT", "ETHUSDT"})
+
+
+def settings(**changes: object) -> PipelineSettings:
+    base = {
+        "workers": 3,
+        "ingest_queue_size": 64,
+        "ingest_put_timeout": 0.5,
+        "result_queue_size": 64,
+        "cache_batch_size": 100,
+        "cache_batch_interval": 0.01,
+        "cache_queue_size": 4,
+        "aggregate_interval": 0.05,
+        "checkpoint_interval": 0,
+    }
+    return PipelineSettings(**{**base, **changes})
+
+
+def build(**changes: object) -> tuple[Pipeline, FlakyCache, RecentWindow, MemoryStore]:
+    cache, store = FlakyCache(time.time), MemoryStore()
+    window = RecentWindow(3_600_000, 10_000)
+    spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20)
+    aggregator = MinuteAggregator(store, spool, grace_ms=1000)
+    return Pipeline(settings(**changes), SYMBOLS, cache, window, aggregator), cache, window, store
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_every_tick_reaches_cache_window_and_store_after_a_drain() -> None:
+    pipeline, cache, window, store = build()
+    ts = now_ms()
+    reads = [[encode_line("BTCUSDT", 100.0 + i + j / 10, ts + i) for j in range(7)] for i in range(50)]
+    pipeline.start()
+    pipeline.attach(ScriptedSource("ex1", reads))
+    gevent.sleep(0.3)
+    pipeline.stop()
+    assert pipeline.stats.ticks == 350
+    assert pipeline.stats.cached == 350
+    assert sum(len(t) for t in cache.ticks("BTCUSDT", ["ex1"], 0, ts + 10**6).values()) == 350
+    assert len(window.ticks("BTCUSDT", ["ex1"], 0, ts + 10**6)["ex1"]) == 350
+    # The open minute was flushed at stop: every tick is in the store exactly once.
+    assert sum(row.count for row in store.rows.values()) == 350
+    assert pipeline.statuses["ex1"].messages == 350
+    assert not pipeline.running
+
+
+def test_bad_lines_are_counted_by_reason_and_the_rest_goes_through() -> None:
+    pipeline, cache, _, _ = build()
+    ts = now_ms()
+    lines = [
+        encode_line("BTCUSDT", 1.5, ts),
+        b"{garbage",
+        b'{"symbol":"XRPUSDT","price":1,"timestamp":1763712000000}',
+        b'{"symbol":"BTCUSDT","price":-1,"timestamp":1763712000000}',
+        b'{"symbol":"BTCUSDT","price":"2.5","timestamp":"%d"}' % (ts // 1000 - 5),
+        b'{"symbol":"BTCUSDT","price":3,"timestamp":4102444800000}',
+        b'{"symbol":"ETHUSDT","timestamp":1763712000000}',
+    ]
+    pipeline.start()
+    pipeline.attach(ScriptedSource("ex1", [lines]))
+    gevent.sleep(0.2)
+    pipeline.stop()
+    status = pipeline.statuses["ex1"]
+    assert status.decode_errors == {
+        "invalid_json": 1,
+        "unknown_symbol": 1,
+        "bad_price": 1,
+        "missing_field": 1,
+        "timestamp_out_of_range": 1,
+    }
+    assert pipeline.stats.ticks == 2
+    assert pipeline.stats.rejected == 5
+    assert cache.latest("BTCUSDT", ["ex1"])[0].price == 1.5  # ts of the seconds-timestamp tick is older
+
+
+def test_full_ingest_queue_drops_and_counts() -> None:
+    pipeline, *_ = build(ingest_queue_size=1, ingest_put_timeout=0.01)
+    source = ScriptedSource("ex1", [[encode_line("BTCUSDT", 1.0, now_ms())]] * 3)
+    pipeline.attach(source)  # workers not started: nothing drains the queue
+    gevent.sleep(0.1)
+    assert pipeline.stats.ingest_dropped == 2
+    assert pipeline.queue_depths()["ingest"] == 1
+    pipeline.detach("ex1")
+
+
+def test_a_cache_outage_is_counted_and_the_window_is_written_back_when_it_returns() -> None:
+    pipeline, cache, window, _ = build()
+    ts = now_ms()
+    cache.write([Tick("ex1", "ETHUSDT", 1.0, ts - 1000, 0)])  # what the cache had before it went away
+    cache.down = True
+    reads = [[encode_line("ETHUSDT", 3000.0 + i, ts + i)] for i in range(3)]
+    source = ScriptedSource("ex1", reads)
+    pipeline.start()
+    pipeline.attach(source)
+    gevent.sleep(0.1)
+    assert pipeline.stats.cache_failed == 3
+    assert pipeline.cache_consistent is False
+    assert window.latest("ETHUSDT", ["ex1"])[0].price == 3002.0
+    cache.down = False
+    pipeline.detach("ex1")
+    pipeline.attach(ScriptedSource("ex2", [[encode_line("ETHUSDT", 5.0, ts + 10)]]))
+    gevent.sleep(0.1)
+    pipeline.stop()
+    assert pipeline.cache_consistent is True
+    assert pipeline.stats.cache_restored == 4
+    prices = sorted(price for _, price in cache.ticks("ETHUSDT", ["ex1"], 0, ts + 100)["ex1"])
+    assert prices == [1.0, 3000.0, 3001.0, 3002.0]
+    assert cache.latest("ETHUSDT", ["ex1"])[0].price == 3002.0
+
+
+def test_mode_switch_swaps_sources_and_repeating_it_is_harmless() -> None:
+    pipeline, *_ = build()
+    modes = ModeService(pipeline, {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("l1", [])]}, "test")
+    pipeline.start()
+    modes.start()
+    assert pipeline.attached() == ["t1"]
+    assert modes.switch("live") is True
+    assert pipeline.attached() == ["l1"]
+    assert pipeline.statuses["t1"].state == "stopped"
+    assert modes.switch("live") is False
+    assert pipeline.attached() == ["l1"]
+    assert modes.exchanges() == ["l1"]
+    modes.stop()
+    pipeline.stop()
+    assert pipeline.attached() == []
