@@ -5,6 +5,7 @@ and ``stop`` are called by the server process only.
 """
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,8 +167,10 @@ def build_container(config: Config) -> Container:
     retention_ms = raw_horizon_ms + RAW_RETENTION_SLACK_MS
     registry = CollectorRegistry()
     writes = WriteMetrics(registry)
+    # Names this process's ticks in Redis and its seal marks, so a successor can tell what it must replay.
+    run = os.urandom(4).hex()
     cache = MeasuredCache(
-        RedisTickCache(make_client(config.redis), config.redis.key_prefix, retention_ms, config.redis.retry_after),
+        RedisTickCache(make_client(config.redis), config.redis.key_prefix, retention_ms, config.redis.retry_after, run),
         writes,
     )
     pg = config.postgres
@@ -178,7 +181,7 @@ def build_container(config: Config) -> Container:
     )
     window = RecentWindow(retention_ms, config.window.memory_max_ticks)
     spool = FileSpool(Path(config.aggregator.spool_path), config.aggregator.spool_max_mb * 1024 * 1024)
-    aggregator = MinuteAggregator(store, spool, int(config.aggregator.close_grace_seconds * 1000))
+    aggregator = MinuteAggregator(store, spool, int(config.aggregator.close_grace_seconds * 1000), run)
     p = config.pipeline
     settings = PipelineSettings(
         workers=p.workers,

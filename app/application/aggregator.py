@@ -1,11 +1,17 @@
 """Exact per-minute min/mean/max, computed from the tick stream in memory.
 
-A minute is sealed ``grace_ms`` after it ends (late ticks of a sealed
-minute open a fresh delta bucket). Sealed buckets become a ``MinuteBatch``
-with its own id, which goes to the durable spool before anything else; the
-store merges deltas into rows and ignores a batch id it has seen, so a
-retried write never double counts, a crash after sealing loses nothing, and
-a restart that flushed a partial minute simply adds the rest later.
+Buckets are sealed together: when a minute is ``grace_ms`` past its end, and
+at every checkpoint, every open bucket (the unfinished minute too, as a
+delta) becomes one ``MinuteBatch`` with its own id, which goes to the
+durable spool before anything else. The store merges deltas into rows and
+ignores a batch id it has seen, so a retried write never double counts and a
+crash after sealing loses nothing.
+
+Sealing everything at once means a single ``SealMark`` (this process, the
+last tick's ``seq``) says exactly which ticks the batches hold. After a
+``kill -9`` the next process reads the dead one's mark from the spool and
+replays that process's newer ticks from the cache, so the ticks received
+since the last seal are not lost and none is counted twice.
 """
 
 import logging
@@ -13,7 +19,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
-from app.application.ports import BatchSpool, MinuteBatch, MinuteRow, MinuteStore, StorageUnavailable
+from app.application.ports import (
+    BatchSpool,
+    MinuteBatch,
+    MinuteRow,
+    MinuteStore,
+    SealMark,
+    StorageUnavailable,
+    TickCache,
+)
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE, Tick
 
@@ -28,16 +42,30 @@ class MinuteAggregator:
         store: MinuteStore,
         spool: BatchSpool,
         grace_ms: int,
+        run: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._spool = spool
         self._grace_ms = grace_ms
+        self._run = run
         self._clock = clock
         self._open: dict[BucketKey, PriceStats] = {}
+        self._last_seq = 0
+        # A mark left by an earlier process: its later ticks still have to be replayed.
+        previous = spool.mark
+        self._to_replay = previous if previous is not None and previous.run != run else None
+        self._replayed = False
         self.rows_written = 0
+        self.ticks_replayed = 0
 
-    def add(self, ticks: Iterable[Tick]) -> None:
+    def add(self, ticks: list[Tick]) -> None:
+        """Count ticks of this process, in ``seq`` order."""
+        if ticks:
+            self._bucket(ticks)
+            self._last_seq = ticks[-1].seq
+
+    def _bucket(self, ticks: Iterable[Tick]) -> None:
         buckets = self._open
         for tick in ticks:
             ts = tick.ts_ms
@@ -59,24 +87,45 @@ class MinuteAggregator:
     def batches_dropped(self) -> int:
         return self._spool.dropped
 
+    def replay(self, cache: TickCache) -> None:
+        """Count the ticks a crashed process had cached but not sealed; once, when the cache answers.
+
+        Then this process's own mark goes to disk (sealing what was replayed),
+        so even a crash before its first minute closes can be replayed.
+        Until then the earlier mark stays on disk, unless a seal replaces it.
+        """
+        if self._replayed:
+            return
+        if self._to_replay is not None:
+            try:
+                ticks = cache.ticks_after(self._to_replay)
+            except StorageUnavailable:
+                return
+            self._bucket(ticks)
+            self.ticks_replayed = len(ticks)
+            log.info("replayed the ticks a crashed process had not sealed", extra={"ticks": len(ticks)})
+        self._replayed = True
+        if self._open:
+            self.close_all()
+        else:
+            self._spool.keep_mark(SealMark(self._run, self._last_seq))
+
     def close_due(self) -> None:
-        """Seal every minute that ended at least ``grace_ms`` ago."""
+        """Seal once a minute has been over for ``grace_ms``."""
         limit = int(self._clock() * 1000) - self._grace_ms - MS_PER_MINUTE
-        self._seal([key for key in self._open if key[2] <= limit])
+        if any(key[2] <= limit for key in self._open):
+            self.close_all()
 
     def close_all(self) -> None:
-        """Seal every bucket, the unfinished minute too (used at shutdown)."""
-        self._seal(list(self._open))
-
-    def _seal(self, keys: list[BucketKey]) -> None:
-        if not keys:
+        """Seal every bucket, the unfinished minute too (checkpoints and shutdown)."""
+        if not self._open:
             return
-        rows = []
-        for key in keys:
-            stats = self._open.pop(key)
-            exchange, symbol, minute = key
-            rows.append(MinuteRow(exchange, symbol, minute, stats.count, stats.mean, stats.low, stats.high))
-        self._spool.append(MinuteBatch(uuid.uuid4().hex, tuple(rows)))
+        rows = [
+            MinuteRow(exchange, symbol, minute, stats.count, stats.mean, stats.low, stats.high)
+            for (exchange, symbol, minute), stats in self._open.items()
+        ]
+        self._open = {}
+        self._spool.append(MinuteBatch(uuid.uuid4().hex, tuple(rows), SealMark(self._run, self._last_seq)))
 
     def flush(self) -> bool:
         """Write spooled batches in order; False if the store is unavailable."""

@@ -90,5 +90,6 @@ class HealthService:
                 "unsent_batches": self._aggregator.unsent_batches,
                 "rows_written": self._aggregator.rows_written,
                 "batches_dropped": self._aggregator.batches_dropped,
+                "ticks_replayed": self._aggregator.ticks_replayed,
             },
         }

@@ -285,18 +285,24 @@ class Pipeline:
         """Seal minutes as they close, and every ``checkpoint_interval`` the open ones too.
 
         A checkpoint spools the open minutes as deltas (the store adds them up),
-        so a crash loses at most the ticks of the last interval.
+        so what a crash leaves only in memory is at most the last interval,
+        and the next process replays that part from the cache.
         """
         checkpoint = self.settings.checkpoint_interval
         last_checkpoint = time.monotonic()
         while True:
-            gevent.sleep(self.settings.aggregate_interval)
-            if checkpoint and time.monotonic() - last_checkpoint >= checkpoint:
-                self._aggregator.close_all()
-                last_checkpoint = time.monotonic()
-            else:
-                self._aggregator.close_due()
-            self._aggregator.flush()
+            try:
+                self._aggregator.replay(self._cache)
+                gevent.sleep(self.settings.aggregate_interval)
+                if checkpoint and time.monotonic() - last_checkpoint >= checkpoint:
+                    self._aggregator.close_all()
+                    last_checkpoint = time.monotonic()
+                else:
+                    self._aggregator.close_due()
+                self._aggregator.flush()
+            except Exception:  # a bug here must not stop minutes from being sealed ever after
+                log.exception("aggregation cycle failed")
+                gevent.sleep(self.settings.aggregate_interval)
 
     # -- shutdown ------------------------------------------------------
 

@@ -36,11 +36,24 @@ class MinuteRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SealMark:
+    """How far sealing got: every tick of process ``run`` up to ``seq`` is in a batch.
+
+    Stored with each batch, so after a crash the next process knows which of
+    the dead one's cached ticks no batch holds yet, and replays exactly those.
+    """
+
+    run: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class MinuteBatch:
     """Minute deltas written together; ``batch_id`` makes a retried write a no-op."""
 
     batch_id: str
     rows: tuple[MinuteRow, ...]
+    mark: SealMark
 
 
 class TickCache(Protocol):
@@ -54,6 +67,10 @@ class TickCache(Protocol):
         self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
     ) -> dict[str, list[tuple[int, float]]]:
         """Per exchange, ``(ts_ms, price)`` of ticks with ``after_ms < ts <= to_ms``."""
+        ...
+
+    def ticks_after(self, mark: SealMark) -> list[Tick]:
+        """The cached ticks of process ``mark.run`` with a higher ``seq`` than ``mark.seq``."""
         ...
 
     def ping(self) -> float:
@@ -80,16 +97,22 @@ class BatchSpool(Protocol):
     """Sealed minute batches, kept durably until the store has them.
 
     ``append`` returns only once the batch would survive a crash, so a
-    sealed minute is never lost; ``ack`` marks a batch stored.
+    sealed minute is never lost; ``ack`` marks a batch stored. ``mark`` is
+    the newest batch's ``SealMark``, kept even once every batch is stored.
     """
 
     dropped: int
+    mark: SealMark | None
 
     def append(self, batch: MinuteBatch) -> None: ...
 
     def pending(self) -> list[MinuteBatch]: ...
 
     def ack(self, batch_id: str) -> None: ...
+
+    def keep_mark(self, mark: SealMark) -> None:
+        """Make ``mark`` durable without a batch: every tick it covers is already in one."""
+        ...
 
 
 Emit = Callable[[list[bytes]], None]

@@ -212,7 +212,7 @@ def test_hung_redis_and_postgres_never_hang_the_api(
             time.sleep(OUTAGE_SECONDS)
         assert prober.failed == 0, prober.bad[:3]
         # A silent server costs one deadline (Redis 0.3 s; PostgreSQL 1 s + 1 s + 1 s), then fails fast.
-        assert prober.slowest < 4.0
+        assert prober.slowest < 4.5  # 3.3 s of deadlines plus scheduling slack on a shared machine
         health = service.get("/health")[1]
         assert (health["redis"]["status"], health["postgres"]["status"]) == ("down", "down")
         assert health["pipeline"]["drops"]["ingest"] == 0
@@ -255,7 +255,7 @@ def test_starts_with_nothing_reachable_and_heals_when_they_appear(
         db.destroy()
 
 
-def test_kill_9_mid_minute_loses_nothing_checkpointed_and_counts_nothing_twice(
+def test_kill_9_replays_what_was_not_sealed_and_counts_nothing_twice(
     tmp_path: Path,
     pg_dsn: str,
     pg: object,
@@ -266,18 +266,36 @@ def test_kill_9_mid_minute_loses_nothing_checkpointed_and_counts_nothing_twice(
     from tests.conftest import REDIS_URL
 
     now = int(time.time() * 1000)
-    minute = now - now % 60_000
-    # Ticks of the current, unfinished minute (and the one before): only checkpoints can save them.
-    ticks = [PlannedTick("BTCUSDT", 96_000.0 + i, max(minute - 30_000, now - 30_000) + i * 50) for i in range(200)]
+    # A: a minute long past its grace, sealed at once. B: the current minute, not sealed before the crash.
+    # C: more of the current minute, after the restart.
+    sealed = [PlannedTick("BTCUSDT", 95_000.0 + i, now - 200_000 + i * 10) for i in range(60)]
+    unsealed = [PlannedTick("BTCUSDT", 96_000.0 + i, now - 3_000 + i * 10) for i in range(60)]
+    later = [PlannedTick("BTCUSDT", 97_000.0 + i, now - 2_000 + i * 10) for i in range(80)]
     config = fault_config(feed, REDIS_URL, pg_dsn, tmp_path / "spool.jsonl")
     config["redis"]["key_prefix"] = redis_prefix
-    config["aggregator"]["checkpoint_seconds"] = 0.5
+    config["aggregator"] |= {"checkpoint_seconds": 600, "close_grace_seconds": 120}
+    key = f"{redis_prefix}:ticks:exchange1:BTCUSDT"
+    cached = redis.Redis.from_url(REDIS_URL)
+
     first = start_service(config)
     feed.wait_connected()
-    send(first, feed, ticks[:120], 120)  # returns once a checkpoint sealed every open minute
+    feed.send(*(tick.line for tick in sealed))
+    wait_for(lambda: cached.zcard(key) == 60 and first.get("/health")[1]["aggregator"]["open_minutes"] == 0)
+    feed.send(*(tick.line for tick in unsealed))
+    wait_for(lambda: cached.zcard(key) == 120, message="120 ticks in Redis")
+    assert first.get("/health")[1]["aggregator"]["open_minutes"] >= 1
     first.crash()
+
     second = start_service(config)
     feed.wait_connected()
-    send(second, feed, ticks[120:], 80)
+    wait_for(lambda: second.get("/health")[1]["aggregator"]["ticks_replayed"] == 60, message="B replayed, A not")
+    feed.send(*(tick.line for tick in later))
+    wait_for(lambda: second.get("/health")[1]["pipeline"]["ticks"] == 80, message="C taken")
     assert second.stop() == 0
-    verify_and_record("Service kill -9 in the middle of a minute, restarted (checkpoint 0.5 s)", ticks, pg_dsn, None)
+    verify_and_record(
+        "Service kill -9 with one minute sealed and one not (checkpoint 600 s), restarted",
+        sealed + unsealed + later,
+        pg_dsn,
+        None,
+        replayed=60,
+    )

@@ -7,6 +7,7 @@ from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import migrate
 from app.application.ports import MinuteBatch, MinuteRow, StorageUnavailable
+from tests.support.fakes import MARK
 from tests.support.net import free_port
 
 M = 1_763_712_000_000
@@ -34,6 +35,7 @@ def test_a_batch_is_one_row_per_minute_and_a_retry_changes_nothing(pg_dsn: str, 
             MinuteRow("ex2", "BTCUSDT", M, 1, 200.0, 200.0, 200.0),
             MinuteRow("ex1", "BTCUSDT", M + 60_000, 2, 10.0, 9.0, 11.0),
         ),
+        MARK,
     )
     s.write(batch)
     s.write(batch)
@@ -46,8 +48,8 @@ def test_a_batch_is_one_row_per_minute_and_a_retry_changes_nothing(pg_dsn: str, 
 
 def test_deltas_of_the_same_minute_merge_weighted_by_count(pg_dsn: str, pg) -> None:
     s = store(pg_dsn)
-    s.write(MinuteBatch("a", (MinuteRow("ex1", "ETHUSDT", M, 2, 15.0, 10.0, 20.0),)))
-    s.write(MinuteBatch("b", (MinuteRow("ex1", "ETHUSDT", M, 2, 17.5, 5.0, 30.0),)))
+    s.write(MinuteBatch("a", (MinuteRow("ex1", "ETHUSDT", M, 2, 15.0, 10.0, 20.0),), MARK))
+    s.write(MinuteBatch("b", (MinuteRow("ex1", "ETHUSDT", M, 2, 17.5, 5.0, 30.0),), MARK))
     assert rows(pg) == [("ETHUSDT", "ex1", M, 16.25, 5.0, 30.0, 4)]
 
 
@@ -62,6 +64,7 @@ def test_summarize_weights_and_locates_extremes(pg_dsn: str, pg) -> None:
                 MinuteRow("ex2", "SOLUSDT", M + 120_000, 5, 1.0, 1.0, 1.0),  # outside the range asked
                 MinuteRow("ex3", "SOLUSDT", M, 5, 1.0, 1.0, 1.0),  # an exchange not asked for
             ),
+            MARK,
         )
     )
     stats = s.summarize("SOLUSDT", ["ex1", "ex2"], M, M + 120_000)
@@ -81,7 +84,7 @@ def test_migrate_is_idempotent(pg_dsn: str, pg) -> None:
 def test_an_unreachable_server_is_storage_unavailable() -> None:
     s = store(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
     with pytest.raises(StorageUnavailable):
-        s.write(MinuteBatch("x", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),)))
+        s.write(MinuteBatch("x", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),), MARK))
     with pytest.raises(StorageUnavailable):
         s.ping()
 
@@ -92,11 +95,11 @@ def test_a_batch_replayed_from_the_spool_after_a_crash_is_not_counted_twice(pg_d
     from app.application.aggregator import MinuteAggregator
 
     s = store(pg_dsn)
-    batch = MinuteBatch("crash-1", (MinuteRow("ex1", "TONUSDT", M, 3, 5.5, 5.25, 5.75),))
+    batch = MinuteBatch("crash-1", (MinuteRow("ex1", "TONUSDT", M, 3, 5.5, 5.25, 5.75),), MARK)
     spool = FileSpool(tmp_path / "spool.jsonl", 1 << 20)
     spool.append(batch)
     s.write(batch)  # committed; the ack never happened
-    revived = MinuteAggregator(s, FileSpool(tmp_path / "spool.jsonl", 1 << 20), grace_ms=0)
+    revived = MinuteAggregator(s, FileSpool(tmp_path / "spool.jsonl", 1 << 20), grace_ms=0, run="next")
     assert revived.unsent_batches == 1
     assert revived.flush()
     assert rows(pg) == [("TONUSDT", "ex1", M, 5.5, 5.25, 5.75, 3)]
@@ -108,7 +111,7 @@ def test_old_batch_ids_are_pruned_after_a_write(pg_dsn: str, pg) -> None:
     with pg.cursor() as cur:
         cur.execute("INSERT INTO market_data_batches VALUES ('ancient', now() - interval '8 days')")
         cur.execute("INSERT INTO market_data_batches VALUES ('recent', now() - interval '6 days')")
-    store(pg_dsn).write(MinuteBatch("fresh", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),)))
+    store(pg_dsn).write(MinuteBatch("fresh", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),), MARK))
     with pg.cursor() as cur:
         cur.execute("SELECT batch_id FROM market_data_batches ORDER BY batch_id")
         assert [row[0] for row in cur.fetchall()] == ["fresh", "recent"]

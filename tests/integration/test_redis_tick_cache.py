@@ -6,15 +6,15 @@ import pytest
 import redis
 
 from app.adapters.redis.tick_cache import RedisTickCache, make_client
-from app.application.ports import StorageUnavailable
+from app.application.ports import SealMark, StorageUnavailable
 from app.config.schema import RedisConfig
 from app.domain.tick import Tick
 from tests.conftest import REDIS_URL
 from tests.support.net import free_port
 
 
-def cache(prefix: str, retention_ms: int = 360_000) -> RedisTickCache:
-    return RedisTickCache(make_client(RedisConfig(url=REDIS_URL)), prefix, retention_ms, retry_after=0.2)
+def cache(prefix: str, retention_ms: int = 360_000, run: str = "run-a") -> RedisTickCache:
+    return RedisTickCache(make_client(RedisConfig(url=REDIS_URL)), prefix, retention_ms, retry_after=0.2, run=run)
 
 
 def test_ticks_and_latest_round_trip_exactly(redis_prefix: str) -> None:
@@ -70,7 +70,9 @@ def test_keys_are_trimmed_to_the_retention_and_expire(redis_prefix: str) -> None
 
 
 def test_a_dead_redis_fails_fast_with_storage_unavailable(redis_prefix: str) -> None:
-    dead = RedisTickCache(make_client(RedisConfig(url=f"redis://127.0.0.1:{free_port()}/0")), redis_prefix, 1, 5.0)
+    dead = RedisTickCache(
+        make_client(RedisConfig(url=f"redis://127.0.0.1:{free_port()}/0")), redis_prefix, 1, 5.0, run="run-a"
+    )
     with pytest.raises(StorageUnavailable):
         dead.write([Tick("ex1", "BTCUSDT", 1.0, 1)])
     started = time.monotonic()
@@ -78,3 +80,16 @@ def test_a_dead_redis_fails_fast_with_storage_unavailable(redis_prefix: str) -> 
         with pytest.raises(StorageUnavailable):
             dead.ping()
     assert time.monotonic() - started < 1.0
+
+
+def test_ticks_after_a_mark_are_exactly_that_process_s_later_ticks(redis_prefix: str) -> None:
+    now = int(time.time() * 1000)
+    crashed, other = cache(redis_prefix, run="dead01"), cache(redis_prefix, run="live02")
+    mine = [Tick("ex1", "BTCUSDT", 96_000.0 + i, now - 1000 + i, i) for i in range(1, 8_001)]
+    mine.append(Tick("exchange:2", "ETHUSDT", 1e-8, now - 5, 8_001))  # odd names survive the round trip
+    crashed.write(mine)
+    other.write([Tick("ex1", "BTCUSDT", 1.0, now, 7_999)])  # the same seq from another process
+    redis.Redis.from_url(REDIS_URL).zadd(f"{redis_prefix}:ticks:ex1:BTCUSDT", {"junk": now, "1.0:dead01:zz": now})
+    found = crashed.ticks_after(SealMark("dead01", 7_998))  # more than one page of the key's members
+    assert sorted(found, key=lambda t: t.seq) == mine[7_998:]
+    assert other.ticks_after(SealMark("gone03", 0)) == []

@@ -5,17 +5,32 @@ from collections.abc import Callable, Sequence
 import gevent
 
 from app.adapters.feeds.wire_line import decode_line
-from app.application.ports import Emit, LatestPrice, MinuteBatch, MinuteRow, SourceStatus, StorageUnavailable
+from app.application.ports import (
+    Emit,
+    LatestPrice,
+    MinuteBatch,
+    MinuteRow,
+    SealMark,
+    SourceStatus,
+    StorageUnavailable,
+)
 from app.application.recent_window import RecentWindow
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
+MARK = SealMark("test-run", 0)
+"""A seal mark for batches built by hand."""
+
 
 class FlakyCache(RecentWindow):
-    """The in-memory window, with a switch that makes every call fail like a dead Redis."""
+    """The in-memory window, with a switch that makes every call fail like a dead Redis.
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    Every tick written is taken as written by process ``run``.
+    """
+
+    def __init__(self, clock: Callable[[], float], run: str = "test-run") -> None:
         super().__init__(retention_ms=3_600_000, max_ticks=100_000, clock=clock)
+        self.run = run
         self.down = False
         self.writes = 0
 
@@ -37,6 +52,10 @@ class FlakyCache(RecentWindow):
     ) -> dict[str, list[tuple[int, float]]]:
         self._check()
         return super().ticks(symbol, exchanges, after_ms, to_ms)
+
+    def ticks_after(self, mark: SealMark) -> list[Tick]:
+        self._check()
+        return [tick for tick in self.snapshot() if mark.run == self.run and tick.seq > mark.seq]
 
 
 class MemoryStore:

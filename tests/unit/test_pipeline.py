@@ -35,7 +35,7 @@ def build(**changes: object) -> tuple[Pipeline, FlakyCache, RecentWindow, Memory
     cache, store = FlakyCache(time.time), MemoryStore()
     window = RecentWindow(3_600_000, 10_000)
     spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20)
-    aggregator = MinuteAggregator(store, spool, grace_ms=1000)
+    aggregator = MinuteAggregator(store, spool, grace_ms=1000, run="test-run")
     return Pipeline(settings(**changes), SYMBOLS, cache, window, aggregator), cache, window, store
 
 

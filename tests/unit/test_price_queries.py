@@ -8,7 +8,7 @@ from app.domain.errors import UnknownExchange, UnknownSymbol
 from app.domain.market import Market
 from app.domain.period import parse_period
 from app.domain.tick import Tick
-from tests.support.fakes import Clock, FlakyCache, MemoryStore, ScriptedSource
+from tests.support.fakes import MARK, Clock, FlakyCache, MemoryStore, ScriptedSource
 
 NOW_MS = 1_763_712_345_000
 MIN = 60_000
@@ -85,6 +85,7 @@ def test_long_periods_add_stored_minutes_weighted_by_count(world: Fixture) -> No
         MinuteBatch(
             "b1",
             (MinuteRow("a", "BTCUSDT", old, 10, 50.0, 40.0, 60.0), MinuteRow("b", "BTCUSDT", old, 1, 80.0, 80.0, 80.0)),
+            MARK,
         )
     )
     answer = world.queries.window("BTCUSDT", None, parse_period("1h"))

@@ -62,6 +62,11 @@ class ServiceCollector(Collector):
         yield CounterMetricFamily(
             "marketflow_minute_rows_written", "Minute rows merged", value=self._aggregator.rows_written
         )
+        yield CounterMetricFamily(
+            "marketflow_ticks_replayed",
+            "Ticks a crashed process had cached but not sealed, counted at startup",
+            value=self._aggregator.ticks_replayed,
+        )
         yield GaugeMetricFamily(
             "marketflow_cache_consistent",
             "1 when the cache holds the whole window",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from app.application.ports import LatestPrice, MinuteBatch, MinuteStore, TickCache
+from app.application.ports import LatestPrice, MinuteBatch, MinuteStore, SealMark, TickCache
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -55,6 +55,9 @@ class MeasuredCache:
         self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
     ) -> dict[str, list[tuple[int, float]]]:
         return self._inner.ticks(symbol, exchanges, after_ms, to_ms)
+
+    def ticks_after(self, mark: SealMark) -> list[Tick]:
+        return self._inner.ticks_after(mark)
 
     def ping(self) -> float:
         return self._inner.ping()

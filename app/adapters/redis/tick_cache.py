@@ -5,22 +5,24 @@ Keys (``<p>`` is ``redis.key_prefix``):
   a script replaces a value only with a tick at least as new, so batches
   written out of order (or again) never move the latest price backwards.
 - ``<p>:ticks:<exchange>:<SYMBOL>``: sorted set, score = trade ts (ms), member =
-  ``<price>:<writer id>:<seq>``: unique per tick, so equal trades are all kept,
-  and the same per write, so writing a tick again changes nothing.
+  ``<price>:<run id>:<seq hex>``: unique per tick, so equal trades are all
+  kept, and the same per write, so writing a tick again changes nothing. The
+  run id names the writing process, which is how a restarted process finds
+  the ticks a crashed one never sealed (``ticks_after``).
   Every write trims members older than the retention and refreshes a TTL,
   so no key outlives its data.
 """
 
-import os
 import time
 from collections.abc import Sequence
 
+import gevent
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
-from app.application.ports import LatestPrice
+from app.application.ports import LatestPrice, SealMark
 from app.config.schema import RedisConfig
 from app.domain.tick import Tick
 
@@ -38,6 +40,8 @@ def make_client(config: RedisConfig) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
+_SCAN_COUNT = 2000
+
 # KEYS: latest hashes; ARGV: field, ts, value per key. Sets each field unless it holds a newer tick.
 _SET_IF_NEWER = """
 for i, key in ipairs(KEYS) do
@@ -51,12 +55,12 @@ end
 
 
 class RedisTickCache:
-    def __init__(self, client: redis.Redis, prefix: str, retention_ms: int, retry_after: float) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, retention_ms: int, retry_after: float, run: str) -> None:
         self._client = client
         self._prefix = prefix
         self._retention_ms = retention_ms
         self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
-        self._writer_id = os.urandom(3).hex()
+        self._run = run
 
     def _ticks_key(self, exchange: str, symbol: str) -> str:
         return f"{self._prefix}:ticks:{exchange}:{symbol}"
@@ -67,13 +71,13 @@ class RedisTickCache:
     def write(self, ticks: Sequence[Tick]) -> None:
         groups: dict[tuple[str, str], dict[str, int]] = {}
         newest: dict[tuple[str, str], Tick] = {}
-        writer = self._writer_id
+        run = self._run
         for tick in ticks:
             key = (tick.exchange, tick.symbol)
             members = groups.get(key)
             if members is None:
                 members = groups[key] = {}
-            members[f"{tick.price!r}:{writer}:{tick.seq:x}"] = tick.ts_ms
+            members[f"{tick.price!r}:{run}:{tick.seq:x}"] = tick.ts_ms
             best = newest.get(key)
             if best is None or tick.ts_ms >= best.ts_ms:
                 newest[key] = tick
@@ -120,6 +124,33 @@ class RedisTickCache:
             exchange: [(int(score), float(member.split(b":", 1)[0])) for member, score in reply]
             for exchange, reply in zip(exchanges, replies, strict=True)
         }
+
+    def ticks_after(self, mark: SealMark) -> list[Tick]:
+        return self._breaker.call(lambda: self._scan_for(mark))
+
+    def _scan_for(self, mark: SealMark) -> list[Tick]:
+        """Every retained member of every tick key: a one-off after a crash.
+
+        ZSCAN, not paging by rank: the live process trims these keys meanwhile,
+        which shifts ranks, while ZSCAN still returns every member that stays.
+        It may return one twice, so matches are keyed by their ``seq``.
+        """
+        key_start = len(self._prefix) + len(":ticks:")
+        run = mark.run.encode()
+        found: dict[int, Tick] = {}
+        for key in self._client.scan_iter(match=f"{self._prefix}:ticks:*", count=500):
+            exchange, symbol = key[key_start:].decode().rsplit(":", 1)
+            for n, (member, score) in enumerate(self._client.zscan_iter(key, count=_SCAN_COUNT), 1):
+                try:
+                    price, member_run, seq_hex = member.rsplit(b":", 2)
+                    seq = int(seq_hex, 16)
+                    if member_run == run and seq > mark.seq:
+                        found[seq] = Tick(exchange, symbol, float(price), int(score), seq)
+                except ValueError:  # not a member we wrote: skip it
+                    continue
+                if n % _SCAN_COUNT == 0:
+                    gevent.sleep(0)
+        return list(found.values())
 
     def ping(self) -> float:
         started = time.perf_counter()
