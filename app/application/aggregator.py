@@ -52,10 +52,9 @@ class MinuteAggregator:
         self._clock = clock
         self._open: dict[BucketKey, PriceStats] = {}
         self._last_seq = 0
-        # A mark left by an earlier process: its later ticks still have to be replayed.
-        previous = spool.mark
-        self._to_replay = previous if previous is not None and previous.run != run else None
         self._replayed = False
+        # The mark an earlier process left, read before this one seals anything (see ``replay``).
+        self._predecessor: SealMark | None = None
         self.rows_written = 0
         self.ticks_replayed = 0
 
@@ -96,9 +95,11 @@ class MinuteAggregator:
         """
         if self._replayed:
             return
-        if self._to_replay is not None:
+        if self._predecessor is None:
+            self._predecessor = self._spool.mark or SealMark(self._run, 0)
+        if self._predecessor.run != self._run:
             try:
-                ticks = cache.ticks_after(self._to_replay)
+                ticks = cache.ticks_after(self._predecessor)
             except StorageUnavailable:
                 return
             self._bucket(ticks)

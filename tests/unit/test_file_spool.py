@@ -67,3 +67,11 @@ def test_a_line_of_the_wrong_shape_is_skipped_not_fatal(tmp_path: Path) -> None:
     path.write_bytes(b'{"batch":"old","rows":[]}\n[1,2]\n{"mark":["r",1,2,3]}\n')
     FileSpool(path, 1 << 20).append(batch(0))
     assert FileSpool(path, 1 << 20).pending() == [batch(0)]
+
+
+def test_nothing_touches_the_disk_before_first_use(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "spool.jsonl"
+    spool = FileSpool(path, 1 << 20)  # what building the app does
+    assert not path.parent.exists()
+    assert spool.pending() == []
+    assert path.exists()

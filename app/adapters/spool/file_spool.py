@@ -16,6 +16,7 @@ a line of its own, so a restart finds it even when nothing is pending.
 import logging
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -39,16 +40,29 @@ def _encode_mark(mark: SealMark | None) -> bytes:
 
 
 class FileSpool:
+    """Opens its file on first use, so building the app touches no disk."""
+
     def __init__(self, path: Path, max_bytes: int) -> None:
         self.path = path
         self._max_bytes = max_bytes
         self.dropped = 0
-        self.mark: SealMark | None = None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._pending = self._load()
-        self._file = path.open("ab")
-        if self._pending:
-            log.info("spool has batches from before", extra={"batches": len(self._pending), "path": str(path)})
+        self._mark: SealMark | None = None
+        self._pending: dict[str, MinuteBatch] = {}
+        self._file: BinaryIO | None = None
+
+    def _opened(self) -> BinaryIO:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._pending = self._load()
+            self._file = self.path.open("ab")
+            if self._pending:
+                log.info("spool has batches from before", extra={"batches": len(self._pending), "path": str(self.path)})
+        return self._file
+
+    @property
+    def mark(self) -> SealMark | None:
+        self._opened()
+        return self._mark
 
     def _load(self) -> dict[str, MinuteBatch]:
         pending: dict[str, MinuteBatch] = {}
@@ -64,46 +78,50 @@ class FileSpool:
                 if "batch" in entry:
                     batch = _decode(entry)
                     pending[batch.batch_id] = batch
-                self.mark = mark
+                self._mark = mark
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 log.warning("spool: skipped a damaged line", extra={"path": str(self.path)})
         return pending
 
     def pending(self) -> list[MinuteBatch]:
+        self._opened()
         return list(self._pending.values())
 
     def append(self, batch: MinuteBatch) -> None:
         line = _encode(batch)
-        if self._file.tell() + len(line) > self._max_bytes:
+        if self._opened().tell() + len(line) > self._max_bytes:
             self._rewrite(reserve=len(line))
         self._pending[batch.batch_id] = batch
-        self.mark = batch.mark
-        self._file.write(line)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._mark = batch.mark
+        self._write(line, durable=True)
 
     def keep_mark(self, mark: SealMark) -> None:
-        self.mark = mark
-        self._file.write(_encode_mark(mark))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._opened()
+        self._mark = mark
+        self._write(_encode_mark(mark), durable=True)
 
     def ack(self, batch_id: str) -> None:
+        file = self._opened()
         if self._pending.pop(batch_id, None) is None:
             return
         if self._pending:
-            self._file.write(orjson.dumps({"ack": batch_id}) + b"\n")
-            self._file.flush()
+            self._write(orjson.dumps({"ack": batch_id}) + b"\n", durable=False)
         else:
-            self._file.truncate(0)
-            self._file.seek(0)
-            self._file.write(_encode_mark(self.mark))
-            self._file.flush()
+            file.truncate(0)
+            file.seek(0)
+            self._write(_encode_mark(self._mark), durable=False)
+
+    def _write(self, data: bytes, durable: bool) -> None:
+        file = self._opened()
+        file.write(data)
+        file.flush()
+        if durable:
+            os.fsync(file.fileno())
 
     def _rewrite(self, reserve: int) -> None:
         """Keep only pending batches; drop the oldest while they alone exceed the bound."""
         lines = [_encode(batch) for batch in self._pending.values()]
-        mark = _encode_mark(self.mark)
+        mark = _encode_mark(self._mark)
         while lines and len(mark) + sum(map(len, lines)) + reserve > self._max_bytes:
             lines.pop(0)
             lost = next(iter(self._pending))
@@ -116,8 +134,5 @@ class FileSpool:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, self.path)
-        self._file.close()
+        self._opened().close()
         self._file = self.path.open("ab")
-
-    def close(self) -> None:
-        self._file.close()
