@@ -29,11 +29,18 @@ class ConfigError(ValueError):
 
 def load_config(path: str | os.PathLike[str] | None = None, env: typing.Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
-    file = Path(path or env.get("MARKETFLOW_CONFIG") or DEFAULT_PATH)
-    try:
-        raw = yaml.safe_load(file.read_text()) if file.exists() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML ({exc})") from None
+    chosen = path or env.get("MARKETFLOW_CONFIG")
+    file = Path(chosen or DEFAULT_PATH)
+    # Without the default file the defaults apply; a file someone named must exist.
+    if not chosen and not file.exists():
+        raw = {}
+    else:
+        try:
+            raw = yaml.safe_load(file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read the config file ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML ({exc})") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -64,3 +64,10 @@ def test_bad_environment_override_names_the_key(tmp_path: Path) -> None:
 def test_config_path_from_environment(tmp_path: Path) -> None:
     path = write(tmp_path, "http: {port: 9100}")
     assert load_config(env={"MARKETFLOW_CONFIG": str(path)}).http.port == 9100
+
+
+def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read the config file \(No such file"):
+        load_config(env={"MARKETFLOW_CONFIG": str(tmp_path / "missing.yaml")})
+    with pytest.raises(ConfigError, match=r"cannot read the config file \(Is a directory"):
+        load_config(tmp_path, env={})
