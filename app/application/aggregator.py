@@ -52,7 +52,7 @@ class MinuteAggregator:
         self._clock = clock
         self._open: dict[BucketKey, PriceStats] = {}
         self._last_seq = 0
-        self._replayed = False
+        self.replayed = False
         # The mark an earlier process left, read before this one seals anything (see ``replay``).
         self._predecessor: SealMark | None = None
         self.rows_written = 0
@@ -93,23 +93,28 @@ class MinuteAggregator:
         so even a crash before its first minute closes can be replayed.
         Until then the earlier mark stays on disk, unless a seal replaces it.
         """
-        if self._replayed:
+        if self.replayed:
             return
-        if self._predecessor is None:
-            self._predecessor = self._spool.mark or SealMark(self._run, 0)
-        if self._predecessor.run != self._run:
+        predecessor = self._remember_predecessor()
+        if predecessor.run != self._run:
             try:
-                ticks = cache.ticks_after(self._predecessor)
+                ticks = cache.ticks_after(predecessor)
             except StorageUnavailable:
                 return
             self._bucket(ticks)
             self.ticks_replayed = len(ticks)
             log.info("replayed the ticks a crashed process had not sealed", extra={"ticks": len(ticks)})
-        self._replayed = True
+        self.replayed = True
         if self._open:
             self.close_all()
         else:
             self._spool.keep_mark(SealMark(self._run, self._last_seq))
+
+    def _remember_predecessor(self) -> SealMark:
+        """The spool's mark before this process's first seal replaces it."""
+        if self._predecessor is None:
+            self._predecessor = self._spool.mark or SealMark(self._run, 0)
+        return self._predecessor
 
     def close_due(self) -> None:
         """Seal once a minute has been over for ``grace_ms``."""
@@ -121,6 +126,7 @@ class MinuteAggregator:
         """Seal every bucket, the unfinished minute too (checkpoints and shutdown)."""
         if not self._open:
             return
+        self._remember_predecessor()
         rows = [
             MinuteRow(exchange, symbol, minute, stats.count, stats.mean, stats.low, stats.high)
             for (exchange, symbol, minute), stats in self._open.items()

@@ -85,6 +85,7 @@ class Pipeline:
         self._collector: gevent.Greenlet | None = None
         self._cache_writer: gevent.Greenlet | None = None
         self._aggregate_loop: gevent.Greenlet | None = None
+        self._replay: gevent.Greenlet | None = None
         self._sources: dict[str, tuple[FeedSource, SourceStatus, gevent.Greenlet]] = {}
         self.statuses: dict[str, SourceStatus] = {}
         self.cache_consistent = True
@@ -111,6 +112,7 @@ class Pipeline:
         self._collector = gevent.spawn(self._collect_loop)
         self._cache_writer = gevent.spawn(self._cache_loop)
         self._aggregate_loop = gevent.spawn(self._aggregate_forever)
+        self._replay = gevent.spawn(self._replay_until_done)
 
     # -- sources -------------------------------------------------------
 
@@ -292,7 +294,6 @@ class Pipeline:
         last_checkpoint = time.monotonic()
         while True:
             try:
-                self._aggregator.replay(self._cache)
                 gevent.sleep(self.settings.aggregate_interval)
                 if checkpoint and time.monotonic() - last_checkpoint >= checkpoint:
                     self._aggregator.close_all()
@@ -304,6 +305,17 @@ class Pipeline:
                 log.exception("aggregation cycle failed")
                 gevent.sleep(self.settings.aggregate_interval)
 
+    def _replay_until_done(self) -> None:
+        """Replay a crashed predecessor's unsealed ticks, retrying while the cache is down.
+
+        A greenlet of its own: the scan can take a while and must not hold up sealing.
+        """
+        while True:
+            self._aggregator.replay(self._cache)
+            if self._aggregator.replayed:
+                return
+            gevent.sleep(CACHE_RETRY_SECONDS)
+
     # -- shutdown ------------------------------------------------------
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -313,8 +325,9 @@ class Pipeline:
         if self._collector is None:
             return
         deadline = time.monotonic() + timeout
-        if self._aggregate_loop is not None:
-            self._aggregate_loop.kill()
+        for loop in (self._aggregate_loop, self._replay):
+            if loop is not None:
+                loop.kill()
         for _ in self._workers:
             self._ingest.put(None)
         gevent.joinall(self._workers, timeout=max(0.1, deadline - time.monotonic()))

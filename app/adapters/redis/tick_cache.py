@@ -40,7 +40,7 @@ def make_client(config: RedisConfig) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
-_SCAN_COUNT = 2000
+_SCAN_PAGE = 10_000
 
 # KEYS: latest hashes; ARGV: field, ts, value per key. Sets each field unless it holds a newer tick.
 _SET_IF_NEWER = """
@@ -131,26 +131,39 @@ class RedisTickCache:
     def _scan_for(self, mark: SealMark) -> list[Tick]:
         """Every retained member of every tick key: a one-off after a crash.
 
-        ZSCAN, not paging by rank: the live process trims these keys meanwhile,
-        which shifts ranks, while ZSCAN still returns every member that stays.
-        It may return one twice, so matches are keyed by their ``seq``.
+        Members are read without scores (parsing scores is most of the cost),
+        newest first by rank: the live process meanwhile trims the oldest and
+        adds new ones, which can show a member twice but never hide one. Only
+        the members found then have their scores (trade times) fetched.
         """
         key_start = len(self._prefix) + len(":ticks:")
-        run = mark.run.encode()
-        found: dict[int, Tick] = {}
+        tag = b":" + mark.run.encode() + b":"
+        found = []
         for key in self._client.scan_iter(match=f"{self._prefix}:ticks:*", count=500):
             exchange, symbol = key[key_start:].decode().rsplit(":", 1)
-            for n, (member, score) in enumerate(self._client.zscan_iter(key, count=_SCAN_COUNT), 1):
-                try:
-                    price, member_run, seq_hex = member.rsplit(b":", 2)
-                    seq = int(seq_hex, 16)
-                    if member_run == run and seq > mark.seq:
-                        found[seq] = Tick(exchange, symbol, float(price), int(score), seq)
-                except ValueError:  # not a member we wrote: skip it
-                    continue
-                if n % _SCAN_COUNT == 0:
-                    gevent.sleep(0)
-        return list(found.values())
+            unsealed: dict[bytes, tuple[float, int]] = {}
+            start = 0
+            while page := self._client.zrange(key, start, start + _SCAN_PAGE - 1, desc=True):
+                start += len(page)
+                for member in page:
+                    if tag not in member:
+                        continue
+                    try:
+                        price, seq_hex = member.split(tag)
+                        seq = int(seq_hex, 16)
+                        if seq > mark.seq:
+                            unsealed[member] = (float(price), seq)
+                    except ValueError:  # not a member we wrote: skip it
+                        continue
+                gevent.sleep(0)
+            members = list(unsealed)
+            for first in range(0, len(members), _SCAN_PAGE):
+                chunk = members[first : first + _SCAN_PAGE]
+                for member, score in zip(chunk, self._client.zmscore(key, chunk), strict=True):
+                    if score is not None:  # trimmed meanwhile: too old to matter
+                        price, seq = unsealed[member]
+                        found.append(Tick(exchange, symbol, price, int(score), seq))
+        return found
 
     def ping(self) -> float:
         started = time.perf_counter()
