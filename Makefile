@@ -39,6 +39,7 @@ test: lint test-servers
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.pipeline_throughput
+	$(BIN)/python -m benchmarks.crash_replay
 
 migrate: $(STAMP)
 	$(BIN)/flask --app wsgi marketflow migrate
