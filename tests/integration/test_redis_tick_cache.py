@@ -93,3 +93,14 @@ def test_ticks_after_a_mark_are_exactly_that_process_s_later_ticks(redis_prefix:
     found = crashed.ticks_after(SealMark("dead01", 7_998))  # more than one page of the key's members
     assert sorted(found, key=lambda t: t.seq) == mine[7_998:]
     assert other.ticks_after(SealMark("gone03", 0)) == []
+
+
+def test_values_marketflow_did_not_write_are_left_out(redis_prefix: str) -> None:
+    now = int(time.time() * 1000)
+    c = cache(redis_prefix)
+    c.write([Tick("ex1", "TONUSDT", 5.5, now - 10, 1)])
+    raw = redis.Redis.from_url(REDIS_URL)
+    raw.zadd(f"{redis_prefix}:ticks:ex1:TONUSDT", {"junk": now - 5})
+    raw.hset(f"{redis_prefix}:latest:TONUSDT", "ex2", "garbage")
+    assert c.ticks("TONUSDT", ["ex1"], 0, now)["ex1"] == [(now - 10, 5.5)]
+    assert [(p.exchange, p.price) for p in c.latest("TONUSDT", ["ex1", "ex2"])] == [("ex1", 5.5)]

@@ -13,6 +13,7 @@ Keys (``<p>`` is ``redis.key_prefix``):
   so no key outlives its data.
 """
 
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -52,6 +53,19 @@ for i, key in ipairs(KEYS) do
   end
 end
 """
+
+
+def _prices(reply: list[tuple[bytes, float]]) -> list[tuple[int, float]]:
+    """``(ts_ms, price)`` per member; one marketflow did not write is left out, not fatal."""
+    try:
+        return [(int(score), float(member.split(b":", 1)[0])) for member, score in reply]
+    except ValueError:
+        pass
+    prices = []
+    for member, score in reply:
+        with contextlib.suppress(ValueError):
+            prices.append((int(score), float(member.split(b":", 1)[0])))
+    return prices
 
 
 class RedisTickCache:
@@ -106,8 +120,9 @@ class RedisTickCache:
         found = []
         for exchange, value in zip(exchanges, values, strict=True):
             if value is not None:
-                ts, price = value.split(b":", 1)
-                found.append(LatestPrice(exchange, float(price), int(ts)))
+                with contextlib.suppress(ValueError):  # a value marketflow did not write
+                    ts, price = value.split(b":", 1)
+                    found.append(LatestPrice(exchange, float(price), int(ts)))
         return found
 
     def ticks(
@@ -120,10 +135,7 @@ class RedisTickCache:
             return pipe.execute()
 
         replies = self._breaker.call(fetch)
-        return {
-            exchange: [(int(score), float(member.split(b":", 1)[0])) for member, score in reply]
-            for exchange, reply in zip(exchanges, replies, strict=True)
-        }
+        return {exchange: _prices(reply) for exchange, reply in zip(exchanges, replies, strict=True)}
 
     def ticks_after(self, mark: SealMark) -> list[Tick]:
         return self._breaker.call(lambda: self._scan_for(mark))
