@@ -52,7 +52,7 @@ class MinuteAggregator:
         self._clock = clock
         self._open: dict[BucketKey, PriceStats] = {}
         self._last_seq = 0
-        self.replayed = False
+        self._replayed = False
         # The mark an earlier process left, read before this one seals anything (see ``replay``).
         self._predecessor: SealMark | None = None
         self.rows_written = 0
@@ -86,29 +86,31 @@ class MinuteAggregator:
     def batches_dropped(self) -> int:
         return self._spool.dropped
 
-    def replay(self, cache: TickCache) -> None:
+    def replay(self, cache: TickCache) -> bool:
         """Count the ticks a crashed process had cached but not sealed; once, when the cache answers.
 
         Then this process's own mark goes to disk (sealing what was replayed),
         so even a crash before its first minute closes can be replayed.
         Until then the earlier mark stays on disk, unless a seal replaces it.
+        Returns whether that is done (False: the cache is down, call again).
         """
-        if self.replayed:
-            return
+        if self._replayed:
+            return True
         predecessor = self._remember_predecessor()
         if predecessor.run != self._run:
             try:
                 ticks = cache.ticks_after(predecessor)
             except StorageUnavailable:
-                return
+                return False
             self._bucket(ticks)
             self.ticks_replayed = len(ticks)
             log.info("replayed the ticks a crashed process had not sealed", extra={"ticks": len(ticks)})
-        self.replayed = True
+        self._replayed = True
         if self._open:
             self.close_all()
         else:
             self._spool.keep_mark(SealMark(self._run, self._last_seq))
+        return True
 
     def _remember_predecessor(self) -> SealMark:
         """The spool's mark before this process's first seal replaces it."""

@@ -310,10 +310,7 @@ class Pipeline:
 
         A greenlet of its own: the scan can take a while and must not hold up sealing.
         """
-        while True:
-            self._aggregator.replay(self._cache)
-            if self._aggregator.replayed:
-                return
+        while not self._aggregator.replay(self._cache):
             gevent.sleep(CACHE_RETRY_SECONDS)
 
     # -- shutdown ------------------------------------------------------

@@ -57,14 +57,12 @@ end
 
 def _prices(reply: list[tuple[bytes, float]]) -> list[tuple[int, float]]:
     """``(ts_ms, price)`` per member; one marketflow did not write is left out, not fatal."""
-    try:
-        return [(int(score), float(member.split(b":", 1)[0])) for member, score in reply]
-    except ValueError:
-        pass
     prices = []
     for member, score in reply:
-        with contextlib.suppress(ValueError):
+        try:
             prices.append((int(score), float(member.split(b":", 1)[0])))
+        except ValueError:
+            continue
     return prices
 
 
@@ -143,31 +141,14 @@ class RedisTickCache:
     def _scan_for(self, mark: SealMark) -> list[Tick]:
         """Every retained member of every tick key: a one-off after a crash.
 
-        Members are read without scores (parsing scores is most of the cost),
-        newest first by rank: the live process meanwhile trims the oldest and
-        adds new ones, which can show a member twice but never hide one. Only
-        the members found then have their scores (trade times) fetched.
+        Members are read without scores (parsing scores is most of the cost);
+        only the members found then have their scores (trade times) fetched.
         """
         key_start = len(self._prefix) + len(":ticks:")
-        tag = b":" + mark.run.encode() + b":"
         found = []
         for key in self._client.scan_iter(match=f"{self._prefix}:ticks:*", count=500):
             exchange, symbol = key[key_start:].decode().rsplit(":", 1)
-            unsealed: dict[bytes, tuple[float, int]] = {}
-            start = 0
-            while page := self._client.zrange(key, start, start + _SCAN_PAGE - 1, desc=True):
-                start += len(page)
-                for member in page:
-                    if tag not in member:
-                        continue
-                    try:
-                        price, seq_hex = member.split(tag)
-                        seq = int(seq_hex, 16)
-                        if seq > mark.seq:
-                            unsealed[member] = (float(price), seq)
-                    except ValueError:  # not a member we wrote: skip it
-                        continue
-                gevent.sleep(0)
+            unsealed = self._unsealed_members(key, mark)
             members = list(unsealed)
             for first in range(0, len(members), _SCAN_PAGE):
                 chunk = members[first : first + _SCAN_PAGE]
@@ -176,6 +157,31 @@ class RedisTickCache:
                         price, seq = unsealed[member]
                         found.append(Tick(exchange, symbol, price, int(score), seq))
         return found
+
+    def _unsealed_members(self, key: bytes, mark: SealMark) -> dict[bytes, tuple[float, int]]:
+        """``(price, seq)`` of the key's members from ``mark.run`` past ``mark.seq``.
+
+        Newest first by rank: the live process meanwhile trims the oldest and
+        adds new ones, which can show a member twice (the dict keeps one) but
+        never hide one.
+        """
+        tag = b":" + mark.run.encode() + b":"
+        unsealed: dict[bytes, tuple[float, int]] = {}
+        start = 0
+        while page := self._client.zrange(key, start, start + _SCAN_PAGE - 1, desc=True):
+            start += len(page)
+            for member in page:
+                if tag not in member:
+                    continue
+                try:
+                    price, seq_hex = member.split(tag)
+                    seq = int(seq_hex, 16)
+                except ValueError:  # not a member we wrote: skip it
+                    continue
+                if seq > mark.seq:
+                    unsealed[member] = (float(price), seq)
+            gevent.sleep(0)
+        return unsealed
 
     def ping(self) -> float:
         started = time.perf_counter()
