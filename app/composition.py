@@ -45,7 +45,6 @@ from app.config.loader import load_config
 from app.config.schema import Config, WebSocketSourceConfig
 from app.domain.market import Market
 from app.domain.proxy_endpoint import parse_proxy_url
-from app.domain.window import RAW_RETENTION_SLACK_MS
 
 log = logging.getLogger(__name__)
 # Control requests carry at most a few proxy URLs.
@@ -163,14 +162,20 @@ def build_container(config: Config) -> Container:
     router = _proxy_router(config)
     sources = _sources(config, Connector(router))
     market = Market.of(config.symbols, [s.name for group in sources.values() for s in group])
-    raw_horizon_ms = config.window.raw_seconds * 1000
-    retention_ms = raw_horizon_ms + RAW_RETENTION_SLACK_MS
+    retention_ms = config.window.raw_seconds * 1000
     registry = CollectorRegistry()
     writes = WriteMetrics(registry)
     # Names this process's ticks in Redis and its seal marks, so a successor can tell what it must replay.
     run = os.urandom(4).hex()
     cache = MeasuredCache(
-        RedisTickCache(make_client(config.redis), config.redis.key_prefix, retention_ms, config.redis.retry_after, run),
+        RedisTickCache(
+            make_client(config.redis, config.redis.socket_timeout),
+            make_client(config.redis, config.redis.query_timeout),
+            config.redis.key_prefix,
+            retention_ms,
+            config.redis.retry_after,
+            run,
+        ),
         writes,
     )
     pg = config.postgres
@@ -196,7 +201,7 @@ def build_container(config: Config) -> Container:
     )
     pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
     modes = ModeService(pipeline, sources, config.mode)
-    queries = PriceQueries(market, modes, cache, window, store, raw_horizon_ms, lambda: pipeline.cache_consistent)
+    queries = PriceQueries(market, modes, cache, window, store, retention_ms, lambda: pipeline.cache_consistent)
     health = HealthService(pipeline, modes, cache, store, aggregator)
     proxy = ProxyService(router, modes)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)

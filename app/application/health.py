@@ -83,6 +83,7 @@ class HealthService:
                 "drops": {"ingest": stats.ingest_dropped, "cache_write_failed": stats.cache_failed},
                 "cache_consistent": self._pipeline.cache_consistent,
                 "cache_restored": stats.cache_restored,
+                "cache_lost": stats.cache_lost,
                 "tick_to_cache_latency": stats.latency_summary(),
             },
             "aggregator": {

@@ -14,7 +14,9 @@ Overflow policy, per queue:
   still has those ticks, so queries stay complete. Once the cache answers
   again, the whole memory window is written back to it (idempotently: a
   tick's cache identity is fixed by its ``seq``) and only then is the cache
-  trusted for queries again (``cache_consistent``).
+  trusted for queries again (``cache_consistent``). A cache that restarted
+  empty is noticed by the mark it lost (``TickCache.mark``) and written back
+  the same way.
 """
 
 import contextlib
@@ -28,7 +30,7 @@ from gevent.queue import Empty, Full, Queue
 
 from app.application.aggregator import MinuteAggregator
 from app.application.pipeline_stats import PipelineStats
-from app.application.ports import FeedSource, SourceStatus, StorageUnavailable, TickCache
+from app.application.ports import CacheBatch, FeedSource, SourceStatus, StorageUnavailable, TickCache
 from app.application.recent_window import RecentWindow
 from app.application.throttled_log import ThrottledLog
 from app.domain.errors import InvalidTick
@@ -89,6 +91,8 @@ class Pipeline:
         self._sources: dict[str, tuple[FeedSource, SourceStatus, gevent.Greenlet]] = {}
         self.statuses: dict[str, SourceStatus] = {}
         self.cache_consistent = True
+        # Whether the cache ever held this process's mark: after that, a restore follows a loss.
+        self._marked = False
         self._seq = 0
         # Called with every decoded batch of ticks, in order (e.g. the WebSocket price stream).
         self.observers: list[Callable[[list[Tick]], None]] = []
@@ -244,6 +248,9 @@ class Pipeline:
 
     def _cache_loop(self) -> None:
         stats = self.stats
+        # Readers trust the cache only once it holds this process's mark: set it before the first write.
+        self.cache_consistent = False
+        self._try_restore()
         while True:
             try:
                 # While the cache is behind, wake up now and then to write the window back even if no tick comes.
@@ -255,7 +262,7 @@ class Pipeline:
                 return
             ticks, marks = item
             try:
-                self._cache.write(ticks)
+                kept = self._cache.write(CacheBatch(ticks, self._window.buckets_for(ticks)))
             except StorageUnavailable:
                 stats.cache_failed += len(ticks)
                 if self.cache_consistent:
@@ -265,23 +272,39 @@ class Pipeline:
             stats.cached += len(ticks)
             done = time.monotonic()
             stats.cache_latency.extend(done - mark for mark in marks)
+            if not kept:
+                self._cache_lost()
             if not self.cache_consistent:
                 self._try_restore()
+
+    def _cache_lost(self) -> None:
+        """The cache no longer holds this process's mark: it restarted empty."""
+        self.stats.cache_lost += 1
+        log.warning("cache lost its data (restarted empty?): writing the in-process window back")
+        self.cache_consistent = False
 
     def _try_restore(self) -> None:
         with contextlib.suppress(StorageUnavailable):
             self._restore_cache()
 
     def _restore_cache(self) -> None:
-        """Write the whole in-process window back, in batches, then trust the cache again."""
-        ticks = self._window.snapshot()
-        size = self.settings.cache_batch_size
-        for start in range(0, len(ticks), size):
-            self._cache.write(ticks[start : start + size])
+        """Write the whole in-process window back, in batches, then trust the cache again.
+
+        Buckets are absolute values and a tick's member is fixed by its seq,
+        so what the cache already held is rewritten unchanged. Once the mark
+        is back, readers trust the cache again; after a loss it says the
+        cache is complete only from this process's start.
+        """
+        restored = 0
+        for batch in self._window.snapshot(self.settings.cache_batch_size):
+            self._cache.write(batch)
+            restored += len(batch.ticks)
             gevent.sleep(0)
+        self._cache.mark(self._window.since_ms if self._marked else 0)
+        self._marked = True
         self.cache_consistent = True
-        self.stats.cache_restored += len(ticks)
-        log.info("cache restored from the in-process window", extra={"ticks": len(ticks)})
+        self.stats.cache_restored += restored
+        log.info("cache restored from the in-process window", extra={"ticks": restored})
 
     def _aggregate_forever(self) -> None:
         """Seal minutes as they close, and every ``checkpoint_interval`` the open ones too.

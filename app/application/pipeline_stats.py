@@ -23,6 +23,8 @@ class PipelineStats:
     cached: int = 0
     cache_failed: int = 0
     cache_restored: int = 0
+    # Times the cache was found to have lost this process's data (restarted empty).
+    cache_lost: int = 0
     # Seconds from a raw read to the moment its ticks are queryable in the cache.
     cache_latency: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
 

@@ -15,6 +15,10 @@ class StorageUnavailable(RuntimeError):
     """A backing store did not answer in time; callers degrade instead of failing."""
 
 
+class CacheLost(StorageUnavailable):
+    """The cache answers but no longer holds this process's data (it restarted empty)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LatestPrice:
     exchange: str
@@ -56,17 +60,59 @@ class MinuteBatch:
     mark: SealMark
 
 
-class TickCache(Protocol):
-    """Recent raw ticks and the latest price per (exchange, symbol)."""
+@dataclass(frozen=True, slots=True)
+class SecondBucket:
+    """The aggregate of one (exchange, symbol, second), as an absolute value.
 
-    def write(self, ticks: Sequence[Tick]) -> None: ...
+    Written whole every time, so writing it again (a retry, a write-back after
+    an outage) changes nothing. ``raw_complete`` says whether every raw tick
+    of that second was still at hand when it was written: a window edge that
+    cuts through a second without them cannot be exact.
+    """
+
+    exchange: str
+    symbol: str
+    second_ms: int
+    stats: PriceStats
+    raw_complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CacheBatch:
+    """Raw ticks and the buckets of the seconds they fall in, written together."""
+
+    ticks: Sequence[Tick]
+    buckets: Sequence[SecondBucket]
+
+
+@dataclass
+class WindowRead:
+    """Per exchange, the stats of a window; ``partial`` says why it is not exact, if it is not."""
+
+    stats: dict[str, PriceStats]
+    partial: str | None = None
+
+
+class TickCache(Protocol):
+    """Recent raw ticks, per-second buckets and the latest price per (exchange, symbol)."""
+
+    def write(self, batch: CacheBatch) -> bool:
+        """Write a batch; False when the cache held no mark of this process (see ``mark``) before it."""
+        ...
+
+    def mark(self, since_ms: int) -> None:
+        """Record that the cache holds this process's data, complete from ``since_ms`` on.
+
+        Kept if already there: a cache that was only unreachable lost nothing.
+        A cache that restarted empty loses the mark with everything else,
+        which is how both the writer and the readers notice.
+        """
+        ...
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]: ...
 
-    def ticks(
-        self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
-    ) -> dict[str, list[tuple[int, float]]]:
-        """Per exchange, ``(ts_ms, price)`` of ticks with ``after_ms < ts <= to_ms``."""
+    def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
+        """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``; raises ``CacheLost``."""
         ...
 
     def ticks_after(self, mark: SealMark) -> list[Tick]:

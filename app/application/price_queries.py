@@ -1,24 +1,32 @@
 """Latest, highest, lowest and average prices over a period.
 
-Raw ticks come from the cache (Redis), or from the in-process window when
-the cache does not answer. Beyond the raw horizon, whole minutes come from
-the minute store and averages are weighted by each minute's tick count.
+A window is answered from per-second buckets plus the raw ticks of the
+seconds its edges cut through, from the cache (Redis), or from the
+in-process window when the cache does not answer or lost its data. Beyond
+the retention, whole minutes (and hourly and daily rollups) come from the
+minute store, weighted by each row's tick count. Every step is bounded by
+the number of seconds, minutes, hours and days in the window, never by the
+number of ticks, so no request can hold the event loop for long.
 """
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from app.application.modes import ModeService
-from app.application.ports import LatestPrice, MinuteStore, StorageUnavailable, TickCache
+from app.application.ports import LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
+from app.application.recent_window import RecentWindow
 from app.domain.errors import DomainError
 from app.domain.market import Market
 from app.domain.period import Period
 from app.domain.stats import PriceStats
-from app.domain.window import plan_window
+from app.domain.window import WindowPlan, plan_window
 
-T = TypeVar("T")
+FROM_MEMORY_ONLY_SINCE_START = (
+    "Redis is unavailable and the in-process window holds only what this process received since it started"
+)
+STORE_UNAVAILABLE = "PostgreSQL is unavailable: the stored minutes of the window are not counted"
 
 
 class NoData(DomainError):
@@ -31,8 +39,11 @@ class WindowAnswer:
     exchanges: tuple[str, ...]
     period: Period
     stats: PriceStats
-    # False when stored minutes were needed but the store did not answer.
-    complete: bool
+    # The span accounted for: ``from_ms <= ts <= to_ms``.
+    from_ms: int
+    to_ms: int
+    # Why the answer is not exact; empty when it is.
+    partial: tuple[str, ...] = ()
 
 
 class PriceQueries:
@@ -41,9 +52,9 @@ class PriceQueries:
         market: Market,
         modes: ModeService,
         cache: TickCache,
-        fallback: TickCache,
+        fallback: RecentWindow,
         store: MinuteStore,
-        raw_horizon_ms: int,
+        retention_ms: int,
         cache_ready: Callable[[], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -52,18 +63,9 @@ class PriceQueries:
         self._cache = cache
         self._fallback = fallback
         self._store = store
-        self._raw_horizon_ms = raw_horizon_ms
+        self._retention_ms = retention_ms
         self._cache_ready = cache_ready
         self._clock = clock
-
-    def _read(self, query: Callable[[TickCache], T]) -> T:
-        """From the cache while it holds everything; else from the in-process window."""
-        if self._cache_ready():
-            try:
-                return query(self._cache)
-            except StorageUnavailable:
-                pass
-        return query(self._fallback)
 
     def _scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
         canonical = self._market.symbol(symbol)
@@ -73,26 +75,42 @@ class PriceQueries:
 
     def latest(self, symbol: str, exchange: str | None = None) -> tuple[str, LatestPrice]:
         canonical, exchanges = self._scope(symbol, exchange)
-        prices = self._read(lambda cache: cache.latest(canonical, exchanges))
+        prices = None
+        if self._cache_ready():
+            with contextlib.suppress(StorageUnavailable):  # unreachable, or restarted empty (CacheLost)
+                prices = self._cache.latest(canonical, exchanges)
+        if prices is None:
+            prices = self._fallback.latest(canonical, exchanges)
         if not prices:
             raise NoData(f"no price seen yet for {canonical}")
         return canonical, max(prices, key=lambda price: price.ts_ms)
 
+    def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
+        """From the cache while it holds everything; else from the in-process window, saying what it lacks."""
+        if self._cache_ready():
+            try:
+                return self._cache.window(symbol, exchanges, plan.recent_after_ms, plan.to_ms)
+            except StorageUnavailable:  # unreachable, or restarted empty (CacheLost)
+                pass
+        read = self._fallback.window(symbol, exchanges, plan.recent_after_ms, plan.to_ms)
+        if read.partial is None and plan.recent_after_ms + 1 < self._fallback.since_ms:
+            read.partial = FROM_MEMORY_ONLY_SINCE_START
+        return read
+
     def window(self, symbol: str, exchange: str | None, period: Period) -> WindowAnswer:
         canonical, exchanges = self._scope(symbol, exchange)
         now_ms = int(self._clock() * 1000)
-        plan = plan_window(now_ms, period.ms, self._raw_horizon_ms)
-        raw = self._read(lambda cache: cache.ticks(canonical, exchanges, plan.raw_after_ms, plan.to_ms))
+        plan = plan_window(now_ms, period.ms, self._retention_ms)
+        recent = self._recent(canonical, exchanges, plan)
         stats = PriceStats()
-        for name, ticks in raw.items():
-            for ts, price in ticks:
-                stats.add(name, price, ts)
-        complete = True
-        if plan.needs_minutes:
+        for part in recent.stats.values():
+            stats.merge(part)
+        partial = [recent.partial] if recent.partial else []
+        if plan.needs_store:
             try:
-                stats.merge(self._store.summarize(canonical, exchanges, plan.minutes_from_ms, plan.minutes_to_ms))
+                stats.merge(self._store.summarize(canonical, exchanges, plan.stored_from_ms, plan.stored_to_ms))
             except StorageUnavailable:
-                complete = False
+                partial.append(STORE_UNAVAILABLE)
         if not stats.count:
             raise NoData(f"no ticks for {canonical} in the last {period.text}")
-        return WindowAnswer(canonical, tuple(exchanges), period, stats, complete)
+        return WindowAnswer(canonical, tuple(exchanges), period, stats, plan.covered_from_ms, now_ms, tuple(partial))

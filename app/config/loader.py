@@ -130,6 +130,7 @@ def _check(config: Config) -> None:
         "pipeline.cache_queue_size": config.pipeline.cache_queue_size,
         "window.memory_max_ticks": config.window.memory_max_ticks,
         "redis.pool_size": config.redis.pool_size,
+        "redis.query_timeout": config.redis.query_timeout,
         "postgres.pool_size": config.postgres.pool_size,
         "aggregator.spool_max_mb": config.aggregator.spool_max_mb,
         "stream.max_pending": config.stream.max_pending,

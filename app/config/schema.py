@@ -23,6 +23,7 @@ class RedisConfig:
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "mf"
     socket_timeout: float = 0.5
+    query_timeout: float = 0.5
     pool_size: int = 16
     pool_timeout: float = 1.0
     retry_after: float = 2.0

@@ -1,19 +1,36 @@
-"""Running min/mean/max over a set of prices, mergeable across sources.
+"""Running count, mean, extremes, first and last price, mergeable across sources.
 
-One type serves a query window (raw ticks, several exchanges), a minute
-bucket in the aggregator, and a stored minute row, so that merging raw ticks
-with stored minutes is a plain ``merge``.
+One type serves a query window (several exchanges), a one-second bucket, a
+minute bucket in the aggregator, and a stored minute or rollup row, so that
+answering a window is a plain sequence of ``merge`` calls whatever the
+pieces came from.
 """
 
 
 class PriceStats:
-    """Count, sum and both extremes, with where and when each extreme happened.
+    """Count, sum, both extremes (with where and when each happened), first and last price.
 
     Ties between equal extreme prices go to the more recent tick, so the
     answer does not depend on the order in which sources were merged.
+    ``first`` is the earliest tick by trade time and ``last`` the latest; on
+    equal times the one added first stays first and the one added last
+    becomes last, which is arrival order when ticks are added as they come.
     """
 
-    __slots__ = ("count", "high", "high_exchange", "high_ts", "low", "low_exchange", "low_ts", "total")
+    __slots__ = (
+        "count",
+        "first",
+        "first_ts",
+        "high",
+        "high_exchange",
+        "high_ts",
+        "last",
+        "last_ts",
+        "low",
+        "low_exchange",
+        "low_ts",
+        "total",
+    )
 
     def __init__(self) -> None:
         self.count = 0
@@ -24,8 +41,19 @@ class PriceStats:
         self.high = float("-inf")
         self.high_ts = 0
         self.high_exchange = ""
+        self.first = 0.0
+        self.first_ts = 0
+        self.last = 0.0
+        self.last_ts = 0
 
     def add(self, exchange: str, price: float, ts_ms: int) -> None:
+        if not self.count:
+            self.first, self.first_ts = price, ts_ms
+            self.last, self.last_ts = price, ts_ms
+        elif ts_ms < self.first_ts:
+            self.first, self.first_ts = price, ts_ms
+        elif ts_ms >= self.last_ts:
+            self.last, self.last_ts = price, ts_ms
         self.count += 1
         self.total += price
         if price < self.low or (price == self.low and ts_ms > self.low_ts):
@@ -36,6 +64,10 @@ class PriceStats:
     def merge(self, other: "PriceStats") -> None:
         if not other.count:
             return
+        if not self.count or other.first_ts < self.first_ts:
+            self.first, self.first_ts = other.first, other.first_ts
+        if not self.count or other.last_ts >= self.last_ts:
+            self.last, self.last_ts = other.last, other.last_ts
         self.count += other.count
         self.total += other.total
         if other.low < self.low or (other.low == self.low and other.low_ts > self.low_ts):

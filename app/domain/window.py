@@ -1,47 +1,87 @@
-"""How a look-back window splits between raw ticks and stored minutes.
+"""How a look-back window ``(now - period, now]`` splits into the pieces we keep.
 
-Raw ticks are kept for a configured horizon; older history exists only as
-per-minute aggregates. A query longer than the horizon therefore reads whole
-minutes up to a minute boundary ``cut`` and raw ticks from ``cut`` on.
+Recent history (the retention: ``window.raw_seconds``) is kept twice: as raw
+ticks and as one aggregate per (exchange, symbol, second). A window inside
+the retention is answered from the whole seconds it covers plus the raw
+ticks of the seconds its edges cut through: exact to the millisecond, in
+O(period / 1 s) bucket reads. Older history exists only as stored minutes
+(and their hourly and daily rollups), so a longer window counts the whole
+minutes that lie inside it and are older than the retention, and every
+retained tick after them: it never answers fewer ticks than a shorter
+period would.
 """
 
 from dataclasses import dataclass
+from enum import Enum
 
 from app.domain.tick import MS_PER_MINUTE, minute_start
 
-# Raw ticks are retained this long past the horizon so that the minute
-# boundary ``cut`` (which can sit up to a minute before now - horizon) is
-# always covered by raw data.
-RAW_RETENTION_SLACK_MS = MS_PER_MINUTE
+MS_PER_SECOND = 1000
+
+
+def second_start(ts_ms: int) -> int:
+    """The start (ms) of the second holding ``ts_ms``; buckets are keyed by it."""
+    return ts_ms - ts_ms % MS_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)
 class WindowPlan:
-    """Ticks with ``raw_after_ms < ts <= to_ms`` come raw; minute rows with
-    ``minutes_from_ms <= start < minutes_to_ms`` come from the store."""
+    """Ticks with ``recent_after_ms < ts <= to_ms`` come from the recent window;
+    stored rows with ``stored_from_ms <= start < stored_to_ms`` from the store.
 
-    raw_after_ms: int
+    ``covered_from_ms`` is the first millisecond the answer accounts for: the
+    window's own start, or later when a long window's leading partial minute
+    has nothing left to split it with.
+    """
+
+    recent_after_ms: int
     to_ms: int
-    minutes_from_ms: int = 0
-    minutes_to_ms: int = 0
+    stored_from_ms: int = 0
+    stored_to_ms: int = 0
 
     @property
-    def needs_minutes(self) -> bool:
-        return self.minutes_to_ms > self.minutes_from_ms
+    def needs_store(self) -> bool:
+        return self.stored_to_ms > self.stored_from_ms
+
+    @property
+    def covered_from_ms(self) -> int:
+        return self.stored_from_ms if self.needs_store else self.recent_after_ms + 1
 
 
-def plan_window(now_ms: int, period_ms: int, raw_horizon_ms: int) -> WindowPlan:
-    """Plan the window ``(now - period, now]``.
-
-    Inside the raw horizon the answer is exact. Beyond it, only minutes that
-    lie wholly inside the window are counted: the leading partial minute has
-    no raw ticks left to split it with.
-    """
+def plan_window(now_ms: int, period_ms: int, retention_ms: int) -> WindowPlan:
+    """Plan ``(now - period, now]`` given that ticks newer than ``now - retention`` are kept."""
     start = now_ms - period_ms
-    if period_ms <= raw_horizon_ms:
+    retained_after = now_ms - retention_ms
+    if start >= retained_after:
         return WindowPlan(start, now_ms)
-    cut = minute_start(now_ms - raw_horizon_ms)
-    first_minute = -(-(start + 1) // MS_PER_MINUTE) * MS_PER_MINUTE
-    if first_minute >= cut:
-        return WindowPlan(start, now_ms)
-    return WindowPlan(cut - 1, now_ms, first_minute, cut)
+    # The first minute boundary past the retention edge: the minute before it is only partly retained.
+    boundary = minute_start(retained_after) + MS_PER_MINUTE
+    # The first minute wholly inside the window (a tick at ``start`` itself is outside it).
+    first_whole = minute_start(start) + MS_PER_MINUTE
+    if first_whole <= boundary - MS_PER_MINUTE:
+        # The straddling minute lies wholly inside the window: its stored row counts it whole.
+        return WindowPlan(boundary - 1, now_ms, first_whole, boundary)
+    # No whole minute older than the retention: count every retained tick of the window.
+    return WindowPlan(retained_after, now_ms)
+
+
+class Cover(Enum):
+    """How a bucket whose ticks span ``[first_ts, last_ts]`` relates to a window."""
+
+    WHOLE = "whole"
+    OUTSIDE = "outside"
+    SPLIT = "split"
+
+
+def cover(first_ts: int, last_ts: int, after_ms: int, to_ms: int) -> Cover:
+    """Whether a bucket counts whole, not at all, or needs its raw ticks, for ``(after, to]``.
+
+    Deciding on the bucket's actual tick times rather than on its second's
+    bounds means an edge second needs raw ticks only when the window really
+    cuts between two of its ticks.
+    """
+    if first_ts > after_ms and last_ts <= to_ms:
+        return Cover.WHOLE
+    if last_ts <= after_ms or first_ts > to_ms:
+        return Cover.OUTSIDE
+    return Cover.SPLIT

@@ -1,16 +1,23 @@
 """The PostgreSQL adapter against the machine's real server, in a database of our own."""
 
+import random
+import uuid
+
 import psycopg2
 import pytest
 
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
-from app.adapters.postgres.schema import migrate
+from app.adapters.postgres.schema import MIGRATIONS, migrate
 from app.application.ports import MinuteBatch, MinuteRow, StorageUnavailable
+from app.domain.rollup import MS_PER_DAY
+from app.domain.stats import PriceStats
 from tests.support.fakes import MARK
 from tests.support.net import free_port
+from tests.support.reference import summary
 
 M = 1_763_712_000_000
+MIN = 60_000
 
 
 def store(dsn: str) -> PostgresMinuteStore:
@@ -74,11 +81,90 @@ def test_summarize_weights_and_locates_extremes(pg_dsn: str, pg) -> None:
     assert s.summarize("SOLUSDT", ["ex1"], M + 60_000, M + 120_000).count == 0
 
 
+def minute_rows(rng: random.Random, start: int, minutes: int) -> list[MinuteRow]:
+    picked = rng.sample(range(minutes), minutes // 3)
+    return [
+        MinuteRow(
+            rng.choice(["ex1", "ex2"]),
+            "BTCUSDT",
+            start + i * MIN,
+            rng.randrange(1, 50),
+            rng.choice([99.5, 100.0, 100.25]),
+            rng.choice([90.0, 95.0]),
+            rng.choice([105.0, 110.0]),
+        )
+        for i in picked
+    ]
+
+
+def brute_force(minutes: list[MinuteRow], from_ms: int, to_ms: int) -> tuple:
+    stats = PriceStats()
+    for row in minutes:
+        if from_ms <= row.minute_ms < to_ms:
+            part = PriceStats()
+            part.count, part.total = row.count, row.mean * row.count
+            part.low, part.low_ts, part.low_exchange = row.low, row.minute_ms, row.exchange
+            part.high, part.high_ts, part.high_exchange = row.high, row.minute_ms, row.exchange
+            stats.merge(part)
+    return summary(stats)
+
+
+def test_long_ranges_read_rollups_and_equal_the_minutes_they_cover(pg_dsn: str, pg) -> None:
+    rng = random.Random(3)
+    s = store(pg_dsn)
+    start = M - M % MS_PER_DAY - 2 * MS_PER_DAY
+    fed = minute_rows(rng, start, 4 * 24 * 60)
+    # The same minutes arrive as several deltas in several batches, one batch twice (a retry).
+    deltas = [*fed, *fed[::5]]
+    batches = [MinuteBatch(f"b{i}", tuple(deltas[i : i + 300]), MARK) for i in range(0, len(deltas), 300)]
+    for batch in [*batches, batches[3]]:
+        s.write(batch)
+    expected = deltas
+    for _ in range(60):
+        lo = start + rng.randrange(4 * 24 * 60) * MIN
+        hi = lo + rng.randrange(1, 4 * 24 * 60) * MIN
+        assert summary(s.summarize("BTCUSDT", ["ex1", "ex2"], lo, hi)) == brute_force(expected, lo, hi), (lo, hi)
+    with pg.cursor() as cur:
+        cur.execute("SELECT count(*), sum(sample_count) FROM market_data_daily")
+        days, samples = cur.fetchone()
+    assert (days, samples) == (8, sum(row.count for row in expected))
+
+
+def test_the_rollup_migration_builds_rollups_from_minutes_already_stored(pg_dsn: str, pg) -> None:
+    name = f"mf_migrate_{uuid.uuid4().hex[:8]}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn = psycopg2.connect(pg_dsn.rpartition("/")[0] + "/" + name)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(MIGRATIONS[0])
+            cur.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY); INSERT INTO schema_migrations VALUES (1)"
+            )
+            cur.execute(
+                "INSERT INTO market_data VALUES ('BTCUSDT', 'ex1', to_timestamp(%s / 1000.0), 10, 5, 15, 2),"
+                " ('BTCUSDT', 'ex1', to_timestamp(%s / 1000.0), 40, 5, 50, 1)",
+                (M, M + MIN),
+            )
+        assert migrate(conn) == [2]
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT average_price, min_price, (extract(epoch FROM min_at) * 1000)::bigint, max_price,"
+                " (extract(epoch FROM max_at) * 1000)::bigint, sample_count FROM market_data_hourly"
+            )
+            assert cur.fetchall() == [(20.0, 5.0, M + MIN, 50.0, M + MIN, 3)]  # tied lows: the newer minute
+    finally:
+        conn.close()
+        with pg.cursor() as cur:
+            cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 def test_migrate_is_idempotent(pg_dsn: str, pg) -> None:
     assert migrate(pg) == []
     with pg.cursor() as cur:
         cur.execute("SELECT max(version) FROM schema_migrations")
-        assert cur.fetchone()[0] == 1
+        assert cur.fetchone()[0] == 2
 
 
 def test_an_unreachable_server_is_storage_unavailable() -> None:

@@ -1,85 +1,196 @@
 """The Redis adapter against the machine's real Redis, in a private key space."""
 
+import random
 import time
 
 import pytest
 import redis
 
-from app.adapters.redis.tick_cache import RedisTickCache, make_client
-from app.application.ports import SealMark, StorageUnavailable
+from app.adapters.redis.tick_cache import EDGE_RAW_LOST, LOST_SINCE, RedisTickCache, make_client
+from app.application.ports import CacheBatch, CacheLost, SealMark, StorageUnavailable
+from app.application.recent_window import RecentWindow
 from app.config.schema import RedisConfig
+from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 from tests.conftest import REDIS_URL
 from tests.support.net import free_port
+from tests.support.reference import reference_stats, summary
 
 
-def cache(prefix: str, retention_ms: int = 360_000, run: str = "run-a") -> RedisTickCache:
-    return RedisTickCache(make_client(RedisConfig(url=REDIS_URL)), prefix, retention_ms, retry_after=0.2, run=run)
+def cache(prefix: str, retention_ms: int = 360_000, run: str = "run-a", url: str = REDIS_URL) -> RedisTickCache:
+    config = RedisConfig(url=url)
+    client = make_client(config, 0.5)
+    return RedisTickCache(client, make_client(config, 0.5), prefix, retention_ms, retry_after=0.2, run=run)
 
 
-def test_ticks_and_latest_round_trip_exactly(redis_prefix: str) -> None:
+class Writer:
+    """What the pipeline does: the in-process window makes the buckets, the cache gets ticks and buckets."""
+
+    def __init__(self, cache: RedisTickCache, max_ticks: int = 1_000_000) -> None:
+        self.cache = cache
+        self.window = RecentWindow(360_000, max_ticks)
+        self.seq = 0
+
+    def write(self, *ticks: Tick) -> bool:
+        for tick in ticks:
+            self.seq += 1
+            tick.seq = self.seq
+        self.window.write(ticks)
+        return self.cache.write(CacheBatch(ticks, self.window.buckets_for(ticks)))
+
+
+def marked(prefix: str, **kwargs: object) -> Writer:
+    writer = Writer(cache(prefix, **kwargs))  # type: ignore[arg-type]
+    writer.cache.mark(0)
+    return writer
+
+
+def one(stats: dict[str, PriceStats]) -> PriceStats:
+    merged = PriceStats()
+    for part in stats.values():
+        merged.merge(part)
+    return merged
+
+
+def test_window_reads_equal_brute_force_over_random_streams(redis_prefix: str) -> None:
+    rng = random.Random(7)
     now = int(time.time() * 1000)
-    c = cache(redis_prefix)
-    c.write(
-        [
-            Tick("ex1", "BTCUSDT", 96123.45, now - 3000, 1),
-            Tick("ex1", "BTCUSDT", 96123.45, now - 3000, 2),  # an equal trade is a second trade
-            Tick("ex1", "BTCUSDT", 0.1 + 0.2, now - 2000, 3),
-            Tick("ex2", "BTCUSDT", 1e-8, now - 1000, 4),
+    writer = marked(redis_prefix)
+    fed: list[Tick] = []
+    for _ in range(40):  # batches, some with late ticks into seconds already written
+        batch = [
+            Tick(
+                rng.choice(["ex1", "ex2"]),
+                "BTCUSDT",
+                float(rng.choice([99, 100, 100.5, 101])),
+                now - rng.randrange(30_000),
+            )
+            for _ in range(rng.randrange(1, 60))
         ]
-    )
-    got = c.ticks("BTCUSDT", ["ex1", "ex2", "ex3"], now - 3000 - 1, now)
-    assert got == {
-        "ex1": [(now - 3000, 96123.45), (now - 3000, 96123.45), (now - 2000, 0.1 + 0.2)],
-        "ex2": [(now - 1000, 1e-8)],
-        "ex3": [],
-    }
-    assert c.ticks("BTCUSDT", ["ex1"], now - 3000, now)["ex1"] == [(now - 2000, 0.30000000000000004)]
-    latest = {p.exchange: (p.price, p.ts_ms) for p in c.latest("BTCUSDT", ["ex1", "ex2", "ex3"])}
-    assert latest == {"ex1": (0.30000000000000004, now - 2000), "ex2": (1e-8, now - 1000)}
+        writer.write(*batch)
+        fed.extend(batch)
+    for _ in range(300):
+        after = now - rng.randrange(31_000)
+        to = rng.choice([now, after + rng.randrange(1, 5_000)])
+        read = writer.cache.window("BTCUSDT", ["ex1", "ex2", "ex3"], after, to)
+        assert read.partial is None
+        assert summary(one(read.stats)) == summary(reference_stats(fed, after, to)), (after, to)
+        per_exchange = reference_stats([t for t in fed if t.exchange == "ex2"], after, to)
+        assert summary(read.stats["ex2"]) == summary(per_exchange)
+    assert read.stats["ex3"].count == 0
 
 
-def test_an_older_tick_never_replaces_the_latest_even_from_another_writer(redis_prefix: str) -> None:
+def test_latest_round_trips_exactly_and_an_older_tick_never_replaces_it(redis_prefix: str) -> None:
     now = int(time.time() * 1000)
-    c = cache(redis_prefix)
-    c.write([Tick("ex1", "ETHUSDT", 2.0, now, 1)])
-    c.write([Tick("ex1", "ETHUSDT", 1.0, now - 5000, 2)])
-    cache(redis_prefix).write([Tick("ex1", "ETHUSDT", 3.0, now - 1, 1)])
-    assert [(p.price, p.ts_ms) for p in c.latest("ETHUSDT", ["ex1"])] == [(2.0, now)]
-    c.write([Tick("ex1", "ETHUSDT", 4.0, now, 3)])  # as new as the latest: the later write wins
-    assert [(p.price, p.ts_ms) for p in c.latest("ETHUSDT", ["ex1"])] == [(4.0, now)]
+    writer = marked(redis_prefix)
+    writer.write(Tick("ex1", "ETHUSDT", 0.1 + 0.2, now, 0), Tick("ex2", "ETHUSDT", 1e-8, now - 1000, 0))
+    writer.write(Tick("ex1", "ETHUSDT", 1.0, now - 5000, 0))
+    marked(redis_prefix, run="run-b").write(Tick("ex1", "ETHUSDT", 3.0, now - 1, 0))
+    latest = {p.exchange: (p.price, p.ts_ms) for p in writer.cache.latest("ETHUSDT", ["ex1", "ex2", "ex3"])}
+    assert latest == {"ex1": (0.30000000000000004, now), "ex2": (1e-8, now - 1000)}
+    writer.write(Tick("ex1", "ETHUSDT", 4.0, now, 0))  # as new as the latest: the later write wins
+    assert [(p.price, p.ts_ms) for p in writer.cache.latest("ETHUSDT", ["ex1"])] == [(4.0, now)]
 
 
-def test_writing_the_same_ticks_again_changes_nothing(redis_prefix: str) -> None:
+def test_writing_the_same_batch_again_changes_nothing(redis_prefix: str) -> None:
     now = int(time.time() * 1000)
-    c = cache(redis_prefix)
-    ticks = [Tick("ex1", "SOLUSDT", 180.0 + i, now - 100 * i, i) for i in range(1, 6)]
-    c.write(ticks)
-    c.write(ticks[2:])
-    assert len(c.ticks("SOLUSDT", ["ex1"], 0, now)["ex1"]) == 5
+    writer = marked(redis_prefix)
+    ticks = [Tick("ex1", "SOLUSDT", 180.0 + i, now - 100 * i, 0) for i in range(1, 6)]
+    writer.write(*ticks)
+    batch = CacheBatch(ticks[2:], writer.window.buckets_for(ticks))
+    writer.cache.write(batch)
+    writer.cache.write(batch)
+    stats = writer.cache.window("SOLUSDT", ["ex1"], 0, now).stats["ex1"]
+    assert (stats.count, stats.total) == (5, sum(t.price for t in ticks))
+
+
+def test_two_processes_writing_the_same_second_add_up(redis_prefix: str) -> None:
+    now = int(time.time() * 1000) // 1000 * 1000 - 2000
+    first, second = marked(redis_prefix, run="run-a"), marked(redis_prefix, run="run-b")
+    first.write(Tick("ex1", "BTCUSDT", 10.0, now + 100, 0))
+    second.write(Tick("ex1", "BTCUSDT", 30.0, now + 200, 0))
+    second.write(Tick("ex1", "BTCUSDT", 20.0, now + 300, 0))
+    stats = first.cache.window("BTCUSDT", ["ex1"], now - 1, now + 999).stats["ex1"]
+    assert (stats.count, stats.mean, stats.high_ts) == (3, 20.0, now + 200)
+    split = first.cache.window("BTCUSDT", ["ex1"], now + 150, now + 999).stats["ex1"]  # the edge cuts the second
+    assert (split.count, split.mean) == (2, 25.0)
 
 
 def test_keys_are_trimmed_to_the_retention_and_expire(redis_prefix: str) -> None:
     now = int(time.time() * 1000)
-    c = cache(redis_prefix, retention_ms=60_000)
-    c.write([Tick("ex1", "SOLUSDT", 1.0, now - 120_000, 1), Tick("ex1", "SOLUSDT", 2.0, now - 30_000, 2)])
+    writer = Writer(cache(redis_prefix, retention_ms=60_000))
+    writer.window = RecentWindow(3_600_000, 1000)  # holds the old tick, so it reaches the cache
+    writer.write(Tick("ex1", "SOLUSDT", 1.0, now - 120_000, 0), Tick("ex1", "SOLUSDT", 2.0, now - 30_000, 0))
     raw = redis.Redis.from_url(REDIS_URL)
-    key = f"{redis_prefix}:ticks:ex1:SOLUSDT"
-    assert raw.zcard(key) == 1
-    assert 0 < raw.pttl(key) <= 120_000
+    for kind in ("ticks", "seconds"):
+        key = f"{redis_prefix}:{kind}:ex1:SOLUSDT"
+        assert raw.zcard(key) == 1
+        assert 0 < raw.pttl(key) <= 120_000
+
+
+def test_a_redis_that_lost_the_mark_is_noticed_by_writer_and_readers(redis_prefix: str) -> None:
+    now = int(time.time() * 1000)
+    writer = Writer(cache(redis_prefix))
+    assert writer.write(Tick("ex1", "BTCUSDT", 1.0, now - 10, 0)) is False  # never marked yet
+    writer.cache.mark(0)
+    assert writer.write(Tick("ex1", "BTCUSDT", 2.0, now - 5, 0)) is True
+    assert writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now).stats["ex1"].count == 2
+    redis.Redis.from_url(REDIS_URL).delete(f"{redis_prefix}:run:run-a")  # what a restart without persistence does
+    with pytest.raises(CacheLost):
+        writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now)
+    with pytest.raises(CacheLost):
+        writer.cache.latest("BTCUSDT", ["ex1"])
+    assert writer.write(Tick("ex1", "BTCUSDT", 3.0, now, 0)) is False
+    writer.cache.mark(now - 500)  # written back, complete only from then on
+    writer.cache.mark(0)  # a mark already there is kept
+    assert writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now).partial == LOST_SINCE
+    assert writer.cache.window("BTCUSDT", ["ex1"], now - 200, now).partial is None
+
+
+def test_an_edge_second_written_back_without_its_raw_ticks_is_partial(redis_prefix: str) -> None:
+    second = int(time.time() * 1000) // 1000 * 1000 - 5000
+    writer = Writer(cache(redis_prefix), max_ticks=2)
+    writer.cache.mark(0)
+    writer.write(*(Tick("ex1", "BTCUSDT", 10.0 + i, second + 100 * i, 0) for i in range(3)))
+    writer.write(*(Tick("ex1", "BTCUSDT", 50.0, second + 1000 + i, 0) for i in range(2)))  # caps the first second
+    redis.Redis.from_url(REDIS_URL).delete(f"{redis_prefix}:ticks:ex1:BTCUSDT", f"{redis_prefix}:seconds:ex1:BTCUSDT")
+    for batch in writer.window.snapshot(100):
+        writer.cache.write(batch)
+    whole = writer.cache.window("BTCUSDT", ["ex1"], second - 1, second + 2000)
+    assert (whole.partial, whole.stats["ex1"].count) == (None, 5)
+    cut = writer.cache.window("BTCUSDT", ["ex1"], second + 50, second + 2000)
+    assert cut.partial == EDGE_RAW_LOST
 
 
 def test_a_dead_redis_fails_fast_with_storage_unavailable(redis_prefix: str) -> None:
-    dead = RedisTickCache(
-        make_client(RedisConfig(url=f"redis://127.0.0.1:{free_port()}/0")), redis_prefix, 1, 5.0, run="run-a"
-    )
+    dead = cache(redis_prefix, url=f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StorageUnavailable):
-        dead.write([Tick("ex1", "BTCUSDT", 1.0, 1)])
+        dead.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, 1)], []))
+    with pytest.raises(StorageUnavailable):
+        dead.ping()
     started = time.monotonic()
-    for _ in range(100):  # the breaker is open: no connection attempts
+    for _ in range(100):  # both breakers are open: no connection attempts
         with pytest.raises(StorageUnavailable):
             dead.ping()
+        with pytest.raises(StorageUnavailable):
+            dead.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, 1)], []))
     assert time.monotonic() - started < 1.0
+
+
+def test_a_slow_read_never_marks_redis_down_for_the_writer(redis_prefix: str) -> None:
+    second = int(time.time() * 1000) // 1000 * 1000 - 2000
+    config = RedisConfig(url=REDIS_URL)
+    impatient = RedisTickCache(
+        make_client(config, 0.5), make_client(config, 0.001), redis_prefix, 360_000, 5.0, "run-a"
+    )
+    writer = Writer(impatient)
+    writer.cache.mark(0)
+    writer.write(*(Tick("ex1", "BTCUSDT", 1.0 + i % 7, second + i % 1000, 0) for i in range(60_000)))
+    with pytest.raises(StorageUnavailable):  # 30,000 raw ticks of a cut second: longer than 1 ms
+        writer.cache.window("BTCUSDT", ["ex1"], second + 499, second + 999)
+    with pytest.raises(StorageUnavailable):  # the read breaker is open ...
+        writer.cache.latest("BTCUSDT", ["ex1"])
+    assert writer.write(Tick("ex1", "BTCUSDT", 1.0, second + 1500, 0)) is True  # ... the writer's is not
 
 
 def test_ticks_after_a_mark_are_exactly_that_process_s_later_ticks(redis_prefix: str) -> None:
@@ -87,20 +198,23 @@ def test_ticks_after_a_mark_are_exactly_that_process_s_later_ticks(redis_prefix:
     crashed, other = cache(redis_prefix, run="dead01"), cache(redis_prefix, run="live02")
     mine = [Tick("ex1", "BTCUSDT", 96_000.0 + i, now - 1000 + i, i) for i in range(1, 8_001)]
     mine.append(Tick("exchange:2", "ETHUSDT", 1e-8, now - 5, 8_001))  # odd names survive the round trip
-    crashed.write(mine)
-    other.write([Tick("ex1", "BTCUSDT", 1.0, now, 7_999)])  # the same seq from another process
+    crashed.write(CacheBatch(mine, []))
+    other.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, now, 7_999)], []))  # the same seq from another process
     redis.Redis.from_url(REDIS_URL).zadd(f"{redis_prefix}:ticks:ex1:BTCUSDT", {"junk": now, "1.0:dead01:zz": now})
     found = crashed.ticks_after(SealMark("dead01", 7_998))  # more than one page of the key's members
     assert sorted(found, key=lambda t: t.seq) == mine[7_998:]
     assert other.ticks_after(SealMark("gone03", 0)) == []
 
 
-def test_values_marketflow_did_not_write_are_left_out(redis_prefix: str) -> None:
+def test_values_marketflow_did_not_write_are_left_out_and_never_fail_a_write(redis_prefix: str) -> None:
     now = int(time.time() * 1000)
-    c = cache(redis_prefix)
-    c.write([Tick("ex1", "TONUSDT", 5.5, now - 10, 1)])
+    writer = marked(redis_prefix)
     raw = redis.Redis.from_url(REDIS_URL)
-    raw.zadd(f"{redis_prefix}:ticks:ex1:TONUSDT", {"junk": now - 5})
-    raw.hset(f"{redis_prefix}:latest:TONUSDT", "ex2", "garbage")
-    assert c.ticks("TONUSDT", ["ex1"], 0, now)["ex1"] == [(now - 10, 5.5)]
-    assert [(p.exchange, p.price) for p in c.latest("TONUSDT", ["ex1", "ex2"])] == [("ex1", 5.5)]
+    raw.hset(f"{redis_prefix}:latest:TONUSDT", mapping={"ex1": "garbage", "ex2": "garbage"})
+    writer.write(Tick("ex1", "TONUSDT", 5.5, now - 10, 0))  # the foreign latest value is overwritten
+    raw.zadd(f"{redis_prefix}:ticks:ex1:TONUSDT", {"junk": now - 10})
+    raw.zadd(f"{redis_prefix}:seconds:ex1:TONUSDT", {"junk|1|2": now - now % 1000})
+    read = writer.cache.window("TONUSDT", ["ex1"], now - 11, now)
+    assert (read.stats["ex1"].count, read.stats["ex1"].mean) == (1, 5.5)
+    assert read.partial is None
+    assert [(p.exchange, p.price) for p in writer.cache.latest("TONUSDT", ["ex1", "ex2"])] == [("ex1", 5.5)]

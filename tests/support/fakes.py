@@ -6,6 +6,8 @@ import gevent
 
 from app.adapters.feeds.wire_line import decode_line
 from app.application.ports import (
+    CacheBatch,
+    CacheLost,
     Emit,
     LatestPrice,
     MinuteBatch,
@@ -13,6 +15,7 @@ from app.application.ports import (
     SealMark,
     SourceStatus,
     StorageUnavailable,
+    WindowRead,
 )
 from app.application.recent_window import RecentWindow
 from app.domain.stats import PriceStats
@@ -22,40 +25,67 @@ MARK = SealMark("test-run", 0)
 """A seal mark for batches built by hand."""
 
 
-class FlakyCache(RecentWindow):
-    """The in-memory window, with a switch that makes every call fail like a dead Redis.
+class FlakyCache:
+    """A cache in memory, with switches: ``down`` fails every call like a dead Redis,
+    ``restart_empty()`` loses everything (the mark too) like a Redis restarted without persistence.
 
     Every tick written is taken as written by process ``run``.
     """
 
     def __init__(self, clock: Callable[[], float], run: str = "test-run") -> None:
-        super().__init__(retention_ms=3_600_000, max_ticks=100_000, clock=clock)
+        self._clock = clock
         self.run = run
         self.down = False
         self.writes = 0
+        self.restart_empty()
+
+    def restart_empty(self) -> None:
+        self._held = RecentWindow(retention_ms=3_600_000, max_ticks=100_000, clock=self._clock)
+        self._seqs: set[int] = set()
+        self.since_ms: int | None = None
 
     def _check(self) -> None:
         if self.down:
             raise StorageUnavailable("fake cache down")
 
-    def write(self, ticks: Sequence[Tick]) -> None:
+    def _check_marked(self) -> None:
+        self._check()
+        if self.since_ms is None:
+            raise CacheLost("fake cache lost its data")
+
+    def write(self, batch: CacheBatch) -> bool:
         self._check()
         self.writes += 1
-        super().write(ticks)
+        # Idempotent like Redis: a tick's identity is its seq, so writing it again changes nothing.
+        fresh = [tick for tick in batch.ticks if tick.seq not in self._seqs]
+        self._seqs.update(tick.seq for tick in fresh)
+        self._held.write(fresh)
+        return self.since_ms is not None
+
+    def mark(self, since_ms: int) -> None:
+        self._check()
+        if self.since_ms is None:
+            self.since_ms = since_ms
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
-        self._check()
-        return super().latest(symbol, exchanges)
+        self._check_marked()
+        return self._held.latest(symbol, exchanges)
 
-    def ticks(
-        self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
-    ) -> dict[str, list[tuple[int, float]]]:
-        self._check()
-        return super().ticks(symbol, exchanges, after_ms, to_ms)
+    def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
+        self._check_marked()
+        return self._held.window(symbol, exchanges, after_ms, to_ms)
+
+    def held(self) -> list[Tick]:
+        """Every tick held, for assertions."""
+        return [tick for batch in self._held.snapshot(1 << 30) for tick in batch.ticks]
 
     def ticks_after(self, mark: SealMark) -> list[Tick]:
         self._check()
-        return [tick for tick in self.snapshot() if mark.run == self.run and tick.seq > mark.seq]
+        return [tick for tick in self.held() if mark.run == self.run and tick.seq > mark.seq]
+
+    def ping(self) -> float:
+        self._check()
+        return 0.0
 
 
 class MemoryStore:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
-from app.application.ports import SealMark
+from app.application.ports import CacheBatch, SealMark
 from app.domain.tick import Tick
 from tests.support.fakes import Clock, FlakyCache, MemoryStore
 
@@ -121,7 +121,7 @@ def test_the_ticks_a_crashed_process_never_sealed_are_replayed_once(tmp_path: Pa
     unsealed = [Tick("ex1", "BTCUSDT", 70.0, M + 50_000, 5), Tick("ex2", "BTCUSDT", 5.0, M + 51_000, 6)]
     for batch in (sealed, unsealed):
         first.add(batch)
-        cache.write(batch)
+        cache.write(CacheBatch(batch, []))
         if batch is sealed:
             first.close_all()  # a checkpoint; then the process dies before the next one
     second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-2", clock=clock)
@@ -144,7 +144,7 @@ def test_nothing_is_replayed_after_a_clean_stop_or_by_the_same_process(tmp_path:
     cache = FlakyCache(clock, run="run-1")
     first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
     first.add(ticks("ex1", "BTCUSDT", M, [10.0, 20.0]))
-    cache.write(ticks("ex1", "BTCUSDT", M, [10.0, 20.0]))
+    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0]), []))
     first.close_all()
     first.replay(cache)
     second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-2", clock=clock)

@@ -9,6 +9,7 @@ from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSettings
+from app.application.ports import CacheBatch
 from app.application.recent_window import RecentWindow
 from app.domain.tick import Tick
 from tests.support.fakes import FlakyCache, MemoryStore, ScriptedSource
@@ -53,8 +54,9 @@ def test_every_tick_reaches_cache_window_and_store_after_a_drain() -> None:
     pipeline.stop()
     assert pipeline.stats.ticks == 350
     assert pipeline.stats.cached == 350
-    assert sum(len(t) for t in cache.ticks("BTCUSDT", ["ex1"], 0, ts + 10**6).values()) == 350
-    assert len(window.ticks("BTCUSDT", ["ex1"], 0, ts + 10**6)["ex1"]) == 350
+    assert len(cache.held()) == 350
+    assert cache.window("BTCUSDT", ["ex1"], 0, ts + 10**6).stats["ex1"].count == 350
+    assert window.window("BTCUSDT", ["ex1"], 0, ts + 10**6).stats["ex1"].count == 350
     # The open minute was flushed at stop: every tick is in the store exactly once.
     assert sum(row.count for row in store.rows.values()) == 350
     assert pipeline.statuses["ex1"].messages == 350
@@ -103,7 +105,8 @@ def test_full_ingest_queue_drops_and_counts() -> None:
 def test_a_cache_outage_is_counted_and_the_window_is_written_back_when_it_returns() -> None:
     pipeline, cache, window, _ = build()
     ts = now_ms()
-    cache.write([Tick("ex1", "ETHUSDT", 1.0, ts - 1000, 0)])  # what the cache had before it went away
+    cache.write(CacheBatch([Tick("ex1", "ETHUSDT", 1.0, ts - 1000, 0)], []))  # what it had before it went away
+    cache.mark(0)
     cache.down = True
     reads = [[encode_line("ETHUSDT", 3000.0 + i, ts + i)] for i in range(3)]
     source = ScriptedSource("ex1", reads)
@@ -120,7 +123,7 @@ def test_a_cache_outage_is_counted_and_the_window_is_written_back_when_it_return
     pipeline.stop()
     assert pipeline.cache_consistent is True
     assert pipeline.stats.cache_restored == 4
-    prices = sorted(price for _, price in cache.ticks("ETHUSDT", ["ex1"], 0, ts + 100)["ex1"])
+    prices = sorted(tick.price for tick in cache.held() if tick.exchange == "ex1")
     assert prices == [1.0, 3000.0, 3001.0, 3002.0]
     assert cache.latest("ETHUSDT", ["ex1"])[0].price == 3002.0
 

@@ -2,7 +2,8 @@ import pytest
 
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
-from app.application.price_queries import NoData, PriceQueries
+from app.application.ports import CacheBatch
+from app.application.price_queries import STORE_UNAVAILABLE, NoData, PriceQueries
 from app.application.recent_window import RecentWindow
 from app.domain.errors import UnknownExchange, UnknownSymbol
 from app.domain.market import Market
@@ -20,6 +21,7 @@ class Fixture:
         self.cache = FlakyCache(self.clock)
         self.fallback = RecentWindow(3_600_000, 10_000, self.clock)
         self.store = MemoryStore()
+        self.seq = 0
         sources = {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("a", []), ScriptedSource("b", [])]}
         pipeline: Pipeline = None  # type: ignore[assignment]  # queries never touch it
         self.modes = ModeService(pipeline, sources, "live")
@@ -29,7 +31,11 @@ class Fixture:
         )
 
     def feed(self, *ticks: Tick) -> None:
-        self.cache.write(ticks)
+        for tick in ticks:  # the pipeline numbers ticks as they arrive; the cache tells them apart by it
+            self.seq += 1
+            tick.seq = self.seq
+        self.cache.write(CacheBatch(ticks, []))
+        self.cache.mark(0)
         self.fallback.write(ticks)
 
 
@@ -60,7 +66,7 @@ def test_window_stats_are_exact(world: Fixture) -> None:
     assert (stats.count, stats.mean) == (4, 101.0)
     assert (stats.high, stats.high_exchange, stats.high_ts) == (104.0, "b", NOW_MS - 20_000)
     assert (stats.low, stats.low_exchange, stats.low_ts) == (99.0, "a", NOW_MS - 10_000)
-    assert answer.complete
+    assert answer.partial == ()
     only_a = world.queries.window("BTCUSDT", "a", parse_period("2m")).stats
     assert (only_a.count, only_a.mean, only_a.low) == (3, 289.0 / 3, 90.0)
 
@@ -97,7 +103,7 @@ def test_long_periods_add_stored_minutes_weighted_by_count(world: Fixture) -> No
     assert stats.high == 104.0
     world.store.down = True
     partial = world.queries.window("BTCUSDT", None, parse_period("1h"))
-    assert (partial.complete, partial.stats.count) == (False, 5)
+    assert (partial.partial, partial.stats.count) == ((STORE_UNAVAILABLE,), 5)
 
 
 def test_errors(world: Fixture) -> None:

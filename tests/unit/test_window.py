@@ -1,27 +1,34 @@
-from app.domain.window import WindowPlan, plan_window
+from app.domain.window import Cover, WindowPlan, cover, plan_window
 
 MIN = 60_000
 NOW = 1_763_712_345_678  # 45.678 s into a minute
+RETENTION = 5 * MIN
 
 
-def test_short_period_is_all_raw() -> None:
-    assert plan_window(NOW, 30_000, 300_000) == WindowPlan(NOW - 30_000, NOW)
+def test_a_period_inside_the_retention_is_answered_whole_from_the_recent_window() -> None:
+    assert plan_window(NOW, 30_000, RETENTION) == WindowPlan(NOW - 30_000, NOW)
+    assert not plan_window(NOW, RETENTION, RETENTION).needs_store
 
 
-def test_period_equal_to_horizon_is_all_raw() -> None:
-    assert not plan_window(NOW, 300_000, 300_000).needs_minutes
-
-
-def test_long_period_splits_at_a_minute_boundary_inside_the_horizon() -> None:
-    plan = plan_window(NOW, 60 * MIN, 5 * MIN)
-    cut = (NOW - 5 * MIN) // MIN * MIN
-    assert plan.raw_after_ms == cut - 1
-    assert plan.minutes_to_ms == cut
+def test_long_period_reads_whole_minutes_up_to_the_first_boundary_inside_the_retention() -> None:
+    plan = plan_window(NOW, 60 * MIN, RETENTION)
+    boundary = (NOW - RETENTION) // MIN * MIN + MIN
+    assert (plan.recent_after_ms, plan.stored_to_ms) == (boundary - 1, boundary)
     # The first whole minute after now - period; the leading partial minute is left out.
-    assert plan.minutes_from_ms == (NOW - 60 * MIN) // MIN * MIN + MIN
-    assert NOW - plan.raw_after_ms <= 5 * MIN + MIN  # raw part never needs more than horizon + slack
+    assert plan.stored_from_ms == (NOW - 60 * MIN) // MIN * MIN + MIN
+    assert plan.covered_from_ms == plan.stored_from_ms
 
 
-def test_long_period_without_a_whole_minute_stays_raw() -> None:
-    plan = plan_window(NOW, 5 * MIN + 10_000, 5 * MIN)
-    assert plan == WindowPlan(NOW - 5 * MIN - 10_000, NOW)
+def test_just_past_the_retention_every_retained_tick_still_counts() -> None:
+    # No whole minute older than the retention lies inside: the answer is the retained part, never less.
+    plan = plan_window(NOW, RETENTION + 10_000, RETENTION)
+    assert plan == WindowPlan(NOW - RETENTION, NOW)
+    assert plan.covered_from_ms == NOW - RETENTION + 1
+
+
+def test_cover_decides_on_the_bucket_s_own_tick_times() -> None:
+    assert cover(1_001, 1_900, 1_000, 5_000) is Cover.WHOLE
+    assert cover(1_000, 1_900, 1_000, 5_000) is Cover.SPLIT
+    assert cover(900, 1_000, 1_000, 5_000) is Cover.OUTSIDE
+    assert cover(4_500, 5_001, 1_000, 5_000) is Cover.SPLIT
+    assert cover(5_001, 5_900, 1_000, 5_000) is Cover.OUTSIDE

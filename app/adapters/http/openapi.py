@@ -31,7 +31,14 @@ PERIOD = {
     "description": "A whole number of s, m, h or d, up to 366 days; default 1m",
     "schema": {"type": "string", "pattern": "^[0-9]{1,9}[smhd]$", "default": "1m", "example": "30s"},
 }
-WINDOW_FIELDS = {"symbol": STRING, "period": STRING, "partial": {"type": "boolean"}}
+WINDOW_FIELDS = {
+    "symbol": STRING,
+    "period": STRING,
+    "from": {**TIMESTAMP, "description": "the first instant the answer accounts for"},
+    "to": {**TIMESTAMP, "description": "the last instant the answer accounts for (now)"},
+    "partial": {"type": "boolean", "description": "present and true when the answer is not exact"},
+    "partial_reason": {**STRING, "description": "why the answer is not exact"},
+}
 
 
 def _prices(kind: str, answer: str, with_exchange: bool) -> dict:

@@ -19,9 +19,15 @@ def _window(symbol: str, exchange: str | None) -> WindowAnswer:
 
 
 def _window_fields(answer: WindowAnswer) -> dict[str, object]:
-    fields: dict[str, object] = {"symbol": answer.symbol, "period": answer.period.text}
-    if not answer.complete:
+    fields: dict[str, object] = {
+        "symbol": answer.symbol,
+        "period": answer.period.text,
+        "from": iso_ms(answer.from_ms),
+        "to": iso_ms(answer.to_ms),
+    }
+    if answer.partial:
         fields["partial"] = True
+        fields["partial_reason"] = "; ".join(answer.partial)
     return fields
 
 

@@ -72,4 +72,7 @@ class ServiceCollector(Collector):
             "1 when the cache holds the whole window",
             value=int(self._pipeline.cache_consistent),
         )
+        yield CounterMetricFamily(
+            "marketflow_cache_lost", "Times the cache was found to have lost its data", value=stats.cache_lost
+        )
         yield GaugeMetricFamily("marketflow_websocket_clients", "Clients on /ws/prices", value=self._stream.clients)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from app.application.ports import LatestPrice, MinuteBatch, MinuteStore, SealMark, TickCache
+from app.application.ports import CacheBatch, LatestPrice, MinuteBatch, MinuteStore, SealMark, TickCache, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -40,21 +40,23 @@ class MeasuredCache:
         self._inner = inner
         self._metrics = metrics
 
-    def write(self, ticks: Sequence[Tick]) -> None:
+    def write(self, batch: CacheBatch) -> bool:
         started, ok = time.perf_counter(), False
         try:
-            self._inner.write(ticks)
+            kept = self._inner.write(batch)
             ok = True
         finally:
-            self._metrics.observe("redis", len(ticks), started, ok)
+            self._metrics.observe("redis", len(batch.ticks), started, ok)
+        return kept
+
+    def mark(self, since_ms: int) -> None:
+        self._inner.mark(since_ms)
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
         return self._inner.latest(symbol, exchanges)
 
-    def ticks(
-        self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
-    ) -> dict[str, list[tuple[int, float]]]:
-        return self._inner.ticks(symbol, exchanges, after_ms, to_ms)
+    def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
+        return self._inner.window(symbol, exchanges, after_ms, to_ms)
 
     def ticks_after(self, mark: SealMark) -> list[Tick]:
         return self._inner.ticks_after(mark)

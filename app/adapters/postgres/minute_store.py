@@ -1,8 +1,10 @@
 """The ``MinuteStore`` port on PostgreSQL.
 
 A batch is merged in one statement, one round trip: it claims its batch id
-and, only if the claim is new, merges each row into ``market_data`` (counts
-add, extremes widen, averages combine weighted by count).
+and, only if the claim is new, merges each row into ``market_data`` and its
+hourly and daily rollups (counts add, extremes widen, averages combine
+weighted by count). A window reads the fewest rows of the three grains
+that cover its minutes.
 """
 
 import logging
@@ -17,8 +19,10 @@ from psycopg2.extensions import cursor
 from app.adapters.breaker import Breaker
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import migrate
-from app.application.ports import MinuteBatch
+from app.application.ports import MinuteBatch, MinuteRow
+from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
+from app.domain.tick import MS_PER_MINUTE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,38 +33,92 @@ PING_TIMEOUT = 1.0
 BATCH_ID_RETENTION = "7 days"
 PRUNE_EVERY_SECONDS = 3600.0
 
-_MERGE = """
-WITH claim AS (
-    INSERT INTO market_data_batches (batch_id) VALUES (%s)
-    ON CONFLICT DO NOTHING RETURNING batch_id
-), incoming (pair_name, exchange, minute_ms, average_price, min_price, max_price, sample_count) AS (
-    VALUES {rows}
+# Merging a delta into a row: counts add, extremes widen (ties to the newer minute), and the mean moves
+# towards the delta's by its share of the count, which cannot overflow as a sum of price * count could.
+_MEAN = (
+    "average_price = m.average_price + (EXCLUDED.average_price - m.average_price) * EXCLUDED.sample_count"
+    " / (m.sample_count + EXCLUDED.sample_count)"
 )
-INSERT INTO market_data AS m (pair_name, exchange, timestamp, average_price, min_price, max_price, sample_count)
-SELECT pair_name, exchange, to_timestamp(minute_ms / 1000.0), average_price, min_price, max_price, sample_count
-FROM incoming WHERE EXISTS (SELECT 1 FROM claim)
-ON CONFLICT (pair_name, exchange, timestamp) DO UPDATE SET
-    average_price = (m.average_price * m.sample_count + EXCLUDED.average_price * EXCLUDED.sample_count)
-                    / (m.sample_count + EXCLUDED.sample_count),
+_MERGE_MINUTE = f"""
+    {_MEAN},
     min_price = LEAST(m.min_price, EXCLUDED.min_price),
     max_price = GREATEST(m.max_price, EXCLUDED.max_price),
-    sample_count = m.sample_count + EXCLUDED.sample_count
-"""
-_ROW = "(%s::text, %s::text, %s::bigint, %s::float8, %s::float8, %s::float8, %s::bigint)"
+    sample_count = m.sample_count + EXCLUDED.sample_count"""
+_MERGE_ROLLUP = f"""
+    {_MEAN},
+    min_at = CASE WHEN EXCLUDED.min_price < m.min_price
+                    OR (EXCLUDED.min_price = m.min_price AND EXCLUDED.min_at > m.min_at)
+                  THEN EXCLUDED.min_at ELSE m.min_at END,
+    min_price = LEAST(m.min_price, EXCLUDED.min_price),
+    max_at = CASE WHEN EXCLUDED.max_price > m.max_price
+                    OR (EXCLUDED.max_price = m.max_price AND EXCLUDED.max_at > m.max_at)
+                  THEN EXCLUDED.max_at ELSE m.max_at END,
+    max_price = GREATEST(m.max_price, EXCLUDED.max_price),
+    sample_count = m.sample_count + EXCLUDED.sample_count"""
+_COLUMNS = "pair_name, exchange, timestamp, average_price, min_price, min_at, max_price, max_at, sample_count"
+_ROW = (
+    "(%s::text, %s::text, to_timestamp(%s::bigint / 1000.0), %s::float8, %s::float8,"
+    " to_timestamp(%s::bigint / 1000.0), %s::float8, to_timestamp(%s::bigint / 1000.0), %s::bigint)"
+)
+_ROLLUP_TABLES = ((MS_PER_HOUR, "market_data_hourly"), (MS_PER_DAY, "market_data_daily"))
+_TABLES = {MS_PER_MINUTE: "market_data", **dict(_ROLLUP_TABLES)}
+
+
+def _merge_sql(minutes: int, rollups: Sequence[int]) -> str:
+    """One statement: claim the batch id and, only if the claim is new, merge minutes and rollups."""
+
+    def upsert(table: str, columns: str, rows: int, merge: str) -> str:
+        return (
+            f"INSERT INTO {table} AS m ({columns}) SELECT {columns} FROM (VALUES {', '.join([_ROW] * rows)})"
+            f" AS v({_COLUMNS}) WHERE EXISTS (SELECT 1 FROM claim)"
+            f" ON CONFLICT (pair_name, exchange, timestamp) DO UPDATE SET {merge}"
+        )
+
+    minute_columns = "pair_name, exchange, timestamp, average_price, min_price, max_price, sample_count"
+    steps = [
+        "claim AS (INSERT INTO market_data_batches (batch_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING batch_id)",
+        f"minutes AS ({upsert('market_data', minute_columns, minutes, _MERGE_MINUTE)} RETURNING 1)",
+    ]
+    for (_, table), rows in zip(_ROLLUP_TABLES[:-1], rollups[:-1], strict=True):
+        steps.append(f"{table} AS ({upsert(table, _COLUMNS, rows, _MERGE_ROLLUP)} RETURNING 1)")
+    last_table = _ROLLUP_TABLES[-1][1]
+    return f"WITH {', '.join(steps)} {upsert(last_table, _COLUMNS, rollups[-1], _MERGE_ROLLUP)}"
+
+
+def _row_params(exchange: str, symbol: str, start_ms: int, stats: PriceStats) -> tuple:
+    return (symbol, exchange, start_ms, stats.mean, stats.low, stats.low_ts, stats.high, stats.high_ts, stats.count)
+
 
 _SUMMARY = """
-WITH w AS (
-    SELECT exchange, (extract(epoch FROM timestamp) * 1000)::bigint AS ts, average_price, min_price,
-           max_price, sample_count
-    FROM market_data
-    WHERE pair_name = %s AND exchange = ANY(%s)
-      AND timestamp >= to_timestamp(%s / 1000.0) AND timestamp < to_timestamp(%s / 1000.0)
-)
+WITH w AS ({parts})
 SELECT s.n, s.total, lo.min_price, lo.ts, lo.exchange, hi.max_price, hi.ts, hi.exchange
 FROM (SELECT sum(sample_count) AS n, sum(average_price * sample_count) AS total FROM w) s
-LEFT JOIN LATERAL (SELECT min_price, ts, exchange FROM w ORDER BY min_price, ts DESC LIMIT 1) lo ON true
-LEFT JOIN LATERAL (SELECT max_price, ts, exchange FROM w ORDER BY max_price DESC, ts DESC LIMIT 1) hi ON true
+LEFT JOIN LATERAL (SELECT min_price, min_at AS ts, exchange FROM w ORDER BY min_price, min_at DESC LIMIT 1) lo
+    ON true
+LEFT JOIN LATERAL (SELECT max_price, max_at AS ts, exchange FROM w ORDER BY max_price DESC, max_at DESC LIMIT 1) hi
+    ON true
 """
+_MS = "(extract(epoch FROM {column}) * 1000)::bigint"
+
+
+def _summary_part(grain_ms: int) -> str:
+    table = _TABLES[grain_ms]
+    low_at, high_at = ("timestamp", "timestamp") if grain_ms == MS_PER_MINUTE else ("min_at", "max_at")
+    return (
+        f"SELECT exchange, average_price, sample_count, min_price, {_MS.format(column=low_at)} AS min_at,"
+        f" max_price, {_MS.format(column=high_at)} AS max_at FROM {table}"
+        " WHERE pair_name = %s AND exchange = ANY(%s)"
+        " AND timestamp >= to_timestamp(%s / 1000.0) AND timestamp < to_timestamp(%s / 1000.0)"
+    )
+
+
+def _minute_stats(row: MinuteRow) -> PriceStats:
+    """A minute row as stats whose extremes carry the minute's start, as stored rows do."""
+    stats = PriceStats()
+    stats.count, stats.total = row.count, row.mean * row.count
+    stats.low, stats.low_ts, stats.low_exchange = row.low, row.minute_ms, row.exchange
+    stats.high, stats.high_ts, stats.high_exchange = row.high, row.minute_ms, row.exchange
+    return stats
 
 
 class PostgresMinuteStore:
@@ -100,11 +158,17 @@ class PostgresMinuteStore:
     def write(self, batch: MinuteBatch) -> None:
         if not batch.rows:
             return
-
+        minutes = [(r.exchange, r.symbol, r.minute_ms, _minute_stats(r)) for r in batch.rows]
         params: list[object] = [batch.batch_id]
-        for r in batch.rows:
-            params.extend((r.symbol, r.exchange, r.minute_ms, r.mean, r.low, r.high, r.count))
-        sql = _MERGE.replace("{rows}", ", ".join([_ROW] * len(batch.rows)))
+        for exchange, symbol, minute, stats in minutes:
+            params.extend((symbol, exchange, minute, stats.mean, stats.low, minute, stats.high, minute, stats.count))
+        rollup_sizes = []
+        for grain, _ in _ROLLUP_TABLES:
+            rolled = roll_up(minutes, grain)
+            rollup_sizes.append(len(rolled))
+            for (exchange, symbol, start), stats in rolled.items():
+                params.extend(_row_params(exchange, symbol, start, stats))
+        sql = _merge_sql(len(minutes), rollup_sizes)
         self._run(lambda cur: cur.execute(sql, params))
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = time.monotonic()
@@ -115,12 +179,20 @@ class PostgresMinuteStore:
             )
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
+        ranges = stored_ranges(from_ms, to_ms)
+        stats = PriceStats()
+        if not ranges:
+            return stats
+        sql = _SUMMARY.replace("{parts}", " UNION ALL ".join(_summary_part(grain) for grain, _, _ in ranges))
+        params: list[object] = []
+        for _, lo, hi in ranges:
+            params.extend((symbol, list(exchanges), lo, hi))
+
         def query(cur: cursor) -> tuple:
-            cur.execute(_SUMMARY, (symbol, list(exchanges), from_ms, to_ms))
+            cur.execute(sql, params)
             return cur.fetchone()
 
         n, total, low, low_ts, low_ex, high, high_ts, high_ex = self._run(query)
-        stats = PriceStats()
         if n:
             stats.count, stats.total = int(n), float(total)
             stats.low, stats.low_ts, stats.low_exchange = float(low), int(low_ts), low_ex

@@ -4,6 +4,10 @@
 which lets averages over several minutes be weighted. Its primary key is
 the unique (pair_name, exchange, timestamp). ``market_data_batches`` records
 each applied batch id so a retried write is recognised and skipped.
+``market_data_hourly`` and ``market_data_daily`` roll the minutes up (same
+columns, plus the start of the minute each extreme was seen in), so a long
+period reads days and hours instead of every minute; version 2 builds them
+from the minutes already stored.
 """
 
 import psycopg2.extensions
@@ -25,6 +29,33 @@ MIGRATIONS: list[str] = [
         applied_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    """
+    CREATE TABLE market_data_hourly (
+        pair_name     text             NOT NULL,
+        exchange      text             NOT NULL,
+        timestamp     timestamptz      NOT NULL,
+        average_price double precision NOT NULL,
+        min_price     double precision NOT NULL,
+        min_at        timestamptz      NOT NULL,
+        max_price     double precision NOT NULL,
+        max_at        timestamptz      NOT NULL,
+        sample_count  bigint           NOT NULL CHECK (sample_count > 0),
+        PRIMARY KEY (pair_name, exchange, timestamp)
+    );
+    CREATE TABLE market_data_daily (LIKE market_data_hourly INCLUDING ALL);
+    """
+    + "".join(
+        f"""
+    INSERT INTO {table}
+    SELECT pair_name, exchange, date_trunc('{unit}', timestamp, 'UTC'),
+           sum(average_price * sample_count) / sum(sample_count),
+           min(min_price), (array_agg(timestamp ORDER BY min_price, timestamp DESC))[1],
+           max(max_price), (array_agg(timestamp ORDER BY max_price DESC, timestamp DESC))[1],
+           sum(sample_count)
+    FROM market_data GROUP BY 1, 2, 3;
+    """
+        for table, unit in (("market_data_hourly", "hour"), ("market_data_daily", "day"))
+    ),
 ]
 
 # Any constant works; it only has to be the same for every marketflow process.

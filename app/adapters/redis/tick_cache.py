@@ -9,8 +9,18 @@ Keys (``<p>`` is ``redis.key_prefix``):
   kept, and the same per write, so writing a tick again changes nothing. The
   run id names the writing process, which is how a restarted process finds
   the ticks a crashed one never sealed (``ticks_after``).
-  Every write trims members older than the retention and refreshes a TTL,
-  so no key outlives its data.
+- ``<p>:seconds:<exchange>:<SYMBOL>``: sorted set of per-second buckets
+  (``lua.py`` has the format), score = the second's start (ms); each
+  process's bucket of a second is replaced whole on every write.
+- ``<p>:run:<run id>``: this process's mark, value = the ms from which the
+  cache holds its data completely. Redis restarted empty loses it: the
+  writer then writes the window back, and readers meanwhile answer from
+  memory instead of trusting an empty cache.
+Every write trims what is older than the retention and refreshes a TTL,
+so no key grows without bound or outlives its data.
+
+Reads and writes use separate connection pools, timeouts and breakers: a
+slow window read never marks Redis down for the writer.
 """
 
 import contextlib
@@ -23,19 +33,25 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
-from app.application.ports import LatestPrice, SealMark
+from app.adapters.redis.lua import REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
+from app.application.ports import CacheBatch, CacheLost, LatestPrice, SealMark, SecondBucket, WindowRead
 from app.config.schema import RedisConfig
+from app.domain.stats import PriceStats
 from app.domain.tick import Tick
+from app.domain.window import MS_PER_SECOND
+
+EDGE_RAW_LOST = "raw ticks of a second at the window's edge were lost with Redis (written back without them)"
+LOST_SINCE = "Redis lost its data while this process ran: older ticks are only those this process still held"
 
 
-def make_client(config: RedisConfig) -> redis.Redis:
+def make_client(config: RedisConfig, timeout: float) -> redis.Redis:
     """A client that never blocks for long: pool waits, connects and reads all time out."""
     pool = redis.BlockingConnectionPool.from_url(
         config.url,
         max_connections=config.pool_size,
         timeout=config.pool_timeout,
-        socket_timeout=config.socket_timeout,
-        socket_connect_timeout=config.socket_timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
     return redis.Redis(connection_pool=pool)
@@ -43,48 +59,60 @@ def make_client(config: RedisConfig) -> redis.Redis:
 
 _SCAN_PAGE = 10_000
 
-# KEYS: latest hashes; ARGV: field, ts, value per key. Sets each field unless it holds a newer tick.
-_SET_IF_NEWER = """
-for i, key in ipairs(KEYS) do
-  local field, ts, value = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
-  local current = redis.call('HGET', key, field)
-  if not current or tonumber(string.match(current, '^%d+')) <= ts then
-    redis.call('HSET', key, field, value)
-  end
-end
-"""
+
+def _bucket_member(run: str, bucket: SecondBucket) -> str:
+    s = bucket.stats
+    return (
+        f"{run}|{bucket.second_ms}|{s.count}|{s.total!r}|{s.low!r}|{s.low_ts}|{s.high!r}|{s.high_ts}"
+        f"|{s.first!r}|{s.first_ts}|{s.last!r}|{s.last_ts}|{int(bucket.raw_complete)}"
+    )
 
 
-def _prices(reply: list[tuple[bytes, float]]) -> list[tuple[int, float]]:
-    """``(ts_ms, price)`` per member; one marketflow did not write is left out, not fatal."""
-    prices = []
-    for member, score in reply:
-        try:
-            prices.append((int(score), float(member.split(b":", 1)[0])))
-        except ValueError:
-            continue
-    return prices
+def _stats(exchange: str, fields: Sequence[bytes]) -> PriceStats:
+    stats = PriceStats()
+    count = int(float(fields[0]))
+    if count:
+        stats.count, stats.total = count, float(fields[1])
+        stats.low, stats.low_ts, stats.low_exchange = float(fields[2]), int(float(fields[3])), exchange
+        stats.high, stats.high_ts, stats.high_exchange = float(fields[4]), int(float(fields[5])), exchange
+    return stats
 
 
 class RedisTickCache:
-    def __init__(self, client: redis.Redis, prefix: str, retention_ms: int, retry_after: float, run: str) -> None:
-        self._client = client
+    def __init__(
+        self,
+        writer: redis.Redis,
+        reader: redis.Redis,
+        prefix: str,
+        retention_ms: int,
+        retry_after: float,
+        run: str,
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
         self._prefix = prefix
         self._retention_ms = retention_ms
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._ttl_ms = retention_ms + 60_000
+        self._write_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._read_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
         self._run = run
+        self._mark_key = f"{prefix}:run:{run}"
+        self._window_script = reader.register_script(WINDOW)
 
     def _ticks_key(self, exchange: str, symbol: str) -> str:
         return f"{self._prefix}:ticks:{exchange}:{symbol}"
 
+    def _seconds_key(self, exchange: str, symbol: str) -> str:
+        return f"{self._prefix}:seconds:{exchange}:{symbol}"
+
     def _latest_key(self, symbol: str) -> str:
         return f"{self._prefix}:latest:{symbol}"
 
-    def write(self, ticks: Sequence[Tick]) -> None:
+    def write(self, batch: CacheBatch) -> bool:
         groups: dict[tuple[str, str], dict[str, int]] = {}
         newest: dict[tuple[str, str], Tick] = {}
         run = self._run
-        for tick in ticks:
+        for tick in batch.ticks:
             key = (tick.exchange, tick.symbol)
             members = groups.get(key)
             if members is None:
@@ -94,27 +122,47 @@ class RedisTickCache:
             if best is None or tick.ts_ms >= best.ts_ms:
                 newest[key] = tick
         cutoff = int(time.time() * 1000) - self._retention_ms
-        ttl_ms = self._retention_ms + 60_000
+        bucket_keys = [self._seconds_key(b.exchange, b.symbol) for b in batch.buckets]
+        # A second's bucket is kept while any of its milliseconds is inside the retention.
+        bucket_args: list[object] = [f"{run}|", cutoff - MS_PER_SECOND + 1, self._ttl_ms]
+        for bucket in batch.buckets:
+            bucket_args.extend((bucket.second_ms, _bucket_member(run, bucket)))
 
-        def send() -> None:
-            pipe = self._client.pipeline(transaction=False)
+        def send() -> bool:
+            pipe = self._writer.pipeline(transaction=False)
+            pipe.exists(self._mark_key)
+            # Raw ticks before buckets: a reader then sees each second either before or after this batch.
             for (exchange, symbol), members in groups.items():
                 key = self._ticks_key(exchange, symbol)
                 pipe.zadd(key, members)
                 pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
-                pipe.pexpire(key, ttl_ms)
-            args: list[object] = []
-            for tick in newest.values():
-                args.extend((tick.exchange, tick.ts_ms, f"{tick.ts_ms}:{tick.price!r}"))
-            keys = [self._latest_key(tick.symbol) for tick in newest.values()]
-            # EVAL inline: a registered script would cost a SCRIPT EXISTS round trip on every execute.
-            pipe.eval(_SET_IF_NEWER, len(keys), *keys, *args)
-            pipe.execute()
+                pipe.pexpire(key, self._ttl_ms)
+            if bucket_keys:
+                pipe.eval(REPLACE_BUCKETS, len(bucket_keys), *bucket_keys, *bucket_args)
+            if newest:
+                args: list[object] = []
+                for tick in newest.values():
+                    args.extend((tick.exchange, tick.ts_ms, f"{tick.ts_ms}:{tick.price!r}"))
+                keys = [self._latest_key(tick.symbol) for tick in newest.values()]
+                pipe.eval(SET_IF_NEWER, len(keys), *keys, *args)
+            pipe.pexpire(self._mark_key, self._ttl_ms)
+            return bool(pipe.execute()[0])
 
-        self._breaker.call(send)
+        return self._write_breaker.call(send)
+
+    def mark(self, since_ms: int) -> None:
+        self._write_breaker.call(lambda: self._writer.set(self._mark_key, since_ms, px=self._ttl_ms, nx=True))
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
-        values = self._breaker.call(lambda: self._client.hmget(self._latest_key(symbol), list(exchanges)))
+        def fetch() -> list:
+            pipe = self._reader.pipeline(transaction=False)
+            pipe.exists(self._mark_key)
+            pipe.hmget(self._latest_key(symbol), list(exchanges))
+            return pipe.execute()
+
+        marked, values = self._read_breaker.call(fetch)
+        if not marked:
+            raise CacheLost("redis holds no data of this process")
         found = []
         for exchange, value in zip(exchanges, values, strict=True):
             if value is not None:
@@ -123,20 +171,24 @@ class RedisTickCache:
                     found.append(LatestPrice(exchange, float(price), int(ts)))
         return found
 
-    def ticks(
-        self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int
-    ) -> dict[str, list[tuple[int, float]]]:
-        def fetch() -> list:
-            pipe = self._client.pipeline(transaction=False)
-            for exchange in exchanges:
-                pipe.zrangebyscore(self._ticks_key(exchange, symbol), f"({after_ms}", to_ms, withscores=True)
-            return pipe.execute()
-
-        replies = self._breaker.call(fetch)
-        return {exchange: _prices(reply) for exchange, reply in zip(exchanges, replies, strict=True)}
+    def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
+        keys = [key for ex in exchanges for key in (self._seconds_key(ex, symbol), self._ticks_key(ex, symbol))]
+        keys.append(self._mark_key)
+        reply = self._read_breaker.call(lambda: self._window_script(keys=keys, args=[after_ms, to_ms]))
+        if reply[0] == b"lost":
+            raise CacheLost("redis holds no data of this process")
+        read = WindowRead({})
+        for i, exchange in enumerate(exchanges):
+            fields = reply[1 + 7 * i : 8 + 7 * i]
+            read.stats[exchange] = _stats(exchange, fields)
+            if fields[6]:
+                read.partial = EDGE_RAW_LOST
+        if after_ms + 1 < int(reply[0]):
+            read.partial = LOST_SINCE
+        return read
 
     def ticks_after(self, mark: SealMark) -> list[Tick]:
-        return self._breaker.call(lambda: self._scan_for(mark))
+        return self._write_breaker.call(lambda: self._scan_for(mark))
 
     def _scan_for(self, mark: SealMark) -> list[Tick]:
         """Every retained member of every tick key: a one-off after a crash.
@@ -146,13 +198,14 @@ class RedisTickCache:
         """
         key_start = len(self._prefix) + len(":ticks:")
         found = []
-        for key in self._client.scan_iter(match=f"{self._prefix}:ticks:*", count=500):
+        client = self._writer
+        for key in client.scan_iter(match=f"{self._prefix}:ticks:*", count=500):
             exchange, symbol = key[key_start:].decode().rsplit(":", 1)
             unsealed = self._unsealed_members(key, mark)
             members = list(unsealed)
             for first in range(0, len(members), _SCAN_PAGE):
                 chunk = members[first : first + _SCAN_PAGE]
-                for member, score in zip(chunk, self._client.zmscore(key, chunk), strict=True):
+                for member, score in zip(chunk, client.zmscore(key, chunk), strict=True):
                     if score is not None:  # trimmed meanwhile: too old to matter
                         price, seq = unsealed[member]
                         found.append(Tick(exchange, symbol, price, int(score), seq))
@@ -168,7 +221,7 @@ class RedisTickCache:
         tag = b":" + mark.run.encode() + b":"
         unsealed: dict[bytes, tuple[float, int]] = {}
         start = 0
-        while page := self._client.zrange(key, start, start + _SCAN_PAGE - 1, desc=True):
+        while page := self._writer.zrange(key, start, start + _SCAN_PAGE - 1, desc=True):
             start += len(page)
             for member in page:
                 if tag not in member:
@@ -185,5 +238,5 @@ class RedisTickCache:
 
     def ping(self) -> float:
         started = time.perf_counter()
-        self._breaker.call(self._client.ping)
+        self._read_breaker.call(self._reader.ping)
         return time.perf_counter() - started

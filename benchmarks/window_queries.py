@@ -1,0 +1,220 @@
+"""Window queries at any tick rate: service time in-process and over HTTP, and Redis memory.
+
+    make bench
+    python -m benchmarks.window_queries --rates 10,100,1000 --queries 200
+
+For each rate (ticks/s per exchange and symbol, 3 exchanges) the last
+``window.raw_seconds`` of ticks are written to Redis the way the pipeline
+writes them (raw ticks plus per-second buckets), over 31 days of stored
+minutes in PostgreSQL (rolled up by hour and day). Then ``average`` and
+``highest`` are timed for 1s, 1m, 5m, 1h, 1d and 30d, in-process through
+``PriceQueries`` and over HTTP with wrk against a real gunicorn beside
+``/prices/latest``. Uses its own exchange names and Redis prefix and removes
+what it wrote.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import psycopg2  # noqa: E402
+import redis  # noqa: E402
+import yaml  # noqa: E402
+from psycogreen.gevent import patch_psycopg  # noqa: E402
+
+from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
+from app.adapters.postgres.pool import ConnectionPool  # noqa: E402
+from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
+from app.application.pipeline_stats import percentile  # noqa: E402
+from app.application.ports import CacheBatch, MinuteBatch, MinuteRow, SealMark  # noqa: E402
+from app.application.price_queries import PriceQueries  # noqa: E402
+from app.application.recent_window import RecentWindow  # noqa: E402
+from app.config.loader import load_config  # noqa: E402
+from app.domain.market import Market  # noqa: E402
+from app.domain.period import parse_period  # noqa: E402
+from app.domain.tick import MS_PER_MINUTE, Tick, minute_start  # noqa: E402
+
+patch_psycopg()
+
+EXCHANGES = ["wq-exchange1", "wq-exchange2", "wq-exchange3"]
+SYMBOL = "BTCUSDT"
+PERIODS = ["1s", "1m", "5m", "1h", "1d", "30d"]
+STORED_DAYS = 31
+
+
+class Exchanges:
+    """The mode's exchanges, as the queries ask for them."""
+
+    @staticmethod
+    def exchanges() -> list[str]:
+        return EXCHANGES
+
+
+def seed_minutes(store: PostgresMinuteStore, now_ms: int) -> int:
+    last = minute_start(now_ms) - 6 * MS_PER_MINUTE
+    rows = [
+        MinuteRow(exchange, SYMBOL, last - i * MS_PER_MINUTE, 60, 96_000.0 + i % 50, 95_900.0, 96_100.0 + i % 7)
+        for exchange in EXCHANGES
+        for i in range(STORED_DAYS * 24 * 60)
+    ]
+    for start in range(0, len(rows), 5000):
+        store.write(MinuteBatch(uuid.uuid4().hex, tuple(rows[start : start + 5000]), SealMark("bench", 0)))
+    return len(rows)
+
+
+def seed_recent(cache: RedisTickCache, window: RecentWindow, rate: int, seconds: int) -> int:
+    """``seconds`` of ticks at ``rate`` per exchange, written as the pipeline writes them."""
+    now = int(time.time() * 1000)
+    seq, batch = 0, []
+    for age_ms in range(seconds * 1000, 0, -max(1, 1000 // rate)):
+        for exchange in EXCHANGES:
+            seq += 1
+            batch.append(Tick(exchange, SYMBOL, 96_000.0 + (seq * 37) % 101 / 4, now - age_ms, seq))
+        if len(batch) >= 2000:
+            window.write(batch)
+            cache.write(CacheBatch(batch, window.buckets_for(batch)))
+            batch = []
+    if batch:
+        window.write(batch)
+        cache.write(CacheBatch(batch, window.buckets_for(batch)))
+    return seq
+
+
+def timed(action, count: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return percentile(samples, 0.5) * 1000, percentile(samples, 0.99) * 1000
+
+
+def wrk(url: str, seconds: int) -> tuple[float, str, str]:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    return rps, p50, p99
+
+
+def serve(config: dict, workdir: Path) -> tuple[subprocess.Popen, str]:
+    port = 18000 + os.getpid() % 1000
+    config = {**config, "http": {"host": "127.0.0.1", "port": port}}
+    path = workdir / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "MARKETFLOW_CONFIG": str(path)}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            subprocess.run(["curl", "-sf", f"{base}/health"], capture_output=True, check=True, timeout=2)
+            break
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            time.sleep(0.1)
+    return process, base
+
+
+HTTP_PATHS = (
+    "/prices/latest/BTCUSDT",
+    "/prices/average/BTCUSDT?period=5m",
+    "/prices/highest/BTCUSDT?period=5m",
+    "/prices/average/BTCUSDT?period=30d",
+)
+
+
+def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: PostgresMinuteStore) -> list[tuple]:
+    base = load_config()
+    retention_ms = base.window.raw_seconds * 1000
+    client = redis.Redis.from_url(base.redis.url)
+    old = list(client.scan_iter(f"{prefix}:*"))
+    if old:
+        client.delete(*old)
+    cache = RedisTickCache(
+        make_client(base.redis, 5.0), make_client(base.redis, 5.0), prefix, retention_ms, 1.0, "bench"
+    )
+    window = RecentWindow(retention_ms, base.window.memory_max_ticks)
+    cache.mark(0)
+    seeded = seed_recent(cache, window, rate, base.window.raw_seconds)
+    market = Market.of(base.symbols, EXCHANGES)
+    queries = PriceQueries(market, Exchanges(), cache, window, store, retention_ms, lambda: True)  # type: ignore[arg-type]
+    keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
+    memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)
+    print(f"\n{rate:,} ticks/s per exchange: {seeded:,} ticks in Redis")
+    print(f"  Redis memory per (exchange, symbol): {memory / 2**20:.2f} MiB (raw ticks and per-second buckets)")
+    rows = []
+    for period in PERIODS:
+        parsed = parse_period(period)
+        for kind in ("average", "highest"):
+            p50, p99 = timed(lambda parsed=parsed: queries.window(SYMBOL, None, parsed), args.queries)
+            rows.append((rate, kind, period, p50, p99))
+            print(f"  in-process {kind:8} {period:>4}  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
+    if args.wrk_seconds and shutil.which("wrk"):
+        config = {
+            "mode": "live",
+            "redis": {"url": base.redis.url, "key_prefix": prefix},
+            "postgres": {"dsn": base.postgres.dsn},
+            "sources": {"live": {"tcp": [{"name": e, "port": 9} for e in EXCHANGES], "websocket": []}},
+            "logging": {"level": "WARNING"},
+        }
+        with tempfile.TemporaryDirectory() as workdir:
+            process, url = serve(config, Path(workdir))
+            try:
+                for path in HTTP_PATHS:
+                    rps, p50, p99 = wrk(url + path, args.wrk_seconds)
+                    print(f"  HTTP (wrk, 32 connections) {path:38} {rps:8,.0f} req/s  p50 {p50:>8}  p99 {p99:>8}")
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    elif args.wrk_seconds:
+        print("  wrk is not installed (apt-get install wrk): no HTTP figures")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="10,100,1000", help="ticks/s per exchange and symbol, comma-separated")
+    parser.add_argument("--queries", type=int, default=200, help="queries timed per period and kind")
+    parser.add_argument("--wrk-seconds", type=int, default=5, help="seconds per wrk run (0: no HTTP figures)")
+    args = parser.parse_args()
+    base = load_config()
+    prefix = f"mfwq{uuid.uuid4().hex[:6]}"
+    pg = base.postgres
+    store = PostgresMinuteStore(ConnectionPool(pg.dsn, 2, 5.0, 2, 60_000), 1.0, 120)
+    print(f"seeding {seed_minutes(store, int(time.time() * 1000)):,} stored minutes ({STORED_DAYS} days, 3 exchanges)")
+    rows = []
+    try:
+        for rate in args.rates.split(","):
+            rows += measure_rate(int(rate), args, prefix, store)
+    finally:
+        client = redis.Redis.from_url(base.redis.url)
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        with psycopg2.connect(pg.dsn) as conn, conn.cursor() as cur:
+            for table in ("market_data", "market_data_hourly", "market_data_daily"):
+                cur.execute(f"DELETE FROM {table} WHERE exchange = ANY(%s)", (EXCHANGES,))
+    print("\n| ticks/s per exchange | query | period | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
+    for rate, kind, period, p50, p99 in rows:
+        print(f"| {rate:,} | {kind} | {period} | {p50:.2f} | {p99:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
