@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-servers lint format bench migrate clean
+.PHONY: install run test test-servers lint format bench bench-tools migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,16 @@ test-servers:
 test: lint test-servers
 	$(BIN)/pytest
 
-bench: $(STAMP)
+# wrk, from Debian's packages, drives the HTTP figures of the window benchmark.
+bench-tools:
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+
+bench: $(STAMP) bench-tools
 	$(BIN)/python -m benchmarks.pipeline_throughput
+	$(BIN)/python -m benchmarks.pipeline_throughput --rate 10000 --seconds 15
+	$(BIN)/python -m benchmarks.pipeline_throughput --rate 10000 --seconds 15 --query-clients 16 --query-period 5m
+	$(BIN)/python -m benchmarks.window_queries
 	$(BIN)/python -m benchmarks.crash_replay
 
 migrate: $(STAMP)

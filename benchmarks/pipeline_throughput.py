@@ -2,12 +2,15 @@
 
     make bench                      # 40,000 ticks/s offered for 20 s
     python -m benchmarks.pipeline_throughput --rate 60000 --seconds 30
+    python -m benchmarks.pipeline_throughput --rate 10000 --query-clients 16 --query-period 5m
 
 Prints the sustained rate, drops, and two latencies: read -> queryable in
 Redis (measured inside the pipeline), and the age of the newest tick a real
 ``latest`` query returns (what a client sees; it includes the generator's
-own 20 ms emit interval). Uses its own exchange names and Redis prefix and
-removes what it wrote.
+own 20 ms emit interval). With ``--query-clients``, that many greenlets ask
+for window averages back to back in the same process meanwhile, which is
+what shows whether queries starve ingestion. Uses its own exchange names and
+Redis prefix and removes what it wrote.
 """
 
 from gevent import monkey
@@ -28,6 +31,7 @@ from app.application.pipeline_stats import percentile  # noqa: E402
 from app.application.price_queries import NoData  # noqa: E402
 from app.composition import build_container  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
+from app.domain.period import parse_period  # noqa: E402
 
 patch_psycopg()
 
@@ -39,6 +43,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=40_000, help="ticks per second offered, all feeds together")
     parser.add_argument("--seconds", type=float, default=20, help="measured duration")
     parser.add_argument("--warmup", type=float, default=3, help="seconds before measuring")
+    parser.add_argument("--query-clients", type=int, default=0, help="greenlets asking for averages meanwhile")
+    parser.add_argument("--query-period", default="5m", help="the period they ask for")
     args = parser.parse_args()
 
     base = load_config()
@@ -68,15 +74,30 @@ def main() -> None:
                 continue
             staleness.append(time.time() - latest.ts_ms / 1000)
 
+    query_times: list[float] = []
+    period = parse_period(args.query_period)
+
+    def ask() -> None:
+        while True:
+            started = time.perf_counter()
+            try:
+                container.queries.window("BTCUSDT", None, period)
+            except NoData:
+                gevent.sleep(0.01)
+            query_times.append(time.perf_counter() - started)
+            gevent.sleep(0)
+
     container.start()
     gevent.sleep(args.warmup)
     ticks_before, started = stats.ticks, time.monotonic()
     stats.cache_latency.clear()
     prober = gevent.spawn(probe)
+    askers = [gevent.spawn(ask) for _ in range(args.query_clients)]
     gevent.sleep(args.seconds)
     elapsed = time.monotonic() - started
     ticks = stats.ticks - ticks_before
     prober.kill()
+    gevent.killall(askers)
     latency = stats.latency_summary()
     depths = container.pipeline.queue_depths()
     container.stop()
@@ -89,6 +110,12 @@ def main() -> None:
     print(f"read->queryable (Redis) p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms")
     p50, p99 = percentile(staleness, 0.5), percentile(staleness, 0.99)
     print(f"latest-tick age (API)  p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms ({len(staleness)} probes)")
+    if query_times:
+        q50, q99 = percentile(query_times, 0.5), percentile(query_times, 0.99)
+        print(
+            f"window queries         {len(query_times) / elapsed:,.0f}/s from {args.query_clients} clients,"
+            f" period {period.text}: p50 {q50 * 1000:.2f} ms, p99 {q99 * 1000:.2f} ms"
+        )
     print(f"queue depths at end    {depths}")
     print(f"minute rows written    {rows}")
 
@@ -97,7 +124,8 @@ def main() -> None:
     if keys:
         client.delete(*keys)
     with psycopg2.connect(config.postgres.dsn) as conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM market_data WHERE exchange = ANY(%s)", (EXCHANGES,))
+        for table in ("market_data", "market_data_hourly", "market_data_daily"):
+            cur.execute(f"DELETE FROM {table} WHERE exchange = ANY(%s)", (EXCHANGES,))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import gevent  # noqa: E402
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 import yaml  # noqa: E402
@@ -73,22 +74,44 @@ def seed_minutes(store: PostgresMinuteStore, now_ms: int) -> int:
     return len(rows)
 
 
-def seed_recent(cache: RedisTickCache, window: RecentWindow, rate: int, seconds: int) -> int:
-    """``seconds`` of ticks at ``rate`` per exchange, written as the pipeline writes them."""
-    now = int(time.time() * 1000)
-    seq, batch = 0, []
-    for age_ms in range(seconds * 1000, 0, -max(1, 1000 // rate)):
-        for exchange in EXCHANGES:
-            seq += 1
-            batch.append(Tick(exchange, SYMBOL, 96_000.0 + (seq * 37) % 101 / 4, now - age_ms, seq))
-        if len(batch) >= 2000:
-            window.write(batch)
-            cache.write(CacheBatch(batch, window.buckets_for(batch)))
-            batch = []
-    if batch:
-        window.write(batch)
-        cache.write(CacheBatch(batch, window.buckets_for(batch)))
-    return seq
+class Feed:
+    """Ticks at ``rate`` per exchange, written as the pipeline writes them: the history first, then live."""
+
+    def __init__(self, cache: RedisTickCache, window: RecentWindow, rate: int) -> None:
+        self._cache, self._window, self._rate = cache, window, rate
+        self.seq = 0
+
+    def _write(self, ticks: list[Tick]) -> None:
+        for start in range(0, len(ticks), 2000):
+            batch = ticks[start : start + 2000]
+            self._window.write(batch)
+            self._cache.write(CacheBatch(batch, self._window.buckets_for(batch)))
+
+    def _ticks(self, from_ms: int, to_ms: int) -> list[Tick]:
+        step = 1000 / self._rate
+        ticks = []
+        for i in range(int((to_ms - from_ms) / step)):
+            for exchange in EXCHANGES:
+                self.seq += 1
+                ticks.append(
+                    Tick(exchange, SYMBOL, 96_000.0 + (self.seq * 37) % 101 / 4, int(from_ms + i * step), self.seq)
+                )
+        return ticks
+
+    def history(self, seconds: int) -> None:
+        now = int(time.time() * 1000)
+        self._write(self._ticks(now - seconds * 1000, now))
+        self._last = now
+
+    def live(self) -> None:
+        """Every 20 ms, the ticks since the last write: ingestion goes on while queries are timed."""
+        while True:
+            gevent.sleep(0.02)
+            now = int(time.time() * 1000)
+            ticks = self._ticks(self._last, now)
+            if ticks:
+                self._write(ticks)
+                self._last = ticks[-1].ts_ms + 1
 
 
 def timed(action, count: int) -> tuple[float, float]:
@@ -105,8 +128,8 @@ def wrk(url: str, seconds: int) -> tuple[float, str, str]:
         ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)
     return rps, p50, p99
 
 
@@ -152,12 +175,15 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
     )
     window = RecentWindow(retention_ms, base.window.memory_max_ticks)
     cache.mark(0)
-    seeded = seed_recent(cache, window, rate, base.window.raw_seconds)
+    feed = Feed(cache, window, rate)
+    feed.history(base.window.raw_seconds)
+    feeder = gevent.spawn(feed.live)
+    gevent.sleep(1.0)  # the feed catches up with the time the history took to write
     market = Market.of(base.symbols, EXCHANGES)
     queries = PriceQueries(market, Exchanges(), cache, window, store, retention_ms, lambda: True)  # type: ignore[arg-type]
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
     memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)
-    print(f"\n{rate:,} ticks/s per exchange: {seeded:,} ticks in Redis")
+    print(f"\n{rate:,} ticks/s per exchange, 3 exchanges: {feed.seq:,} ticks in Redis, more coming in")
     print(f"  Redis memory per (exchange, symbol): {memory / 2**20:.2f} MiB (raw ticks and per-second buckets)")
     rows = []
     for period in PERIODS:
@@ -185,6 +211,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
                 process.wait(timeout=30)
     elif args.wrk_seconds:
         print("  wrk is not installed (apt-get install wrk): no HTTP figures")
+    feeder.kill()
     return rows
 
 

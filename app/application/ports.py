@@ -61,28 +61,30 @@ class MinuteBatch:
 
 
 @dataclass(frozen=True, slots=True)
-class SecondBucket:
-    """The aggregate of one (exchange, symbol, second), as an absolute value.
+class Bucket:
+    """The aggregate of one (exchange, symbol) over one second or one minute, as an absolute value.
 
     Written whole every time, so writing it again (a retry, a write-back after
     an outage) changes nothing. ``raw_complete`` says whether every raw tick
-    of that second was still at hand when it was written: a window edge that
-    cuts through a second without them cannot be exact.
+    of a second was still at hand when it was written: a window edge that
+    cuts through a second without them cannot be exact. (A minute is only
+    ever counted whole, so it needs no raw ticks.)
     """
 
     exchange: str
     symbol: str
-    second_ms: int
+    grain_ms: int
+    start_ms: int
     stats: PriceStats
     raw_complete: bool
 
 
 @dataclass(frozen=True, slots=True)
 class CacheBatch:
-    """Raw ticks and the buckets of the seconds they fall in, written together."""
+    """Raw ticks and the buckets of the seconds and minutes they fall in, written together."""
 
     ticks: Sequence[Tick]
-    buckets: Sequence[SecondBucket]
+    buckets: Sequence[Bucket]
 
 
 @dataclass
@@ -94,7 +96,7 @@ class WindowRead:
 
 
 class TickCache(Protocol):
-    """Recent raw ticks, per-second buckets and the latest price per (exchange, symbol)."""
+    """Recent raw ticks, per-second and per-minute buckets and the latest price per (exchange, symbol)."""
 
     def write(self, batch: CacheBatch) -> bool:
         """Write a batch; False when the cache held no mark of this process (see ``mark``) before it."""

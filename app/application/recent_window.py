@@ -1,29 +1,34 @@
-"""The in-process copy of the recent window: one aggregate per second, and raw ticks.
+"""The in-process copy of the recent window: aggregates per minute, second and tenth, and raw ticks.
 
-It is the source of the absolute per-second buckets the cache writer sends
-to Redis (a bucket is always written whole, so writing it again after an
-outage or a replay never double counts), the copy written back when Redis
-lost its data, and the fallback that answers queries while Redis does not.
+It is the source of the absolute buckets the cache writer sends to Redis (a
+bucket is always written whole, so writing it again after an outage or a
+replay never double counts), the copy written back when Redis lost its
+data, and the fallback that answers queries while Redis does not.
 
-Per (exchange, symbol) it keeps every second of the retention (at most
-``retention / 1 s`` buckets) and at most ``max_ticks`` raw ticks: past that
-the oldest seconds lose their raw ticks but keep their exact aggregate, so
-only a window edge that cuts through such a second is inexact, and says so.
+Per (exchange, symbol) it keeps every bucket of the retention (at most
+``retention / 100 ms`` of the finest grain) and at most ``max_ticks`` raw
+ticks: past that the oldest tenths lose their raw ticks but keep their
+exact aggregate, so only a window edge that cuts through such a tenth is
+inexact, and says so.
 """
 
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
-from app.application.ports import CacheBatch, LatestPrice, SecondBucket, WindowRead
+from app.application.ports import Bucket, CacheBatch, LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
-from app.domain.window import MS_PER_SECOND, Cover, cover, second_start
+from app.domain.window import GRAINS, Cover, cover, split_window
 
 RAW_CAPPED = "the in-process window keeps at most {max_ticks} raw ticks per exchange and symbol"
+FINEST = GRAINS[-1]
+COARSER = GRAINS[:-1]
 
 
-class _Second:
+class _Slot:
+    """A bucket of the finest grain, with its raw ticks."""
+
     __slots__ = ("stats", "ticks")
 
     def __init__(self) -> None:
@@ -35,14 +40,16 @@ class _Second:
 class _Series:
     """One (exchange, symbol)."""
 
-    __slots__ = ("by_second", "created", "newest", "raw_count", "with_raw")
+    __slots__ = ("coarse", "coarse_created", "created", "newest", "raw_count", "slots", "with_raw")
 
     def __init__(self) -> None:
-        self.by_second: dict[int, _Second] = {}
-        self.newest = 0  # the latest second held: with the retention, it bounds every scan
-        self.created: deque[int] = deque()  # seconds in creation order, to age them out
-        self.with_raw: deque[int] = deque()  # seconds that may still hold raw ticks, oldest first
+        self.slots: dict[int, _Slot] = {}
+        self.coarse: dict[int, dict[int, PriceStats]] = {grain: {} for grain in COARSER}
+        self.created: deque[int] = deque()  # slots in creation order, to age them out
+        self.coarse_created: dict[int, deque[int]] = {grain: deque() for grain in COARSER}
+        self.with_raw: deque[int] = deque()  # slots that may still hold raw ticks, oldest first
         self.raw_count = 0
+        self.newest = 0  # the latest slot held: with the retention, it bounds every scan
 
 
 class RecentWindow:
@@ -70,86 +77,128 @@ class RecentWindow:
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series()
-            second = tick.ts_ms - tick.ts_ms % MS_PER_SECOND
-            slot = series.by_second.get(second)
-            if slot is None:
-                slot = series.by_second[second] = _Second()
-                series.newest = max(series.newest, second)
-                series.created.append(second)
-                series.with_raw.append(second)
-            slot.stats.add(tick.exchange, tick.price, tick.ts_ms)
-            if slot.ticks is not None:
-                slot.ticks.append((tick.ts_ms, tick.price, tick.seq))
-                series.raw_count += 1
+            self._add(series, tick)
             touched.add(series)
         for series in touched:
             self._trim(series, horizon)
 
+    @staticmethod
+    def _add(series: _Series, tick: Tick) -> None:
+        ts = tick.ts_ms
+        start = ts - ts % FINEST
+        slot = series.slots.get(start)
+        if slot is None:
+            slot = series.slots[start] = _Slot()
+            series.newest = max(series.newest, start)
+            series.created.append(start)
+            series.with_raw.append(start)
+        slot.stats.add(tick.exchange, tick.price, ts)
+        if slot.ticks is not None:
+            slot.ticks.append((ts, tick.price, tick.seq))
+            series.raw_count += 1
+        for grain in COARSER:
+            start = ts - ts % grain
+            table = series.coarse[grain]
+            stats = table.get(start)
+            if stats is None:
+                stats = table[start] = PriceStats()
+                series.coarse_created[grain].append(start)
+            stats.add(tick.exchange, tick.price, ts)
+
     def _trim(self, series: _Series, horizon: int) -> None:
-        by_second = series.by_second
-        while series.created and series.created[0] + MS_PER_SECOND - 1 <= horizon:
-            slot = by_second.pop(series.created.popleft())
+        slots = series.slots
+        while series.created and series.created[0] + FINEST - 1 <= horizon:
+            slot = slots.pop(series.created.popleft())
             if slot.ticks is not None:
                 series.raw_count -= len(slot.ticks)
+        for grain, created in series.coarse_created.items():
+            while created and created[0] + grain - 1 <= horizon:
+                del series.coarse[grain][created.popleft()]
         while series.raw_count > self._max_ticks and series.with_raw:
-            slot = by_second.get(series.with_raw.popleft())
+            slot = slots.get(series.with_raw.popleft())
             if slot is not None and slot.ticks is not None:
                 series.raw_count -= len(slot.ticks)
                 slot.ticks = None
 
-    def buckets_for(self, ticks: Sequence[Tick]) -> list[SecondBucket]:
-        """The current absolute bucket of every second these ticks fall in (each once)."""
-        seen: set[tuple[str, str, int]] = set()
+    def buckets_for(self, ticks: Sequence[Tick]) -> list[Bucket]:
+        """The current absolute bucket of every grain these ticks fall in (each once)."""
+        seen: set[tuple[str, str, int, int]] = set()
         buckets = []
         for tick in ticks:
-            key = (tick.exchange, tick.symbol, tick.ts_ms - tick.ts_ms % MS_PER_SECOND)
-            if key in seen:
+            series = self._series.get((tick.exchange, tick.symbol))
+            if series is None:
                 continue
-            seen.add(key)
-            series = self._series.get(key[:2])
-            slot = series.by_second.get(key[2]) if series else None
-            if slot is not None:
-                buckets.append(SecondBucket(tick.exchange, tick.symbol, key[2], slot.stats, slot.ticks is not None))
+            for grain in GRAINS:
+                key = (tick.exchange, tick.symbol, grain, tick.ts_ms - tick.ts_ms % grain)
+                if key in seen:
+                    continue
+                seen.add(key)
+                bucket = self._bucket(series, *key)
+                if bucket is not None:
+                    buckets.append(bucket)
         return buckets
+
+    @staticmethod
+    def _bucket(series: _Series, exchange: str, symbol: str, grain: int, start: int) -> Bucket | None:
+        if grain == FINEST:
+            slot = series.slots.get(start)
+            return None if slot is None else Bucket(exchange, symbol, grain, start, slot.stats, slot.ticks is not None)
+        stats = series.coarse[grain].get(start)
+        return None if stats is None else Bucket(exchange, symbol, grain, start, stats, True)
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
         found = (self._latest.get((exchange, symbol)) for exchange in exchanges)
         return [price for price in found if price is not None]
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
-        """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``, from whole seconds and edge ticks."""
+        """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``: whole buckets, then edge ticks."""
         read = WindowRead({})
-        oldest = second_start(int(self._clock() * 1000) - self._retention_ms)
+        now = int(self._clock() * 1000)
+        oldest = now - now % FINEST - self._retention_ms
+        split = split_window(after_ms, to_ms)
         for exchange in exchanges:
             stats = read.stats[exchange] = PriceStats()
             series = self._series.get((exchange, symbol))
             if series is None:
                 continue
-            by_second = series.by_second
-            last = min(to_ms, series.newest)
-            for second in range(max(second_start(after_ms + 1), oldest), last + 1, MS_PER_SECOND):
-                slot = by_second.get(second)
-                if slot is None:
-                    continue
-                part = cover(slot.stats.first_ts, slot.stats.last_ts, after_ms, to_ms)
-                if part is Cover.WHOLE:
-                    stats.merge(slot.stats)
-                elif part is Cover.SPLIT:
-                    if slot.ticks is None:
+            for grain, first, end in split.whole:
+                table = series.coarse[grain]
+                for start in range(first, end, grain):
+                    part = table.get(start)
+                    if part is not None:
+                        stats.merge(part)
+            for after, to in split.edges:
+                first = max(after + 1 - (after + 1) % FINEST, oldest)
+                for start in range(first, min(to, series.newest) + 1, FINEST):
+                    if not self._count_slot(series.slots.get(start), exchange, after, to, stats):
                         read.partial = RAW_CAPPED.format(max_ticks=self._max_ticks)
-                        continue
-                    for ts, price, _ in slot.ticks:
-                        if after_ms < ts <= to_ms:
-                            stats.add(exchange, price, ts)
         return read
 
+    @staticmethod
+    def _count_slot(slot: _Slot | None, exchange: str, after: int, to: int, stats: PriceStats) -> bool:
+        """Add a slot's ticks that lie in ``(after, to]``; False if the edge needed raw ticks it no longer has."""
+        if slot is None:
+            return True
+        part = cover(slot.stats.first_ts, slot.stats.last_ts, after, to)
+        if part is Cover.WHOLE:
+            stats.merge(slot.stats)
+        elif part is Cover.SPLIT:
+            if slot.ticks is None:
+                return False
+            for ts, price, _ in slot.ticks:
+                if after < ts <= to:
+                    stats.add(exchange, price, ts)
+        return True
+
     def snapshot(self, batch_ticks: int) -> Iterator[CacheBatch]:
-        """Everything held, as cache batches of about ``batch_ticks`` ticks: to write back a cache that lost it."""
+        """Everything held, as cache batches of about ``batch_ticks`` items: to write back a cache that lost it."""
         ticks: list[Tick] = []
-        buckets: list[SecondBucket] = []
+        buckets: list[Bucket] = []
         for (exchange, symbol), series in list(self._series.items()):
-            for second, slot in list(series.by_second.items()):
-                buckets.append(SecondBucket(exchange, symbol, second, slot.stats, slot.ticks is not None))
+            for grain, table in series.coarse.items():
+                buckets.extend(Bucket(exchange, symbol, grain, start, stats, True) for start, stats in table.items())
+            for start, slot in list(series.slots.items()):
+                buckets.append(Bucket(exchange, symbol, FINEST, start, slot.stats, slot.ticks is not None))
                 ticks.extend(Tick(exchange, symbol, price, ts, seq) for ts, price, seq in slot.ticks or ())
                 if len(ticks) + len(buckets) >= batch_ticks:
                     yield CacheBatch(ticks, buckets)

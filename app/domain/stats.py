@@ -10,8 +10,9 @@ pieces came from.
 class PriceStats:
     """Count, sum, both extremes (with where and when each happened), first and last price.
 
-    Ties between equal extreme prices go to the more recent tick, so the
-    answer does not depend on the order in which sources were merged.
+    Ties between equal extreme prices go to the more recent tick (and at the
+    same millisecond to the exchange named last), so the answer does not
+    depend on the order in which sources were merged.
     ``first`` is the earliest tick by trade time and ``last`` the latest; on
     equal times the one added first stays first and the one added last
     becomes last, which is arrival order when ticks are added as they come.
@@ -56,9 +57,9 @@ class PriceStats:
             self.last, self.last_ts = price, ts_ms
         self.count += 1
         self.total += price
-        if price < self.low or (price == self.low and ts_ms > self.low_ts):
+        if price < self.low or (price == self.low and (ts_ms, exchange) > (self.low_ts, self.low_exchange)):
             self.low, self.low_ts, self.low_exchange = price, ts_ms, exchange
-        if price > self.high or (price == self.high and ts_ms > self.high_ts):
+        if price > self.high or (price == self.high and (ts_ms, exchange) > (self.high_ts, self.high_exchange)):
             self.high, self.high_ts, self.high_exchange = price, ts_ms, exchange
 
     def merge(self, other: "PriceStats") -> None:
@@ -70,9 +71,13 @@ class PriceStats:
             self.last, self.last_ts = other.last, other.last_ts
         self.count += other.count
         self.total += other.total
-        if other.low < self.low or (other.low == self.low and other.low_ts > self.low_ts):
+        if other.low < self.low or (
+            other.low == self.low and (other.low_ts, other.low_exchange) > (self.low_ts, self.low_exchange)
+        ):
             self.low, self.low_ts, self.low_exchange = other.low, other.low_ts, other.low_exchange
-        if other.high > self.high or (other.high == self.high and other.high_ts > self.high_ts):
+        if other.high > self.high or (
+            other.high == self.high and (other.high_ts, other.high_exchange) > (self.high_ts, self.high_exchange)
+        ):
             self.high, self.high_ts, self.high_exchange = other.high, other.high_ts, other.high_exchange
 
     @property

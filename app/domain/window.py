@@ -1,10 +1,11 @@
 """How a look-back window ``(now - period, now]`` splits into the pieces we keep.
 
-Recent history (the retention: ``window.raw_seconds``) is kept twice: as raw
-ticks and as one aggregate per (exchange, symbol, second). A window inside
-the retention is answered from the whole seconds it covers plus the raw
-ticks of the seconds its edges cut through: exact to the millisecond, in
-O(period / 1 s) bucket reads. Older history exists only as stored minutes
+Recent history (the retention: ``window.raw_seconds``) is kept as raw ticks
+and as one aggregate per (exchange, symbol) and minute, second and tenth of
+a second. A window inside the retention is answered from the whole minutes
+it covers, the whole seconds and tenths around them, and the raw ticks of
+the tenths its edges cut through: exact to the millisecond, in at most
+period / 1 min + 2 x (59 + 9 + 1) bucket reads, whatever the tick rate. Older history exists only as stored minutes
 (and their hourly and daily rollups), so a longer window counts the whole
 minutes that lie inside it and are older than the retention, and every
 retained tick after them: it never answers fewer ticks than a shorter
@@ -63,6 +64,39 @@ def plan_window(now_ms: int, period_ms: int, retention_ms: int) -> WindowPlan:
         return WindowPlan(boundary - 1, now_ms, first_whole, boundary)
     # No whole minute older than the retention: count every retained tick of the window.
     return WindowPlan(retained_after, now_ms)
+
+
+MS_PER_TENTH = 100
+GRAINS = (MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH)
+"""The bucket sizes kept for the recent window, coarsest first; the finest keeps its raw ticks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """``(after, to]`` as ranges of buckets that lie wholly inside it, and edge spans left for the finest grain.
+
+    ``whole`` holds ``(grain_ms, from_ms, to_ms)``: buckets of that grain with
+    ``from <= start < to``. ``edges`` holds ``(after, to]`` spans, each inside
+    at most a few finest buckets, to be counted bucket by bucket (``cover``).
+    """
+
+    whole: tuple[tuple[int, int, int], ...]
+    edges: tuple[tuple[int, int], ...]
+
+
+def split_window(after_ms: int, to_ms: int, grains: tuple[int, ...] = GRAINS) -> Split:
+    """The coarsest buckets wholly inside the window, then finer ones around them, down to the edges."""
+    if to_ms <= after_ms:
+        return Split((), ())
+    grain, finer = grains[0], grains[1:]
+    if not finer:
+        return Split((), ((after_ms, to_ms),))
+    first = after_ms - after_ms % grain + grain  # the first bucket holding no millisecond at or before ``after``
+    end = (to_ms + 1) - (to_ms + 1) % grain  # buckets before it end at or before ``to``
+    if first >= end:
+        return split_window(after_ms, to_ms, finer)
+    left, right = split_window(after_ms, first - 1, finer), split_window(end - 1, to_ms, finer)
+    return Split((*left.whole, (grain, first, end), *right.whole), (*left.edges, *right.edges))
 
 
 class Cover(Enum):

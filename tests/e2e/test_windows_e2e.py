@@ -79,7 +79,10 @@ def recent_ticks(rng: random.Random, now: int, count: int, span_ms: int) -> list
 
 
 def test_every_period_form_is_exact_to_the_millisecond(
-    make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+    exchanges: list[LineExchange],
+    pg: psycopg2.extensions.connection,  # no stored minute of another test may count here
 ) -> None:
     service = start_service(make_config(aggregator={"checkpoint_seconds": 0.5}))
     connected(service, exchanges)

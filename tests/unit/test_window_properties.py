@@ -7,7 +7,7 @@ from app.application.recent_window import RecentWindow
 from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE, Tick, minute_start
-from app.domain.window import plan_window
+from app.domain.window import plan_window, split_window
 from tests.support.fakes import Clock
 from tests.support.reference import reference_stats, summary
 
@@ -26,8 +26,8 @@ def ticks_of(raw: list[tuple[str, float, int]]) -> list[Tick]:
 @given(
     raw=streams,
     batch=st.integers(1, 50),
-    after_age=st.integers(0, 41_000),
-    span=st.integers(1, 41_000),
+    after_age=st.integers(0, 201_000),
+    span=st.integers(1, 201_000),
 )
 def test_seconds_plus_edge_ticks_equal_every_tick(raw: list, batch: int, after_age: int, span: int) -> None:
     """Arrival order is random, so late ticks land in seconds already aggregated."""
@@ -35,6 +35,7 @@ def test_seconds_plus_edge_ticks_equal_every_tick(raw: list, batch: int, after_a
     window = RecentWindow(RETENTION, 1_000_000, Clock(NOW / 1000))
     for start in range(0, len(ticks), batch):
         window.write(ticks[start : start + batch])
+        assert all(b.stats.count for b in window.buckets_for(ticks[start : start + batch]))
     after = NOW - after_age
     to = min(NOW, after + span)
     read = window.window("BTCUSDT", ["ex1", "ex2"], after, to)
@@ -49,16 +50,20 @@ def test_seconds_plus_edge_ticks_equal_every_tick(raw: list, batch: int, after_a
 @settings(max_examples=100, deadline=None)
 @given(raw=streams)
 def test_a_snapshot_holds_every_second_exactly_once(raw: list) -> None:
-    """What a write-back sends: each second's absolute bucket, equal to its ticks, and every raw tick."""
+    """What a write-back sends: each second's and minute's absolute bucket, equal to its ticks, and every raw tick."""
     ticks = ticks_of(raw)
     window = RecentWindow(RETENTION, 1_000_000, Clock(NOW / 1000))
     window.write(ticks)
     batches = list(window.snapshot(7))
     buckets = [bucket for b in batches for bucket in b.buckets]
-    assert len({(b.exchange, b.second_ms) for b in buckets}) == len(buckets)
+    assert len({(b.exchange, b.grain_ms, b.start_ms) for b in buckets}) == len(buckets)
     for bucket in buckets:
         mine = [t for t in ticks if t.exchange == bucket.exchange]
-        assert summary(bucket.stats) == summary(reference_stats(mine, bucket.second_ms - 1, bucket.second_ms + 999))
+        expected = reference_stats(mine, bucket.start_ms - 1, bucket.start_ms + bucket.grain_ms - 1)
+        assert summary(bucket.stats) == summary(expected)
+    assert {(b.exchange, b.start_ms) for b in buckets if b.grain_ms == MS_PER_MINUTE} == {
+        (t.exchange, minute_start(t.ts_ms)) for t in ticks
+    }
     assert sorted(t.seq for b in batches for t in b.ticks) == [t.seq for t in ticks]
 
 
@@ -70,6 +75,7 @@ def test_an_edge_through_a_second_that_lost_its_raw_ticks_says_so() -> None:
     whole = window.window("BTCUSDT", ["ex1"], second - 1, NOW)
     assert (whole.partial, whole.stats["ex1"].count) == (None, 6)
     assert window.window("BTCUSDT", ["ex1"], second, NOW).partial is not None
+    assert window.window("BTCUSDT", ["ex1"], second + 2, NOW).partial is None  # past the lost ticks: exact again
 
 
 def answered(ticks: list[Tick], now: int, period: int) -> int:
@@ -117,6 +123,24 @@ def test_periods_just_past_the_retention_keep_every_retained_tick() -> None:
     within = answered(ticks, now, RETENTION)
     for seconds in range(301, 420):
         assert answered(ticks, now, seconds * 1000) >= within
+
+
+@settings(max_examples=300, deadline=None)
+@given(after=st.integers(0, 10**7), length=st.integers(0, 10**6))
+def test_a_split_covers_the_window_exactly_once_with_few_buckets(after: int, length: int) -> None:
+    to = after + length
+    split = split_window(after, to)
+    pieces = sorted([(lo, hi - 1) for _, lo, hi in split.whole] + [(a + 1, t) for a, t in split.edges])
+    position = after + 1
+    for lo, hi in pieces:
+        assert lo == position
+        position = hi + 1
+    assert position == to + 1 or not pieces
+    for grain, lo, hi in split.whole:
+        assert (lo % grain, hi % grain) == (0, 0)
+    buckets = sum((hi - lo) // grain for grain, lo, hi in split.whole)
+    assert buckets <= length // MS_PER_MINUTE + 2 * (59 + 9)
+    assert sum(-(-(t - a) // 100) + 1 for a, t in split.edges) <= 2 * 11
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,9 +9,10 @@ Keys (``<p>`` is ``redis.key_prefix``):
   kept, and the same per write, so writing a tick again changes nothing. The
   run id names the writing process, which is how a restarted process finds
   the ticks a crashed one never sealed (``ticks_after``).
-- ``<p>:seconds:<exchange>:<SYMBOL>``: sorted set of per-second buckets
-  (``lua.py`` has the format), score = the second's start (ms); each
-  process's bucket of a second is replaced whole on every write.
+- ``<p>:minutes:…``, ``<p>:seconds:…`` and ``<p>:tenths:<exchange>:<SYMBOL>``:
+  sorted sets of buckets per minute, second and tenth of a second
+  (``lua.py`` has the format), score = the bucket's start (ms); each
+  process's bucket is replaced whole on every write.
 - ``<p>:run:<run id>``: this process's mark, value = the ms from which the
   cache holds its data completely. Redis restarted empty loses it: the
   writer then writes the window back, and readers meanwhile answer from
@@ -24,6 +25,7 @@ slow window read never marks Redis down for the writer.
 """
 
 import contextlib
+import struct
 import time
 from collections.abc import Sequence
 
@@ -33,12 +35,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.lua import REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
-from app.application.ports import CacheBatch, CacheLost, LatestPrice, SealMark, SecondBucket, WindowRead
+from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
+from app.application.ports import Bucket, CacheBatch, CacheLost, LatestPrice, SealMark, WindowRead
 from app.config.schema import RedisConfig
 from app.domain.stats import PriceStats
-from app.domain.tick import Tick
-from app.domain.window import MS_PER_SECOND
+from app.domain.tick import MS_PER_MINUTE, Tick
+from app.domain.window import GRAINS, MS_PER_SECOND, MS_PER_TENTH, split_window
 
 EDGE_RAW_LOST = "raw ticks of a second at the window's edge were lost with Redis (written back without them)"
 LOST_SINCE = "Redis lost its data while this process ran: older ticks are only those this process still held"
@@ -58,14 +60,13 @@ def make_client(config: RedisConfig, timeout: float) -> redis.Redis:
 
 
 _SCAN_PAGE = 10_000
+GRAIN_NAMES = {MS_PER_MINUTE: "minutes", MS_PER_SECOND: "seconds", MS_PER_TENTH: "tenths"}
 
 
-def _bucket_member(run: str, bucket: SecondBucket) -> str:
+def _bucket_member(tag: bytes, bucket: Bucket) -> bytes:
     s = bucket.stats
-    return (
-        f"{run}|{bucket.second_ms}|{s.count}|{s.total!r}|{s.low!r}|{s.low_ts}|{s.high!r}|{s.high_ts}"
-        f"|{s.first!r}|{s.first_ts}|{s.last!r}|{s.last_ts}|{int(bucket.raw_complete)}"
-    )
+    fields = (bucket.start_ms, s.count, s.total, s.low, s.low_ts, s.high, s.high_ts, s.first, s.first_ts, s.last)
+    return tag + struct.pack(BUCKET_FORMAT, *fields, s.last_ts, bucket.raw_complete)
 
 
 def _stats(exchange: str, fields: Sequence[bytes]) -> PriceStats:
@@ -102,8 +103,8 @@ class RedisTickCache:
     def _ticks_key(self, exchange: str, symbol: str) -> str:
         return f"{self._prefix}:ticks:{exchange}:{symbol}"
 
-    def _seconds_key(self, exchange: str, symbol: str) -> str:
-        return f"{self._prefix}:seconds:{exchange}:{symbol}"
+    def _buckets_key(self, grain_ms: int, exchange: str, symbol: str) -> str:
+        return f"{self._prefix}:{GRAIN_NAMES[grain_ms]}:{exchange}:{symbol}"
 
     def _latest_key(self, symbol: str) -> str:
         return f"{self._prefix}:latest:{symbol}"
@@ -122,11 +123,16 @@ class RedisTickCache:
             if best is None or tick.ts_ms >= best.ts_ms:
                 newest[key] = tick
         cutoff = int(time.time() * 1000) - self._retention_ms
-        bucket_keys = [self._seconds_key(b.exchange, b.symbol) for b in batch.buckets]
-        # A second's bucket is kept while any of its milliseconds is inside the retention.
-        bucket_args: list[object] = [f"{run}|", cutoff - MS_PER_SECOND + 1, self._ttl_ms]
+        tag = f"{run}|".encode()
+        # Per grain: the keys, then tag, trim bound (a bucket stays while any ms of it is retained), TTL, buckets.
+        bucket_calls: dict[int, tuple[list[str], list[object]]] = {}
         for bucket in batch.buckets:
-            bucket_args.extend((bucket.second_ms, _bucket_member(run, bucket)))
+            grain = bucket.grain_ms
+            if grain not in bucket_calls:
+                bucket_calls[grain] = ([], [tag, cutoff - grain + 1, self._ttl_ms])
+            keys, args = bucket_calls[grain]
+            keys.append(self._buckets_key(grain, bucket.exchange, bucket.symbol))
+            args.extend((bucket.start_ms, _bucket_member(tag, bucket)))
 
         def send() -> bool:
             pipe = self._writer.pipeline(transaction=False)
@@ -137,8 +143,8 @@ class RedisTickCache:
                 pipe.zadd(key, members)
                 pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
                 pipe.pexpire(key, self._ttl_ms)
-            if bucket_keys:
-                pipe.eval(REPLACE_BUCKETS, len(bucket_keys), *bucket_keys, *bucket_args)
+            for keys, args in bucket_calls.values():
+                pipe.eval(REPLACE_BUCKETS, len(keys), *keys, *args)
             if newest:
                 args: list[object] = []
                 for tick in newest.values():
@@ -172,9 +178,19 @@ class RedisTickCache:
         return found
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
-        keys = [key for ex in exchanges for key in (self._seconds_key(ex, symbol), self._ticks_key(ex, symbol))]
+        keys = [
+            key
+            for ex in exchanges
+            for key in (*(self._buckets_key(grain, ex, symbol) for grain in GRAINS), self._ticks_key(ex, symbol))
+        ]
         keys.append(self._mark_key)
-        reply = self._read_breaker.call(lambda: self._window_script(keys=keys, args=[after_ms, to_ms]))
+        split = split_window(after_ms, to_ms)
+        args: list[int] = [len(split.whole)]
+        for grain, first, end in split.whole:
+            args.extend((GRAINS.index(grain) + 1, first, end))
+        for after, to in split.edges:
+            args.extend((after, to))
+        reply = self._read_breaker.call(lambda: self._window_script(keys=keys, args=args))
         if reply[0] == b"lost":
             raise CacheLost("redis holds no data of this process")
         read = WindowRead({})
