@@ -1,8 +1,9 @@
 """Opening a feed's connection: the one place that decides how bytes reach an exchange.
 
 For each attempt the ``ProxyRouter`` lists the routes to try (direct and/or
-proxies); for each route this opens TCP (through PySocks for a proxy: HTTP
-CONNECT, or SOCKS5 with the proxy resolving the exchange's name), adds TLS
+proxies); for each route this opens TCP (for a proxy: our own HTTP CONNECT,
+which never loses bytes that follow the proxy's reply, or SOCKS5 through
+PySocks with the proxy resolving the exchange's name), adds TLS
 when asked, and runs the caller's handshake. A route that fails anywhere in
 that chain is reported to the router, so an exchange that refuses us at the
 WebSocket handshake counts as unreachable that way, like a refused port.
@@ -16,6 +17,7 @@ from typing import TypeVar
 
 from gevent import socket
 
+from app.adapters.net.http_tunnel import open_tunnel
 from app.application.proxy_routing import DIRECT, ProxyRouter, Route
 
 log = logging.getLogger(__name__)
@@ -70,15 +72,16 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
 def _tcp(route: Route, host: str, port: int, timeout: float) -> socket.socket:
     if route is DIRECT:
         return socket.create_connection((host, port), timeout=timeout)
+    if route.scheme == "http":
+        return open_tunnel(route, host, port, timeout)
     # PySocks subclasses socket.socket when imported: import it only here, after
     # gevent's monkey patching, so its sockets are cooperative.
     import socks
 
-    kind = socks.HTTP if route.scheme == "http" else socks.SOCKS5
     return socks.create_connection(
         (host, port),
         timeout=timeout,
-        proxy_type=kind,
+        proxy_type=socks.SOCKS5,
         proxy_addr=route.host,
         proxy_port=route.port,
         proxy_rdns=True,
