@@ -181,7 +181,11 @@ class Pipeline:
             ticks: list[Tick] = []
             for raw in read.lines:
                 try:
-                    for symbol, price, ts in source.decode(raw):
+                    for decoded in source.decode(raw):
+                        if isinstance(decoded, InvalidTick):
+                            self._reject(status, decoded.reason, decoded)
+                            continue
+                        symbol, price, ts = decoded
                         try:
                             ticks.append(make_tick(source.name, symbol, price, ts, symbols, now_ms))
                         except InvalidTick as exc:

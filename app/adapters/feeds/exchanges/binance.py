@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object
+from app.adapters.feeds.exchanges.base import Control, Decoded, ExchangeProtocol, fields, load_object
 from app.domain.errors import InvalidTick
 
 TWENTY_THREE_AND_A_HALF_HOURS = 23.5 * 3600
@@ -40,7 +40,7 @@ class BinanceProtocol(ExchangeProtocol):
             return Control("reconnect", "serverShutdown")
         return Control("ignore", raw[:80])
 
-    def decode(self, raw: bytes | str) -> Iterator[Trade]:
+    def decode(self, raw: bytes | str) -> Iterator[Decoded]:
         message = load_object(raw)
         trade = message.get("data", message)
         if not isinstance(trade, dict) or trade.get("e") != "trade":
