@@ -193,6 +193,7 @@ def build_container(config: Config) -> Container:
         cache_queue_size=p.cache_queue_size,
         aggregate_interval=config.aggregator.flush_interval_seconds,
         checkpoint_interval=config.aggregator.checkpoint_seconds,
+        max_price=config.sources.max_price,
     )
     pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
     modes = ModeService(pipeline, sources, config.mode)

@@ -136,6 +136,7 @@ def _check(config: Config) -> None:
         "stream.max_lag_seconds": config.stream.max_lag_seconds,
         "stream.max_send_seconds": config.stream.max_send_seconds,
         "sources.test.rate_per_symbol": config.sources.test.rate_per_symbol,
+        "sources.max_price": config.sources.max_price,
     }
     for key, value in positives.items():
         if value <= 0:
