@@ -56,8 +56,9 @@ class HealthService:
         self._clock = clock
 
     def report(self) -> dict[str, object]:
-        now = self._clock()
         redis, postgres = _probe(self._cache), _probe(self._store)
+        # After the probes: they yield, and a message that arrives meanwhile must not look newer than now.
+        now = self._clock()
         statuses = self._pipeline.statuses
         sources = [_source_view(statuses.get(name) or SourceStatus(name), now) for name in self._modes.exchanges()]
         stats = self._pipeline.stats
