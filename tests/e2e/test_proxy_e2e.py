@@ -289,3 +289,44 @@ def test_wss_through_a_proxy(
         assert server.peers == [tinyproxy.peer]
     finally:
         server.close()
+
+
+def test_a_refused_proxy_request_changes_nothing(
+    binance: FakeExchange,
+    tinyproxy: TinyProxy,
+    dante: Dante,
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+) -> None:
+    proxy = {"enabled": True, "mode": "static", "policy": "only", "proxies": [tinyproxy.url]}
+    service = start_service(config(make_config, binance, proxy))
+    binance.wait_subscribed()
+    before = service.get("/proxy/status")[1]
+    assert before["routes"] == {"binance": before["static"]}
+    for path, body in (
+        ("/proxy/set-static", {"proxy": dante.url, "policy": "bogus"}),
+        ("/proxy/set-rotating", {"proxies": []}),
+        ("/proxy/set-rotating", {"proxies": [dante.url, "ftp://x:1"]}),
+        ("/proxy/set-rotating", {"proxies": [dante.url], "policy": "bogus"}),
+        ("/proxy/set-static", {"proxy": "socks5://nohost"}),
+    ):
+        status, answer = post(service, path, body)
+        assert status == 400, (path, body, answer)
+        assert service.get("/proxy/status")[1] == before, (path, body)
+    time.sleep(1)  # a refused request must not reconnect the feed either
+    assert binance.connects == 1
+    assert binance.peers == [tinyproxy.peer]
+    price_arrives(service, binance, "96400.5")
+
+
+def test_status_says_a_proxy_only_source_has_no_route_yet_and_why(
+    binance: FakeExchange, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    dead = free_port()
+    proxy = {"enabled": True, "mode": "static", "policy": "only", "proxies": [f"http://mf:{SECRET}@127.0.0.1:{dead}"]}
+    service = start_service(config(make_config, binance, proxy))
+    wait_for(lambda: service.get("/health")[1]["sources"][0]["reconnects"] >= 2, message="failed attempts")
+    route = service.get("/proxy/status")[1]["routes"]["binance"]
+    assert route.startswith(f"none yet: http://mf:***@127.0.0.1:{dead}: ConnectionRefusedError"), route
+    assert binance.connects == 0
+    assert_no_secret(service)

@@ -115,9 +115,9 @@ class Connector:
                     sock.close()  # also when the feed is being stopped mid-connect
                 if not isinstance(exc, Exception):
                     raise
-                self._router.failed(destination.source, route)
                 retry_after = max(retry_after, rate_limit_wait(exc))
                 errors.append(f"{describe(route)}: {type(exc).__name__}: {exc}"[:200])
+                self._router.failed(destination.source, route, errors[-1])
                 log.warning(
                     "route failed",
                     extra={"exchange": destination.source, "route": describe(route), "error": errors[-1]},
