@@ -161,7 +161,8 @@ def _proxy_router(config: Config) -> ProxyRouter:
 
 def build_container(config: Config) -> Container:
     router = _proxy_router(config)
-    sources = _sources(config, Connector(router))
+    connector = Connector(router)
+    sources = _sources(config, connector)
     market = Market.of(config.symbols, [s.name for group in sources.values() for s in group])
     raw_horizon_ms = config.window.raw_seconds * 1000
     retention_ms = raw_horizon_ms + RAW_RETENTION_SLACK_MS
@@ -199,7 +200,7 @@ def build_container(config: Config) -> Container:
     modes = ModeService(pipeline, sources, config.mode)
     queries = PriceQueries(market, modes, cache, window, store, raw_horizon_ms, lambda: pipeline.cache_consistent)
     health = HealthService(pipeline, modes, cache, store, aggregator)
-    proxy = ProxyService(router, modes)
+    proxy = ProxyService(router, modes, connector.probe_direct)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
     pipeline.observers.append(stream.publish)
     registry.register(ServiceCollector(pipeline, aggregator, stream))

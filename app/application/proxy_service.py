@@ -7,6 +7,7 @@ turning it on in test mode is refused.
 """
 
 import logging
+from collections.abc import Callable
 
 import gevent
 
@@ -29,8 +30,10 @@ class ProxyRequestError(DomainError):
 
 
 class ProxyService:
-    def __init__(self, router: ProxyRouter, modes: ModeService) -> None:
+    def __init__(self, router: ProxyRouter, modes: ModeService, probe_direct: Callable[[str], bool]) -> None:
+        """``probe_direct(source)``: can ``source`` reach its exchange directly now, on a connection of its own?"""
         self._router = router
+        self._probe_direct = probe_direct
         self._settings = router.settings
         self._modes = modes
         modes.listeners.append(self._mode_switched)
@@ -98,13 +101,17 @@ class ProxyService:
         self._apply("cleared")
 
     def retry_direct_forever(self, interval: float = 1.0) -> None:
-        """Under ``fallback``, move sources on a proxy back to direct once their retry time comes."""
+        """Under ``fallback``, move sources on a proxy back to direct once a probe shows direct works.
+
+        The probe is a connection of its own: the proxied one keeps carrying
+        data until then, however long direct stays blocked.
+        """
         while True:
             gevent.sleep(interval)
-            due = self._router.due_for_direct()
-            if due:
-                log.info("trying direct again", extra={"sources": due})
-                self._modes.restart(due)
+            for source in self._router.due_for_direct():
+                if self._probe_direct(source):
+                    log.info("direct route works again: reconnecting", extra={"exchange": source})
+                    self._modes.restart([source])
 
     def _refuse_in_test_mode(self) -> None:
         if self._modes.mode == "test":
