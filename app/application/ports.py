@@ -131,6 +131,8 @@ class SourceStatus:
     ticks: int = 0
     reconnects: int = 0
     last_error: str | None = None
+    # The exchange's own words (an error message it sent), kept apart so a later connection error can't hide them.
+    last_exchange_error: str | None = None
     decode_errors: dict[str, int] = field(default_factory=dict)
 
 

@@ -127,14 +127,15 @@ def test_exchange_adapter_end_to_end(
 @pytest.mark.parametrize(
     ("kind", "message", "words"),
     [
-        ("binance", '{"code":2,"msg":"Invalid request: unknown stream"}', "Invalid request: unknown stream"),
-        ("bybit", '{"success":false,"ret_msg":"error:handler not found","op":"subscribe"}', "handler not found"),
+        ("binance", '{"code":2,"msg":"Invalid request: unknown stream"}', "2 Invalid request: unknown stream"),
+        ("binance", '{"error":{"code":2,"msg":"Invalid request: bad stream"},"id":1}', "2 Invalid request: bad stream"),
+        ("bybit", '{"success":false,"ret_msg":"error:handler not found","op":"subscribe"}', "error:handler not found"),
         ("okx", '{"event":"error","code":"60012","msg":"Invalid request"}', "60012 Invalid request"),
         ("coinbase", '{"type":"error","message":"failure to subscribe"}', "failure to subscribe"),
         (
             "kraken",
             '{"method":"subscribe","success":false,"error":"Currency pair not supported"}',
-            "pair not supported",
+            "Currency pair not supported",
         ),
     ],
 )
@@ -146,7 +147,7 @@ def test_exchange_errors_are_reported_in_the_exchanges_words(
         service = start_service(ws_config(make_config, kind, server.url))
         server.wait_subscribed()
         server.send(message)
-        wait_for(lambda: words in (source_health(service)["last_error"] or ""), message="error shown")
+        wait_for(lambda: source_health(service)["last_exchange_error"] == words, message="error shown")
         assert words in service.logs()
     finally:
         server.close()
@@ -280,5 +281,48 @@ def test_an_okx_entry_counts_as_the_trades_it_stands_for(
         average = wait_for(lambda: queryable_average(service, "okx"), message="queryable")
         assert (average["count"], average["price"]) == (4, 125.0)
         assert source_health(service)["decode_errors"] == {"bad_count": 2}
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "words"),
+    [
+        ("okx", '{"event":"error","code":"60012","msg":"Invalid request"}', "60012 Invalid request"),
+        (
+            "binance",
+            '{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":1}',
+            "2 Invalid request: unknown stream",
+        ),
+    ],
+)
+def test_the_exchanges_error_stays_visible_after_the_connection_ends(
+    kind: str, message: str, words: str, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange(kind, acks=False)
+    try:
+        service = start_service(ws_config(make_config, kind, server.url))
+        server.wait_subscribed()
+        server.send(message)
+        wait_for(lambda: source_health(service)["reconnects"] >= 1, message="the unacknowledged subscription ends")
+        health = source_health(service)
+        assert "subscription not acknowledged within 2s" in health["last_error"]
+        assert health["last_exchange_error"] == words
+    finally:
+        server.close()
+
+
+def test_a_binance_ping_interval_sends_ping_frames(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("binance")
+    try:
+        cfg = ws_config(make_config, "binance", server.url, ping_interval_seconds=0.3, silence_timeout_seconds=30)
+        service = start_service(cfg)
+        server.wait_subscribed()
+        time.sleep(3)  # 10 ping intervals: a missing pong (no frame for 0.6 s) would end the connection
+        assert [json.loads(m) for m in server.received if m] == [EXPECTED_SUBSCRIBE["binance"]]
+        assert "" not in server.received  # no empty text frames
+        assert (server.connects, source_health(service)["reconnects"]) == (1, 0)
     finally:
         server.close()

@@ -72,7 +72,9 @@ class ExchangeProtocol:
     default_url: ClassVar[str]
     # Send ``ping_payload`` this often (None: the server pings and the client answers).
     default_ping_interval: ClassVar[float | None] = None
-    ping_payload: ClassVar[str] = ""
+    # A text message, or None for a WebSocket ping frame (what a ``ping_interval_seconds`` sends to
+    # an exchange like Binance, that keeps connections alive with ping/pong frames only).
+    ping_payload: ClassVar[str | None] = None
     # Reconnect before the exchange cuts a connection this old (None: no cut).
     max_connection_age: ClassVar[float | None] = None
 

@@ -35,7 +35,9 @@ class BinanceProtocol(ExchangeProtocol):
         if "result" in message and "id" in message:
             return Control("ack", f"id {message['id']}")
         if "error" in message or "code" in message:
-            return Control("error", f"{message.get('code', '')} {message.get('msg') or message.get('error')}".strip())
+            # Either {"code":..,"msg":..} or, answering a request, {"error":{"code":..,"msg":..},"id":..}.
+            error = message["error"] if isinstance(message.get("error"), dict) else message
+            return Control("error", f"{error.get('code', '')} {error.get('msg') or error.get('error') or ''}".strip())
         if isinstance(payload, dict) and payload.get("e") == "serverShutdown":
             return Control("reconnect", "serverShutdown")
         return Control("ignore", raw[:80])
