@@ -160,7 +160,8 @@ def _proxy_router(config: Config) -> ProxyRouter:
 
 def build_container(config: Config) -> Container:
     router = _proxy_router(config)
-    sources = _sources(config, Connector(router))
+    connector = Connector(router)
+    sources = _sources(config, connector)
     market = Market.of(config.symbols, [s.name for group in sources.values() for s in group])
     retention_ms = config.window.raw_seconds * 1000
     registry = CollectorRegistry()
@@ -198,12 +199,13 @@ def build_container(config: Config) -> Container:
         cache_queue_size=p.cache_queue_size,
         aggregate_interval=config.aggregator.flush_interval_seconds,
         checkpoint_interval=config.aggregator.checkpoint_seconds,
+        max_price=config.sources.max_price,
     )
     pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
     modes = ModeService(pipeline, sources, config.mode)
     queries = PriceQueries(market, modes, cache, window, store, retention_ms, lambda: pipeline.cache_consistent)
     health = HealthService(pipeline, modes, cache, store, aggregator)
-    proxy = ProxyService(router, modes)
+    proxy = ProxyService(router, modes, connector.probe_direct)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
     pipeline.observers.append(stream.publish)
     registry.register(ServiceCollector(pipeline, aggregator, stream))

@@ -1,5 +1,9 @@
 """Reconnect pacing: capped exponential backoff with full jitter.
 
+Full jitter (anywhere from 0 to the ceiling) spreads the feeds that lost
+their connections together over the whole interval, so they don't come back
+in step.
+
 The delay only resets after a connection has stayed healthy for
 ``stable_after`` seconds, so a feed that connects and drops at once keeps
 backing off instead of hammering the exchange.
@@ -21,7 +25,7 @@ class Backoff:
     def next_delay(self) -> float:
         ceiling = min(self._maximum, self._initial * 2**self._attempt)
         self._attempt = min(self._attempt + 1, 30)
-        return random.uniform(ceiling / 2, ceiling)
+        return random.uniform(0.0, ceiling)
 
     def connection_ended(self, lasted: float) -> None:
         if lasted >= self._stable_after:

@@ -32,6 +32,7 @@ def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
         "reconnects": status.reconnects,
         "decode_errors": dict(status.decode_errors),
         "last_error": status.last_error,
+        "last_exchange_error": status.last_exchange_error,
     }
 
 
@@ -56,8 +57,9 @@ class HealthService:
         self._clock = clock
 
     def report(self) -> dict[str, object]:
-        now = self._clock()
         redis, postgres = _probe(self._cache), _probe(self._store)
+        # After the probes: they yield, and a message that arrives meanwhile must not look newer than now.
+        now = self._clock()
         statuses = self._pipeline.statuses
         sources = [_source_view(statuses.get(name) or SourceStatus(name), now) for name in self._modes.exchanges()]
         stats = self._pipeline.stats

@@ -51,6 +51,7 @@ class PipelineSettings:
     cache_queue_size: int
     aggregate_interval: float
     checkpoint_interval: float
+    max_price: float
 
 
 @dataclass
@@ -175,7 +176,7 @@ class Pipeline:
     # -- workers -------------------------------------------------------
 
     def _decode_loop(self) -> None:
-        get, put, symbols = self._ingest.get, self._results.put, self._symbols
+        get, put, symbols, max_price = self._ingest.get, self._results.put, self._symbols, self.settings.max_price
         while True:
             read = get()
             if read is None:
@@ -185,9 +186,13 @@ class Pipeline:
             ticks: list[Tick] = []
             for raw in read.lines:
                 try:
-                    for symbol, price, ts in source.decode(raw):
+                    for decoded in source.decode(raw):
+                        if isinstance(decoded, InvalidTick):
+                            self._reject(status, decoded.reason, decoded)
+                            continue
+                        symbol, price, ts = decoded
                         try:
-                            ticks.append(make_tick(source.name, symbol, price, ts, symbols, now_ms))
+                            ticks.append(make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price))
                         except InvalidTick as exc:
                             self._reject(status, exc.reason, exc)
                 except InvalidTick as exc:

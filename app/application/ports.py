@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from app.domain.errors import InvalidTick
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -179,6 +180,8 @@ class SourceStatus:
     ticks: int = 0
     reconnects: int = 0
     last_error: str | None = None
+    # The exchange's own words (an error message it sent), kept apart so a later connection error can't hide them.
+    last_exchange_error: str | None = None
     decode_errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -191,6 +194,7 @@ class FeedSource(Protocol):
         """Produce until killed; reconnects are the source's own business."""
         ...
 
-    def decode(self, raw: bytes) -> Iterator[tuple[object, object, object]]:
-        """Yield ``(symbol, price, timestamp)`` per trade; raise ``InvalidTick`` on bad input."""
+    def decode(self, raw: bytes) -> Iterator[tuple[object, object, object] | InvalidTick]:
+        """Yield ``(symbol, price, timestamp)`` per trade, or an ``InvalidTick`` in place of a bad trade
+        (so the good trades after it still come out); raise ``InvalidTick`` when the message can't be read."""
         ...

@@ -35,7 +35,9 @@ class ProxySettings:
 @dataclass
 class _SourceRoute:
     route: Route = DIRECT
+    connected: bool = False  # ``route`` has carried a connection since the settings last changed
     direct_failed_at: float = float("-inf")
+    last_error: str = ""
 
 
 @dataclass
@@ -74,11 +76,15 @@ class ProxyRouter:
         return [p for p in ordered if self._benched_until.get(p, float("-inf")) <= now]
 
     def succeeded(self, source: str, route: Route) -> None:
-        self._sources.setdefault(source, _SourceRoute()).route = route
+        state = self._sources.setdefault(source, _SourceRoute())
+        state.route, state.connected = route, True
 
-    def failed(self, source: str, route: Route) -> None:
+    def failed(self, source: str, route: Route, error: str = "") -> None:
+        """``error`` says why, for /proxy/status while ``source`` has no working route."""
+        state = self._sources.setdefault(source, _SourceRoute())
+        state.last_error = error or state.last_error
         if route is DIRECT:
-            self._sources.setdefault(source, _SourceRoute()).direct_failed_at = self.clock()
+            state.direct_failed_at = self.clock()
             return
         self.failures[route] = self.failures.get(route, 0) + 1
         self._benched_until[route] = self.clock() + self.settings.bench_seconds
@@ -91,12 +97,24 @@ class ProxyRouter:
         return [
             name
             for name, state in self._sources.items()
-            if state.route is not DIRECT and now - state.direct_failed_at >= self.settings.direct_retry_seconds
+            if state.connected
+            and state.route is not DIRECT
+            and now - state.direct_failed_at >= self.settings.direct_retry_seconds
         ]
 
     def current(self, source: str) -> Route:
         state = self._sources.get(source)
         return state.route if state else DIRECT
+
+    def route_name(self, source: str) -> str:
+        """What /proxy/status shows: ``direct``, the masked proxy, or that there is no route yet and why."""
+        if not self.active:
+            return "direct"
+        state = self._sources.get(source)
+        if state is None or not state.connected:
+            why = state.last_error if state is not None and state.last_error else "no connection attempt has succeeded"
+            return f"none yet: {why}"
+        return "direct" if state.route is DIRECT else state.route.masked
 
     def benched(self) -> list[ProxyEndpoint]:
         now = self.clock()

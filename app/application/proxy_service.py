@@ -7,11 +7,12 @@ turning it on in test mode is refused.
 """
 
 import logging
+from collections.abc import Callable
 
 import gevent
 
 from app.application.modes import ModeService
-from app.application.proxy_routing import DIRECT, ProxyRouter
+from app.application.proxy_routing import ProxyRouter
 from app.domain.errors import DomainError
 from app.domain.proxy_endpoint import parse_proxy_url
 
@@ -29,8 +30,10 @@ class ProxyRequestError(DomainError):
 
 
 class ProxyService:
-    def __init__(self, router: ProxyRouter, modes: ModeService) -> None:
+    def __init__(self, router: ProxyRouter, modes: ModeService, probe_direct: Callable[[str], bool]) -> None:
+        """``probe_direct(source)``: can ``source`` reach its exchange directly now, on a connection of its own?"""
         self._router = router
+        self._probe_direct = probe_direct
         self._settings = router.settings
         self._modes = modes
         modes.listeners.append(self._mode_switched)
@@ -46,7 +49,7 @@ class ProxyService:
             "policy": settings.policy,
             "proxies": [p.masked for p in settings.proxies],
             "static": settings.static.masked if settings.static else None,
-            "routes": {name: _route_name(router, name) for name in live} if self._modes.mode == "live" else {},
+            "routes": {name: router.route_name(name) for name in live} if self._modes.mode == "live" else {},
             "failures": {p.masked: n for p, n in router.failures.items()},
             "benched": [p.masked for p in router.benched()],
         }
@@ -62,28 +65,30 @@ class ProxyService:
         self._settings.enabled = False
         self._apply("disabled")
 
+    # Each request is checked whole before anything changes: a refused one leaves the settings as they were.
+
     def set_static(self, proxy: str | None, policy: str | None) -> None:
         self._refuse_in_test_mode()
         settings = self._settings
         chosen = parse_proxy_url(proxy) if proxy is not None else settings.static or next(iter(settings.proxies), None)
         if chosen is None:
             raise ProxyRequestError('static mode needs a proxy: none is configured, give one as {"proxy": url}')
+        settings.policy = _policy(policy, settings.policy)
         if chosen not in settings.proxies:
             settings.proxies.append(chosen)
-        settings.policy = _policy(policy, settings.policy)
         settings.mode, settings.static, settings.enabled = "static", chosen, True
         self._apply("static")
 
     def set_rotating(self, proxies: list[str] | None, policy: str | None) -> None:
         self._refuse_in_test_mode()
         settings = self._settings
-        if proxies is not None:
-            if not isinstance(proxies, list):
-                raise ProxyRequestError('"proxies" must be a list of proxy URLs')
-            settings.proxies[:] = [parse_proxy_url(url) for url in proxies]
-        if not settings.proxies:
+        if proxies is not None and not isinstance(proxies, list):
+            raise ProxyRequestError('"proxies" must be a list of proxy URLs')
+        chosen = settings.proxies if proxies is None else [parse_proxy_url(url) for url in proxies]
+        if not chosen:
             raise ProxyRequestError('rotating mode needs at least one proxy: give them as {"proxies": [url, ...]}')
         settings.policy = _policy(policy, settings.policy)
+        settings.proxies[:] = chosen
         settings.mode, settings.enabled = "rotating", True
         if settings.static not in settings.proxies:
             settings.static = None
@@ -96,13 +101,17 @@ class ProxyService:
         self._apply("cleared")
 
     def retry_direct_forever(self, interval: float = 1.0) -> None:
-        """Under ``fallback``, move sources on a proxy back to direct once their retry time comes."""
+        """Under ``fallback``, move sources on a proxy back to direct once a probe shows direct works.
+
+        The probe is a connection of its own: the proxied one keeps carrying
+        data until then, however long direct stays blocked.
+        """
         while True:
             gevent.sleep(interval)
-            due = self._router.due_for_direct()
-            if due:
-                log.info("trying direct again", extra={"sources": due})
-                self._modes.restart(due)
+            for source in self._router.due_for_direct():
+                if self._probe_direct(source):
+                    log.info("direct route works again: reconnecting", extra={"exchange": source})
+                    self._modes.restart([source])
 
     def _refuse_in_test_mode(self) -> None:
         if self._modes.mode == "test":
@@ -126,8 +135,3 @@ def _policy(given: str | None, current: str) -> str:
     if given not in POLICIES:
         raise ProxyRequestError(f"policy must be one of {', '.join(POLICIES)}, got {str(given)[:40]!r}")
     return given
-
-
-def _route_name(router: ProxyRouter, source: str) -> str:
-    route = router.current(source)
-    return "direct" if route is DIRECT or not router.active else route.masked

@@ -2,12 +2,14 @@
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from redis.connection import parse_url
 
 from app.config.schema import Config
 from app.domain.proxy_endpoint import InvalidProxy, parse_proxy_url
@@ -21,6 +23,13 @@ ENV_OVERRIDES = {
     "MARKETFLOW_REDIS_URL": "redis.url",
     "MARKETFLOW_POSTGRES_DSN": "postgres.dsn",
 }
+
+
+# Symbols and exchange names become parts of Redis keys (``<prefix>:ticks:<exchange>:<SYMBOL>``) and URL paths.
+SYMBOL = re.compile(r"[A-Za-z0-9]+")
+EXCHANGE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+# Characters Redis reads as a pattern in SCAN MATCH, or that would split a key.
+NOT_IN_KEY_PREFIX = re.compile(r"[*?\[\]\\\s]")
 
 
 class ConfigError(ValueError):
@@ -112,6 +121,10 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+# A price bound far above any market, yet low enough that a sum of 10^290 such prices stays finite.
+MAX_PRICE_BOUND = 1e15
+
+
 def _check(config: Config) -> None:
     """Rules across keys, or on ranges, that types alone can't express."""
     if config.http.workers != 1:
@@ -122,6 +135,9 @@ def _check(config: Config) -> None:
         raise ConfigError("window.raw_seconds: must be at least 60")
     if not config.symbols:
         raise ConfigError("symbols: at least one symbol is required")
+    for i, symbol in enumerate(config.symbols):
+        if not SYMBOL.fullmatch(symbol):
+            raise ConfigError(f"symbols[{i}]: {symbol[:40]!r} must be letters and digits only")
     positives = {
         "pipeline.workers": config.pipeline.workers,
         "pipeline.ingest_queue_size": config.pipeline.ingest_queue_size,
@@ -137,16 +153,52 @@ def _check(config: Config) -> None:
         "stream.max_lag_seconds": config.stream.max_lag_seconds,
         "stream.max_send_seconds": config.stream.max_send_seconds,
         "sources.test.rate_per_symbol": config.sources.test.rate_per_symbol,
+        "sources.max_price": config.sources.max_price,
+        "redis.socket_timeout": config.redis.socket_timeout,
+        "redis.pool_timeout": config.redis.pool_timeout,
+        "postgres.pool_timeout": config.postgres.pool_timeout,
+        "postgres.connect_timeout": config.postgres.connect_timeout,
+        "postgres.statement_timeout_ms": config.postgres.statement_timeout_ms,
+        "http.graceful_timeout": config.http.graceful_timeout,
+        "aggregator.flush_interval_seconds": config.aggregator.flush_interval_seconds,
+        "sources.live.reconnect_initial_seconds": config.sources.live.reconnect_initial_seconds,
+        "sources.live.reconnect_max_seconds": config.sources.live.reconnect_max_seconds,
+        "sources.live.max_line_bytes": config.sources.live.max_line_bytes,
+        "sources.live.silence_timeout_seconds": config.sources.live.silence_timeout_seconds,
     }
     for key, value in positives.items():
-        if value <= 0:
+        if not value > 0:  # NaN too
             raise ConfigError(f"{key}: must be greater than zero")
+    non_negatives = {
+        "redis.retry_after": config.redis.retry_after,
+        "postgres.retry_after": config.postgres.retry_after,
+        "pipeline.ingest_put_timeout": config.pipeline.ingest_put_timeout,
+        "pipeline.cache_batch_interval_ms": config.pipeline.cache_batch_interval_ms,
+        "aggregator.close_grace_seconds": config.aggregator.close_grace_seconds,
+    }
+    for key, value in non_negatives.items():
+        if not value >= 0:
+            raise ConfigError(f"{key}: must not be negative")
+    if config.sources.max_price > MAX_PRICE_BOUND:
+        raise ConfigError(f"sources.max_price: at most {MAX_PRICE_BOUND:g}, so that sums of many prices stay finite")
+    _check_redis(config)
     live = config.sources.live
-    names = [*config.sources.test.exchanges, *(s.name for s in live.tcp), *(s.name for s in live.websocket)]
+    if live.reconnect_max_seconds < live.reconnect_initial_seconds:
+        raise ConfigError("sources.live.reconnect_max_seconds: must be at least reconnect_initial_seconds")
+    if not config.sources.test.exchanges:
+        raise ConfigError("sources.test.exchanges: at least one exchange is required")
+    keyed_names = _exchange_names(config)
+    for key, name in keyed_names:
+        if not EXCHANGE_NAME.fullmatch(name):
+            raise ConfigError(f"{key}: {name[:40]!r} must be letters, digits, '.', '_' or '-' only")
+    names = [name for _, name in keyed_names]
     lowered = [name.lower() for name in names]
     duplicate = next((name for name in names if lowered.count(name.lower()) > 1), None)
     if duplicate:
         raise ConfigError(f"sources: exchange name {duplicate!r} is used twice")
+    for i, tcp in enumerate(live.tcp):
+        if not 0 < tcp.port < 65536:
+            raise ConfigError(f"sources.live.tcp[{i}].port: {tcp.port} is not a valid TCP port")
     _check_spool(config)
     _check_proxy(config)
     for i, ws in enumerate(live.websocket):
@@ -159,8 +211,31 @@ def _check(config: Config) -> None:
         if ws.ca_file and not Path(ws.ca_file).is_file():
             raise ConfigError(f"{key}.ca_file: no such file {ws.ca_file!r}")
         for name in ("silence_timeout_seconds", "ack_timeout_seconds", "connect_timeout_seconds"):
-            if getattr(ws, name) <= 0:
+            if not getattr(ws, name) > 0:
                 raise ConfigError(f"{key}.{name}: must be greater than zero")
+        for name in ("ping_interval_seconds", "min_connect_interval_seconds"):
+            if not getattr(ws, name) >= 0:
+                raise ConfigError(f"{key}.{name}: must not be negative")
+
+
+def _exchange_names(config: Config) -> list[tuple[str, str]]:
+    """Every exchange name with its key."""
+    live = config.sources.live
+    return [
+        *((f"sources.test.exchanges[{i}]", name) for i, name in enumerate(config.sources.test.exchanges)),
+        *((f"sources.live.tcp[{i}].name", s.name) for i, s in enumerate(live.tcp)),
+        *((f"sources.live.websocket[{i}].name", s.name) for i, s in enumerate(live.websocket)),
+    ]
+
+
+def _check_redis(config: Config) -> None:
+    try:
+        parse_url(config.redis.url)
+    except ValueError as exc:
+        raise ConfigError(f"redis.url: {exc}") from None
+    prefix = config.redis.key_prefix
+    if not prefix or NOT_IN_KEY_PREFIX.search(prefix):
+        raise ConfigError("redis.key_prefix: must be non-empty, without spaces or any of * ? [ ] \\")
 
 
 def _check_proxy(config: Config) -> None:

@@ -7,6 +7,8 @@ a typo fails at startup instead of silently using a default.
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.domain.validation import DEFAULT_MAX_PRICE
+
 DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
 
 
@@ -110,6 +112,7 @@ class LiveSourcesConfig:
 class SourcesConfig:
     test: TestSourcesConfig = field(default_factory=TestSourcesConfig)
     live: LiveSourcesConfig = field(default_factory=LiveSourcesConfig)
+    max_price: float = DEFAULT_MAX_PRICE
 
 
 @dataclass(frozen=True)

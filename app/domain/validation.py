@@ -18,10 +18,12 @@ _SECONDS_CEILING = 100_000_000_000
 MAX_FUTURE_SKEW_MS = 10_000
 # Older trades than this are not live data; they would only rewrite history.
 MAX_AGE_MS = 86_400_000
+# No traded asset is priced anywhere near this; far above it sums of prices overflow to infinity.
+DEFAULT_MAX_PRICE = 1e12
 
 
-def to_price(value: object) -> float:
-    """A positive, finite price from a JSON number or numeric string."""
+def to_price(value: object, max_price: float = DEFAULT_MAX_PRICE) -> float:
+    """A positive price up to ``max_price`` from a JSON number or numeric string."""
     if isinstance(value, bool) or value is None:
         raise InvalidTick("bad_price", repr(value)[:40])
     if isinstance(value, (int, float)):
@@ -33,7 +35,7 @@ def to_price(value: object) -> float:
             raise InvalidTick("bad_price", repr(value)[:40]) from None
     else:
         raise InvalidTick("bad_price", type(value).__name__)
-    if not math.isfinite(price) or price <= 0:
+    if not math.isfinite(price) or price <= 0 or price > max_price:
         raise InvalidTick("bad_price", repr(value)[:40])
     return price
 
@@ -60,14 +62,22 @@ def to_timestamp_ms(value: object) -> int:
     return round(value * 1000) if value < _SECONDS_CEILING else int(value)
 
 
-def make_tick(exchange: str, symbol: object, price: object, ts: object, symbols: frozenset[str], now_ms: int) -> Tick:
-    """Validate one trade against the configured ``symbols`` and the current time."""
+def make_tick(
+    exchange: str,
+    symbol: object,
+    price: object,
+    ts: object,
+    symbols: frozenset[str],
+    now_ms: int,
+    max_price: float = DEFAULT_MAX_PRICE,
+) -> Tick:
+    """Validate one trade against the configured ``symbols`` and ``max_price`` and the current time."""
     if not isinstance(symbol, str):
         raise InvalidTick("bad_symbol", repr(symbol)[:40])
     canonical = symbol.upper()
     if canonical not in symbols:
         raise InvalidTick("unknown_symbol", symbol[:40])
-    checked_price = to_price(price)
+    checked_price = to_price(price, max_price)
     ts_ms = to_timestamp_ms(ts)
     if not now_ms - MAX_AGE_MS <= ts_ms <= now_ms + MAX_FUTURE_SKEW_MS:
         raise InvalidTick("timestamp_out_of_range", str(ts_ms))

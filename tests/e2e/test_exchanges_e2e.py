@@ -127,14 +127,15 @@ def test_exchange_adapter_end_to_end(
 @pytest.mark.parametrize(
     ("kind", "message", "words"),
     [
-        ("binance", '{"code":2,"msg":"Invalid request: unknown stream"}', "Invalid request: unknown stream"),
-        ("bybit", '{"success":false,"ret_msg":"error:handler not found","op":"subscribe"}', "handler not found"),
+        ("binance", '{"code":2,"msg":"Invalid request: unknown stream"}', "2 Invalid request: unknown stream"),
+        ("binance", '{"error":{"code":2,"msg":"Invalid request: bad stream"},"id":1}', "2 Invalid request: bad stream"),
+        ("bybit", '{"success":false,"ret_msg":"error:handler not found","op":"subscribe"}', "error:handler not found"),
         ("okx", '{"event":"error","code":"60012","msg":"Invalid request"}', "60012 Invalid request"),
         ("coinbase", '{"type":"error","message":"failure to subscribe"}', "failure to subscribe"),
         (
             "kraken",
             '{"method":"subscribe","success":false,"error":"Currency pair not supported"}',
-            "pair not supported",
+            "Currency pair not supported",
         ),
     ],
 )
@@ -146,7 +147,7 @@ def test_exchange_errors_are_reported_in_the_exchanges_words(
         service = start_service(ws_config(make_config, kind, server.url))
         server.wait_subscribed()
         server.send(message)
-        wait_for(lambda: words in (source_health(service)["last_error"] or ""), message="error shown")
+        wait_for(lambda: source_health(service)["last_exchange_error"] == words, message="error shown")
         assert words in service.logs()
     finally:
         server.close()
@@ -213,5 +214,115 @@ def test_a_rate_limited_handshake_is_retried_only_after_retry_after(
         server.wait_subscribed()
         server.send(binance_trade("BTCUSDT", "96500.5", int(time.time() * 1000)))
         wait_for(lambda: service.get("/prices/latest/binance/BTCUSDT")[1].get("price") == 96500.5, message="data")
+    finally:
+        server.close()
+
+
+def queryable_average(service: Service, kind: str) -> dict | None:
+    """The 1m average of BTCUSDT once the ticks are queryable (/health counts them a batch earlier)."""
+    answer = service.get(f"/prices/average/{kind}/BTCUSDT")[1]
+    return answer if "count" in answer else None
+
+
+@pytest.mark.parametrize(
+    ("kind", "good", "bad"),
+    [
+        ("bybit", lambda p, ts: {"T": ts, "s": "BTCUSDT", "S": "Buy", "v": "0.1", "p": p}, {"T": 1, "s": "BTCUSDT"}),
+        (
+            "okx",
+            lambda p, ts: {"instId": "BTC-USDT", "px": p, "sz": "0.1", "ts": str(ts), "count": "1"},
+            {"instId": "BTC-USDT", "ts": "1"},
+        ),
+    ],
+)
+def test_one_bad_trade_in_a_message_leaves_the_trades_after_it(
+    kind: str,
+    good: Callable[[str, int], dict],
+    bad: dict,
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+) -> None:
+    server = FakeExchange(kind)
+    try:
+        service = start_service(ws_config(make_config, kind, server.url))
+        server.wait_subscribed()
+        now = int(time.time() * 1000)
+        data = [good("100.5", now - 20), bad, good("300.5", now - 10)]
+        envelope = (
+            {"topic": "publicTrade.BTCUSDT"}
+            if kind == "bybit"
+            else {"arg": {"channel": "trades", "instId": "BTC-USDT"}}
+        )
+        server.send(json.dumps({**envelope, "data": data}))
+        wait_for(lambda: source_health(service)["decode_errors"], message="the bad trade counted")
+        wait_for(lambda: source_health(service)["ticks"] == 2, message="both good trades")
+        assert source_health(service)["decode_errors"] == {"missing_field": 1}
+        average = wait_for(lambda: queryable_average(service, kind), message="queryable")
+        assert (average["count"], average["price"]) == (2, 200.5)
+    finally:
+        server.close()
+
+
+def test_an_okx_entry_counts_as_the_trades_it_stands_for(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("okx")
+    try:
+        service = start_service(ws_config(make_config, "okx", server.url))
+        server.wait_subscribed()
+        now = int(time.time() * 1000)
+        entries = [("100", "3"), ("200", "1"), ("50", "0"), ("50", "two")]
+        data = [
+            {"instId": "BTC-USDT", "tradeId": str(i), "px": px, "sz": "1", "side": "buy", "ts": str(now), "count": n}
+            for i, (px, n) in enumerate(entries)
+        ]
+        server.send(json.dumps({"arg": {"channel": "trades", "instId": "BTC-USDT"}, "data": data}))
+        wait_for(lambda: source_health(service)["ticks"] == 4, message="4 trades")
+        average = wait_for(lambda: queryable_average(service, "okx"), message="queryable")
+        assert (average["count"], average["price"]) == (4, 125.0)
+        assert source_health(service)["decode_errors"] == {"bad_count": 2}
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "words"),
+    [
+        ("okx", '{"event":"error","code":"60012","msg":"Invalid request"}', "60012 Invalid request"),
+        (
+            "binance",
+            '{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":1}',
+            "2 Invalid request: unknown stream",
+        ),
+    ],
+)
+def test_the_exchanges_error_stays_visible_after_the_connection_ends(
+    kind: str, message: str, words: str, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange(kind, acks=False)
+    try:
+        service = start_service(ws_config(make_config, kind, server.url))
+        server.wait_subscribed()
+        server.send(message)
+        wait_for(lambda: source_health(service)["reconnects"] >= 1, message="the unacknowledged subscription ends")
+        health = source_health(service)
+        assert "subscription not acknowledged within 2s" in health["last_error"]
+        assert health["last_exchange_error"] == words
+    finally:
+        server.close()
+
+
+def test_a_binance_ping_interval_sends_ping_frames(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("binance")
+    try:
+        cfg = ws_config(make_config, "binance", server.url, ping_interval_seconds=0.3, silence_timeout_seconds=30)
+        service = start_service(cfg)
+        server.wait_subscribed()
+        time.sleep(3)  # 10 ping intervals: a missing pong (no frame for 0.6 s) would end the connection
+        assert [json.loads(m) for m in server.received if m] == [EXPECTED_SUBSCRIBE["binance"]]
+        assert "" not in server.received  # no empty text frames
+        assert (server.connects, source_health(service)["reconnects"]) == (1, 0)
     finally:
         server.close()

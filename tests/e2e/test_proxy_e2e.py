@@ -158,9 +158,34 @@ def test_fallback_switches_to_a_proxy_when_direct_is_blocked_and_returns_later(
     assert service.get("/proxy/status")[1]["routes"] == {"binance": dante.url}
     binance.block_direct = False
     wait_for(lambda: service.get("/proxy/status")[1]["routes"] == {"binance": "direct"}, timeout=15, message="direct")
-    binance.wait_subscribed(2)
+    binance.wait_subscribed(3)
     price_arrives(service, binance, "96100.5")
-    assert binance.peers == [dante.peer, DIRECT_PEER]
+    assert binance.peers == [dante.peer, DIRECT_PEER, DIRECT_PEER]  # the probe that found direct working, the feed
+
+
+def test_fallback_keeps_a_working_proxied_connection_while_direct_stays_blocked(
+    binance: FakeExchange, dante: Dante, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    binance.block_direct = True
+    proxy = {
+        "enabled": True,
+        "mode": "rotating",
+        "policy": "fallback",
+        "proxies": [dante.url],
+        "direct_retry_seconds": 1,
+    }
+    service = start_service(config(make_config, binance, proxy))
+    binance.wait_subscribed()
+    price_arrives(service, binance, "96110.0")
+    # The first attempt's direct try, then a direct probe each second or so: all refused.
+    wait_for(lambda: len(binance.attempts) >= 7, timeout=20, message="5 direct probes")
+    price_arrives(service, binance, "96110.5")
+    assert binance.connects == 1
+    assert binance.open_connections() == 1
+    assert binance.peers == [dante.peer]
+    health = service.get("/health")[1]["sources"][0]
+    assert (health["state"], health["reconnects"]) == ("connected", 0)
+    assert service.get("/proxy/status")[1]["routes"] == {"binance": dante.url}
 
 
 def test_rotation_moves_on_when_a_proxy_dies(
@@ -289,3 +314,44 @@ def test_wss_through_a_proxy(
         assert server.peers == [tinyproxy.peer]
     finally:
         server.close()
+
+
+def test_a_refused_proxy_request_changes_nothing(
+    binance: FakeExchange,
+    tinyproxy: TinyProxy,
+    dante: Dante,
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+) -> None:
+    proxy = {"enabled": True, "mode": "static", "policy": "only", "proxies": [tinyproxy.url]}
+    service = start_service(config(make_config, binance, proxy))
+    binance.wait_subscribed()
+    before = service.get("/proxy/status")[1]
+    assert before["routes"] == {"binance": before["static"]}
+    for path, body in (
+        ("/proxy/set-static", {"proxy": dante.url, "policy": "bogus"}),
+        ("/proxy/set-rotating", {"proxies": []}),
+        ("/proxy/set-rotating", {"proxies": [dante.url, "ftp://x:1"]}),
+        ("/proxy/set-rotating", {"proxies": [dante.url], "policy": "bogus"}),
+        ("/proxy/set-static", {"proxy": "socks5://nohost"}),
+    ):
+        status, answer = post(service, path, body)
+        assert status == 400, (path, body, answer)
+        assert service.get("/proxy/status")[1] == before, (path, body)
+    time.sleep(1)  # a refused request must not reconnect the feed either
+    assert binance.connects == 1
+    assert binance.peers == [tinyproxy.peer]
+    price_arrives(service, binance, "96400.5")
+
+
+def test_status_says_a_proxy_only_source_has_no_route_yet_and_why(
+    binance: FakeExchange, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    dead = free_port()
+    proxy = {"enabled": True, "mode": "static", "policy": "only", "proxies": [f"http://mf:{SECRET}@127.0.0.1:{dead}"]}
+    service = start_service(config(make_config, binance, proxy))
+    wait_for(lambda: service.get("/health")[1]["sources"][0]["reconnects"] >= 2, message="failed attempts")
+    route = service.get("/proxy/status")[1]["routes"]["binance"]
+    assert route.startswith(f"none yet: http://mf:***@127.0.0.1:{dead}: ConnectionRefusedError"), route
+    assert binance.connects == 0
+    assert_no_secret(service)

@@ -1,7 +1,9 @@
 """The TCP reader against a real loopback server: framing, limits, reconnects."""
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import gevent
 
@@ -10,7 +12,9 @@ from app.adapters.net.connector import Connector
 from app.application.backoff import Backoff
 from app.application.ports import SourceStatus
 from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.domain.proxy_endpoint import parse_proxy_url
 from tests.support.net import LineExchange, free_port
+from tests.support.proxies import TINYPROXY_PEER, TinyProxy
 
 DIRECT_ONLY = Connector(ProxyRouter(ProxySettings(False, "disabled", "fallback", [], None, 60, 300)))
 
@@ -79,3 +83,31 @@ def test_a_refused_connection_backs_off_and_connects_when_the_server_appears() -
         exchange.send(b'{"n":1}')
         wait_until(lambda: received == [b'{"n":1}'])
     exchange.close()
+
+
+def test_lines_pushed_at_once_on_connect_all_arrive_through_http_connect(tmp_path: Path) -> None:
+    """tinyproxy relays the exchange's first lines right behind its CONNECT reply: none may be lost."""
+    proxy = TinyProxy(tmp_path, credentials=("mf", "pw")).start()
+    endpoint = parse_proxy_url(proxy.url)
+    through_proxy = Connector(ProxyRouter(ProxySettings(True, "static", "only", [endpoint], endpoint, 60, 300)))
+    greeting = b"".join(b'{"n":%d}\n' % n for n in range(40))
+    exchange = LineExchange(greeting=greeting)
+    received: list[bytes] = []
+    status = SourceStatus("ex1")
+    source = TcpLineSource("ex1", "127.0.0.1", exchange.port, 64, 5.0, through_proxy, Backoff(0.01, 0.02))
+    greenlet = gevent.spawn(source.run, received.extend, status)
+    try:
+        for connection in range(1, 31):
+            wait_until(lambda n=connection: exchange.connections == n)
+            with contextlib.suppress(gevent.Timeout):
+                wait_until(lambda n=connection: len(received) >= 40 * n, timeout=2)
+            assert len(received) == 40 * connection, (
+                f"connection {connection}: {len(received) - 40 * (connection - 1)} of 40"
+            )
+            exchange.drop_clients()
+        assert exchange.peers == [TINYPROXY_PEER] * 30
+        assert received == [line for _ in range(30) for line in greeting.splitlines()]
+    finally:
+        greenlet.kill()
+        exchange.close()
+        proxy.kill()

@@ -30,10 +30,14 @@ def wait_for(
 
 
 class LineExchange:
-    """A real TCP server on loopback that pushes the lines a test gives it to every client."""
+    """A real TCP server on loopback that pushes the lines a test gives it to every client.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``greeting`` is sent to each client the moment it is accepted, as exchange programs that speak first do.
+    """
+
+    def __init__(self, port: int | None = None, greeting: bytes = b"") -> None:
         self.port = port or free_port()
+        self._greeting = greeting
         self._server = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
         self._server.settimeout(0.2)
         self._clients: list[socket.socket] = []
@@ -52,6 +56,8 @@ class LineExchange:
                 continue
             except OSError:
                 return
+            if self._greeting:
+                client.sendall(self._greeting)
             with self._lock:
                 self._clients.append(client)
                 self.peers.append(address[0])

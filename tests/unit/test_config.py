@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,58 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
         load_config(env={"MARKETFLOW_CONFIG": str(tmp_path / "missing.yaml")})
     with pytest.raises(ConfigError, match=r"cannot read the config file \(Is a directory"):
         load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("redis: {socket_timeout: 0}", "redis.socket_timeout: must be greater than zero"),
+        ("redis: {socket_timeout: -1}", "redis.socket_timeout: must be greater than zero"),
+        ("redis: {socket_timeout: .nan}", "redis.socket_timeout: must be greater than zero"),
+        ("redis: {pool_timeout: -1}", "redis.pool_timeout: must be greater than zero"),
+        ("redis: {retry_after: -2}", "redis.retry_after: must not be negative"),
+        ("postgres: {retry_after: -2}", "postgres.retry_after: must not be negative"),
+        ("postgres: {pool_timeout: -1}", "postgres.pool_timeout: must be greater than zero"),
+        ("postgres: {connect_timeout: 0}", "postgres.connect_timeout: must be greater than zero"),
+        ("postgres: {statement_timeout_ms: -5}", "postgres.statement_timeout_ms: must be greater than zero"),
+        ("http: {graceful_timeout: -1}", "http.graceful_timeout: must be greater than zero"),
+        ("http: {port: 0}", "http.port: 0 is not a valid TCP port"),
+        ("pipeline: {ingest_put_timeout: -1}", "pipeline.ingest_put_timeout: must not be negative"),
+        ("pipeline: {cache_batch_interval_ms: -1}", "pipeline.cache_batch_interval_ms: must not be negative"),
+        ("aggregator: {flush_interval_seconds: 0}", "aggregator.flush_interval_seconds: must be greater than zero"),
+        ("aggregator: {close_grace_seconds: -1}", "aggregator.close_grace_seconds: must not be negative"),
+        ("sources: {max_price: 0}", "sources.max_price: must be greater than zero"),
+        ("sources: {live: {tcp: [{name: a, port: 0}]}}", r"sources.live.tcp[0].port: 0 is not a valid TCP port"),
+        ("sources: {live: {tcp: [{name: a, port: 70000}]}}", r"sources.live.tcp[0].port: 70000 is not a valid"),
+        ("sources: {live: {silence_timeout_seconds: 0}}", "sources.live.silence_timeout_seconds: must be greater"),
+        ("sources: {live: {max_line_bytes: 0}}", "sources.live.max_line_bytes: must be greater than zero"),
+        ("sources: {live: {reconnect_initial_seconds: -1}}", "sources.live.reconnect_initial_seconds: must be"),
+        ("sources: {live: {reconnect_max_seconds: 0.1}}", "sources.live.reconnect_max_seconds: must be at least"),
+        (
+            "sources: {live: {websocket: [{name: b, kind: binance, ping_interval_seconds: -1}]}}",
+            "sources.live.websocket[0].ping_interval_seconds: must not be negative",
+        ),
+        (
+            "sources: {live: {websocket: [{name: b, kind: binance, min_connect_interval_seconds: -1}]}}",
+            "sources.live.websocket[0].min_connect_interval_seconds: must not be negative",
+        ),
+        (
+            "sources: {live: {websocket: [{name: b, kind: binance, ack_timeout_seconds: -3}]}}",
+            "sources.live.websocket[0].ack_timeout_seconds: must be greater than zero",
+        ),
+        ("symbols: ['']", "symbols[0]: '' must be letters and digits only"),
+        ("symbols: [BTCUSDT, 'BTC USDT']", "symbols[1]: 'BTC USDT' must be letters and digits only"),
+        ("symbols: ['BTC:USDT']", "symbols[0]: 'BTC:USDT' must be letters and digits only"),
+        ("sources: {test: {exchanges: []}}", "sources.test.exchanges: at least one exchange is required"),
+        ("sources: {test: {exchanges: ['a:b']}}", "sources.test.exchanges[0]: 'a:b' must be letters"),
+        ("sources: {live: {tcp: [{name: 'ex 1', port: 1}]}}", "sources.live.tcp[0].name: 'ex 1' must be letters"),
+        ("redis: {key_prefix: 'mf*'}", "redis.key_prefix: must be non-empty, without spaces"),
+        ("redis: {key_prefix: 'm[f]'}", "redis.key_prefix: must be non-empty, without spaces"),
+        ("redis: {key_prefix: ''}", "redis.key_prefix: must be non-empty, without spaces"),
+        ("redis: {url: 'redis://h:70000/0'}", "redis.url: Port out of range"),
+        ("redis: {url: 'localhost:6379'}", "redis.url: Redis URL must specify one of the following schemes"),
+    ],
+)
+def test_out_of_range_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(key)):
+        load_config(write(tmp_path, text), env={})

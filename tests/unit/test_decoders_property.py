@@ -39,9 +39,10 @@ def every_decoder(raw: bytes) -> None:
     decoders = [decode_line, *(p.decode for p in PROTOCOL_OBJECTS)]
     for decode in decoders:
         with contextlib.suppress(InvalidTick):
-            for symbol, price, ts in decode(raw):
-                with contextlib.suppress(InvalidTick):
-                    make_tick("x", symbol, price, ts, frozenset(SYMBOLS), NOW)
+            for decoded in decode(raw):
+                if not isinstance(decoded, InvalidTick):
+                    with contextlib.suppress(InvalidTick):
+                        make_tick("x", *decoded, frozenset(SYMBOLS), NOW)
     for protocol in PROTOCOL_OBJECTS:
         with contextlib.suppress(InvalidTick):
             protocol.control(raw.decode("utf-8", "replace"))

@@ -28,6 +28,7 @@ def settings(**changes: object) -> PipelineSettings:
         "cache_queue_size": 4,
         "aggregate_interval": 0.05,
         "checkpoint_interval": 0,
+        "max_price": 1e12,
     }
     return PipelineSettings(**{**base, **changes})
 

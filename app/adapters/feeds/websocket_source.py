@@ -125,7 +125,7 @@ class WebSocketSource:
                 elif control.kind == "ack":
                     acked = True
                 elif control.kind == "error":
-                    status.last_error = f"exchange error: {control.detail}"
+                    status.last_exchange_error = control.detail
                     log.error("exchange error", extra={"exchange": self.name, "error": control.detail})
                 elif control.kind == "reconnect":
                     return f"exchange asked to reconnect: {control.detail}"
@@ -138,7 +138,10 @@ class WebSocketSource:
             if protocol.max_connection_age and now - opened > protocol.max_connection_age:
                 return "planned reconnect before the exchange's connection age limit"
             if settings.ping_interval and now - last_ping >= settings.ping_interval:
-                ws.send(protocol.ping_payload)
+                if protocol.ping_payload is None:
+                    ws.ping()
+                else:
+                    ws.send(protocol.ping_payload)
                 last_ping = now
 
 

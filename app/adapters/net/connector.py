@@ -1,8 +1,9 @@
 """Opening a feed's connection: the one place that decides how bytes reach an exchange.
 
 For each attempt the ``ProxyRouter`` lists the routes to try (direct and/or
-proxies); for each route this opens TCP (through PySocks for a proxy: HTTP
-CONNECT, or SOCKS5 with the proxy resolving the exchange's name), adds TLS
+proxies); for each route this opens TCP (for a proxy: our own HTTP CONNECT,
+which never loses bytes that follow the proxy's reply, or SOCKS5 through
+PySocks with the proxy resolving the exchange's name), adds TLS
 when asked, and runs the caller's handshake. A route that fails anywhere in
 that chain is reported to the router, so an exchange that refuses us at the
 WebSocket handshake counts as unreachable that way, like a refused port.
@@ -12,14 +13,21 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from gevent import socket
 
+from app.adapters.net.http_tunnel import open_tunnel
 from app.application.proxy_routing import DIRECT, ProxyRouter, Route
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+T = TypeVar("T", bound=Closable)
 
 
 # When a rate limit gives no usable Retry-After, and the most we honour (Binance's IP bans can say days).
@@ -70,15 +78,16 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
 def _tcp(route: Route, host: str, port: int, timeout: float) -> socket.socket:
     if route is DIRECT:
         return socket.create_connection((host, port), timeout=timeout)
+    if route.scheme == "http":
+        return open_tunnel(route, host, port, timeout)
     # PySocks subclasses socket.socket when imported: import it only here, after
     # gevent's monkey patching, so its sockets are cooperative.
     import socks
 
-    kind = socks.HTTP if route.scheme == "http" else socks.SOCKS5
     return socks.create_connection(
         (host, port),
         timeout=timeout,
-        proxy_type=kind,
+        proxy_type=socks.SOCKS5,
         proxy_addr=route.host,
         proxy_port=route.port,
         proxy_rdns=True,
@@ -91,9 +100,25 @@ def describe(route: Route) -> str:
     return "direct" if route is DIRECT else route.masked
 
 
+def _attempt(route: Route, destination: Destination, handshake: Callable[[socket.socket], T]) -> T:
+    """TCP, TLS when asked, then the caller's handshake; the socket is closed if any of it fails."""
+    sock = None
+    try:
+        sock = _tcp(route, destination.host, destination.port, destination.timeout)
+        if destination.tls is not None:
+            sock = destination.tls.wrap_socket(sock, server_hostname=destination.host)
+        return handshake(sock)
+    except BaseException:
+        if sock is not None:
+            sock.close()  # also when the feed is being stopped mid-connect
+        raise
+
+
 class Connector:
     def __init__(self, router: ProxyRouter) -> None:
         self._router = router
+        # Per source, how it last connected: what a direct probe repeats.
+        self._opened: dict[str, tuple[Destination, Callable[[socket.socket], Closable]]] = {}
 
     def open(self, destination: Destination, handshake: Callable[[socket.socket], T]) -> T:
         """Try each route in turn; the first whose handshake succeeds wins."""
@@ -101,29 +126,44 @@ class Connector:
         retry_after = 0.0
         routes = self._router.routes(destination.source)
         for route in routes:
-            sock = None
             try:
-                sock = _tcp(route, destination.host, destination.port, destination.timeout)
-                if destination.tls is not None:
-                    sock = destination.tls.wrap_socket(sock, server_hostname=destination.host)
-                result = handshake(sock)
+                result = _attempt(route, destination, handshake)
             except BaseException as exc:
-                if sock is not None:
-                    sock.close()  # also when the feed is being stopped mid-connect
                 if not isinstance(exc, Exception):
                     raise
-                self._router.failed(destination.source, route)
                 retry_after = max(retry_after, rate_limit_wait(exc))
                 errors.append(f"{describe(route)}: {type(exc).__name__}: {exc}"[:200])
+                self._router.failed(destination.source, route, errors[-1])
                 log.warning(
                     "route failed",
                     extra={"exchange": destination.source, "route": describe(route), "error": errors[-1]},
                 )
                 continue
             self._router.succeeded(destination.source, route)
+            self._opened[destination.source] = (destination, handshake)
             return result
         if not routes:
             raise NoRoute("proxy only, and every proxy is benched after failing")
         if retry_after:
             errors.append(f"rate limited: retry after {retry_after:g}s")
         raise NoRoute("; ".join(errors), retry_after)
+
+    def probe_direct(self, source: str) -> bool:
+        """Whether ``source``'s exchange can be reached directly now, without touching its live connection.
+
+        Opens a connection of its own the way ``source`` last connected (TCP,
+        TLS, the same handshake) and closes it at once, so a feed on a proxy
+        moves back to direct only once direct works (``fallback``).
+        """
+        opened = self._opened.get(source)
+        if opened is None:
+            return False
+        destination, handshake = opened
+        try:
+            _attempt(DIRECT, destination, handshake).close()
+        except Exception as exc:
+            error = f"direct probe: {type(exc).__name__}: {exc}"[:200]
+            self._router.failed(source, DIRECT, error)
+            log.info("direct route still failing", extra={"exchange": source, "error": error})
+            return False
+        return True

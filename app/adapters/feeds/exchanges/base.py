@@ -4,10 +4,12 @@ A message is either data (handed raw to the pipeline, whose workers call
 ``decode``) or a control message the connection loop handles itself
 (``Control``): acks, pongs, errors in the exchange's own words, and requests
 to reconnect. ``decode`` yields one ``(symbol, price, timestamp)`` per trade,
-with the symbol in our spelling.
+with the symbol in our spelling, or an ``InvalidTick`` in place of a trade it
+can't read, so one bad trade never hides the good ones after it in the same
+message. A message it can't read at all raises ``InvalidTick``.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,6 +18,7 @@ import orjson
 from app.domain.errors import InvalidTick
 
 Trade = tuple[object, object, object]
+Decoded = Trade | InvalidTick
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,17 @@ def fields(trade: object, symbol: str, price: str, ts: str) -> Trade:
     return trade[symbol], trade[price], trade[ts]
 
 
+def per_trade(trades: list, pick: Callable[[object], Iterable[Trade]]) -> Iterator[Decoded]:
+    """``pick``'s trades for each entry in turn; an entry it rejects comes out as its ``InvalidTick``."""
+    for trade in trades:
+        try:
+            picked = list(pick(trade))
+        except InvalidTick as exc:
+            yield exc
+            continue
+        yield from picked
+
+
 class ExchangeProtocol:
     """Defaults suit a JSON protocol with server-side keep-alive."""
 
@@ -58,7 +72,9 @@ class ExchangeProtocol:
     default_url: ClassVar[str]
     # Send ``ping_payload`` this often (None: the server pings and the client answers).
     default_ping_interval: ClassVar[float | None] = None
-    ping_payload: ClassVar[str] = ""
+    # A text message, or None for a WebSocket ping frame (what a ``ping_interval_seconds`` sends to
+    # an exchange like Binance, that keeps connections alive with ping/pong frames only).
+    ping_payload: ClassVar[str | None] = None
     # Reconnect before the exchange cuts a connection this old (None: no cut).
     max_connection_age: ClassVar[float | None] = None
 
@@ -72,5 +88,5 @@ class ExchangeProtocol:
         """``None`` for data, else what the connection loop should do with it."""
         raise NotImplementedError
 
-    def decode(self, raw: bytes | str) -> Iterator[Trade]:
+    def decode(self, raw: bytes | str) -> Iterator[Decoded]:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object
+from app.adapters.feeds.exchanges.base import Control, Decoded, ExchangeProtocol, fields, load_object
 from app.domain.errors import InvalidTick
 
 TWENTY_THREE_AND_A_HALF_HOURS = 23.5 * 3600
@@ -35,12 +35,14 @@ class BinanceProtocol(ExchangeProtocol):
         if "result" in message and "id" in message:
             return Control("ack", f"id {message['id']}")
         if "error" in message or "code" in message:
-            return Control("error", f"{message.get('code', '')} {message.get('msg') or message.get('error')}".strip())
+            # Either {"code":..,"msg":..} or, answering a request, {"error":{"code":..,"msg":..},"id":..}.
+            error = message["error"] if isinstance(message.get("error"), dict) else message
+            return Control("error", f"{error.get('code', '')} {error.get('msg') or error.get('error') or ''}".strip())
         if isinstance(payload, dict) and payload.get("e") == "serverShutdown":
             return Control("reconnect", "serverShutdown")
         return Control("ignore", raw[:80])
 
-    def decode(self, raw: bytes | str) -> Iterator[Trade]:
+    def decode(self, raw: bytes | str) -> Iterator[Decoded]:
         message = load_object(raw)
         trade = message.get("data", message)
         if not isinstance(trade, dict) or trade.get("e") != "trade":

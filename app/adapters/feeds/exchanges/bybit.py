@@ -10,7 +10,15 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object, trade_list
+from app.adapters.feeds.exchanges.base import (
+    Control,
+    Decoded,
+    ExchangeProtocol,
+    fields,
+    load_object,
+    per_trade,
+    trade_list,
+)
 
 MAX_ARGS_PER_SUBSCRIBE = 10
 
@@ -44,6 +52,5 @@ class BybitProtocol(ExchangeProtocol):
             return Control("error", str(message.get("ret_msg")))
         return Control("ignore", raw[:80])
 
-    def decode(self, raw: bytes | str) -> Iterator[Trade]:
-        for trade in trade_list(load_object(raw)):
-            yield fields(trade, "s", "p", "T")
+    def decode(self, raw: bytes | str) -> Iterator[Decoded]:
+        return per_trade(trade_list(load_object(raw)), lambda trade: [fields(trade, "s", "p", "T")])

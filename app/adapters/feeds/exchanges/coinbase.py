@@ -12,7 +12,16 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object, trade_list
+from app.adapters.feeds.exchanges.base import (
+    Control,
+    Decoded,
+    ExchangeProtocol,
+    Trade,
+    fields,
+    load_object,
+    per_trade,
+    trade_list,
+)
 from app.adapters.feeds.exchanges.okx import to_inst_id
 from app.domain.errors import InvalidTick
 
@@ -45,12 +54,14 @@ class CoinbaseProtocol(ExchangeProtocol):
             return Control("error", str(message.get("message", "error")))
         return Control("ignore", raw[:80])
 
-    def decode(self, raw: bytes | str) -> Iterator[Trade]:
+    def decode(self, raw: bytes | str) -> Iterator[Decoded]:
         for event in trade_list(load_object(raw), "events"):
             if not isinstance(event, dict):
-                raise InvalidTick("not_an_object", type(event).__name__)
-            if event.get("type") != "update":
-                continue
-            for trade in trade_list(event, "trades"):
-                symbol, price, ts = fields(trade, "product_id", "price", "time")
-                yield (symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts
+                yield InvalidTick("not_an_object", type(event).__name__)
+            elif event.get("type") == "update":
+                yield from per_trade(trade_list(event, "trades"), _trade)
+
+
+def _trade(trade: object) -> list[Trade]:
+    symbol, price, ts = fields(trade, "product_id", "price", "time")
+    return [((symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts)]

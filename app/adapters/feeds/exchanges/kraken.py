@@ -13,7 +13,16 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object, trade_list
+from app.adapters.feeds.exchanges.base import (
+    Control,
+    Decoded,
+    ExchangeProtocol,
+    Trade,
+    fields,
+    load_object,
+    per_trade,
+    trade_list,
+)
 from app.adapters.feeds.exchanges.okx import to_inst_id
 
 
@@ -39,7 +48,10 @@ class KrakenProtocol(ExchangeProtocol):
             return Control("error", str(message.get("error", "subscribe failed")))
         return Control("ignore", raw[:80])
 
-    def decode(self, raw: bytes | str) -> Iterator[Trade]:
-        for trade in trade_list(load_object(raw)):
-            symbol, price, ts = fields(trade, "symbol", "price", "timestamp")
-            yield (symbol.replace("/", "") if isinstance(symbol, str) else symbol), price, ts
+    def decode(self, raw: bytes | str) -> Iterator[Decoded]:
+        return per_trade(trade_list(load_object(raw)), _trade)
+
+
+def _trade(trade: object) -> list[Trade]:
+    symbol, price, ts = fields(trade, "symbol", "price", "timestamp")
+    return [((symbol.replace("/", "") if isinstance(symbol, str) else symbol), price, ts)]

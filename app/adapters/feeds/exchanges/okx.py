@@ -5,16 +5,30 @@ acknowledged per channel with ``{"event":"subscribe",...}``; errors come as
 ``{"event":"error","code":...,"msg":...}``. The server drops a connection
 silent for 30 s, so the client sends the text ``ping`` well before and
 expects the text ``pong``. Numbers and timestamps are strings; symbols are
-spelled ``BTC-USDT``.
+spelled ``BTC-USDT``. One ``trades`` entry can stand for several matched
+trades at one price (``count``): it becomes that many ticks, so counts and
+averages weigh it as the trades it stands for.
 """
 
 from collections.abc import Iterator
 
 import orjson
 
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Trade, fields, load_object, trade_list
+from app.adapters.feeds.exchanges.base import (
+    Control,
+    Decoded,
+    ExchangeProtocol,
+    Trade,
+    fields,
+    load_object,
+    per_trade,
+    trade_list,
+)
+from app.domain.errors import InvalidTick
 
 QUOTES = ("USDT", "USDC", "USD", "EUR", "BTC", "ETH")
+# More matched trades than this in one entry is not a real aggregation but a broken message.
+MAX_TRADES_PER_ENTRY = 10_000
 
 
 def to_inst_id(symbol: str) -> str:
@@ -51,7 +65,22 @@ class OkxProtocol(ExchangeProtocol):
             return Control("reconnect", str(message.get("msg", "notice")))
         return Control("ignore", raw[:80])
 
-    def decode(self, raw: bytes | str) -> Iterator[Trade]:
-        for trade in trade_list(load_object(raw)):
-            symbol, price, ts = fields(trade, "instId", "px", "ts")
-            yield (symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts
+    def decode(self, raw: bytes | str) -> Iterator[Decoded]:
+        return per_trade(trade_list(load_object(raw)), _trades)
+
+
+def _trades(entry: object) -> list[Trade]:
+    """The ``count`` matched trades one entry stands for (one when it has no ``count``)."""
+    symbol, price, ts = fields(entry, "instId", "px", "ts")
+    return [((symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts)] * _count(entry)
+
+
+def _count(entry: dict) -> int:
+    value = entry.get("count", 1)
+    try:
+        count = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else 0
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_TRADES_PER_ENTRY:
+        raise InvalidTick("bad_count", repr(value)[:40])
+    return count

@@ -165,7 +165,8 @@ async function refreshHealth() {
       const errors = Object.values(s.decode_errors).reduce((a, b) => a + b, 0);
       const age = s.last_message_age_s === null ? "–" : `${s.last_message_age_s.toFixed(1)} s`;
       [s.name, s.state, age, s.messages, s.reconnects, errors].forEach((v) => row.append(el("td", {}, String(v))));
-      if (s.last_error) row.title = s.last_error;
+      const said = [s.last_error, s.last_exchange_error && `exchange: ${s.last_exchange_error}`].filter(Boolean);
+      if (said.length) row.title = said.join("\n");
       return row;
     }),
   );

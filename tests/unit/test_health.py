@@ -1,0 +1,35 @@
+import tempfile
+from pathlib import Path
+
+from app.adapters.spool.file_spool import FileSpool
+from app.application.aggregator import MinuteAggregator
+from app.application.health import HealthService
+from app.application.modes import ModeService
+from app.application.ports import SourceStatus
+from tests.support.fakes import MemoryStore, ScriptedSource
+from tests.unit.test_pipeline import build
+
+
+class SlowProbe:
+    """A store whose ping takes a second, during which the feed delivers a message."""
+
+    def __init__(self, clock: list[float], status: SourceStatus) -> None:
+        self._clock, self._status = clock, status
+
+    def ping(self) -> float:
+        self._clock[0] += 1.0
+        self._status.last_message_at = self._clock[0]
+        return 1.0
+
+
+def test_last_message_age_is_measured_after_the_probes() -> None:
+    pipeline, *_ = build()
+    status = pipeline.statuses.setdefault("ex1", SourceStatus("ex1"))
+    modes = ModeService(pipeline, {"test": [ScriptedSource("ex1", [])]}, "test")
+    clock = [1000.0]
+    aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20), 1000, "r")
+    probe = SlowProbe(clock, status)
+    health = HealthService(pipeline, modes, probe, probe, aggregator, clock=lambda: clock[0])
+    report = health.report()
+    assert report["sources"][0]["last_message_age_s"] == 0.0
+    assert report["postgres"] == {"status": "up", "latency_ms": 1000.0}
