@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from app.application.ports import (
+    BatchRejected,
     BatchSpool,
     MinuteBatch,
     MinuteRow,
@@ -86,6 +87,10 @@ class MinuteAggregator:
     def batches_dropped(self) -> int:
         return self._spool.dropped
 
+    @property
+    def batches_set_aside(self) -> int:
+        return self._spool.set_aside_count
+
     def replay(self, cache: TickCache) -> bool:
         """Count the ticks a crashed process had cached but not sealed; once, when the cache answers.
 
@@ -137,13 +142,23 @@ class MinuteAggregator:
         self._spool.append(MinuteBatch(uuid.uuid4().hex, tuple(rows), SealMark(self._run, self._last_seq)))
 
     def flush(self) -> bool:
-        """Write spooled batches in order; False if the store is unavailable."""
+        """Write spooled batches in order; False if the store is unavailable.
+
+        A batch the store refuses for what it holds is set aside (dead-letter
+        file): retrying it forever would block every batch after it.
+        """
         for batch in self._spool.pending():
             try:
                 self._store.write(batch)
             except StorageUnavailable as exc:
                 log.warning("minute store unavailable, batches stay spooled", extra={"error": str(exc)})
                 return False
+            except BatchRejected as exc:
+                log.error(
+                    "minute batch refused by the store: set aside", extra={"batch": batch.batch_id, "error": str(exc)}
+                )
+                self._spool.set_aside(batch, str(exc))
+                continue
             self._spool.ack(batch.batch_id)
             self.rows_written += len(batch.rows)
         return True

@@ -93,6 +93,7 @@ class HealthService:
                 "unsent_batches": self._aggregator.unsent_batches,
                 "rows_written": self._aggregator.rows_written,
                 "batches_dropped": self._aggregator.batches_dropped,
+                "batches_set_aside": self._aggregator.batches_set_aside,
                 "ticks_replayed": self._aggregator.ticks_replayed,
             },
         }

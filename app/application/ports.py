@@ -16,6 +16,10 @@ class StorageUnavailable(RuntimeError):
     """A backing store did not answer in time; callers degrade instead of failing."""
 
 
+class BatchRejected(RuntimeError):
+    """The store refused a batch for what it holds, not for being unreachable: retrying can't help."""
+
+
 class CacheLost(StorageUnavailable):
     """The cache answers but no longer holds this process's data (it restarted empty)."""
 
@@ -161,6 +165,12 @@ class BatchSpool(Protocol):
 
     def keep_mark(self, mark: SealMark) -> None:
         """Make ``mark`` durable without a batch: every tick it covers is already in one."""
+        ...
+
+    set_aside_count: int
+
+    def set_aside(self, batch: MinuteBatch, reason: str) -> None:
+        """Move a batch the store refused to a dead-letter file (kept for a human), so the others go on."""
         ...
 
 

@@ -3,6 +3,7 @@
 import random
 import uuid
 
+import orjson
 import psycopg2
 import pytest
 
@@ -201,3 +202,23 @@ def test_old_batch_ids_are_pruned_after_a_write(pg_dsn: str, pg) -> None:
     with pg.cursor() as cur:
         cur.execute("SELECT batch_id FROM market_data_batches ORDER BY batch_id")
         assert [row[0] for row in cur.fetchall()] == ["fresh", "recent"]
+
+
+def test_a_batch_the_store_refuses_is_set_aside_and_the_next_ones_are_written(pg_dsn: str, pg, tmp_path) -> None:
+    """One poisoned batch must never block every minute after it (it used to be retried forever)."""
+    from app.adapters.spool.file_spool import FileSpool
+    from app.application.aggregator import MinuteAggregator
+
+    spool = FileSpool(tmp_path / "spool.jsonl", 1 << 20)
+    s = store(pg_dsn)
+    spool.append(MinuteBatch("poisoned", (MinuteRow("ex1", "BTCUSDT", M, 0, 1.0, 1.0, 1.0),), MARK))  # count 0
+    spool.append(MinuteBatch("fine", (MinuteRow("ex1", "BTCUSDT", M + MIN, 2, 5.0, 4.0, 6.0),), MARK))
+    aggregator = MinuteAggregator(s, spool, grace_ms=0, run="run-a")
+    assert aggregator.flush()
+    assert rows(pg) == [("BTCUSDT", "ex1", M + MIN, 5.0, 4.0, 6.0, 2)]
+    assert (aggregator.unsent_batches, aggregator.batches_set_aside) == (0, 1)
+    dead = [orjson.loads(line) for line in spool.dead_path.read_bytes().splitlines()]
+    assert [(entry["batch"], entry["rows"][0][3]) for entry in dead] == [("poisoned", 0)]
+    assert "CheckViolation" in dead[0]["error"] or "check" in dead[0]["error"].lower()
+    s.ping()  # the server was never taken for down
+    assert FileSpool(tmp_path / "spool.jsonl", 1 << 20).pending() == []

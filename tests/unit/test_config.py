@@ -122,6 +122,7 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
         ("redis: {key_prefix: ''}", "redis.key_prefix: must be non-empty, without spaces"),
         ("redis: {url: 'redis://h:70000/0'}", "redis.url: Port out of range"),
         ("redis: {url: 'localhost:6379'}", "redis.url: Redis URL must specify one of the following schemes"),
+        ("sources: {max_price: 1.0e+300}", "sources.max_price: at most 1e+15"),
     ],
 )
 def test_out_of_range_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:

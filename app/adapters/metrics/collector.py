@@ -73,6 +73,11 @@ class ServiceCollector(Collector):
             value=int(self._pipeline.cache_consistent),
         )
         yield CounterMetricFamily(
+            "marketflow_batches_set_aside",
+            "Minute batches the store refused for their values, kept in the dead-letter file",
+            value=self._aggregator.batches_set_aside,
+        )
+        yield CounterMetricFamily(
             "marketflow_cache_lost", "Times the cache was found to have lost its data", value=stats.cache_lost
         )
         yield GaugeMetricFamily("marketflow_websocket_clients", "Clients on /ws/prices", value=self._stream.clients)

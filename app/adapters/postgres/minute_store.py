@@ -19,7 +19,7 @@ from psycopg2.extensions import cursor
 from app.adapters.breaker import Breaker
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import migrate
-from app.application.ports import MinuteBatch, MinuteRow
+from app.application.ports import BatchRejected, MinuteBatch, MinuteRow
 from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE
@@ -99,6 +99,8 @@ LEFT JOIN LATERAL (SELECT max_price, max_at AS ts, exchange FROM w ORDER BY max_
     ON true
 """
 _MS = "(extract(epoch FROM {column}) * 1000)::bigint"
+# Errors about a batch's own values (out of range, a broken constraint): the same batch fails every time.
+REFUSED = (psycopg2.DataError, psycopg2.IntegrityError)
 
 
 def _summary_part(grain_ms: int) -> str:
@@ -169,7 +171,14 @@ class PostgresMinuteStore:
             for (exchange, symbol, start), stats in rolled.items():
                 params.extend(_row_params(exchange, symbol, start, stats))
         sql = _merge_sql(len(minutes), rollup_sizes)
-        self._run(lambda cur: cur.execute(sql, params))
+
+        def merge(cur: cursor) -> None:
+            try:
+                cur.execute(sql, params)
+            except REFUSED as exc:  # the server is fine; this batch's values are not
+                raise BatchRejected(f"{type(exc).__name__}: {exc}".strip()[:300]) from exc
+
+        self._run(merge)
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = time.monotonic()
             self._run(

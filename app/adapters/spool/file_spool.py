@@ -8,6 +8,11 @@ it outgrows its bound; if the pending batches alone exceed it, the oldest
 are dropped, counted and logged. A half-written last line (a crash mid-write)
 is ignored on load.
 
+A batch the store refuses for what it holds (not for being down) is moved
+to a dead-letter file beside the spool (``<spool>.dead``), fsync'ed, with
+the store's error, so one bad batch never blocks the ones after it and
+nothing is thrown away.
+
 Each batch line carries its ``SealMark``, so the mark is on disk exactly
 when its batch is. Emptying or rewriting the file writes the newest mark as
 a line of its own, so a restart finds it even when nothing is pending.
@@ -46,6 +51,8 @@ class FileSpool:
         self.path = path
         self._max_bytes = max_bytes
         self.dropped = 0
+        self.set_aside_count = 0
+        self.dead_path = path.with_name(path.name + ".dead")
         self._mark: SealMark | None = None
         self._pending: dict[str, MinuteBatch] = {}
         self._file: BinaryIO | None = None
@@ -110,6 +117,15 @@ class FileSpool:
             file.truncate(0)
             file.seek(0)
             self._write(_encode_mark(self._mark), durable=False)
+
+    def set_aside(self, batch: MinuteBatch, reason: str) -> None:
+        entry = orjson.loads(_encode(batch))
+        with self.dead_path.open("ab") as dead:
+            dead.write(orjson.dumps({**entry, "error": reason}) + b"\n")
+            dead.flush()
+            os.fsync(dead.fileno())
+        self.set_aside_count += 1
+        self.ack(batch.batch_id)
 
     def _write(self, data: bytes, durable: bool) -> None:
         file = self._opened()
