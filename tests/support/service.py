@@ -48,7 +48,13 @@ class Service:
 
     def start(self) -> "Service":
         env = {**os.environ, "MARKETFLOW_CONFIG": str(self.config_path)}
-        for var in ("MARKETFLOW_MODE", "MARKETFLOW_HTTP_PORT", "MARKETFLOW_REDIS_URL", "MARKETFLOW_POSTGRES_DSN"):
+        for var in (
+            "MARKETFLOW_MODE",
+            "MARKETFLOW_HTTP_PORT",
+            "MARKETFLOW_REDIS_URL",
+            "MARKETFLOW_POSTGRES_DSN",
+            "MARKETFLOW_ADMIN_TOKEN",
+        ):
             env.pop(var, None)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(

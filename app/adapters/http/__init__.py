@@ -8,6 +8,7 @@ from app.adapters.http.health import health_bp
 from app.adapters.http.metrics import metrics_bp
 from app.adapters.http.mode import mode_bp
 from app.adapters.http.openapi import openapi_bp
+from app.adapters.http.options import register_options
 from app.adapters.http.prices import prices_bp
 from app.adapters.http.proxy import proxy_bp
 from app.adapters.http.request_log import register_request_log
@@ -19,3 +20,4 @@ def register_http(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_request_log(app)
+    register_options(app)
