@@ -2,6 +2,7 @@
 
 from flask import Flask
 
+from app.adapters.http.access import register_access
 from app.adapters.http.dashboard import dashboard_bp
 from app.adapters.http.errors import register_error_handlers
 from app.adapters.http.health import health_bp
@@ -21,3 +22,4 @@ def register_http(app: Flask) -> None:
     register_error_handlers(app)
     register_request_log(app)
     register_options(app)
+    register_access(app)
