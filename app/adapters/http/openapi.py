@@ -166,7 +166,9 @@ SPEC: dict = {
                 ],
                 "responses": {
                     "101": {"description": "Switching to the WebSocket protocol"},
-                    "400": _json(_ref("Error"), "Not a WebSocket upgrade request"),
+                    "400": _json(_ref("Error"), "Not a WebSocket upgrade request, or a malformed handshake"),
+                    "403": _json(_ref("Error"), "An Origin that is neither this service's nor allowed"),
+                    "426": _json(_ref("Error"), "A Sec-WebSocket-Version other than 13"),
                     "default": ERROR,
                 },
             }
