@@ -20,6 +20,7 @@ from app.adapters.feeds.synthetic import SyntheticSource
 from app.adapters.feeds.tcp_lines import TcpLineSource
 from app.adapters.feeds.websocket_source import WebSocketSettings, WebSocketSource
 from app.adapters.http import register_http
+from app.adapters.http.access import AccessPolicy
 from app.adapters.http.metrics import instrument_requests
 from app.adapters.http.services import EXTENSION_KEY
 from app.adapters.metrics.collector import ServiceCollector
@@ -63,6 +64,7 @@ class Container:
     stream: PriceStream
     registry: CollectorRegistry
     pool: ConnectionPool
+    access: AccessPolicy
     started: bool = False
     _direct_retries: gevent.Greenlet | None = None
     _stopping: Semaphore = field(default_factory=Semaphore)
@@ -76,6 +78,7 @@ class Container:
         self.modes.start()
         self._direct_retries = gevent.spawn(self.proxy.retry_direct_forever)
         log.info("pipeline started", extra={"mode": self.modes.mode})
+        log.info(self.access.rule)
 
     def stop(self) -> None:
         """Stop sources, drain queues, flush every minute, close connections.
@@ -209,7 +212,8 @@ def build_container(config: Config) -> Container:
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
     pipeline.observers.append(stream.publish)
     registry.register(ServiceCollector(pipeline, aggregator, stream))
-    return Container(config, market, pipeline, modes, queries, health, proxy, stream, registry, pool)
+    access = AccessPolicy(config.http.admin_token, config.http.allowed_origins)
+    return Container(config, market, pipeline, modes, queries, health, proxy, stream, registry, pool, access)
 
 
 def create_app(config: Config | None = None) -> Flask:

@@ -8,6 +8,7 @@ from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
 from app.application.ports import SourceStatus, StorageUnavailable
+from app.domain.secrets import mask_secrets
 
 
 class Pingable(Protocol):
@@ -18,7 +19,7 @@ def _probe(dependency: Pingable) -> dict[str, object]:
     try:
         return {"status": "up", "latency_ms": round(dependency.ping() * 1000, 3)}
     except StorageUnavailable as exc:
-        return {"status": "down", "error": str(exc)}
+        return {"status": "down", "error": mask_secrets(str(exc))}
 
 
 def _source_view(status: SourceStatus, now: float) -> dict[str, object]:

@@ -7,21 +7,26 @@ import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import psycopg2.extensions
 import yaml
 from redis.connection import parse_url
 
+from app.config.masking import is_secret
 from app.config.schema import Config
 from app.domain.proxy_endpoint import InvalidProxy, parse_proxy_url
+from app.domain.secrets import mask_secrets
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "conf" / "marketflow.yaml"
 
-# Environment variable -> dotted key. Values are parsed like YAML scalars.
+# Environment variable -> dotted key. Values are taken as strings (a DSN is never YAML); integer keys as integers.
 ENV_OVERRIDES = {
     "MARKETFLOW_MODE": "mode",
     "MARKETFLOW_HTTP_PORT": "http.port",
     "MARKETFLOW_REDIS_URL": "redis.url",
     "MARKETFLOW_POSTGRES_DSN": "postgres.dsn",
+    "MARKETFLOW_ADMIN_TOKEN": "http.admin_token",
 }
 
 
@@ -49,17 +54,25 @@ def load_config(path: str | os.PathLike[str] | None = None, env: typing.Mapping[
         except OSError as exc:
             raise ConfigError(f"{file}: cannot read the config file ({exc.strerror})") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: not valid YAML ({exc})") from None
+            raise ConfigError(f"{file}: not valid YAML ({mask_secrets(str(exc))})") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping")
     for var, dotted in ENV_OVERRIDES.items():
         if var in env:
-            _set_dotted(raw, dotted, yaml.safe_load(env[var]) if env[var] else env[var], var)
+            _set_dotted(raw, dotted, _env_value(dotted, env[var]), var)
     config = _build(Config, raw, "")
     _check(config)
     return config
+
+
+def _env_value(dotted: str, text: str) -> Any:
+    """An integer key's digits become an int; everything else stays the string it is (the type check follows)."""
+    hint: Any = Config
+    for part in dotted.split("."):
+        hint = typing.get_type_hints(hint)[part]
+    return int(text) if hint is int and re.fullmatch(r"-?[0-9]{1,18}", text) else text
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, var: str) -> None:
@@ -106,15 +119,20 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {value!r}")
+            raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {_shown(path, value)}")
         return value
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"{path}: union types are not supported in the schema")
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
-        raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__}{_shown(path, value, ' ')}")
     return value
+
+
+def _shown(path: str, value: Any, lead: str = "") -> str:
+    """The value as an error may quote it: never for a key that holds a secret."""
+    return "" if is_secret(path) else f"{lead}{value!r}"
 
 
 def _join(path: str, name: str) -> str:
@@ -201,6 +219,8 @@ def _check(config: Config) -> None:
             raise ConfigError(f"sources.live.tcp[{i}].port: {tcp.port} is not a valid TCP port")
     _check_spool(config)
     _check_proxy(config)
+    _check_http(config)
+    _check_stores(config)
     for i, ws in enumerate(live.websocket):
         key = f"sources.live.websocket[{i}]"
         unknown = sorted(set(ws.symbols) - set(config.symbols))
@@ -264,3 +284,44 @@ def _check_spool(config: Config) -> None:
         raise ConfigError(f"aggregator.spool_path: cannot create {path.parent} ({exc.strerror})") from None
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ConfigError(f"aggregator.spool_path: {path} is not writable")
+
+
+ORIGIN = re.compile(r"https?://[^/?#@\s]+")
+PRINTABLE_TOKEN = re.compile(r"[!-~]{16,}")
+
+
+def _check_http(config: Config) -> None:
+    """The admin token, the allowed origins and the limits on slow clients; no message repeats the token."""
+    http = config.http
+    if http.admin_token and not PRINTABLE_TOKEN.fullmatch(http.admin_token):
+        raise ConfigError(
+            "http.admin_token: must be at least 16 printable ASCII characters without spaces "
+            "(e.g. the output of `openssl rand -hex 16`)"
+        )
+    for i, origin in enumerate(http.allowed_origins):
+        if not ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"http.allowed_origins[{i}]: must be an origin such as https://prices.example.com "
+                f"(scheme, host and optional port only), got {origin[:80]!r}"
+            )
+    for key in ("header_timeout_seconds", "keepalive_seconds"):
+        if getattr(http, key) <= 0:
+            raise ConfigError(f"http.{key}: must be greater than zero")
+    if http.max_connections < 10:
+        raise ConfigError("http.max_connections: must be at least 10")
+
+
+def _check_stores(config: Config) -> None:
+    """A malformed URL or DSN fails here, naming the key, instead of later in a driver error that quotes it."""
+    if not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
+    try:
+        _ = urlsplit(config.redis.url).port
+    except ValueError:
+        raise ConfigError("redis.url: not a valid URL (a bad port, or brackets around no IPv6 address)") from None
+    try:
+        psycopg2.extensions.parse_dsn(config.postgres.dsn)
+    except psycopg2.Error:
+        raise ConfigError(
+            "postgres.dsn: not a valid PostgreSQL connection string (postgresql://... or key=value pairs)"
+        ) from None

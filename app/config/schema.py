@@ -18,6 +18,11 @@ class HttpConfig:
     host: str = "0.0.0.0"
     workers: int = 1
     graceful_timeout: int = 20
+    admin_token: str = ""
+    allowed_origins: list[str] = field(default_factory=list)
+    header_timeout_seconds: float = 10.0
+    keepalive_seconds: float = 5.0
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from app.domain.errors import InvalidPeriod
 
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_PATTERN = re.compile(r"(\d{1,9})([smhd])")
+# ASCII digits only, as the OpenAPI pattern ^[0-9]{1,9}[smhd]$ says (\d and int() take any Unicode digit).
+_PATTERN = re.compile(r"([0-9]{1,9})([smhd])")
 # A year of history is far beyond any retention we keep; larger asks are typos.
 MAX_PERIOD_MS = 366 * _UNIT_MS["d"]
 
@@ -21,7 +22,7 @@ class Period:
 
 def parse_period(text: str) -> Period:
     """Parse ``<whole number><s|m|h|d>``; anything else is an ``InvalidPeriod``."""
-    match = _PATTERN.fullmatch(text.strip())
+    match = _PATTERN.fullmatch(text)
     if not match:
         raise InvalidPeriod(
             f"invalid period {text[:40]!r}: use a positive whole number of s, m, h or d, e.g. 30s or 5m"

@@ -6,30 +6,20 @@ switches are left out), so fuzzed proxy URLs are refused and no traffic can
 leave loopback.
 """
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from tests.conftest import REDIS_URL
-from tests.support.service import Service
+from tests.support.service import Service, private_service
 
 
 @pytest.fixture(scope="module")
 def fuzzed_service(tmp_path_factory: pytest.TempPathFactory, pg_dsn: str) -> Iterator[Service]:
-    prefix = f"mftest{uuid.uuid4().hex[:8]}"
-    config = {"mode": "test", "redis": {"url": REDIS_URL, "key_prefix": prefix}, "postgres": {"dsn": pg_dsn}}
-    service = Service(config, tmp_path_factory.mktemp("fuzz")).start()
-    yield service
-    assert service.stop() == 0
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
+    with private_service(tmp_path_factory.mktemp("fuzz"), pg_dsn) as service:
+        yield service
 
 
 def test_every_answer_is_documented_and_never_a_server_error(fuzzed_service: Service) -> None:

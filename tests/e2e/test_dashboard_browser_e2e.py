@@ -99,3 +99,28 @@ def test_dashboard_shows_live_prices_and_switches_mode(
     wait_for(lambda: texts(browser, "#mode") == ["live"], message="the page shows it")
     browser.find_element(By.ID, "mode-test").click()
     wait_for(lambda: service.get("/mode")[1]["mode"] == "test", message="and back")
+
+
+def test_dashboard_switches_mode_once_the_admin_token_is_entered(
+    browser: webdriver.Chrome, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    token = "dashboard-t0ken-0123456789"
+    service = start_service(make_config(mode="test", http={"admin_token": token}))
+    browser.get(service.base + "/")
+    wait_for(lambda: texts(browser, "#mode") == ["test"], message="the page shows the mode")
+    browser.find_element(By.ID, "mode-live").click()
+    wait_for(
+        lambda: (
+            texts(browser, "#control-error")
+            == ["this request changes the service: send Authorization: Bearer <admin token>"]
+        ),
+        message="the refusal on screen",
+    )
+    assert service.get("/mode")[1]["mode"] == "test"
+    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.ID, "token-save").click()
+    assert browser.execute_script("return sessionStorage.getItem('marketflow.adminToken')") == token
+    browser.find_element(By.ID, "mode-live").click()
+    wait_for(lambda: service.get("/mode")[1]["mode"] == "live", message="the service switched")
+    wait_for(lambda: texts(browser, "#mode") == ["live"], message="the page shows it")
+    assert texts(browser, "#control-error") == [""]

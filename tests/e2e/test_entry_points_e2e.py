@@ -1,5 +1,6 @@
 """The ways users start and manage the service: marketflow, gunicorn, flask."""
 
+import json
 import os
 import signal
 import socket
@@ -135,3 +136,45 @@ def test_credentials_are_masked_in_check_config(tmp_path: Path) -> None:
     checked = run([str(BIN / "flask"), "--app", "wsgi", "marketflow", "check-config"], env)
     assert "s3cret" not in checked.stdout
     assert "postgresql://mf:***@db:5432/x" in checked.stdout
+
+
+def test_every_credential_form_is_masked_by_check_config_and_migrate(tmp_path: Path) -> None:
+    """Each secret below must vanish from everything the commands print; the masked forms must show."""
+    flask = [str(BIN / "flask"), "--app", "wsgi", "marketflow"]
+    proxies = ["http://u:s3cretC@x@127.0.0.1:3128", "socks5://u%40x:s3cret%40D@127.0.0.1:1080"]
+    env = {
+        **config_file(tmp_path, {"redis": {"url": "redis://:s3cretA@cache:6379/0"}, "proxy": {"proxies": proxies}}),
+        "MARKETFLOW_POSTGRES_DSN": f"host=127.0.0.1 port={free_port()} user=mf password='s3cret B: x' dbname=x",
+        "MARKETFLOW_ADMIN_TOKEN": "s3cretTOKEN-0123456789",
+    }
+    checked = run([*flask, "check-config"], env)
+    assert checked.returncode == 0, checked.stderr
+    printed = json.loads(checked.stdout.rsplit("config OK", 1)[0])
+    assert printed["redis"]["url"] == "redis://:***@cache:6379/0"
+    assert printed["postgres"]["dsn"].startswith("host=127.0.0.1 port=")
+    assert printed["postgres"]["dsn"].endswith(" user=mf password=*** dbname=x")
+    assert printed["proxy"]["proxies"] == ["http://u:***@127.0.0.1:3128", "socks5://u%40x:***@127.0.0.1:1080"]
+    assert printed["http"]["admin_token"] == "***"
+    migrated = run([*flask, "migrate"], env)
+    assert migrated.returncode == 1
+    assert "marketflow: cannot reach PostgreSQL at host=127.0.0.1" in migrated.stderr
+    assert "password=*** dbname=x" in migrated.stderr
+
+    env = {
+        **config_file(tmp_path, {"redis": {"url": "redis://mf:s3cretE@cache:6379/0"}}),
+        "MARKETFLOW_POSTGRES_DSN": "postgresql://mf:s3cret@F%40@db:5432/x",
+    }
+    second = run([*flask, "check-config"], env)
+    assert second.returncode == 0, second.stderr
+    printed = json.loads(second.stdout.rsplit("config OK", 1)[0])
+    assert (printed["redis"]["url"], printed["postgres"]["dsn"]) == (
+        "redis://mf:***@cache:6379/0",
+        "postgresql://mf:***@db:5432/x",
+    )
+    bad = run([*flask, "check-config"], {**env, "MARKETFLOW_POSTGRES_DSN": "host=db password=s3cretG dbname"})
+    assert bad.returncode == 1
+    assert "postgres.dsn: not a valid PostgreSQL connection string" in bad.stderr
+    for result in (checked, migrated, second, bad):
+        output = result.stdout + result.stderr
+        assert "s3cret" not in output
+        assert "Traceback" not in output

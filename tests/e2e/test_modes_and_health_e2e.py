@@ -1,6 +1,8 @@
 """Mode switching, degraded startup and error handling of the running service."""
 
+import json
 import time
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -126,6 +128,9 @@ def idle_service(tmp_path_factory: pytest.TempPathFactory) -> Service:
         ("GET", "/prices/average/BTCUSDT?period=abc", 400, "invalid period 'abc'"),
         ("GET", "/prices/highest/BTCUSDT?period=-5s", 400, "invalid period"),
         ("GET", "/prices/highest/BTCUSDT?period=0s", 400, "greater than zero"),
+        ("GET", "/prices/highest/BTCUSDT?period=%D9%A1m", 400, "invalid period"),
+        ("GET", "/prices/highest/BTCUSDT?period=%EF%BC%91m", 400, "invalid period"),
+        ("GET", "/prices/highest/BTCUSDT?period=%201m%20", 400, "invalid period"),
         ("GET", "/prices/lowest/BTCUSDT?period=99999999h", 400, "longer than 366 days"),
         ("GET", "/prices/lowest/BTCUSDT?period=" + "9" * 10_000, 414, "request line is too large"),
         ("GET", "/prices/lowest/BTCUSDT?period=" + "9" * 2_000, 400, "invalid period"),
@@ -145,3 +150,21 @@ def test_bad_requests_get_a_json_4xx(idle_service: Service, method: str, path: s
     assert got_status == status
     assert error.lower() in body["error"].lower()
     assert set(body) == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/mode", ["GET", "HEAD", "OPTIONS"]),
+        ("/mode/live", ["OPTIONS", "POST"]),
+        ("/prices/latest/BTCUSDT", ["GET", "HEAD", "OPTIONS"]),
+        ("/proxy/set-static", ["OPTIONS", "POST"]),
+    ],
+)
+def test_options_answers_json(idle_service: Service, path: str, methods: list[str]) -> None:
+    request = urllib.request.Request(idle_service.base + path, method="OPTIONS")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["Allow"] == ", ".join(methods)
+        assert json.loads(response.read()) == {"methods": methods}

@@ -7,10 +7,15 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import redis
 import yaml
 
+from tests.conftest import REDIS_URL
 from tests.support.net import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +53,13 @@ class Service:
 
     def start(self) -> "Service":
         env = {**os.environ, "MARKETFLOW_CONFIG": str(self.config_path)}
-        for var in ("MARKETFLOW_MODE", "MARKETFLOW_HTTP_PORT", "MARKETFLOW_REDIS_URL", "MARKETFLOW_POSTGRES_DSN"):
+        for var in (
+            "MARKETFLOW_MODE",
+            "MARKETFLOW_HTTP_PORT",
+            "MARKETFLOW_REDIS_URL",
+            "MARKETFLOW_POSTGRES_DSN",
+            "MARKETFLOW_ADMIN_TOKEN",
+        ):
             env.pop(var, None)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -96,3 +107,17 @@ class Service:
             if self.process.poll() is None:
                 self.process.kill()
             self._log.close()
+
+
+@contextmanager
+def private_service(workdir: Path, pg_dsn: str) -> Iterator[Service]:
+    """A test-mode service with a Redis key prefix of its own: it must stop cleanly, and its keys go with it."""
+    prefix = f"mftest{uuid.uuid4().hex[:8]}"
+    config = {"mode": "test", "redis": {"url": REDIS_URL, "key_prefix": prefix}, "postgres": {"dsn": pg_dsn}}
+    service = Service(config, workdir).start()
+    yield service
+    assert service.stop() == 0
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)

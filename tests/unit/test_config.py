@@ -128,3 +128,70 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
 def test_out_of_range_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError, match="^" + re.escape(key)):
         load_config(write(tmp_path, text), env={})
+
+
+def test_string_overrides_are_taken_as_strings_never_yaml(tmp_path: Path) -> None:
+    env = {
+        "MARKETFLOW_POSTGRES_DSN": "host=db password='a: b' dbname=x",  # YAML would make this a mapping
+        "MARKETFLOW_REDIS_URL": "redis://:s3cret: x@cache:6379/0",  # and this an error quoting it
+        "MARKETFLOW_ADMIN_TOKEN": "0123456789abcdef#yes",
+        "MARKETFLOW_MODE": "live",
+    }
+    config = load_config(write(tmp_path, ""), env=env)
+    assert config.postgres.dsn == "host=db password='a: b' dbname=x"
+    assert config.redis.url == "redis://:s3cret: x@cache:6379/0"
+    assert config.http.admin_token == "0123456789abcdef#yes"
+    assert config.mode == "live"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MARKETFLOW_POSTGRES_DSN": "host=db password=s3cret dbname"}, "postgres.dsn: not a valid PostgreSQL"),
+        ({"MARKETFLOW_REDIS_URL": "s3cret"}, "redis.url: must start with redis://"),
+        ({"MARKETFLOW_REDIS_URL": "redis://:s3cret@[cache:6379/0"}, "redis.url: not a valid URL"),
+        ({"MARKETFLOW_REDIS_URL": "redis://:s3cret@cache:63s3cret/0"}, "redis.url: not a valid URL"),
+        ({"MARKETFLOW_ADMIN_TOKEN": "s3cret"}, "http.admin_token: must be at least 16 printable"),
+        ({"MARKETFLOW_ADMIN_TOKEN": "s3cret s3cret s3cret"}, "http.admin_token: must be at least 16 printable"),
+        ({"MARKETFLOW_MODE": "s3cret"}, "mode: must be one of test, live, got 's3cret'"),
+    ],
+)
+def test_a_bad_secret_is_named_never_echoed(tmp_path: Path, env: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ""), env=env)
+    assert str(caught.value).startswith(message)
+    if "MARKETFLOW_MODE" not in env:
+        assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("postgres: {dsn: {password: s3cret}}", "postgres.dsn: expected str, got dict"),
+        ("proxy: {proxies: [{password: s3cret}]}", "proxy.proxies[0]: expected str, got dict"),
+        ("redis: {url: 42}", "redis.url: expected str, got int"),
+        ("http: {allowed_origins: ['https://ok.example/path']}", "http.allowed_origins[0]: must be an origin"),
+        ("http: {allowed_origins: ['ok.example']}", "http.allowed_origins[0]: must be an origin"),
+        ("http: {header_timeout_seconds: 0}", "http.header_timeout_seconds: must be greater than zero"),
+        ("http: {keepalive_seconds: -1}", "http.keepalive_seconds: must be greater than zero"),
+        ("http: {max_connections: 5}", "http.max_connections: must be at least 10"),
+        ("redis: {url: 'redis://:s3cret@cache:6379/0'}\nbroken: [", "not valid YAML"),
+    ],
+)
+def test_bad_http_and_store_keys(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env={})
+    assert message in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_allowed_origins_and_limits_load(tmp_path: Path) -> None:
+    text = "http: {allowed_origins: ['https://prices.example.com', 'http://10.0.0.5:8080'], max_connections: 50}"
+    http = load_config(write(tmp_path, text), env={}).http
+    assert http.allowed_origins == ["https://prices.example.com", "http://10.0.0.5:8080"]
+    assert (http.max_connections, http.header_timeout_seconds, http.keepalive_seconds, http.admin_token) == (
+        50,
+        10.0,
+        5.0,
+        "",
+    )

@@ -22,7 +22,25 @@ def test_valid_periods(text: str, ms: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "abc", "-5s", "0s", "5", "s", "1.5m", "5 m", "5M", "1w", "99999999h", "x" * 10_000]
+    "text",
+    [
+        "",
+        "abc",
+        "-5s",
+        "0s",
+        "5",
+        "s",
+        "1.5m",
+        "5 m",
+        "5M",
+        "1w",
+        "99999999h",
+        "x" * 10_000,
+        "\u0661m",
+        "\uff11m",
+        " 1m ",
+        "1m\n",
+    ],
 )
 def test_invalid_periods(text: str) -> None:
     with pytest.raises(InvalidPeriod):

@@ -2,12 +2,14 @@
 
 from flask import Flask
 
+from app.adapters.http.access import register_access
 from app.adapters.http.dashboard import dashboard_bp
 from app.adapters.http.errors import register_error_handlers
 from app.adapters.http.health import health_bp
 from app.adapters.http.metrics import metrics_bp
 from app.adapters.http.mode import mode_bp
 from app.adapters.http.openapi import openapi_bp
+from app.adapters.http.options import register_options
 from app.adapters.http.prices import prices_bp
 from app.adapters.http.proxy import proxy_bp
 from app.adapters.http.request_log import register_request_log
@@ -19,3 +21,5 @@ def register_http(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_request_log(app)
+    register_options(app)
+    register_access(app)

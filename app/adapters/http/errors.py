@@ -5,6 +5,7 @@ import logging
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import WebsocketMismatch
 
 from app.application.price_queries import NoData
 from app.application.proxy_service import ProxyConflict
@@ -24,6 +25,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> ResponseReturnValue:
         return error_response(str(exc), _STATUS.get(type(exc), 400))
+
+    @app.errorhandler(WebsocketMismatch)
+    def websocket_mismatch(exc: WebsocketMismatch) -> ResponseReturnValue:
+        return error_response(
+            "/ws/prices speaks only WebSocket (Upgrade: websocket, Connection: Upgrade); every other route, "
+            "only plain HTTP",
+            400,
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -19,6 +19,12 @@ def _json(schema: dict, description: str) -> dict:
 
 
 ERROR = _json(_ref("Error"), "An error, e.g. a malformed request or an unknown symbol")
+# Every control request (see the README's "Security"): the admin token, loopback, the origin, a JSON body.
+CONTROL_ERRORS = {
+    "401": _json(_ref("Error"), "An admin token is set and the request lacks Authorization: Bearer <token>"),
+    "403": _json(_ref("Error"), "A cross-site request, or no admin token is set and the peer is not loopback"),
+    "415": _json(_ref("Error"), "A body that is not application/json"),
+}
 STRING = {"type": "string"}
 NUMBER = {"type": "number"}
 TIMESTAMP = {"type": "string", "format": "date-time", "example": "2026-11-21T10:15:30.123Z"}
@@ -68,6 +74,7 @@ def _proxy_post(summary: str, body: dict | None) -> dict:
             "400": ERROR,
             "409": _json(_ref("Error"), "Not allowed in test mode"),
             "413": ERROR,
+            **CONTROL_ERRORS,
             "default": ERROR,
         },
     }
@@ -112,6 +119,7 @@ SPEC: dict = {
                 "responses": {
                     "200": _json(_ref("ModeSwitch"), "The mode now"),
                     "404": _json(_ref("Error"), "Unknown mode"),
+                    **CONTROL_ERRORS,
                     "default": ERROR,
                 },
             }
@@ -165,7 +173,9 @@ SPEC: dict = {
                 ],
                 "responses": {
                     "101": {"description": "Switching to the WebSocket protocol"},
-                    "400": _json(_ref("Error"), "Not a WebSocket upgrade request"),
+                    "400": _json(_ref("Error"), "Not a WebSocket upgrade request, or a malformed handshake"),
+                    "403": _json(_ref("Error"), "An Origin that is neither this service's nor allowed"),
+                    "426": _json(_ref("Error"), "A Sec-WebSocket-Version other than 13"),
                     "default": ERROR,
                 },
             }

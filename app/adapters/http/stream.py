@@ -1,4 +1,4 @@
-"""``GET /ws/prices``: every processed tick as JSON, over WebSocket (gevent-websocket).
+"""``GET /ws/prices``: every processed tick as JSON, over WebSocket.
 
 Choose what to receive with ``?symbols=BTCUSDT,ETHUSDT&exchanges=exchange1``
 or, at any time, a message ``{"subscribe": {"symbols": [...], "exchanges": [...]}}``
@@ -8,24 +8,29 @@ or, at any time, a message ``{"subscribe": {"symbols": [...], "exchanges": [...]
 closed with code 1008 once it has been behind for ``stream.max_lag_seconds``
 (as is a first subscription naming an unknown symbol or exchange); one that
 stops reading altogether is cut off after ``stream.max_send_seconds``; on
-shutdown every client gets 1001.
+shutdown every client gets 1001. After any close frame of ours a client has
+``CLOSE_TIMEOUT`` to answer before the connection is dropped, so a silent
+one can't hold shutdown. The upgrade itself is refused, as JSON, for a
+foreign ``Origin`` (the control requests' rule) or a malformed handshake;
+a client message over 4 KiB closes the connection with 1009 before its
+payload is read (``ServerWebSocket``).
 """
 
 import contextlib
 import logging
 import socket
-import struct
 
 import gevent
 import orjson
-from flask import Blueprint, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from geventwebsocket.exceptions import WebSocketError
-from geventwebsocket.websocket import WebSocket
 
+from app.adapters.http.access import AccessDenied, denied
 from app.adapters.http.errors import error_response
 from app.adapters.http.formatting import iso_ms
 from app.adapters.http.services import services
+from app.adapters.http.websocket import UPGRADE_KEY, HandshakeError, ServerWebSocket, accept_key
 from app.application.price_stream import PriceStream, Subscriber
 from app.domain.errors import DomainError
 from app.domain.market import Market
@@ -34,8 +39,8 @@ log = logging.getLogger(__name__)
 stream_bp = Blueprint("stream", __name__)
 
 GOING_AWAY, POLICY_VIOLATION = 1001, 1008
-MAX_CLIENT_MESSAGE = 4096
-CLOSE_TIMEOUT = 5.0
+# To send our close frame, then again for the client's answer.
+CLOSE_TIMEOUT = 2.0
 # A small kernel send buffer per client bounds its memory and makes a slow reader show up quickly.
 SEND_BUFFER_BYTES = 64 * 1024
 
@@ -56,35 +61,39 @@ def _apply(subscriber: Subscriber, market: Market, symbols: object, exchanges: o
     return {"type": "subscribed", "symbols": sorted(subscriber.symbols), "exchanges": sorted(subscriber.exchanges)}
 
 
-def _close(ws: WebSocket, code: int, reason: str) -> None:
-    """Send a close frame with a status code and reason.
-
-    gevent-websocket 0.10.1's ``close`` ignores ``code`` and mangles a bytes
-    payload, so the frame is built here; marking the socket closed keeps the
-    library from sending a second, malformed one.
-    """
+def _close(ws: ServerWebSocket, code: int, reason: str) -> None:
+    """Send a close frame with a status code and reason; drop the connection if even that blocks."""
     try:
         with gevent.Timeout(CLOSE_TIMEOUT):
-            ws.send_frame(struct.pack("!H", code) + reason.encode()[:120], WebSocket.OPCODE_CLOSE)
-    except (WebSocketError, gevent.Timeout):
+            ws.close(code, reason)
+    except gevent.Timeout:
         _abort(ws)
-    ws.closed = True
 
 
-def _abort(ws: WebSocket) -> None:
+def _close_and_hang_up(ws: ServerWebSocket, code: int, reason: str) -> None:
+    """Close, give the client ``CLOSE_TIMEOUT`` to answer (the view kills us when it does), then drop it."""
+    _close(ws, code, reason)
+    gevent.sleep(CLOSE_TIMEOUT)
+    _abort(ws)
+
+
+def _abort(ws: ServerWebSocket) -> None:
     """Drop the connection without a close frame: one may be half written, so none can follow."""
     ws.closed = True
     with contextlib.suppress(OSError):
         ws.handler.socket.shutdown(socket.SHUT_RDWR)
 
 
-def _send_ticks(ws: WebSocket, stream: PriceStream, subscriber: Subscriber) -> None:
+def _send_ticks(ws: ServerWebSocket, stream: PriceStream, subscriber: Subscriber) -> None:
     while not subscriber.closed:
         subscriber.ready.wait()
         for tick in subscriber.take():
+            if subscriber.closed:
+                break
             if subscriber.behind_for() > stream.max_lag_seconds:
                 log.warning("stream client too slow, closing", extra={"coalesced": subscriber.coalesced})
-                _close(ws, POLICY_VIOLATION, f"client too slow: behind for over {stream.max_lag_seconds:g}s")
+                reason = f"client too slow: behind for over {stream.max_lag_seconds:g}s"
+                _close_and_hang_up(ws, POLICY_VIOLATION, reason)
                 return
             message = orjson.dumps(
                 {
@@ -104,18 +113,30 @@ def _send_ticks(ws: WebSocket, stream: PriceStream, subscriber: Subscriber) -> N
                 _abort(ws)
                 return
     if stream.closing:
-        _close(ws, GOING_AWAY, "server shutting down")
+        _close_and_hang_up(ws, GOING_AWAY, "server shutting down")
 
 
 @stream_bp.route("/ws/prices", websocket=True)
 def prices() -> ResponseReturnValue:
-    ws = request.environ.get("wsgi.websocket")
-    if ws is None:
-        return error_response("this endpoint speaks WebSocket: connect with a WebSocket client", 400)
+    container = services()
+    try:
+        container.access.check_origin(request)
+        accept = accept_key(request.environ.get("SERVER_PROTOCOL", ""), request.headers)
+    except AccessDenied as exc:
+        return denied(exc)
+    except HandshakeError as exc:
+        return jsonify(error=str(exc)), exc.status, exc.headers
+    switch_protocols = request.environ.get(UPGRADE_KEY)
+    if switch_protocols is None:
+        return error_response("WebSocket needs the marketflow worker: gunicorn -c gunicorn.conf.py wsgi:app", 501)
+    ws = switch_protocols(accept)
     with contextlib.suppress(OSError):
         ws.handler.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-    container = services()
-    stream, market = container.stream, container.market
+    _serve(ws, container.stream, container.market)
+    return "", 101
+
+
+def _serve(ws: ServerWebSocket, stream: PriceStream, market: Market) -> None:
     subscriber = stream.subscribe()
     sender = None
     try:
@@ -124,7 +145,7 @@ def prices() -> ResponseReturnValue:
         except DomainError as exc:
             ws.send(orjson.dumps({"type": "error", "error": str(exc)}).decode())
             _close(ws, POLICY_VIOLATION, str(exc))
-            return ""
+            return
         ws.send(orjson.dumps(hello).decode())
         sender = gevent.spawn(_send_ticks, ws, stream, subscriber)
         while not subscriber.closed:
@@ -137,14 +158,10 @@ def prices() -> ResponseReturnValue:
     finally:
         stream.unsubscribe(subscriber)
         if sender is not None:
-            sender.join(timeout=2)
             sender.kill()
-    return ""
 
 
 def _client_message(subscriber: Subscriber, market: Market, message: str | bytes) -> dict:
-    if len(message) > MAX_CLIENT_MESSAGE:
-        return {"type": "error", "error": f"message too long (limit {MAX_CLIENT_MESSAGE} bytes)"}
     try:
         body = orjson.loads(message)
     except orjson.JSONDecodeError:

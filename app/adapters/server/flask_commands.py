@@ -1,8 +1,6 @@
 """``flask --app wsgi marketflow ...``: management commands. None starts the pipeline."""
 
-import dataclasses
 import json
-import re
 import signal
 import sys
 
@@ -15,13 +13,8 @@ from flask import current_app
 from app.adapters.feeds.simulator import ExchangeProgram
 from app.adapters.http.services import EXTENSION_KEY
 from app.adapters.postgres.schema import migrate as apply_migrations
-
-_CREDENTIALS = re.compile(r"(//[^:/@]+:)[^@]*@")
-
-
-def mask_credentials(url: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host``."""
-    return _CREDENTIALS.sub(r"\1***@", url)
+from app.config.masking import masked_config
+from app.domain.secrets import mask_secrets
 
 
 @click.group("marketflow")
@@ -36,7 +29,7 @@ def migrate_command() -> None:
     try:
         conn = psycopg2.connect(config.postgres.dsn, connect_timeout=config.postgres.connect_timeout)
     except psycopg2.Error as exc:
-        sys.exit(f"marketflow: cannot reach PostgreSQL at {mask_credentials(config.postgres.dsn)}: {exc}".strip())
+        sys.exit(mask_secrets(f"marketflow: cannot reach PostgreSQL at {config.postgres.dsn}: {exc}".strip()))
     conn.autocommit = True
     try:
         applied = apply_migrations(conn)
@@ -48,12 +41,7 @@ def migrate_command() -> None:
 @marketflow_commands.command("check-config")
 def check_config_command() -> None:
     """Validate the configuration and print it as the service will use it."""
-    config = dataclasses.asdict(current_app.extensions[EXTENSION_KEY].config)
-    config["redis"]["url"] = mask_credentials(config["redis"]["url"])
-    config["postgres"]["dsn"] = mask_credentials(config["postgres"]["dsn"])
-    config["proxy"]["proxies"] = [mask_credentials(url) for url in config["proxy"]["proxies"]]
-    config["proxy"]["static"] = mask_credentials(config["proxy"]["static"])
-    click.echo(json.dumps(config, indent=2))
+    click.echo(json.dumps(masked_config(current_app.extensions[EXTENSION_KEY].config), indent=2))
     click.echo("config OK")
 
 

@@ -6,6 +6,7 @@ stays free of side effects. ``worker_int`` (SIGINT/SIGQUIT) and
 ``worker_exit`` (every exit, SIGTERM included) drain and flush it.
 """
 
+import resource
 import sys
 
 from gunicorn.arbiter import Arbiter
@@ -15,8 +16,28 @@ from app.adapters.http.services import EXTENSION_KEY
 from app.adapters.server.logs import logging_dict
 from app.config.loader import ConfigError, load_config
 
+# Files a worker needs besides its client connections: stores, feeds, logs, the spool.
+RESERVED_FILES = 256
+
+
+def _allow_open_files(needed: int) -> None:
+    """Raise the soft open-file limit (inherited by the worker) so every allowed connection can be accepted.
+
+    Many systems start processes at 1,024: without this a full pool would fail in ``accept``
+    instead of at startup.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise ConfigError(
+                f"http.max_connections: needs {needed} open files, but this process may open at most {hard}"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 try:
     _config = load_config()
+    _allow_open_files(_config.http.max_connections + RESERVED_FILES)
 except ConfigError as exc:
     print(f"marketflow: invalid configuration: {exc}", file=sys.stderr)
     raise SystemExit(1) from None
@@ -25,6 +46,7 @@ bind = [f"{_config.http.host}:{_config.http.port}"]
 workers = _config.http.workers
 worker_class = "app.adapters.server.worker.MarketflowWorker"
 graceful_timeout = _config.http.graceful_timeout
+worker_connections = _config.http.max_connections
 timeout = 30
 proc_name = "marketflow"
 logconfig_dict = logging_dict(_config.logging.level, _config.logging.format)

@@ -19,6 +19,27 @@ async function api(path, options) {
   return response.json();
 }
 
+// Control requests (POST) carry the admin token when the user gave one; it lives in this tab only.
+const TOKEN_KEY = "marketflow.adminToken";
+
+async function control(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const response = await fetch(path, { method: "POST", headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  const body = await response.json();
+  $("#control-error").textContent = response.ok ? "" : body.error;
+  return body;
+}
+
+function saveToken(event) {
+  event.preventDefault();
+  const token = $("#token").value.trim();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  $("#token").value = "";
+  $("#token").placeholder = token ? "admin token set" : "admin token";
+  $("#control-error").textContent = "";
+}
+
 // ---- prices stream -------------------------------------------------------
 function connectStream() {
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/prices`);
@@ -147,7 +168,7 @@ async function switchMode(event) {
   const button = event.currentTarget;
   button.disabled = true;
   try {
-    await api(`/mode/${button.dataset.mode}`, { method: "POST" });
+    await control(`/mode/${button.dataset.mode}`);
     await refreshMode();
   } finally {
     button.disabled = false;
@@ -196,6 +217,8 @@ async function poll() {
 }
 
 document.querySelectorAll("[data-mode]").forEach((b) => b.addEventListener("click", switchMode));
+$("#token-form").addEventListener("submit", saveToken);
+if (sessionStorage.getItem(TOKEN_KEY)) $("#token").placeholder = "admin token set";
 connectStream();
 poll();
 setInterval(poll, 2000);
