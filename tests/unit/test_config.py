@@ -120,8 +120,8 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
         ("redis: {key_prefix: 'mf*'}", "redis.key_prefix: must be non-empty, without spaces"),
         ("redis: {key_prefix: 'm[f]'}", "redis.key_prefix: must be non-empty, without spaces"),
         ("redis: {key_prefix: ''}", "redis.key_prefix: must be non-empty, without spaces"),
-        ("redis: {url: 'redis://h:70000/0'}", "redis.url: Port out of range"),
-        ("redis: {url: 'localhost:6379'}", "redis.url: Redis URL must specify one of the following schemes"),
+        ("redis: {url: 'redis://h:70000/0'}", "redis.url: not a valid URL"),
+        ("redis: {url: 'localhost:6379'}", "redis.url: must start with redis://"),
         ("sources: {max_price: 1.0e+300}", "sources.max_price: at most 1e+15"),
     ],
 )
