@@ -140,19 +140,31 @@ def test_proxy_only_never_goes_direct_even_when_every_proxy_is_down(
     assert_no_secret(service)
 
 
-def test_fallback_switches_to_a_proxy_when_direct_is_blocked_and_returns_later(
-    binance: FakeExchange, dante: Dante, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
-) -> None:
+def start_through_dante_with_direct_blocked(
+    binance: FakeExchange,
+    dante: Dante,
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+    retry_seconds: float,
+) -> Service:
+    """Policy ``fallback`` while the exchange refuses direct connections: the feed comes up through dante."""
     binance.block_direct = True
     proxy = {
         "enabled": True,
         "mode": "rotating",
         "policy": "fallback",
         "proxies": [dante.url],
-        "direct_retry_seconds": 2,
+        "direct_retry_seconds": retry_seconds,
     }
     service = start_service(config(make_config, binance, proxy))
     binance.wait_subscribed()
+    return service
+
+
+def test_fallback_switches_to_a_proxy_when_direct_is_blocked_and_returns_later(
+    binance: FakeExchange, dante: Dante, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    service = start_through_dante_with_direct_blocked(binance, dante, make_config, start_service, retry_seconds=2)
     price_arrives(service, binance, "96100.0")
     assert binance.peers == [dante.peer]
     assert service.get("/proxy/status")[1]["routes"] == {"binance": dante.url}
@@ -166,16 +178,7 @@ def test_fallback_switches_to_a_proxy_when_direct_is_blocked_and_returns_later(
 def test_fallback_keeps_a_working_proxied_connection_while_direct_stays_blocked(
     binance: FakeExchange, dante: Dante, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
 ) -> None:
-    binance.block_direct = True
-    proxy = {
-        "enabled": True,
-        "mode": "rotating",
-        "policy": "fallback",
-        "proxies": [dante.url],
-        "direct_retry_seconds": 1,
-    }
-    service = start_service(config(make_config, binance, proxy))
-    binance.wait_subscribed()
+    service = start_through_dante_with_direct_blocked(binance, dante, make_config, start_service, retry_seconds=1)
     price_arrives(service, binance, "96110.0")
     # The first attempt's direct try, then a direct probe each second or so: all refused.
     wait_for(lambda: len(binance.attempts) >= 7, timeout=20, message="5 direct probes")
