@@ -59,9 +59,11 @@ def plan_window(now_ms: int, period_ms: int, retention_ms: int) -> WindowPlan:
     boundary = minute_start(retained_after) + MS_PER_MINUTE
     # The first minute wholly inside the window (a tick at ``start`` itself is outside it).
     first_whole = minute_start(start) + MS_PER_MINUTE
-    if first_whole <= boundary - MS_PER_MINUTE:
-        # The straddling minute lies wholly inside the window: its stored row counts it whole.
-        return WindowPlan(boundary - 1, now_ms, first_whole, boundary)
+    straddling = boundary - MS_PER_MINUTE
+    if first_whole <= straddling:
+        # The straddling minute lies wholly inside the window. Its recent minute bucket is still whole
+        # and, unlike its stored row, never waits for a seal or a flush: count it from there.
+        return WindowPlan(straddling - 1, now_ms, first_whole, straddling)
     # No whole minute older than the retention: count every retained tick of the window.
     return WindowPlan(retained_after, now_ms)
 

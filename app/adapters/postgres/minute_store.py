@@ -93,9 +93,11 @@ _SUMMARY = """
 WITH w AS ({parts})
 SELECT s.n, s.total, lo.min_price, lo.ts, lo.exchange, hi.max_price, hi.ts, hi.exchange
 FROM (SELECT sum(sample_count) AS n, sum(average_price * sample_count) AS total FROM w) s
-LEFT JOIN LATERAL (SELECT min_price, min_at AS ts, exchange FROM w ORDER BY min_price, min_at DESC LIMIT 1) lo
+LEFT JOIN LATERAL (SELECT min_price, min_at AS ts, exchange FROM w
+                   ORDER BY min_price, min_at DESC, exchange DESC LIMIT 1) lo
     ON true
-LEFT JOIN LATERAL (SELECT max_price, max_at AS ts, exchange FROM w ORDER BY max_price DESC, max_at DESC LIMIT 1) hi
+LEFT JOIN LATERAL (SELECT max_price, max_at AS ts, exchange FROM w
+                   ORDER BY max_price DESC, max_at DESC, exchange DESC LIMIT 1) hi
     ON true
 """
 _MS = "(extract(epoch FROM {column}) * 1000)::bigint"
