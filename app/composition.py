@@ -23,16 +23,21 @@ from app.adapters.http import register_http
 from app.adapters.http.access import AccessPolicy
 from app.adapters.http.metrics import instrument_requests
 from app.adapters.http.services import EXTENSION_KEY
+from app.adapters.local.control_copy import FileControlCopy
 from app.adapters.metrics.collector import ServiceCollector
 from app.adapters.metrics.instrumented import MeasuredCache, MeasuredStore, WriteMetrics
 from app.adapters.net.connector import Connector, tls_context
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
+from app.adapters.redis.control_channel import RedisControlChannel
+from app.adapters.redis.feed_leases import RedisFeedLeases
 from app.adapters.redis.tick_cache import RedisTickCache, make_client
+from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.server.flask_commands import marketflow_commands
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.backoff import Backoff, ConnectPacer
+from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSettings
@@ -42,6 +47,8 @@ from app.application.price_stream import PriceStream
 from app.application.proxy_routing import ProxyRouter, ProxySettings
 from app.application.proxy_service import ProxyService
 from app.application.recent_window import RecentWindow
+from app.application.shared_control import SharedControl
+from app.application.stream_relay import StreamRelay
 from app.config.loader import load_config
 from app.config.schema import Config, WebSocketSourceConfig
 from app.domain.market import Market
@@ -65,6 +72,10 @@ class Container:
     registry: CollectorRegistry
     pool: ConnectionPool
     access: AccessPolicy
+    feeds: FeedOwnership
+    control: SharedControl
+    relay: StreamRelay
+    spool: FileSpool
     started: bool = False
     _direct_retries: gevent.Greenlet | None = None
     _stopping: Semaphore = field(default_factory=Semaphore)
@@ -75,7 +86,11 @@ class Container:
             return
         self.started = True
         self.pipeline.start()
+        self.control.restore()
         self.modes.start()
+        self.feeds.start()
+        self.control.start()
+        self.relay.start()
         self._direct_retries = gevent.spawn(self.proxy.retry_direct_forever)
         log.info("pipeline started", extra={"mode": self.modes.mode})
         log.info(self.access.rule)
@@ -93,11 +108,15 @@ class Container:
         if not self.started:
             return
         self.started = False
+        self.control.stop()
+        self.relay.stop()
         self.stream.close_all()
         if self._direct_retries is not None:
             self._direct_retries.kill()
+        self.feeds.stop()
         self.modes.stop()
         self.pipeline.stop(timeout=max(1.0, self.config.http.graceful_timeout - 5))
+        self.spool.close()
         self.pool.close()
         log.info("pipeline stopped")
 
@@ -189,8 +208,9 @@ def build_container(config: Config) -> Container:
         PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1), writes
     )
     window = RecentWindow(retention_ms, config.window.memory_max_ticks)
-    spool = FileSpool(Path(config.aggregator.spool_path), config.aggregator.spool_max_mb * 1024 * 1024)
-    aggregator = MinuteAggregator(store, spool, int(config.aggregator.close_grace_seconds * 1000), run)
+    spool_path = Path(config.aggregator.spool_path)
+    spool = FileSpool(spool_path, config.aggregator.spool_max_mb * 1024 * 1024, run)
+    aggregator = MinuteAggregator(store, spool, int(config.aggregator.close_grace_seconds * 1000))
     p = config.pipeline
     settings = PipelineSettings(
         workers=p.workers,
@@ -205,15 +225,50 @@ def build_container(config: Config) -> Container:
         max_price=config.sources.max_price,
     )
     pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
-    modes = ModeService(pipeline, sources, config.mode)
-    queries = PriceQueries(market, modes, cache, window, store, retention_ms, lambda: pipeline.cache_consistent)
-    health = HealthService(pipeline, modes, cache, store, aggregator)
+    redis_client = make_client(config.redis, config.redis.socket_timeout)
+    leases = RedisFeedLeases(redis_client, config.redis.key_prefix, run, config.leases.ttl_seconds, 0.5)
+    ttl = config.leases.ttl_seconds
+    feeds = FeedOwnership(leases, leases, pipeline, aggregator, LeaseSettings(ttl, min(1.0, ttl / 4)), run)
+    modes = ModeService(feeds, sources, config.mode)
+    queries = PriceQueries(
+        market, modes, cache, window, store, retention_ms, lambda: pipeline.cache_consistent, feeds.reading_since
+    )
+    health = HealthService(pipeline, modes, cache, store, aggregator, leases, feeds.held)
+    feeds.summary = health.summary
     proxy = ProxyService(router, modes, connector.probe_direct)
+    control = SharedControl(
+        RedisControlChannel(redis_client, config.redis.key_prefix, config.redis.retry_after),
+        FileControlCopy(spool_path.with_name("control.json")),
+        modes,
+        proxy,
+    )
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
-    pipeline.observers.append(stream.publish)
+    relay = StreamRelay(
+        RedisTickRelay(redis_client, config.redis.key_prefix, config.redis.retry_after),
+        stream,
+        run,
+        lambda: feeds.processes > 1,
+    )
+    pipeline.observers.append(relay.publish)
     registry.register(ServiceCollector(pipeline, aggregator, stream))
     access = AccessPolicy(config.http.admin_token, config.http.allowed_origins)
-    return Container(config, market, pipeline, modes, queries, health, proxy, stream, registry, pool, access)
+    return Container(
+        config,
+        market,
+        pipeline,
+        modes,
+        queries,
+        health,
+        proxy,
+        stream,
+        registry,
+        pool,
+        access,
+        feeds,
+        control,
+        relay,
+        spool,
+    )
 
 
 def create_app(config: Config | None = None) -> Flask:

@@ -38,7 +38,7 @@ from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
 from app.adapters.postgres.pool import ConnectionPool  # noqa: E402
 from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
 from app.application.pipeline_stats import percentile  # noqa: E402
-from app.application.ports import CacheBatch, MinuteBatch, MinuteRow, SealMark  # noqa: E402
+from app.application.ports import CacheBatch, MinuteBatch, MinuteRow  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
@@ -70,7 +70,7 @@ def seed_minutes(store: PostgresMinuteStore, now_ms: int) -> int:
         for i in range(STORED_DAYS * 24 * 60)
     ]
     for start in range(0, len(rows), 5000):
-        store.write(MinuteBatch(uuid.uuid4().hex, tuple(rows[start : start + 5000]), SealMark("bench", 0)))
+        store.write(MinuteBatch(uuid.uuid4().hex, tuple(rows[start : start + 5000]), 0))
     return len(rows)
 
 
@@ -135,7 +135,7 @@ def wrk(url: str, seconds: int) -> tuple[float, str, str]:
 
 def serve(config: dict, workdir: Path) -> tuple[subprocess.Popen, str]:
     port = 18000 + os.getpid() % 1000
-    config = {**config, "http": {"host": "127.0.0.1", "port": port}}
+    config = {**config, "http": {"host": "127.0.0.1", "port": port, "workers": 1}}
     path = workdir / "bench.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "MARKETFLOW_CONFIG": str(path)}
@@ -174,13 +174,22 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
         make_client(base.redis, 5.0), make_client(base.redis, 5.0), prefix, retention_ms, 1.0, "bench"
     )
     window = RecentWindow(retention_ms, base.window.memory_max_ticks)
-    cache.mark(0)
+    cache.mark(0, EXCHANGES)
     feed = Feed(cache, window, rate)
     feed.history(base.window.raw_seconds)
     feeder = gevent.spawn(feed.live)
     gevent.sleep(1.0)  # the feed catches up with the time the history took to write
     market = Market.of(base.symbols, EXCHANGES)
-    queries = PriceQueries(market, Exchanges(), cache, window, store, retention_ms, lambda: True)  # type: ignore[arg-type]
+    queries = PriceQueries(
+        market,
+        Exchanges(),  # type: ignore[arg-type]
+        cache,
+        window,
+        store,
+        retention_ms,
+        lambda: True,
+        lambda exchange: 0,  # this process writes every feed
+    )
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
     memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)
     print(f"\n{rate:,} ticks/s per exchange, 3 exchanges: {feed.seq:,} ticks in Redis, more coming in")

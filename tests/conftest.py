@@ -35,7 +35,7 @@ def pg(pg_dsn: str) -> Iterator[psycopg2.extensions.connection]:
     with conn.cursor() as cur:
         cur.execute("SELECT to_regclass('market_data')")
         if cur.fetchone()[0]:
-            cur.execute("TRUNCATE market_data, market_data_batches, market_data_hourly, market_data_daily")
+            cur.execute("TRUNCATE market_data, market_data_batches, market_data_hourly, market_data_daily, feed_owners")
     yield conn
     conn.close()
 

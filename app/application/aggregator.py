@@ -7,11 +7,16 @@ durable spool before anything else. The store merges deltas into rows and
 ignores a batch id it has seen, so a retried write never double counts and a
 crash after sealing loses nothing.
 
-Sealing everything at once means a single ``SealMark`` (this process, the
-last tick's ``seq``) says exactly which ticks the batches hold. After a
-``kill -9`` the next process reads the dead one's mark from the spool and
-replays that process's newer ticks from the cache, so the ticks received
-since the last seal are not lost and none is counted twice.
+Each tick carries the fencing token of the lease its feed was read under,
+and a bucket holds the ticks of one lease: a batch's rows carry those
+tokens (``fences``) and the last ``seq`` sealed, so storing it moves each of
+its feeds' marks to ``SealMark(lease, seq)``. A process that takes a feed
+over first claims it in the store (so a stale owner's later rows are
+refused), then replays from the cache the ticks no stored batch holds (past
+the mark, and of every lease that claimed the feed since) and stores them at
+once. So what a crashed, paused or partitioned owner received is counted
+once: by the store or by the replay, never both; and a process that takes a
+feed back gets a new lease, so its own earlier ticks are handled alike.
 """
 
 import logging
@@ -19,13 +24,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from gevent.lock import Semaphore
+
 from app.application.ports import (
     BatchRejected,
     BatchSpool,
+    FeedFenced,
     MinuteBatch,
     MinuteRow,
     MinuteStore,
-    SealMark,
     StorageUnavailable,
     TickCache,
 )
@@ -34,7 +41,8 @@ from app.domain.tick import MS_PER_MINUTE, Tick
 
 log = logging.getLogger(__name__)
 
-BucketKey = tuple[str, str, int]
+# (exchange, symbol, minute start, lease)
+BucketKey = tuple[str, str, int, int]
 
 
 class MinuteAggregator:
@@ -43,21 +51,29 @@ class MinuteAggregator:
         store: MinuteStore,
         spool: BatchSpool,
         grace_ms: int,
-        run: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._spool = spool
         self._grace_ms = grace_ms
-        self._run = run
         self._clock = clock
         self._open: dict[BucketKey, PriceStats] = {}
         self._last_seq = 0
-        self._replayed = False
-        # The mark an earlier process left, read before this one seals anything (see ``replay``).
-        self._predecessor: SealMark | None = None
+        # Per feed, the token of this process's latest lease on it (kept after a release: ticks still in flight
+        # are read under it).
+        self._leases: dict[str, int] = {}
+        # Feeds taken over but not yet claimed in the store (or whose predecessor's ticks are not yet replayed).
+        self._unclaimed: dict[str, int] = {}
+        self._claiming = Semaphore()
+        # Told the name of a feed whose rows the store refused: another process holds a newer token.
+        self.on_fenced: Callable[[str], None] = lambda feed: None
         self.rows_written = 0
+        self.rows_fenced = 0
         self.ticks_replayed = 0
+
+    def lease(self, feed: str) -> int:
+        """The token of this process's latest lease on ``feed`` (0: never held): what its ticks are read under."""
+        return self._leases.get(feed, 0)
 
     def add(self, ticks: list[Tick]) -> None:
         """Count ticks of this process, in ``seq`` order."""
@@ -66,14 +82,7 @@ class MinuteAggregator:
             self._last_seq = ticks[-1].seq
 
     def _bucket(self, ticks: Iterable[Tick]) -> None:
-        buckets = self._open
-        for tick in ticks:
-            ts = tick.ts_ms
-            key = (tick.exchange, tick.symbol, ts - ts % MS_PER_MINUTE)
-            bucket = buckets.get(key)
-            if bucket is None:
-                bucket = buckets[key] = PriceStats()
-            bucket.add(tick.exchange, tick.price, ts)
+        _add(self._open, ticks)
 
     @property
     def open_buckets(self) -> int:
@@ -91,37 +100,67 @@ class MinuteAggregator:
     def batches_set_aside(self) -> int:
         return self._spool.set_aside_count
 
-    def replay(self, cache: TickCache) -> bool:
-        """Count the ticks a crashed process had cached but not sealed; once, when the cache answers.
+    def take_over(self, feed: str, token: int) -> None:
+        """Read ``feed`` under a new lease; ``claim_pending`` claims it before any of its new rows is written."""
+        self._leases[feed] = token
+        self._unclaimed[feed] = token
 
-        Then this process's own mark goes to disk (sealing what was replayed),
-        so even a crash before its first minute closes can be replayed.
-        Until then the earlier mark stays on disk, unless a seal replaces it.
-        Returns whether that is done (False: the cache is down, call again).
+    def fence(self, feed: str) -> bool:
+        """Claim a feed just taken over, before its first read, so a stale owner's rows are refused from now.
+
+        False: a newer token holds it (don't read it). The store being down
+        is no reason to wait: ``claim_pending`` claims it again later anyway.
         """
-        if self._replayed:
+        try:
+            self._store.claim(feed, self._unclaimed[feed])
+        except StorageUnavailable:
             return True
-        predecessor = self._remember_predecessor()
-        if predecessor.run != self._run:
-            try:
-                ticks = cache.ticks_after(predecessor)
-            except StorageUnavailable:
-                return False
-            self._bucket(ticks)
-            self.ticks_replayed = len(ticks)
-            log.info("replayed the ticks a crashed process had not sealed", extra={"ticks": len(ticks)})
-        self._replayed = True
-        if self._open:
-            self.close_all()
-        else:
-            self._spool.keep_mark(SealMark(self._run, self._last_seq))
+        except FeedFenced:
+            del self._unclaimed[feed]
+            return False
         return True
 
-    def _remember_predecessor(self) -> SealMark:
-        """The spool's mark before this process's first seal replaces it."""
-        if self._predecessor is None:
-            self._predecessor = self._spool.mark or SealMark(self._run, 0)
-        return self._predecessor
+    def claim_pending(self, cache: TickCache) -> bool:
+        """Claim each feed taken over, and store at once what its previous owner left unsealed.
+
+        The claim fences the feed without moving its seal mark; the replayed
+        ticks are then written in one batch (its id fixed by the new lease, so
+        a retry is a no-op) that moves the mark to the new lease. A crash in
+        between leaves the old mark and adds this lease to the claims, so the
+        next owner replays the same ticks and this process's: nothing is lost
+        or counted twice. Returns False while the
+        store or the cache does not answer (call again); the rows of an
+        unclaimed feed wait in the spool meanwhile. A feed a newer token
+        holds is given up (``on_fenced``).
+        """
+        if self._claiming.locked():
+            return False
+        with self._claiming:
+            for feed, token in list(self._unclaimed.items()):
+                try:
+                    if not self._claim(feed, token, cache):
+                        return False
+                except FeedFenced:
+                    self.on_fenced(feed)
+                del self._unclaimed[feed]
+            return True
+
+    def _claim(self, feed: str, token: int, cache: TickCache) -> bool:
+        try:
+            marks = self._store.claim(feed, token)
+            if not marks:
+                return True
+            ticks = cache.ticks_after(feed, marks)
+            replay = _as_rows(_add({}, ticks, token))
+            fenced = self._store.write(MinuteBatch(f"replay:{feed}:{token:x}", replay, 0, {feed: token}))
+        except StorageUnavailable:
+            return False
+        if fenced:
+            raise FeedFenced(feed)
+        self.ticks_replayed += len(ticks)
+        self.rows_written += len(replay)
+        log.info("stored the previous owner's unsealed ticks", extra={"exchange": feed, "ticks": len(ticks)})
+        return True
 
     def close_due(self) -> None:
         """Seal once a minute has been over for ``grace_ms``."""
@@ -130,26 +169,36 @@ class MinuteAggregator:
             self.close_all()
 
     def close_all(self) -> None:
-        """Seal every bucket, the unfinished minute too (checkpoints and shutdown)."""
-        if not self._open:
-            return
-        self._remember_predecessor()
-        rows = [
-            MinuteRow(exchange, symbol, minute, stats.count, stats.mean, stats.low, stats.high)
-            for (exchange, symbol, minute), stats in self._open.items()
-        ]
+        """Seal every bucket, the unfinished minute too (checkpoints and shutdown).
+
+        One batch, unless a feed has buckets of two leases (it was taken back
+        meanwhile): each batch holds one lease per feed.
+        """
+        groups: list[dict[BucketKey, PriceStats]] = []
+        for key, stats in self._open.items():
+            exchange, lease = key[0], key[3]
+            group = next((g for g in groups if all(k[3] == lease for k in g if k[0] == exchange)), None)
+            if group is None:
+                group = {}
+                groups.append(group)
+            group[key] = stats
         self._open = {}
-        self._spool.append(MinuteBatch(uuid.uuid4().hex, tuple(rows), SealMark(self._run, self._last_seq)))
+        for group in groups:
+            fences = {key[0]: key[3] for key in group}
+            self._spool.append(MinuteBatch(uuid.uuid4().hex, _as_rows(group), self._last_seq, fences))
 
     def flush(self) -> bool:
         """Write spooled batches in order; False if the store is unavailable.
 
         A batch the store refuses for what it holds is set aside (dead-letter
-        file): retrying it forever would block every batch after it.
+        file): retrying it forever would block every batch after it. A batch
+        with rows of a feed not yet claimed waits, and so do those after it.
         """
         for batch in self._spool.pending():
+            if any(self._unclaimed.get(feed) == lease for feed, lease in batch.fences.items()):
+                return False
             try:
-                self._store.write(batch)
+                fenced = self._store.write(batch)
             except StorageUnavailable as exc:
                 log.warning("minute store unavailable, batches stay spooled", extra={"error": str(exc)})
                 return False
@@ -160,5 +209,31 @@ class MinuteAggregator:
                 self._spool.set_aside(batch, str(exc))
                 continue
             self._spool.ack(batch.batch_id)
-            self.rows_written += len(batch.rows)
+            refused = sum(1 for row in batch.rows if row.exchange in fenced)
+            self.rows_written += len(batch.rows) - refused
+            self.rows_fenced += refused
+            for feed in fenced:
+                log.warning("rows refused: another process holds the feed now", extra={"exchange": feed})
+                self.on_fenced(feed)
         return True
+
+
+def _add(
+    buckets: dict[BucketKey, PriceStats], ticks: Iterable[Tick], lease: int | None = None
+) -> dict[BucketKey, PriceStats]:
+    """Ticks into their minute buckets, under their own lease (or ``lease``: a replay is stored under the new one)."""
+    for tick in ticks:
+        ts = tick.ts_ms
+        key = (tick.exchange, tick.symbol, ts - ts % MS_PER_MINUTE, tick.lease if lease is None else lease)
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = PriceStats()
+        bucket.add(tick.exchange, tick.price, ts)
+    return buckets
+
+
+def _as_rows(buckets: dict[BucketKey, PriceStats]) -> tuple[MinuteRow, ...]:
+    return tuple(
+        MinuteRow(exchange, symbol, minute, stats.count, stats.mean, stats.low, stats.high)
+        for (exchange, symbol, minute, _), stats in buckets.items()
+    )

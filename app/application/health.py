@@ -1,5 +1,12 @@
-"""What /health reports: overall state, dependencies, sources, queues."""
+"""What /health reports: overall state, dependencies, every feed and who reads it, every process.
 
+Each process puts its own summary (its feeds' states, its pipeline) in its
+heartbeat (``ProcessRegistry``), so every worker of every host answers
+alike: feeds read elsewhere are shown as their owner last reported them.
+"""
+
+import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -7,7 +14,7 @@ from typing import Protocol
 from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
-from app.application.ports import SourceStatus, StorageUnavailable
+from app.application.ports import ProcessRegistry, SourceStatus, StorageUnavailable
 from app.domain.secrets import mask_secrets
 
 
@@ -39,7 +46,7 @@ def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
 
 class HealthService:
     """``down`` when the pipeline is not running (nothing new can be answered);
-    ``degraded`` when a store is unreachable or a source is not connected."""
+    ``degraded`` when a store is unreachable or a feed is not connected (or read by nobody)."""
 
     def __init__(
         self,
@@ -48,6 +55,8 @@ class HealthService:
         cache: Pingable,
         store: Pingable,
         aggregator: MinuteAggregator,
+        registry: ProcessRegistry,
+        held: Callable[[], list[str]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pipeline = pipeline
@@ -55,15 +64,45 @@ class HealthService:
         self._cache = cache
         self._store = store
         self._aggregator = aggregator
+        self._registry = registry
+        self._held = held
         self._clock = clock
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    def summary(self) -> dict[str, object]:
+        """What this process says about itself in its heartbeat: its feeds and its pipeline."""
+        now = self._clock()
+        statuses = self._pipeline.statuses
+        held = self._held()
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "feeds": held,
+            "sources": [_source_view(statuses.get(name) or SourceStatus(name), now) for name in held],
+            "pipeline": self._pipeline_view(),
+        }
 
     def report(self) -> dict[str, object]:
         redis, postgres = _probe(self._cache), _probe(self._store)
-        # After the probes: they yield, and a message that arrives meanwhile must not look newer than now.
-        now = self._clock()
-        statuses = self._pipeline.statuses
-        sources = [_source_view(statuses.get(name) or SourceStatus(name), now) for name in self._modes.exchanges()]
-        stats = self._pipeline.stats
+        try:
+            processes = self._registry.processes()
+        except StorageUnavailable:
+            processes = []
+        if not any(p.get("id") == self.process_id for p in processes):
+            processes.append({"id": self.process_id, **self.summary()})
+        else:  # this process's own part, fresh rather than as of its last heartbeat
+            processes = [
+                {"id": self.process_id, **self.summary()} if p.get("id") == self.process_id else p for p in processes
+            ]
+        reported = {}
+        for process in processes:
+            for view in process.get("sources") or []:
+                if isinstance(view, dict):
+                    reported[view.get("name")] = {**view, "owner": process["id"]}
+        sources = [
+            reported.get(name) or {**_source_view(SourceStatus(name), self._clock()), "owner": None}
+            for name in self._modes.exchanges()
+        ]
         if not self._pipeline.running:
             overall = "down"
         elif redis["status"] != "up" or postgres["status"] != "up" or any(s["state"] != "connected" for s in sources):
@@ -73,28 +112,37 @@ class HealthService:
         return {
             "status": overall,
             "mode": self._modes.mode,
+            "process": self.process_id,
             "redis": redis,
             "postgres": postgres,
             "sources": sources,
-            "pipeline": {
-                "running": self._pipeline.running,
-                "queues": self._pipeline.queue_depths(),
-                "received": stats.received,
-                "ticks": stats.ticks,
-                "cached": stats.cached,
-                "rejected": stats.rejected,
-                "drops": {"ingest": stats.ingest_dropped, "cache_write_failed": stats.cache_failed},
-                "cache_consistent": self._pipeline.cache_consistent,
-                "cache_restored": stats.cache_restored,
-                "cache_lost": stats.cache_lost,
-                "tick_to_cache_latency": stats.latency_summary(),
-            },
+            "processes": [
+                {"id": p["id"], "feeds": p.get("feeds", []), "pipeline": p.get("pipeline")} for p in processes
+            ],
+            "pipeline": self._pipeline_view(),
             "aggregator": {
                 "open_minutes": self._aggregator.open_buckets,
                 "unsent_batches": self._aggregator.unsent_batches,
                 "rows_written": self._aggregator.rows_written,
+                "rows_fenced": self._aggregator.rows_fenced,
                 "batches_dropped": self._aggregator.batches_dropped,
                 "batches_set_aside": self._aggregator.batches_set_aside,
                 "ticks_replayed": self._aggregator.ticks_replayed,
             },
+        }
+
+    def _pipeline_view(self) -> dict[str, object]:
+        stats = self._pipeline.stats
+        return {
+            "running": self._pipeline.running,
+            "queues": self._pipeline.queue_depths(),
+            "received": stats.received,
+            "ticks": stats.ticks,
+            "cached": stats.cached,
+            "rejected": stats.rejected,
+            "drops": {"ingest": stats.ingest_dropped, "cache_write_failed": stats.cache_failed},
+            "cache_consistent": self._pipeline.cache_consistent,
+            "cache_restored": stats.cache_restored,
+            "cache_lost": stats.cache_lost,
+            "tick_to_cache_latency": stats.latency_summary(),
         }

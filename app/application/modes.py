@@ -2,10 +2,10 @@
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from gevent.lock import RLock
 
-from app.application.pipeline import Pipeline
 from app.application.ports import FeedSource
 
 log = logging.getLogger(__name__)
@@ -13,16 +13,26 @@ log = logging.getLogger(__name__)
 MODES = ("test", "live")
 
 
-class ModeService:
-    """Owns which sources feed the pipeline.
+class Feeds(Protocol):
+    """Who reads the wanted sources (``FeedOwnership``: the leases decide which process)."""
 
-    A switch detaches the old sources before attaching the new ones; what the
-    old ones already emitted stays in the queues and is processed, and the
+    def want(self, sources: Sequence[FeedSource]) -> None: ...
+
+    def restart(self, names: Sequence[str] | None = None) -> None: ...
+
+
+class ModeService:
+    """Owns which sources are wanted: the current mode's.
+
+    A switch stops the old sources before the new ones start; what the old
+    ones already emitted stays in the queues and is processed, and the
     aggregator never stops. Switching to the current mode changes nothing.
+    ``listeners`` hear every switch, the shared control state included, so
+    a switch made in one process reaches all of them.
     """
 
-    def __init__(self, pipeline: Pipeline, sources: Mapping[str, Sequence[FeedSource]], initial: str) -> None:
-        self._pipeline = pipeline
+    def __init__(self, feeds: Feeds, sources: Mapping[str, Sequence[FeedSource]], initial: str) -> None:
+        self._feeds = feeds
         self._sources = sources
         self.mode = initial
         self._active = False
@@ -36,13 +46,12 @@ class ModeService:
     def start(self) -> None:
         with self._lock:
             self._active = True
-            self._attach(self.mode)
+            self._feeds.want(self._sources[self.mode])
 
     def stop(self) -> None:
         with self._lock:
             self._active = False
-            for source in self._sources[self.mode]:
-                self._pipeline.detach(source.name)
+            self._feeds.want([])
 
     def switch(self, mode: str) -> bool:
         """Switch to ``mode``; True if anything changed."""
@@ -50,9 +59,7 @@ class ModeService:
             if mode == self.mode:
                 return False
             if self._active:
-                for source in self._sources[self.mode]:
-                    self._pipeline.detach(source.name)
-                self._attach(mode)
+                self._feeds.want(self._sources[mode])
             log.info("mode switched", extra={"mode": mode, "previous": self.mode})
             self.mode = mode
         for listener in self.listeners:
@@ -60,15 +67,7 @@ class ModeService:
         return True
 
     def restart(self, names: Sequence[str] | None = None) -> None:
-        """Reconnect the current mode's sources (or those named) so new routing applies."""
+        """Reconnect the current mode's sources read here (or those named) so new routing applies."""
         with self._lock:
-            if not self._active:
-                return
-            for source in self._sources[self.mode]:
-                if names is None or source.name in names:
-                    self._pipeline.detach(source.name)
-                    self._pipeline.attach(source)
-
-    def _attach(self, mode: str) -> None:
-        for source in self._sources[mode]:
-            self._pipeline.attach(source)
+            if self._active:
+                self._feeds.restart(names)

@@ -88,12 +88,11 @@ class Pipeline:
         self._collector: gevent.Greenlet | None = None
         self._cache_writer: gevent.Greenlet | None = None
         self._aggregate_loop: gevent.Greenlet | None = None
-        self._replay: gevent.Greenlet | None = None
         self._sources: dict[str, tuple[FeedSource, SourceStatus, gevent.Greenlet]] = {}
         self.statuses: dict[str, SourceStatus] = {}
         self.cache_consistent = True
-        # Whether the cache ever held this process's mark: after that, a restore follows a loss.
-        self._marked = False
+        # The feeds whose mark this process has set (a feed gets one before it is read here).
+        self._marked_feeds: set[str] = set()
         self._seq = 0
         # Called with every decoded batch of ticks, in order (e.g. the WebSocket price stream).
         self.observers: list[Callable[[list[Tick]], None]] = []
@@ -117,18 +116,23 @@ class Pipeline:
         self._collector = gevent.spawn(self._collect_loop)
         self._cache_writer = gevent.spawn(self._cache_loop)
         self._aggregate_loop = gevent.spawn(self._aggregate_forever)
-        self._replay = gevent.spawn(self._replay_until_done)
 
     # -- sources -------------------------------------------------------
 
-    def attach(self, source: FeedSource) -> None:
-        """Start reading ``source``; its messages join the shared ingest queue."""
+    def attach(self, source: FeedSource, admit: Callable[[], None] = lambda: None) -> None:
+        """Start reading ``source``; its messages join the shared ingest queue.
+
+        ``admit`` is called before each read is queued and may hold it back
+        (while this process's lease on the feed is unconfirmed).
+        """
         if source.name in self._sources:
             return
         status = self.statuses.get(source.name) or SourceStatus(source.name)
         self.statuses[source.name] = status
         status.state = "connecting"
-        emit = self._emitter(source, status)
+        with contextlib.suppress(StorageUnavailable):  # else the cache writer marks it before its first write
+            self._mark([source.name])
+        emit = self._emitter(source, status, admit)
         greenlet = gevent.spawn(self._run_source, source, emit, status)
         self._sources[source.name] = (source, status, greenlet)
 
@@ -155,12 +159,15 @@ class Pipeline:
             status.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("source crashed", extra={"exchange": source.name})
 
-    def _emitter(self, source: FeedSource, status: SourceStatus) -> Callable[[list[bytes]], None]:
+    def _emitter(
+        self, source: FeedSource, status: SourceStatus, admit: Callable[[], None]
+    ) -> Callable[[list[bytes]], None]:
         put = self._ingest.put
         timeout = self.settings.ingest_put_timeout
         stats = self.stats
 
         def emit(lines: list[bytes]) -> None:
+            admit()
             now = time.time()
             status.messages += len(lines)
             status.last_message_at = now
@@ -183,6 +190,7 @@ class Pipeline:
                 return
             source, status = read.source, read.status
             now_ms = int(time.time() * 1000)
+            lease = self._aggregator.lease(source.name)
             ticks: list[Tick] = []
             for raw in read.lines:
                 try:
@@ -192,7 +200,9 @@ class Pipeline:
                             continue
                         symbol, price, ts = decoded
                         try:
-                            ticks.append(make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price))
+                            tick = make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price)
+                            tick.lease = lease
+                            ticks.append(tick)
                         except InvalidTick as exc:
                             self._reject(status, exc.reason, exc)
                 except InvalidTick as exc:
@@ -267,6 +277,7 @@ class Pipeline:
                 return
             ticks, marks = item
             try:
+                self._mark_new_feeds(ticks)
                 kept = self._cache.write(CacheBatch(ticks, self._window.buckets_for(ticks)))
             except StorageUnavailable:
                 stats.cache_failed += len(ticks)
@@ -281,6 +292,19 @@ class Pipeline:
                 self._cache_lost()
             if not self.cache_consistent:
                 self._try_restore()
+
+    def _mark_new_feeds(self, ticks: list[Tick]) -> None:
+        new = {tick.exchange for tick in ticks} - self._marked_feeds
+        if new:
+            self._mark(sorted(new))
+
+    def _mark(self, feeds: list[str]) -> None:
+        """Tell readers the cache holds these feeds: from the start, unless it lost data while this process ran.
+
+        A mark already there (a previous owner's) is kept.
+        """
+        self._cache.mark(self._window.since_ms if self.stats.cache_lost else 0, feeds)
+        self._marked_feeds.update(feeds)
 
     def _cache_lost(self) -> None:
         """The cache no longer holds this process's mark: it restarted empty."""
@@ -305,8 +329,8 @@ class Pipeline:
             self._cache.write(batch)
             restored += len(batch.ticks)
             gevent.sleep(0)
-        self._cache.mark(self._window.since_ms if self._marked else 0)
-        self._marked = True
+        self._marked_feeds.clear()
+        self._mark(self.attached())
         self.cache_consistent = True
         self.stats.cache_restored += restored
         log.info("cache restored from the in-process window", extra={"ticks": restored})
@@ -316,13 +340,15 @@ class Pipeline:
 
         A checkpoint spools the open minutes as deltas (the store adds them up),
         so what a crash leaves only in memory is at most the last interval,
-        and the next process replays that part from the cache.
+        and the feed's next owner replays that part from the cache. Feeds
+        taken over whose claim could not be made yet are claimed first.
         """
         checkpoint = self.settings.checkpoint_interval
         last_checkpoint = time.monotonic()
         while True:
             try:
                 gevent.sleep(self.settings.aggregate_interval)
+                self._aggregator.claim_pending(self._cache)
                 if checkpoint and time.monotonic() - last_checkpoint >= checkpoint:
                     self._aggregator.close_all()
                     last_checkpoint = time.monotonic()
@@ -333,14 +359,6 @@ class Pipeline:
                 log.exception("aggregation cycle failed")
                 gevent.sleep(self.settings.aggregate_interval)
 
-    def _replay_until_done(self) -> None:
-        """Replay a crashed predecessor's unsealed ticks, retrying while the cache is down.
-
-        A greenlet of its own: the scan can take a while and must not hold up sealing.
-        """
-        while not self._aggregator.replay(self._cache):
-            gevent.sleep(CACHE_RETRY_SECONDS)
-
     # -- shutdown ------------------------------------------------------
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -350,9 +368,8 @@ class Pipeline:
         if self._collector is None:
             return
         deadline = time.monotonic() + timeout
-        for loop in (self._aggregate_loop, self._replay):
-            if loop is not None:
-                loop.kill()
+        if self._aggregate_loop is not None:
+            self._aggregate_loop.kill()
         for _ in self._workers:
             self._ingest.put(None)
         gevent.joinall(self._workers, timeout=max(0.1, deadline - time.monotonic()))
@@ -360,6 +377,7 @@ class Pipeline:
         self._collector.join(timeout=max(0.1, deadline - time.monotonic()))
         if self._cache_writer is not None:
             self._cache_writer.join(timeout=max(0.1, deadline - time.monotonic()))
+        self._aggregator.claim_pending(self._cache)  # a feed taken just now: its rows wait for its claim
         self._aggregator.close_all()
         self._aggregator.flush()
         self._collector = None

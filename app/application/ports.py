@@ -21,7 +21,11 @@ class BatchRejected(RuntimeError):
 
 
 class CacheLost(StorageUnavailable):
-    """The cache answers but no longer holds this process's data (it restarted empty)."""
+    """The cache answers but no longer holds a feed's data (it restarted empty)."""
+
+
+class FeedFenced(RuntimeError):
+    """Another process took the feed over with a newer fencing token: this one must stop reading it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,23 +50,33 @@ class MinuteRow:
 
 @dataclass(frozen=True, slots=True)
 class SealMark:
-    """How far sealing got: every tick of process ``run`` up to ``seq`` is in a batch.
+    """How far the stored minutes of a feed got: every tick read under ``lease`` with a ``seq`` up to this.
 
-    Stored with each batch, so after a crash the next process knows which of
-    the dead one's cached ticks no batch holds yet, and replays exactly those.
+    A lease's fencing token names one tenure of one process on one feed
+    (a process that takes a feed again gets a new one), and ticks carry it in
+    the cache, so a feed's next owner replays exactly the ticks no stored
+    batch holds.
     """
 
-    run: str
+    lease: int
     seq: int
 
 
 @dataclass(frozen=True, slots=True)
 class MinuteBatch:
-    """Minute deltas written together; ``batch_id`` makes a retried write a no-op."""
+    """Minute deltas written together; ``batch_id`` makes a retried write a no-op.
+
+    ``fences`` holds, per exchange of the rows, the lease token they were
+    read under: the store refuses the rows of an exchange whose feed has
+    since been claimed with a newer token. ``seq`` is the last tick sealed
+    into it, so storing it moves each of its feeds' marks to
+    ``SealMark(fence, seq)``.
+    """
 
     batch_id: str
     rows: tuple[MinuteRow, ...]
-    mark: SealMark
+    seq: int
+    fences: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,36 +108,44 @@ class CacheBatch:
 
 @dataclass
 class WindowRead:
-    """Per exchange, the stats of a window; ``partial`` says why it is not exact, if it is not."""
+    """Per exchange, the stats of a window; ``partial`` says why it is not exact, if it is not.
+
+    ``lost`` names the exchanges whose data the cache no longer holds (it
+    restarted empty and their owner has not written them back yet): their
+    stats are left out and must come from elsewhere.
+    """
 
     stats: dict[str, PriceStats]
     partial: str | None = None
+    lost: tuple[str, ...] = ()
 
 
 class TickCache(Protocol):
     """Recent raw ticks, per-second and per-minute buckets and the latest price per (exchange, symbol)."""
 
     def write(self, batch: CacheBatch) -> bool:
-        """Write a batch; False when the cache held no mark of this process (see ``mark``) before it."""
+        """Write a batch; False when the cache held no mark (see ``mark``) of a feed in it before it."""
         ...
 
-    def mark(self, since_ms: int) -> None:
-        """Record that the cache holds this process's data, complete from ``since_ms`` on.
+    def mark(self, since_ms: int, exchanges: Sequence[str]) -> None:
+        """Record that the cache holds these feeds' data, complete from ``since_ms`` on.
 
         Kept if already there: a cache that was only unreachable lost nothing.
-        A cache that restarted empty loses the mark with everything else,
-        which is how both the writer and the readers notice.
+        A cache that restarted empty loses the marks with everything else,
+        which is how the feeds' owner and every reader notice.
         """
         ...
 
-    def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]: ...
-
-    def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
-        """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``; raises ``CacheLost``."""
+    def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
+        """The latest price per exchange, and the exchanges whose data the cache lost."""
         ...
 
-    def ticks_after(self, mark: SealMark) -> list[Tick]:
-        """The cached ticks of process ``mark.run`` with a higher ``seq`` than ``mark.seq``."""
+    def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
+        """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``."""
+        ...
+
+    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
+        """The cached ticks of ``exchange`` read under one of the marks' leases, with a higher ``seq`` than its."""
         ...
 
     def ping(self) -> float:
@@ -132,9 +154,21 @@ class TickCache(Protocol):
 
 
 class MinuteStore(Protocol):
-    """Per-minute aggregates, merged idempotently by batch id."""
+    """Per-minute aggregates, merged idempotently by batch id, fenced per feed."""
 
-    def write(self, batch: MinuteBatch) -> None: ...
+    def write(self, batch: MinuteBatch) -> list[str]:
+        """Merge a batch; returns the exchanges whose rows were refused for a stale fencing token."""
+        ...
+
+    def claim(self, exchange: str, token: int) -> list[SealMark]:
+        """Fence the feed with ``token``; returns what no stored batch holds: the feed's mark, and every
+        other lease that claimed it since (from its first tick).
+
+        Raises ``FeedFenced`` when a newer token already holds it. The marks
+        move only when a batch of the feed is stored (a batch with no rows
+        too), which also clears the claims.
+        """
+        ...
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         """Count-weighted totals and extremes of minutes with ``from_ms <= minute < to_ms``.
@@ -150,22 +184,16 @@ class BatchSpool(Protocol):
     """Sealed minute batches, kept durably until the store has them.
 
     ``append`` returns only once the batch would survive a crash, so a
-    sealed minute is never lost; ``ack`` marks a batch stored. ``mark`` is
-    the newest batch's ``SealMark``, kept even once every batch is stored.
+    sealed minute is never lost; ``ack`` marks a batch stored.
     """
 
     dropped: int
-    mark: SealMark | None
 
     def append(self, batch: MinuteBatch) -> None: ...
 
     def pending(self) -> list[MinuteBatch]: ...
 
     def ack(self, batch_id: str) -> None: ...
-
-    def keep_mark(self, mark: SealMark) -> None:
-        """Make ``mark`` durable without a batch: every tick it covers is already in one."""
-        ...
 
     set_aside_count: int
 
@@ -207,4 +235,75 @@ class FeedSource(Protocol):
     def decode(self, raw: bytes) -> Iterator[tuple[object, object, object] | InvalidTick]:
         """Yield ``(symbol, price, timestamp)`` per trade, or an ``InvalidTick`` in place of a bad trade
         (so the good trades after it still come out); raise ``InvalidTick`` when the message can't be read."""
+        ...
+
+
+class FeedLeases(Protocol):
+    """Who reads each feed, across every process sharing the cache: a lease with a TTL per feed.
+
+    Every call raises ``StorageUnavailable`` when the cache does not answer.
+    """
+
+    def acquire(self, feed: str) -> int | None:
+        """Take the feed if no process holds it; returns its fencing token (newer than any before), or None."""
+        ...
+
+    def renew(self, feed: str) -> bool:
+        """Extend this process's lease; takes it again if the cache lost it. False: another process has it."""
+        ...
+
+    def release(self, feed: str) -> None: ...
+
+    def holders(self, feeds: Sequence[str]) -> dict[str, str | None]:
+        """Per feed, the process holding it (``host:pid``), or None when it is free."""
+        ...
+
+
+class ProcessRegistry(Protocol):
+    """The processes sharing the cache, each with what it last said about itself (a TTL'd entry)."""
+
+    def heartbeat(self, summary: dict[str, object]) -> None: ...
+
+    def leave(self) -> None:
+        """This process stops: no longer counted, nor shown as reading anything."""
+        ...
+
+    def processes(self) -> list[dict[str, object]]: ...
+
+
+class ControlChannel(Protocol):
+    """The control state every process shares (mode, proxy settings), and news of its changes.
+
+    Every call raises ``StorageUnavailable`` when the shared store does not answer.
+    """
+
+    def load(self) -> dict[str, object] | None: ...
+
+    def publish(self, state: dict[str, object]) -> None:
+        """Store the state and tell every process."""
+        ...
+
+    def listen(self, changed: Callable[[], None]) -> None:
+        """Call ``changed`` once subscribed and on every change, until the connection fails."""
+        ...
+
+
+class ControlCopy(Protocol):
+    """This host's copy of the last control state seen, for a start while the shared store is down."""
+
+    def load(self) -> dict[str, object] | None: ...
+
+    def save(self, state: dict[str, object]) -> None: ...
+
+
+class TickRelay(Protocol):
+    """Processed ticks passed between processes, so every worker's WebSocket clients see every feed.
+
+    Every call raises ``StorageUnavailable`` when the shared store does not answer.
+    """
+
+    def send(self, run: str, ticks: Sequence[Tick]) -> None: ...
+
+    def listen(self, received: Callable[[str, list[Tick]], None]) -> None:
+        """Call ``received(run, ticks)`` for every batch any process sends, until the connection fails."""
         ...

@@ -9,7 +9,6 @@ the number of seconds, minutes, hours and days in the window, never by the
 number of ticks, so no request can hold the event loop for long.
 """
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from app.domain.stats import PriceStats
 from app.domain.window import WindowPlan, plan_window
 
 FROM_MEMORY_ONLY_SINCE_START = (
-    "Redis is unavailable and the in-process window holds only what this process received since it started"
+    "Redis is unavailable and the in-process window holds only what this process received since it began"
+    " reading the feed"
 )
+ELSEWHERE = "Redis is unavailable (or lost their data) and these feeds are read by another process: {}"
 STORE_UNAVAILABLE = "PostgreSQL is unavailable: the stored minutes of the window are not counted"
 
 
@@ -47,6 +48,9 @@ class WindowAnswer:
 
 
 class PriceQueries:
+    """``reading_since(exchange)``: since when this process reads that feed itself (None: another process
+    does), which is what the in-process window can stand in for when Redis can't."""
+
     def __init__(
         self,
         market: Market,
@@ -56,6 +60,7 @@ class PriceQueries:
         store: MinuteStore,
         retention_ms: int,
         cache_ready: Callable[[], bool],
+        reading_since: Callable[[str], int | None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._market = market
@@ -65,6 +70,7 @@ class PriceQueries:
         self._store = store
         self._retention_ms = retention_ms
         self._cache_ready = cache_ready
+        self._reading_since = reading_since
         self._clock = clock
 
     def _scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
@@ -73,28 +79,51 @@ class PriceQueries:
             return canonical, self._modes.exchanges()
         return canonical, [self._market.exchange(exchange)]
 
+    def _from_cache(self, exchanges: list[str]) -> list[str]:
+        """The exchanges to ask the cache for: all, unless this process's own writes to it are behind."""
+        if self._cache_ready():
+            return exchanges
+        return [exchange for exchange in exchanges if self._reading_since(exchange) is None]
+
     def latest(self, symbol: str, exchange: str | None = None) -> tuple[str, LatestPrice]:
         canonical, exchanges = self._scope(symbol, exchange)
-        prices = None
-        if self._cache_ready():
-            with contextlib.suppress(StorageUnavailable):  # unreachable, or restarted empty (CacheLost)
-                prices = self._cache.latest(canonical, exchanges)
-        if prices is None:
-            prices = self._fallback.latest(canonical, exchanges)
+        asked = self._from_cache(exchanges)
+        prices: list[LatestPrice] = []
+        missing = [e for e in exchanges if e not in asked]
+        try:
+            found, lost = self._cache.latest(canonical, asked)
+            prices.extend(found)
+            missing.extend(lost)
+        except StorageUnavailable:
+            missing = exchanges
+        prices.extend(self._fallback.latest(canonical, [e for e in missing if self._reading_since(e) is not None]))
         if not prices:
             raise NoData(f"no price seen yet for {canonical}")
         return canonical, max(prices, key=lambda price: price.ts_ms)
 
     def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
-        """From the cache while it holds everything; else from the in-process window, saying what it lacks."""
-        if self._cache_ready():
-            try:
-                return self._cache.window(symbol, exchanges, plan.recent_after_ms, plan.to_ms)
-            except StorageUnavailable:  # unreachable, or restarted empty (CacheLost)
-                pass
-        read = self._fallback.window(symbol, exchanges, plan.recent_after_ms, plan.to_ms)
-        if read.partial is None and plan.recent_after_ms + 1 < self._fallback.since_ms:
-            read.partial = FROM_MEMORY_ONLY_SINCE_START
+        """From the cache while it holds a feed; else from the in-process window, saying what that lacks."""
+        asked = self._from_cache(exchanges)
+        read = WindowRead({})
+        missing = [e for e in exchanges if e not in asked]
+        try:
+            read = self._cache.window(symbol, asked, plan.recent_after_ms, plan.to_ms)
+            missing.extend(read.lost)
+        except StorageUnavailable:
+            missing = exchanges
+        if not missing:
+            return read
+        here = {e: since for e in missing if (since := self._reading_since(e)) is not None}
+        elsewhere = [e for e in missing if e not in here]
+        if here:
+            local = self._fallback.window(symbol, list(here), plan.recent_after_ms, plan.to_ms)
+            read.stats.update(local.stats)
+            since = max(self._fallback.since_ms, *here.values())
+            read.partial = read.partial or local.partial
+            if read.partial is None and plan.recent_after_ms + 1 < since:
+                read.partial = FROM_MEMORY_ONLY_SINCE_START
+        if elsewhere:
+            read.partial = ELSEWHERE.format(", ".join(elsewhere))
         return read
 
     def window(self, symbol: str, exchange: str | None, period: Period) -> WindowAnswer:

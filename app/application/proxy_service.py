@@ -54,6 +54,27 @@ class ProxyService:
             "benched": [p.masked for p in router.benched()],
         }
 
+    def shared(self) -> dict[str, object]:
+        """The settings every process must agree on, as plain values (the shared control state)."""
+        settings = self._settings
+        return {
+            "enabled": settings.enabled,
+            "mode": settings.mode,
+            "policy": settings.policy,
+            "proxies": [p.url for p in settings.proxies],
+            "static": settings.static.url if settings.static else None,
+        }
+
+    def adopt(self, shared: dict[str, object]) -> None:
+        """Take settings another process changed (see ``shared``); reconnects only if anything differs."""
+        if shared == self.shared():
+            return
+        settings = self._settings
+        settings.enabled, settings.mode, settings.policy = bool(shared["enabled"]), shared["mode"], shared["policy"]
+        settings.proxies[:] = [parse_proxy_url(url) for url in shared["proxies"]]
+        settings.static = parse_proxy_url(shared["static"]) if shared["static"] else None
+        self._apply("shared")
+
     def enable(self) -> None:
         self._refuse_in_test_mode()
         if self._settings.mode == "disabled" or not self._settings.proxies:

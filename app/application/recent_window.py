@@ -34,7 +34,7 @@ class _Slot:
     def __init__(self) -> None:
         self.stats = PriceStats()
         # (ts_ms, price, seq) in arrival order; None once dropped to keep within max_ticks.
-        self.ticks: list[tuple[int, float, int]] | None = []
+        self.ticks: list[tuple[int, float, int, int]] | None = []
 
 
 class _Series:
@@ -94,7 +94,7 @@ class RecentWindow:
             series.with_raw.append(start)
         slot.stats.add(tick.exchange, tick.price, ts)
         if slot.ticks is not None:
-            slot.ticks.append((ts, tick.price, tick.seq))
+            slot.ticks.append((ts, tick.price, tick.seq, tick.lease))
             series.raw_count += 1
         for grain in COARSER:
             start = ts - ts % grain
@@ -185,7 +185,7 @@ class RecentWindow:
         elif part is Cover.SPLIT:
             if slot.ticks is None:
                 return False
-            for ts, price, _ in slot.ticks:
+            for ts, price, _, _ in slot.ticks:
                 if after < ts <= to:
                     stats.add(exchange, price, ts)
         return True
@@ -199,7 +199,9 @@ class RecentWindow:
                 buckets.extend(Bucket(exchange, symbol, grain, start, stats, True) for start, stats in table.items())
             for start, slot in list(series.slots.items()):
                 buckets.append(Bucket(exchange, symbol, FINEST, start, slot.stats, slot.ticks is not None))
-                ticks.extend(Tick(exchange, symbol, price, ts, seq) for ts, price, seq in slot.ticks or ())
+                ticks.extend(
+                    Tick(exchange, symbol, price, ts, seq, lease) for ts, price, seq, lease in slot.ticks or ()
+                )
                 if len(ticks) + len(buckets) >= batch_ticks:
                     yield CacheBatch(ticks, buckets)
                     ticks, buckets = [], []

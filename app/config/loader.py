@@ -24,6 +24,7 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "conf" / "marketflow.yaml"
 ENV_OVERRIDES = {
     "MARKETFLOW_MODE": "mode",
     "MARKETFLOW_HTTP_PORT": "http.port",
+    "MARKETFLOW_HTTP_WORKERS": "http.workers",
     "MARKETFLOW_REDIS_URL": "redis.url",
     "MARKETFLOW_POSTGRES_DSN": "postgres.dsn",
     "MARKETFLOW_ADMIN_TOKEN": "http.admin_token",
@@ -139,14 +140,20 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+MAX_WORKERS = 256
+# A lease is renewed several times per TTL, at most once a second; beyond a minute a dead owner's feeds
+# would stay unread too long.
+MIN_LEASE_TTL, MAX_LEASE_TTL = 1.0, 60.0
 # A price bound far above any market, yet low enough that a sum of 10^290 such prices stays finite.
 MAX_PRICE_BOUND = 1e15
 
 
 def _check(config: Config) -> None:
     """Rules across keys, or on ranges, that types alone can't express."""
-    if config.http.workers != 1:
-        raise ConfigError("http.workers: only 1 worker is supported for now (the pipeline runs in the single worker)")
+    if not 1 <= config.http.workers <= MAX_WORKERS:
+        raise ConfigError(f"http.workers: must be from 1 to {MAX_WORKERS}")
+    if not MIN_LEASE_TTL <= config.leases.ttl_seconds <= MAX_LEASE_TTL:
+        raise ConfigError(f"leases.ttl_seconds: must be from {MIN_LEASE_TTL:g} to {MAX_LEASE_TTL:g}")
     if not 0 < config.http.port < 65536:
         raise ConfigError(f"http.port: {config.http.port} is not a valid TCP port")
     if config.window.raw_seconds < 60:

@@ -4,6 +4,7 @@ The loader rejects keys not declared here and values of the wrong type, so
 a typo fails at startup instead of silently using a default.
 """
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,7 +17,7 @@ DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
 class HttpConfig:
     port: int = 8080
     host: str = "0.0.0.0"
-    workers: int = 1
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     graceful_timeout: int = 20
     admin_token: str = ""
     allowed_origins: list[str] = field(default_factory=list)
@@ -44,6 +45,11 @@ class PostgresConfig:
     connect_timeout: int = 2
     statement_timeout_ms: int = 5000
     retry_after: float = 2.0
+
+
+@dataclass(frozen=True)
+class LeasesConfig:
+    ttl_seconds: float = 6.0
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
+    leases: LeasesConfig = field(default_factory=LeasesConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)

@@ -1,7 +1,7 @@
 """Proxy URLs: ``http://[user:pass@]host:port`` (HTTP CONNECT) or ``socks5://...``."""
 
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from app.domain.errors import DomainError
 
@@ -24,6 +24,12 @@ class ProxyEndpoint:
     def masked(self) -> str:
         """The URL with the password replaced: the only form that is ever shown."""
         credentials = f"{self.username}:***@" if self.username else ""
+        return f"{self.scheme}://{credentials}{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The full URL, credentials included: for the shared control state only, never for display."""
+        credentials = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@" if self.username else ""
         return f"{self.scheme}://{credentials}{self.host}:{self.port}"
 
     def __str__(self) -> str:

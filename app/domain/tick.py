@@ -11,7 +11,9 @@ class Tick:
     windows and minute buckets follow market time rather than arrival time.
     ``seq`` is the arrival order within one process, set once when the tick
     enters the pipeline: it tells equal trades apart and makes writing the
-    same tick twice a no-op.
+    same tick twice a no-op. ``lease`` is the fencing token of the lease on
+    its feed it was read under (0 without one): with ``seq`` it names the
+    tick across processes, so a feed's next owner can replay it.
     """
 
     exchange: str
@@ -19,6 +21,7 @@ class Tick:
     price: float
     ts_ms: int
     seq: int = 0
+    lease: int = 0
 
 
 MS_PER_MINUTE = 60_000

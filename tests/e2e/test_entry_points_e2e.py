@@ -73,11 +73,11 @@ def test_invalid_config_fails_naming_the_key(tmp_path: Path) -> None:
     assert "pipeline.wokers: unknown key" in result.stderr
 
 
-def test_more_than_one_worker_is_refused(tmp_path: Path) -> None:
-    env = config_file(tmp_path, {"http": {"workers": 4}})
+def test_a_worker_count_out_of_range_is_refused_naming_the_range(tmp_path: Path) -> None:
+    env = config_file(tmp_path, {"http": {"workers": 300}})
     result = run([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env)
     assert result.returncode != 0
-    assert "http.workers: only 1 worker is supported" in result.stderr
+    assert "http.workers: must be from 1 to 256" in result.stderr
 
 
 def test_marketflow_port_serves_and_stops_cleanly(tmp_path: Path) -> None:

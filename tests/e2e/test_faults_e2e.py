@@ -81,6 +81,8 @@ def fault_config(feed: LineExchange, redis_url: str, dsn: str, spool: Path) -> d
         "redis": {"url": redis_url, "socket_timeout": 0.3, "retry_after": 0.5},
         "postgres": {"dsn": dsn, "connect_timeout": 1, "statement_timeout_ms": 1000, "retry_after": 0.5},
         "aggregator": {"close_grace_seconds": 0.5, "flush_interval_seconds": 0.2, "spool_path": str(spool)},
+        # A crashed service's feed is free again after this; a restarted one may take it then.
+        "leases": {"ttl_seconds": 2.0},
         "sources": {"live": {"tcp": [{"name": "exchange1", "port": feed.port}], "websocket": []}},
     }
 
@@ -181,8 +183,8 @@ def test_postgres_killed_and_the_service_crashes_during_the_outage(
         first.crash()  # kill -9 while the sealed minutes exist only in the spool
         db.start()
         second = start_service(config)
-        wait_for(lambda: second.get("/health")[1]["aggregator"]["unsent_batches"] == 0, message="spool drained")
-        feed.wait_connected()
+        wait_for(lambda: second.get("/health")[1]["aggregator"]["unsent_batches"] == 0, message="spool adopted")
+        wait_for(lambda: feed.connections == 2, message="the feed taken once the dead service's lease lapsed")
         send(second, feed, ticks[200:], 100)
 
         verify_and_record(
@@ -192,7 +194,7 @@ def test_postgres_killed_and_the_service_crashes_during_the_outage(
             prober,
             batches_spooled_at_crash=spooled,
         )
-        assert FileSpool(tmp_path / "spool.jsonl", 1 << 20).pending() == []  # only the seal mark is left
+        assert FileSpool(tmp_path / "spool.jsonl", 1 << 20, "check").pending() == []  # nothing left to adopt
     finally:
         db.destroy()
 
@@ -230,26 +232,35 @@ def test_hung_redis_and_postgres_never_hang_the_api(
 def test_starts_with_nothing_reachable_and_heals_when_they_appear(
     tmp_path: Path, feed: LineExchange, start_service: Callable[[dict], Service]
 ) -> None:
+    """No lease can be taken without Redis, so no feed is read until it appears; PostgreSQL may come later."""
     ticks = plan(200)
     cache, db = RedisServer(free_port()), PostgresServer(free_port())  # not started yet
     try:
         service = start_service(fault_config(feed, cache.url, db.dsn, tmp_path / "spool.jsonl"))
+        time.sleep(OUTAGE_SECONDS)
+        health = service.get("/health")[1]
+        assert (health["status"], health["redis"]["status"], health["postgres"]["status"]) == (
+            "degraded",
+            "down",
+            "down",
+        )
+        assert (feed.connections, health["sources"][0]["owner"]) == (0, None)  # nobody may read it yet
+        cache.start()
         feed.wait_connected()
-        send(service, feed, ticks[:100], 100)
+        send(service, feed, ticks[:100], 100)  # minutes spooled: PostgreSQL is still down
         with Prober(service, PROBES) as prober:
             time.sleep(OUTAGE_SECONDS)
-            health = service.get("/health")[1]
-            assert (health["status"], health["redis"]["status"], health["postgres"]["status"]) == (
-                "degraded",
-                "down",
-                "down",
-            )
+            assert service.get("/health")[1]["postgres"]["status"] == "down"
         assert prober.failed == 0, prober.bad[:3]
-        cache.start()
         db.start()
         wait_for(lambda: service.get("/health")[1]["status"] == "ok", timeout=20, message="healed")
         send(service, feed, ticks[100:], 200)
-        verify_and_record("Started with Redis and PostgreSQL unreachable; both appear later", ticks, db.dsn, prober)
+        verify_and_record(
+            "Started with Redis and PostgreSQL unreachable; Redis appears (the feed starts), then PostgreSQL",
+            ticks,
+            db.dsn,
+            prober,
+        )
         assert ticks_in_redis(cache.url) == 200
     finally:
         cache.kill()
@@ -288,7 +299,7 @@ def test_kill_9_replays_what_was_not_sealed_and_counts_nothing_twice(
     first.crash()
 
     second = start_service(config)
-    feed.wait_connected()
+    wait_for(lambda: feed.connections == 2, message="the feed taken once the dead service's lease lapsed")
     wait_for(lambda: second.get("/health")[1]["aggregator"]["ticks_replayed"] == 60, message="B replayed, A not")
     feed.send(*(tick.line for tick in later))
     wait_for(lambda: second.get("/health")[1]["pipeline"]["ticks"] == 80, message="C taken")

@@ -11,6 +11,7 @@ from app.adapters.feeds.wire_line import encode_line
 from app.adapters.http.formatting import iso_ms
 from tests.support.net import LineExchange, free_port, wait_for
 from tests.support.service import Service
+from tests.support.throwaway import RedisServer
 
 
 def test_switching_modes_swaps_the_sources_and_repeating_is_harmless(
@@ -48,24 +49,33 @@ def test_switching_modes_swaps_the_sources_and_repeating_is_harmless(
     assert [s["name"] for s in health["sources"]] == ["test-exchange1", "test-exchange2", "test-exchange3"]
 
 
-def test_starts_without_redis_and_postgres_and_serves_test_prices_from_memory(
+def test_starts_without_redis_and_postgres_and_reads_feeds_once_redis_appears(
     make_config: Callable[..., dict], start_service: Callable[[dict], Service]
 ) -> None:
+    """A feed needs a lease, and a lease needs Redis: until it appears nobody reads, so nothing is read twice."""
+    cache = RedisServer()  # not started yet
     config = make_config(
         mode="test",
-        redis={"url": f"redis://127.0.0.1:{free_port()}/0"},
+        redis={"url": cache.url},
         postgres={"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/none"},
     )
     service = start_service(config)
-    status, health = service.get("/health")
-    assert status == 200
-    assert health["status"] == "degraded"
-    assert health["redis"]["status"] == "down"
-    assert health["postgres"]["status"] == "down"
-    assert "Connection refused" in health["redis"]["error"] or "Error" in health["redis"]["error"]
-    body = wait_for(lambda: service.get("/prices/average/BTCUSDT?period=10s")[1].get("count"), message="prices")
-    assert body > 0
-    assert service.get("/prices/latest/btcusdt")[1]["exchange"].startswith("test-exchange")
+    try:
+        status, health = service.get("/health")
+        assert status == 200
+        assert health["status"] == "degraded"
+        assert health["redis"]["status"] == "down"
+        assert health["postgres"]["status"] == "down"
+        assert "Connection refused" in health["redis"]["error"] or "Error" in health["redis"]["error"]
+        assert [source["owner"] for source in health["sources"]] == [None, None, None]
+        assert service.get("/prices/latest/BTCUSDT")[0] == 404
+        cache.start()
+        body = wait_for(lambda: service.get("/prices/average/BTCUSDT?period=10s")[1].get("count"), message="prices")
+        assert body > 0
+        assert service.get("/prices/latest/btcusdt")[1]["exchange"].startswith("test-exchange")
+        assert service.get("/health")[1]["postgres"]["status"] == "down"  # PostgreSQL is not needed to read
+    finally:
+        cache.kill()
 
 
 def test_malformed_feed_lines_are_counted_and_the_feed_goes_on(

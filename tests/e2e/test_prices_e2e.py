@@ -13,9 +13,16 @@ from tests.support.service import Service
 
 
 def connected(service: Service, exchanges: list[LineExchange]) -> None:
+    """Every feed read by this service: connected, and its owner one of its processes."""
     for exchange in exchanges:
         exchange.wait_connected()
-    wait_for(lambda: all(s["state"] == "connected" for s in service.get("/health")[1]["sources"]), message="sources up")
+
+    def up() -> bool:
+        health = service.get("/health")[1]
+        here = {p["id"] for p in health["processes"] if p["id"] == health["process"]}
+        return all(s["state"] == "connected" and s["owner"] in here for s in health["sources"])
+
+    wait_for(up, message="sources up")
 
 
 def answer(service: Service, path: str) -> tuple[int, dict]:

@@ -15,7 +15,7 @@ from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.application.ports import MinuteBatch, MinuteRow
 from app.domain.tick import MS_PER_MINUTE, minute_start
-from tests.support.fakes import MARK
+from tests.support.fakes import SEQ
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import Service
 from tests.support.throwaway import RedisServer
@@ -118,7 +118,7 @@ def test_thirty_days_read_stored_minutes_and_rollups_exactly(
     seeded[10 * 24 * 60] = MinuteRow("exchange1", "BTCUSDT", low_minute.minute_ms, 3, 20.0, 1.0, 30.0)
     store = PostgresMinuteStore(ConnectionPool(pg_dsn, 1, 5.0, 2, 30_000), retry_after=1.0, call_timeout=60)
     for start in range(0, len(seeded), 2000):
-        store.write(MinuteBatch(f"seed-{start}", tuple(seeded[start : start + 2000]), MARK))
+        store.write(MinuteBatch(f"seed-{start}", tuple(seeded[start : start + 2000]), SEQ))
     service = start_service(make_config(aggregator={"checkpoint_seconds": 0.5}))
     connected(service, exchanges)
     ticks = [*recent_ticks(rng, int(time.time() * 1000), 200, 40_000), ("exchange2", 1000.0, int(time.time() * 1000))]

@@ -10,10 +10,10 @@ import pytest
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import MIGRATIONS, migrate
-from app.application.ports import MinuteBatch, MinuteRow, StorageUnavailable
+from app.application.ports import FeedFenced, MinuteBatch, MinuteRow, SealMark, StorageUnavailable
 from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats
-from tests.support.fakes import MARK
+from tests.support.fakes import SEQ
 from tests.support.net import free_port
 from tests.support.reference import summary
 
@@ -43,7 +43,7 @@ def test_a_batch_is_one_row_per_minute_and_a_retry_changes_nothing(pg_dsn: str, 
             MinuteRow("ex2", "BTCUSDT", M, 1, 200.0, 200.0, 200.0),
             MinuteRow("ex1", "BTCUSDT", M + 60_000, 2, 10.0, 9.0, 11.0),
         ),
-        MARK,
+        SEQ,
     )
     s.write(batch)
     s.write(batch)
@@ -56,8 +56,8 @@ def test_a_batch_is_one_row_per_minute_and_a_retry_changes_nothing(pg_dsn: str, 
 
 def test_deltas_of_the_same_minute_merge_weighted_by_count(pg_dsn: str, pg) -> None:
     s = store(pg_dsn)
-    s.write(MinuteBatch("a", (MinuteRow("ex1", "ETHUSDT", M, 2, 15.0, 10.0, 20.0),), MARK))
-    s.write(MinuteBatch("b", (MinuteRow("ex1", "ETHUSDT", M, 2, 17.5, 5.0, 30.0),), MARK))
+    s.write(MinuteBatch("a", (MinuteRow("ex1", "ETHUSDT", M, 2, 15.0, 10.0, 20.0),), SEQ))
+    s.write(MinuteBatch("b", (MinuteRow("ex1", "ETHUSDT", M, 2, 17.5, 5.0, 30.0),), SEQ))
     assert rows(pg) == [("ETHUSDT", "ex1", M, 16.25, 5.0, 30.0, 4)]
 
 
@@ -72,7 +72,7 @@ def test_summarize_weights_and_locates_extremes(pg_dsn: str, pg) -> None:
                 MinuteRow("ex2", "SOLUSDT", M + 120_000, 5, 1.0, 1.0, 1.0),  # outside the range asked
                 MinuteRow("ex3", "SOLUSDT", M, 5, 1.0, 1.0, 1.0),  # an exchange not asked for
             ),
-            MARK,
+            SEQ,
         )
     )
     stats = s.summarize("SOLUSDT", ["ex1", "ex2"], M, M + 120_000)
@@ -117,7 +117,7 @@ def test_long_ranges_read_rollups_and_equal_the_minutes_they_cover(pg_dsn: str, 
     fed = minute_rows(rng, start, 4 * 24 * 60)
     # The same minutes arrive as several deltas in several batches, one batch twice (a retry).
     deltas = [*fed, *fed[::5]]
-    batches = [MinuteBatch(f"b{i}", tuple(deltas[i : i + 300]), MARK) for i in range(0, len(deltas), 300)]
+    batches = [MinuteBatch(f"b{i}", tuple(deltas[i : i + 300]), SEQ) for i in range(0, len(deltas), 300)]
     for batch in [*batches, batches[3]]:
         s.write(batch)
     expected = deltas
@@ -148,7 +148,7 @@ def test_the_rollup_migration_builds_rollups_from_minutes_already_stored(pg_dsn:
                 " ('BTCUSDT', 'ex1', to_timestamp(%s / 1000.0), 40, 5, 50, 1)",
                 (M, M + MIN),
             )
-        assert migrate(conn) == [2]
+        assert migrate(conn) == list(range(2, len(MIGRATIONS) + 1))
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT average_price, min_price, (extract(epoch FROM min_at) * 1000)::bigint, max_price,"
@@ -165,13 +165,13 @@ def test_migrate_is_idempotent(pg_dsn: str, pg) -> None:
     assert migrate(pg) == []
     with pg.cursor() as cur:
         cur.execute("SELECT max(version) FROM schema_migrations")
-        assert cur.fetchone()[0] == 2
+        assert cur.fetchone()[0] == len(MIGRATIONS)
 
 
 def test_an_unreachable_server_is_storage_unavailable() -> None:
     s = store(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
     with pytest.raises(StorageUnavailable):
-        s.write(MinuteBatch("x", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),), MARK))
+        s.write(MinuteBatch("x", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),), SEQ))
     with pytest.raises(StorageUnavailable):
         s.ping()
 
@@ -182,11 +182,12 @@ def test_a_batch_replayed_from_the_spool_after_a_crash_is_not_counted_twice(pg_d
     from app.application.aggregator import MinuteAggregator
 
     s = store(pg_dsn)
-    batch = MinuteBatch("crash-1", (MinuteRow("ex1", "TONUSDT", M, 3, 5.5, 5.25, 5.75),), MARK)
-    spool = FileSpool(tmp_path / "spool.jsonl", 1 << 20)
+    batch = MinuteBatch("crash-1", (MinuteRow("ex1", "TONUSDT", M, 3, 5.5, 5.25, 5.75),), SEQ)
+    spool = FileSpool(tmp_path / "spool.jsonl", 1 << 20, "test-run")
     spool.append(batch)
     s.write(batch)  # committed; the ack never happened
-    revived = MinuteAggregator(s, FileSpool(tmp_path / "spool.jsonl", 1 << 20), grace_ms=0, run="next")
+    spool.close()  # the process dies
+    revived = MinuteAggregator(s, FileSpool(tmp_path / "spool.jsonl", 1 << 20, "next"), grace_ms=0)
     assert revived.unsent_batches == 1
     assert revived.flush()
     assert rows(pg) == [("TONUSDT", "ex1", M, 5.5, 5.25, 5.75, 3)]
@@ -198,7 +199,7 @@ def test_old_batch_ids_are_pruned_after_a_write(pg_dsn: str, pg) -> None:
     with pg.cursor() as cur:
         cur.execute("INSERT INTO market_data_batches VALUES ('ancient', now() - interval '8 days')")
         cur.execute("INSERT INTO market_data_batches VALUES ('recent', now() - interval '6 days')")
-    store(pg_dsn).write(MinuteBatch("fresh", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),), MARK))
+    store(pg_dsn).write(MinuteBatch("fresh", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),), SEQ))
     with pg.cursor() as cur:
         cur.execute("SELECT batch_id FROM market_data_batches ORDER BY batch_id")
         assert [row[0] for row in cur.fetchall()] == ["fresh", "recent"]
@@ -209,11 +210,11 @@ def test_a_batch_the_store_refuses_is_set_aside_and_the_next_ones_are_written(pg
     from app.adapters.spool.file_spool import FileSpool
     from app.application.aggregator import MinuteAggregator
 
-    spool = FileSpool(tmp_path / "spool.jsonl", 1 << 20)
+    spool = FileSpool(tmp_path / "spool.jsonl", 1 << 20, "test-run")
     s = store(pg_dsn)
-    spool.append(MinuteBatch("poisoned", (MinuteRow("ex1", "BTCUSDT", M, 0, 1.0, 1.0, 1.0),), MARK))  # count 0
-    spool.append(MinuteBatch("fine", (MinuteRow("ex1", "BTCUSDT", M + MIN, 2, 5.0, 4.0, 6.0),), MARK))
-    aggregator = MinuteAggregator(s, spool, grace_ms=0, run="run-a")
+    spool.append(MinuteBatch("poisoned", (MinuteRow("ex1", "BTCUSDT", M, 0, 1.0, 1.0, 1.0),), SEQ))  # count 0
+    spool.append(MinuteBatch("fine", (MinuteRow("ex1", "BTCUSDT", M + MIN, 2, 5.0, 4.0, 6.0),), SEQ))
+    aggregator = MinuteAggregator(s, spool, grace_ms=0)
     assert aggregator.flush()
     assert rows(pg) == [("BTCUSDT", "ex1", M + MIN, 5.0, 4.0, 6.0, 2)]
     assert (aggregator.unsent_batches, aggregator.batches_set_aside) == (0, 1)
@@ -221,4 +222,31 @@ def test_a_batch_the_store_refuses_is_set_aside_and_the_next_ones_are_written(pg
     assert [(entry["batch"], entry["rows"][0][3]) for entry in dead] == [("poisoned", 0)]
     assert "CheckViolation" in dead[0]["error"] or "check" in dead[0]["error"].lower()
     s.ping()  # the server was never taken for down
-    assert FileSpool(tmp_path / "spool.jsonl", 1 << 20).pending() == []
+    assert spool.pending() == []
+
+
+def test_rows_of_a_feed_claimed_by_a_newer_token_are_refused_and_the_rest_written(pg_dsn: str, pg) -> None:
+    s = store(pg_dsn)
+    row = MinuteRow("ex1", "BTCUSDT", M, 2, 5.0, 4.0, 6.0)
+    assert s.claim("ex1", 10) == []  # nobody had read it: nothing to replay
+    assert s.write(MinuteBatch("a1", (row,), 7, {"ex1": 10})) == []
+    assert s.claim("ex1", 20) == [SealMark(10, 7)]  # the successor learns how far lease 10 got
+    assert s.claim("ex1", 20) == [SealMark(10, 7)]  # a retried claim: the mark moves only with a stored batch
+    late = MinuteBatch(
+        "a2",
+        (MinuteRow("ex1", "BTCUSDT", M, 1, 100.0, 100.0, 100.0), MinuteRow("ex2", "BTCUSDT", M, 1, 7.0, 7.0, 7.0)),
+        9,
+        {"ex1": 10, "ex2": 11},
+    )
+    assert s.write(late) == ["ex1"]  # the paused owner's ex1 rows: refused; its ex2 rows: written
+    assert rows(pg) == [("BTCUSDT", "ex1", M, 5.0, 4.0, 6.0, 2), ("BTCUSDT", "ex2", M, 7.0, 7.0, 7.0, 1)]
+    with pytest.raises(FeedFenced):
+        s.claim("ex1", 15)  # an older token never takes it back
+    assert s.claim("ex1", 25) == [SealMark(10, 7), SealMark(20, 0)]  # lease 20 died before storing its replay
+    assert s.write(MinuteBatch("replay:25", (), 0, {"ex1": 25})) == []  # the replay found nothing
+    assert s.claim("ex1", 30) == [SealMark(25, 0)]
+    newer = MinuteBatch("b1", (MinuteRow("ex1", "BTCUSDT", M, 1, 8.0, 8.0, 8.0),), 3, {"ex1": 25})
+    assert s.write(newer) == ["ex1"]  # lease 30 holds it now
+    with pg.cursor() as cur:
+        cur.execute("SELECT sum(sample_count) FROM market_data_hourly WHERE exchange = 'ex1'")
+        assert cur.fetchone()[0] == 2  # the rollups were fenced alike

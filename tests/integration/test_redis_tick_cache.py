@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from app.adapters.redis.tick_cache import EDGE_RAW_LOST, LOST_SINCE, RedisTickCache, make_client
-from app.application.ports import CacheBatch, CacheLost, SealMark, StorageUnavailable
+from app.application.ports import CacheBatch, SealMark, StorageUnavailable
 from app.application.recent_window import RecentWindow
 from app.config.schema import RedisConfig
 from app.domain.stats import PriceStats
@@ -39,9 +39,12 @@ class Writer:
         return self.cache.write(CacheBatch(ticks, self.window.buckets_for(ticks)))
 
 
+FEEDS = ["ex1", "ex2", "ex3"]
+
+
 def marked(prefix: str, **kwargs: object) -> Writer:
     writer = Writer(cache(prefix, **kwargs))  # type: ignore[arg-type]
-    writer.cache.mark(0)
+    writer.cache.mark(0, FEEDS)
     return writer
 
 
@@ -86,10 +89,10 @@ def test_latest_round_trips_exactly_and_an_older_tick_never_replaces_it(redis_pr
     writer.write(Tick("ex1", "ETHUSDT", 0.1 + 0.2, now, 0), Tick("ex2", "ETHUSDT", 1e-8, now - 1000, 0))
     writer.write(Tick("ex1", "ETHUSDT", 1.0, now - 5000, 0))
     marked(redis_prefix, run="run-b").write(Tick("ex1", "ETHUSDT", 3.0, now - 1, 0))
-    latest = {p.exchange: (p.price, p.ts_ms) for p in writer.cache.latest("ETHUSDT", ["ex1", "ex2", "ex3"])}
+    latest = {p.exchange: (p.price, p.ts_ms) for p in writer.cache.latest("ETHUSDT", ["ex1", "ex2", "ex3"])[0]}
     assert latest == {"ex1": (0.30000000000000004, now), "ex2": (1e-8, now - 1000)}
     writer.write(Tick("ex1", "ETHUSDT", 4.0, now, 0))  # as new as the latest: the later write wins
-    assert [(p.price, p.ts_ms) for p in writer.cache.latest("ETHUSDT", ["ex1"])] == [(4.0, now)]
+    assert [(p.price, p.ts_ms) for p in writer.cache.latest("ETHUSDT", ["ex1"])[0]] == [(4.0, now)]
 
 
 def test_writing_the_same_batch_again_changes_nothing(redis_prefix: str) -> None:
@@ -128,21 +131,21 @@ def test_keys_are_trimmed_to_the_retention_and_expire(redis_prefix: str) -> None
         assert 0 < raw.pttl(key) <= 120_000
 
 
-def test_a_redis_that_lost_the_mark_is_noticed_by_writer_and_readers(redis_prefix: str) -> None:
+def test_a_feed_whose_mark_is_lost_is_noticed_by_writer_and_readers(redis_prefix: str) -> None:
     now = int(time.time() * 1000)
     writer = Writer(cache(redis_prefix))
     assert writer.write(Tick("ex1", "BTCUSDT", 1.0, now - 10, 0)) is False  # never marked yet
-    writer.cache.mark(0)
-    assert writer.write(Tick("ex1", "BTCUSDT", 2.0, now - 5, 0)) is True
+    writer.cache.mark(0, ["ex1", "ex2"])
+    assert writer.write(Tick("ex1", "BTCUSDT", 2.0, now - 5, 0), Tick("ex2", "BTCUSDT", 7.0, now - 5, 0)) is True
     assert writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now).stats["ex1"].count == 2
-    redis.Redis.from_url(REDIS_URL).delete(f"{redis_prefix}:run:run-a")  # what a restart without persistence does
-    with pytest.raises(CacheLost):
-        writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now)
-    with pytest.raises(CacheLost):
-        writer.cache.latest("BTCUSDT", ["ex1"])
+    redis.Redis.from_url(REDIS_URL).delete(f"{redis_prefix}:complete:ex1")  # what a restart without persistence does
+    read = writer.cache.window("BTCUSDT", ["ex1", "ex2"], now - 1000, now)
+    assert (read.lost, list(read.stats), read.stats["ex2"].count) == (("ex1",), ["ex2"], 1)
+    prices, lost = writer.cache.latest("BTCUSDT", ["ex1", "ex2"])
+    assert ([p.exchange for p in prices], lost) == (["ex2"], ("ex1",))
     assert writer.write(Tick("ex1", "BTCUSDT", 3.0, now, 0)) is False
-    writer.cache.mark(now - 500)  # written back, complete only from then on
-    writer.cache.mark(0)  # a mark already there is kept
+    writer.cache.mark(now - 500, ["ex1"])  # written back, complete only from then on
+    writer.cache.mark(0, ["ex1"])  # a mark already there is kept
     assert writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now).partial == LOST_SINCE
     assert writer.cache.window("BTCUSDT", ["ex1"], now - 200, now).partial is None
 
@@ -150,7 +153,7 @@ def test_a_redis_that_lost_the_mark_is_noticed_by_writer_and_readers(redis_prefi
 def test_an_edge_second_written_back_without_its_raw_ticks_is_partial(redis_prefix: str) -> None:
     second = int(time.time() * 1000) // 1000 * 1000 - 5000
     writer = Writer(cache(redis_prefix), max_ticks=2)
-    writer.cache.mark(0)
+    writer.cache.mark(0, FEEDS)
     writer.write(*(Tick("ex1", "BTCUSDT", 10.0 + i, second + i, 0) for i in range(3)))
     writer.write(*(Tick("ex1", "BTCUSDT", 50.0, second + 1000 + i, 0) for i in range(2)))  # caps the first second
     raw = redis.Redis.from_url(REDIS_URL)
@@ -185,7 +188,7 @@ def test_a_slow_read_never_marks_redis_down_for_the_writer(redis_prefix: str) ->
         make_client(config, 0.5), make_client(config, 0.001), redis_prefix, 360_000, 5.0, "run-a"
     )
     writer = Writer(impatient)
-    writer.cache.mark(0)
+    writer.cache.mark(0, FEEDS)
     writer.write(*(Tick("ex1", "BTCUSDT", 1.0 + i % 7, second + i % 100, 0) for i in range(60_000)))
     with pytest.raises(StorageUnavailable):  # 30,000 raw ticks of a cut tenth: longer than 1 ms
         writer.cache.window("BTCUSDT", ["ex1"], second + 49, second + 999)
@@ -194,17 +197,20 @@ def test_a_slow_read_never_marks_redis_down_for_the_writer(redis_prefix: str) ->
     assert writer.write(Tick("ex1", "BTCUSDT", 1.0, second + 1500, 0)) is True  # ... the writer's is not
 
 
-def test_ticks_after_a_mark_are_exactly_that_process_s_later_ticks(redis_prefix: str) -> None:
+def test_ticks_after_marks_are_exactly_those_leases_later_ticks(redis_prefix: str) -> None:
     now = int(time.time() * 1000)
     crashed, other = cache(redis_prefix, run="dead01"), cache(redis_prefix, run="live02")
-    mine = [Tick("ex1", "BTCUSDT", 96_000.0 + i, now - 1000 + i, i) for i in range(1, 8_001)]
-    mine.append(Tick("exchange:2", "ETHUSDT", 1e-8, now - 5, 8_001))  # odd names survive the round trip
+    mine = [Tick("ex1", "BTCUSDT", 96_000.0 + i, now - 1000 + i, i, 0xD1) for i in range(1, 8_001)]
+    mine.append(Tick("exchange:2", "ETHUSDT", 1e-8, now - 5, 8_001, 0xD2))  # odd names survive the round trip
     crashed.write(CacheBatch(mine, []))
-    other.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, now, 7_999)], []))  # the same seq from another process
-    redis.Redis.from_url(REDIS_URL).zadd(f"{redis_prefix}:ticks:ex1:BTCUSDT", {"junk": now, "1.0:dead01:zz": now})
-    found = crashed.ticks_after(SealMark("dead01", 7_998))  # more than one page of the key's members
-    assert sorted(found, key=lambda t: t.seq) == mine[7_998:]
-    assert other.ticks_after(SealMark("gone03", 0)) == []
+    pending = [Tick("ex1", "ETHUSDT", 5.0, now, 3, 0xC1)]  # a lease that claimed the feed and died at once
+    other.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, now, 7_999, 0x11), *pending], []))  # other leases
+    redis.Redis.from_url(REDIS_URL).zadd(f"{redis_prefix}:ticks:ex1:BTCUSDT", {"junk": now, "1.0:d1:zz": now})
+    marks = [SealMark(0xD1, 7_998), SealMark(0xC1, 0)]
+    found = other.ticks_after("ex1", marks)  # more than one page of the key's members
+    assert sorted(found, key=lambda t: t.seq) == sorted(pending + mine[7_998:8_000], key=lambda t: t.seq)
+    assert crashed.ticks_after("exchange:2", [SealMark(0xD2, 7_998)]) == mine[8_000:]
+    assert other.ticks_after("ex1", [SealMark(0x99, 0)]) == []
 
 
 def test_values_marketflow_did_not_write_are_left_out_and_never_fail_a_write(redis_prefix: str) -> None:
@@ -218,4 +224,4 @@ def test_values_marketflow_did_not_write_are_left_out_and_never_fail_a_write(red
     read = writer.cache.window("TONUSDT", ["ex1"], now - 11, now)
     assert (read.stats["ex1"].count, read.stats["ex1"].mean) == (1, 5.5)
     assert read.partial is None
-    assert [(p.exchange, p.price) for p in writer.cache.latest("TONUSDT", ["ex1", "ex2"])] == [("ex1", 5.5)]
+    assert [(p.exchange, p.price) for p in writer.cache.latest("TONUSDT", ["ex1", "ex2"])[0]] == [("ex1", 5.5)]

@@ -1,14 +1,16 @@
 """In-memory stand-ins for the ports, for unit tests of the services only."""
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import gevent
 
 from app.adapters.feeds.wire_line import decode_line
 from app.application.ports import (
     CacheBatch,
-    CacheLost,
     Emit,
+    FeedFenced,
+    FeedSource,
     LatestPrice,
     MinuteBatch,
     MinuteRow,
@@ -21,67 +23,66 @@ from app.application.recent_window import RecentWindow
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
-MARK = SealMark("test-run", 0)
-"""A seal mark for batches built by hand."""
+if TYPE_CHECKING:
+    from app.application.pipeline import Pipeline
+
+SEQ = 0
+"""The last seq of batches built by hand."""
 
 
 class FlakyCache:
     """A cache in memory, with switches: ``down`` fails every call like a dead Redis,
-    ``restart_empty()`` loses everything (the mark too) like a Redis restarted without persistence.
-
-    Every tick written is taken as written by process ``run``.
+    ``restart_empty()`` loses everything (the feeds' marks too) like a Redis restarted without persistence.
     """
 
-    def __init__(self, clock: Callable[[], float], run: str = "test-run") -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self.run = run
         self.down = False
         self.writes = 0
         self.restart_empty()
 
     def restart_empty(self) -> None:
         self._held = RecentWindow(retention_ms=3_600_000, max_ticks=100_000, clock=self._clock)
-        self._seqs: set[int] = set()
-        self.since_ms: int | None = None
+        self._seqs: set[tuple[int, int]] = set()
+        self.marks: dict[str, int] = {}
 
     def _check(self) -> None:
         if self.down:
             raise StorageUnavailable("fake cache down")
 
-    def _check_marked(self) -> None:
-        self._check()
-        if self.since_ms is None:
-            raise CacheLost("fake cache lost its data")
-
     def write(self, batch: CacheBatch) -> bool:
         self._check()
         self.writes += 1
-        # Idempotent like Redis: a tick's identity is its seq, so writing it again changes nothing.
-        fresh = [tick for tick in batch.ticks if tick.seq not in self._seqs]
-        self._seqs.update(tick.seq for tick in fresh)
+        # Idempotent like Redis: a tick's identity is its lease and seq, so writing it again changes nothing.
+        fresh = [tick for tick in batch.ticks if (tick.lease, tick.seq) not in self._seqs]
+        self._seqs.update((tick.lease, tick.seq) for tick in fresh)
         self._held.write(fresh)
-        return self.since_ms is not None
+        return all(tick.exchange in self.marks for tick in batch.ticks)
 
-    def mark(self, since_ms: int) -> None:
+    def mark(self, since_ms: int, exchanges: Sequence[str]) -> None:
         self._check()
-        if self.since_ms is None:
-            self.since_ms = since_ms
+        for exchange in exchanges:
+            self.marks.setdefault(exchange, since_ms)
 
-    def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
-        self._check_marked()
-        return self._held.latest(symbol, exchanges)
+    def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
+        self._check()
+        lost = tuple(e for e in exchanges if e not in self.marks)
+        return self._held.latest(symbol, [e for e in exchanges if e in self.marks]), lost
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
-        self._check_marked()
-        return self._held.window(symbol, exchanges, after_ms, to_ms)
+        self._check()
+        read = self._held.window(symbol, [e for e in exchanges if e in self.marks], after_ms, to_ms)
+        read.lost = tuple(e for e in exchanges if e not in self.marks)
+        return read
 
     def held(self) -> list[Tick]:
         """Every tick held, for assertions."""
         return [tick for batch in self._held.snapshot(1 << 30) for tick in batch.ticks]
 
-    def ticks_after(self, mark: SealMark) -> list[Tick]:
+    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
         self._check()
-        return [tick for tick in self.held() if mark.run == self.run and tick.seq > mark.seq]
+        after = {mark.lease: mark.seq for mark in marks}
+        return [t for t in self.held() if t.exchange == exchange and t.lease in after and t.seq > after[t.lease]]
 
     def ping(self) -> float:
         self._check()
@@ -89,22 +90,50 @@ class FlakyCache:
 
 
 class MemoryStore:
-    """Merges batches like the PostgreSQL store: by key, once per batch id."""
+    """Merges batches like the PostgreSQL store: by key, once per batch id, fenced per feed."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, int], MinuteRow] = {}
         self.seen: set[str] = set()
+        # Per feed: the newest token, the seal mark, the leases that claimed it since.
+        self.owners: dict[str, tuple[int, SealMark, list[int]]] = {}
         self.attempts = 0
         self.down = False
 
-    def write(self, batch: MinuteBatch) -> None:
+    def claim(self, exchange: str, token: int) -> list[SealMark]:
+        if self.down:
+            raise StorageUnavailable("fake store down")
+        before = self.owners.get(exchange)
+        if before is None:
+            self.owners[exchange] = (token, SealMark(token, 0), [])
+            return []
+        if before[0] > token:
+            raise FeedFenced(exchange)
+        _, mark, pending = before
+        self.owners[exchange] = (token, mark, pending if token in pending else [*pending, token])
+        marks = [mark] + [SealMark(lease, 0) for lease in pending]
+        return [m for m in marks if m.lease != token]
+
+    def write(self, batch: MinuteBatch) -> list[str]:
         self.attempts += 1
         if self.down:
             raise StorageUnavailable("fake store down")
+        fenced = []
+        # Like the store: a batch's feeds are those of its rows, or of its fences when it has none (a replay).
+        for exchange in sorted({row.exchange for row in batch.rows} or set(batch.fences)):
+            token = batch.fences.get(exchange, 0)
+            before = self.owners.get(exchange)
+            if before is not None and before[0] > token:
+                fenced.append(exchange)
+                continue
+            seq = max(before[1].seq, batch.seq) if before is not None and before[1].lease == token else batch.seq
+            self.owners[exchange] = (token, SealMark(token, seq), [])
         if batch.batch_id in self.seen:
-            return
+            return fenced
         self.seen.add(batch.batch_id)
         for row in batch.rows:
+            if row.exchange in fenced:
+                continue
             key = (row.exchange, row.symbol, row.minute_ms)
             old = self.rows.get(key)
             if old is None:
@@ -115,6 +144,7 @@ class MemoryStore:
             self.rows[key] = MinuteRow(
                 row.exchange, row.symbol, row.minute_ms, count, mean, min(old.low, row.low), max(old.high, row.high)
             )
+        return fenced
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         if self.down:
@@ -160,3 +190,92 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class MemoryLeases:
+    """Feed leases and a process registry shared by the ``FeedOwnership`` of several fake processes.
+
+    ``down`` fails every call like a dead Redis; ``expire(feed)`` lets a lease lapse; tokens only grow.
+    """
+
+    def __init__(self) -> None:
+        self.holder: dict[str, str] = {}
+        self.beats: dict[str, dict[str, object]] = {}
+        self.token = 0
+        self.down = False
+
+    def of(self, process: str) -> "ProcessLeases":
+        return ProcessLeases(self, process)
+
+    def check(self) -> None:
+        if self.down:
+            raise StorageUnavailable("fake leases down")
+
+
+class ProcessLeases:
+    """One process's view of ``MemoryLeases``."""
+
+    def __init__(self, shared: MemoryLeases, process: str) -> None:
+        self._shared = shared
+        self.process = process
+
+    def acquire(self, feed: str) -> int | None:
+        self._shared.check()
+        if feed in self._shared.holder:
+            return None
+        self._shared.holder[feed] = self.process
+        self._shared.token += 1
+        return self._shared.token
+
+    def renew(self, feed: str) -> bool:
+        self._shared.check()
+        return self._shared.holder.setdefault(feed, self.process) == self.process
+
+    def release(self, feed: str) -> None:
+        self._shared.check()
+        if self._shared.holder.get(feed) == self.process:
+            del self._shared.holder[feed]
+
+    def holders(self, feeds: Sequence[str]) -> dict[str, str | None]:
+        self._shared.check()
+        return {feed: self._shared.holder.get(feed) for feed in feeds}
+
+    def heartbeat(self, summary: dict[str, object]) -> None:
+        self._shared.check()
+        self._shared.beats[self.process] = {"id": self.process, "run": self.process, **summary}
+
+    def leave(self) -> None:
+        self._shared.check()
+        self._shared.beats.pop(self.process, None)
+
+    def processes(self) -> list[dict[str, object]]:
+        self._shared.check()
+        return list(self._shared.beats.values())
+
+
+class AllFeeds:
+    """Reads every wanted feed in this one process, with no leases: for tests of everything but ownership."""
+
+    def __init__(self, pipeline: "Pipeline") -> None:
+        self._pipeline = pipeline
+        self._wanted: dict[str, FeedSource] = {}
+
+    def want(self, sources: Sequence[FeedSource]) -> None:
+        self._wanted = {source.name: source for source in sources}
+        for name in self._pipeline.attached():
+            if name not in self._wanted:
+                self._pipeline.detach(name)
+        for source in self._wanted.values():
+            self._pipeline.attach(source)
+
+    def restart(self, names: Sequence[str] | None = None) -> None:
+        for name in self._pipeline.attached():
+            if names is None or name in names:
+                self._pipeline.detach(name)
+                self._pipeline.attach(self._wanted[name])
+
+    def held(self) -> list[str]:
+        return self._pipeline.attached()
+
+    def reading_since(self, feed: str) -> int | None:
+        return 0 if feed in self._pipeline.attached() else None

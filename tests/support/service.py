@@ -36,7 +36,9 @@ class Service:
 
     def __init__(self, config: dict, workdir: Path) -> None:
         self.port = free_port()
-        config = {**config, "http": {**config.get("http", {}), "port": self.port, "host": "127.0.0.1"}}
+        # One worker unless a test asks for more (the default is one per CPU).
+        http_config = {"workers": 1, **config.get("http", {}), "port": self.port, "host": "127.0.0.1"}
+        config = {**config, "http": http_config}
         # Tests talk to loopback only: never fall back to the real exchanges' default endpoints.
         live = config.setdefault("sources", {}).setdefault("live", {})
         live.setdefault("websocket", [])

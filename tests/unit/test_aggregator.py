@@ -9,17 +9,27 @@ from tests.support.fakes import Clock, FlakyCache, MemoryStore
 M = 1_763_712_000_000  # a minute boundary
 
 
+_open: list[FileSpool] = []
+
+
 def spool(tmp_path: Path) -> FileSpool:
-    return FileSpool(tmp_path / "spool.jsonl", 1 << 20)
+    """A spool for a new process; the processes before it in the test are gone (their locks with them)."""
+    while _open:
+        _open.pop().close()
+    _open.append(FileSpool(tmp_path / "spool.jsonl", 1 << 20, f"run-{len(list(tmp_path.iterdir()))}"))
+    return _open[-1]
 
 
-def ticks(exchange: str, symbol: str, minute: int, prices: list[float], first_seq: int = 1) -> list[Tick]:
-    return [Tick(exchange, symbol, price, minute + 1000 * i, first_seq + i) for i, price in enumerate(prices)]
+def ticks(
+    exchange: str, symbol: str, minute: int, prices: list[float], first_seq: int = 1, lease: int = 0
+) -> list[Tick]:
+    """Ticks as the pipeline makes them: numbered, and read under the feed's lease (0: none)."""
+    return [Tick(exchange, symbol, price, minute + 1000 * i, first_seq + i, lease) for i, price in enumerate(prices)]
 
 
 def test_closed_minutes_are_written_exactly_once_after_the_grace(tmp_path: Path) -> None:
     clock, store = Clock(M / 1000 + 30), MemoryStore()
-    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
+    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     agg.add(ticks("ex1", "BTCUSDT", M, [100.0, 103.0, 98.5, 101.0]))
     agg.add(ticks("ex2", "BTCUSDT", M, [200.0]))
     agg.close_due()
@@ -40,7 +50,7 @@ def test_closed_minutes_are_written_exactly_once_after_the_grace(tmp_path: Path)
 
 def test_store_outage_keeps_batches_and_retries_with_the_same_id(tmp_path: Path) -> None:
     clock, store = Clock((M + 120_000) / 1000), MemoryStore()
-    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
+    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     agg.add(ticks("ex1", "ETHUSDT", M, [1.0, 2.0, 3.0]))
     agg.close_due()
     store.down = True
@@ -55,13 +65,13 @@ def test_store_outage_keeps_batches_and_retries_with_the_same_id(tmp_path: Path)
 
 def test_partial_minute_at_shutdown_then_the_rest_adds_up(tmp_path: Path) -> None:
     clock, store = Clock((M + 10_000) / 1000), MemoryStore()
-    first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
+    first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     first.add(ticks("ex1", "SOLUSDT", M, [10.0, 20.0]))
     first.close_all()
     assert first.flush()
     assert store.rows[("ex1", "SOLUSDT", M)].count == 2
     # The process comes back within the same minute and sees more of it.
-    second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-2", clock=clock)
+    second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     second.add([Tick("ex1", "SOLUSDT", 30.0, M + 20_000), Tick("ex1", "SOLUSDT", 5.0, M + 21_000)])
     clock.now = (M + 70_000) / 1000
     second.close_due()
@@ -72,7 +82,7 @@ def test_partial_minute_at_shutdown_then_the_rest_adds_up(tmp_path: Path) -> Non
 
 def test_late_tick_of_a_written_minute_becomes_a_delta(tmp_path: Path) -> None:
     clock, store = Clock((M + 120_000) / 1000), MemoryStore()
-    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
+    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     agg.add(ticks("ex1", "BTCUSDT", M, [10.0]))
     agg.close_due()
     agg.flush()
@@ -86,67 +96,132 @@ def test_late_tick_of_a_written_minute_becomes_a_delta(tmp_path: Path) -> None:
 def test_sealed_minutes_survive_a_crash_in_the_spool(tmp_path: Path) -> None:
     clock, store = Clock((M + 120_000) / 1000), MemoryStore()
     store.down = True
-    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
+    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     agg.add(ticks("ex1", "BTCUSDT", M, [1.0, 2.0]))
     agg.close_due()
     assert not agg.flush()
     # The process dies here; a new one finds the batch on disk and writes it once.
     store.down = False
-    revived = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-2", clock=clock)
+    revived = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     assert revived.unsent_batches == 1
     assert revived.flush()
     assert revived.flush()
     assert store.rows[("ex1", "BTCUSDT", M)].count == 2
-    assert MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-3", clock=clock).unsent_batches == 0
+    assert MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock).unsent_batches == 0
 
 
 def test_a_due_minute_seals_every_open_bucket_under_one_mark(tmp_path: Path) -> None:
     clock, store = Clock((M + 62_000) / 1000), MemoryStore()
     the_spool = spool(tmp_path)
-    agg = MinuteAggregator(store, the_spool, grace_ms=2000, run="run-1", clock=clock)
+    agg = MinuteAggregator(store, the_spool, grace_ms=2000, clock=clock)
     agg.add(ticks("ex1", "BTCUSDT", M, [1.0, 2.0, 3.0]))
     agg.add(ticks("ex1", "BTCUSDT", M + 60_000, [4.0], first_seq=4))  # the unfinished minute
     agg.close_due()
     [batch] = the_spool.pending()
     assert sorted((r.minute_ms, r.count) for r in batch.rows) == [(M, 3), (M + 60_000, 1)]
-    assert batch.mark == the_spool.mark == SealMark("run-1", 4)
+    assert (batch.seq, batch.fences) == (4, {"ex1": 0})
     assert agg.open_buckets == 0
 
 
-def test_the_ticks_a_crashed_process_never_sealed_are_replayed_once(tmp_path: Path) -> None:
+def test_a_feed_taken_over_replays_once_what_its_dead_owner_never_sealed(tmp_path: Path) -> None:
     clock, store = Clock((M + 30_000) / 1000), MemoryStore()
-    cache = FlakyCache(clock, run="run-1")
-    first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
-    sealed = ticks("ex1", "BTCUSDT", M, [10.0, 20.0, 30.0, 40.0])
-    unsealed = [Tick("ex1", "BTCUSDT", 70.0, M + 50_000, 5), Tick("ex2", "BTCUSDT", 5.0, M + 51_000, 6)]
+    cache = FlakyCache(clock)
+    first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    first.take_over("ex1", 1)
+    first.take_over("ex2", 2)
+    assert first.claim_pending(cache)
+    sealed = ticks("ex1", "BTCUSDT", M, [10.0, 20.0, 30.0, 40.0], lease=1)
+    unsealed = [Tick("ex1", "BTCUSDT", 70.0, M + 50_000, 5, 1), Tick("ex2", "BTCUSDT", 5.0, M + 51_000, 6, 2)]
     for batch in (sealed, unsealed):
         first.add(batch)
         cache.write(CacheBatch(batch, []))
         if batch is sealed:
             first.close_all()  # a checkpoint; then the process dies before the next one
-    second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-2", clock=clock)
+            assert first.flush()
+    second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    second.take_over("ex1", 3)
     cache.down = True
-    second.replay(cache)  # the cache is down: try again later
+    assert not second.claim_pending(cache)  # the cache is down: try again later
     assert second.ticks_replayed == 0
     cache.down = False
-    second.replay(cache)
-    second.replay(cache)  # once only
+    assert second.claim_pending(cache)
+    assert second.claim_pending(cache)  # once only
+    assert second.ticks_replayed == 1  # ex1's unsealed tick; ex2 is not taken yet
+    second.take_over("ex2", 4)
+    assert second.claim_pending(cache)
     assert second.ticks_replayed == 2
-    second.close_all()
     assert second.flush()
     ex1, ex2 = store.rows[("ex1", "BTCUSDT", M)], store.rows[("ex2", "BTCUSDT", M)]
     assert (ex1.count, ex1.mean, ex1.low, ex1.high) == (5, 34.0, 10.0, 70.0)
     assert (ex2.count, ex2.mean) == (1, 5.0)
+    assert store.owners["ex1"][1:] == (SealMark(3, 0), [])  # the mark moved to the new lease with the replay
 
 
-def test_nothing_is_replayed_after_a_clean_stop_or_by_the_same_process(tmp_path: Path) -> None:
+def test_a_successor_that_dies_before_storing_its_replay_is_replayed_too(tmp_path: Path) -> None:
     clock, store = Clock((M + 30_000) / 1000), MemoryStore()
-    cache = FlakyCache(clock, run="run-1")
-    first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
-    first.add(ticks("ex1", "BTCUSDT", M, [10.0, 20.0]))
-    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0]), []))
-    first.close_all()
-    first.replay(cache)
-    second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-2", clock=clock)
-    second.replay(cache)
-    assert (first.ticks_replayed, second.ticks_replayed, second.open_buckets) == (0, 0, 0)
+    cache = FlakyCache(clock)
+    first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    first.take_over("ex1", 1)
+    assert first.claim_pending(cache)
+    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1), []))  # then it dies
+    second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    second.take_over("ex1", 2)
+    assert second.fence("ex1")  # claimed, and reading ...
+    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [30.0], first_seq=1, lease=2), []))  # ... then it dies too
+    third = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    third.take_over("ex1", 3)
+    assert third.claim_pending(cache)
+    assert third.ticks_replayed == 3
+    assert store.rows[("ex1", "BTCUSDT", M)].count == 3
+
+
+def test_a_stale_owner_rows_are_refused_once_the_feed_is_claimed_by_a_newer_token(tmp_path: Path) -> None:
+    clock, store = Clock((M + 30_000) / 1000), MemoryStore()
+    cache = FlakyCache(clock)
+    stale = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    lost: list[str] = []
+    stale.on_fenced = lost.append
+    stale.take_over("ex1", 1)
+    assert stale.claim_pending(cache)
+    read = ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1)
+    stale.add(read)
+    cache.write(CacheBatch(read, []))
+    stale.close_all()  # sealed, not yet written: then the process pauses past its lease
+    successor = MinuteAggregator(store, FileSpool(tmp_path / "other.jsonl", 1 << 20, "x"), 2000, clock)
+    successor.take_over("ex1", 2)
+    assert successor.claim_pending(cache)
+    assert successor.ticks_replayed == 2  # the stale owner's batch never reached the store
+    assert successor.flush()
+    assert stale.flush()  # it wakes up and writes: refused, and it is told
+    assert (lost, stale.rows_fenced, stale.rows_written) == (["ex1"], 1, 0)
+    assert store.rows[("ex1", "BTCUSDT", M)].count == 2
+    with_older = MinuteAggregator(store, FileSpool(tmp_path / "third.jsonl", 1 << 20, "y"), 2000, clock)
+    with_older.take_over("ex1", 1)  # an old token can't claim it back
+    with_older.on_fenced = lost.append
+    assert with_older.claim_pending(cache)
+    assert lost == ["ex1", "ex1"]
+
+
+def test_a_feed_taken_back_counts_its_earlier_ticks_once_whether_or_not_a_successor_did(tmp_path: Path) -> None:
+    """Its earlier rows carry the old lease (refused once it claims anew); the replay counts them instead."""
+    for successor_stored in (False, True):
+        clock, store = Clock((M + 30_000) / 1000), MemoryStore()
+        cache = FlakyCache(clock)
+        agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+        agg.take_over("ex1", 1)
+        assert agg.claim_pending(cache)
+        earlier = ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1)
+        agg.add(earlier)
+        cache.write(CacheBatch(earlier, []))  # then it hands the feed over (or loses it) ...
+        if successor_stored:
+            other = MinuteAggregator(store, FileSpool(tmp_path / f"o{clock.now}.jsonl", 1 << 20, "o"), 2000, clock)
+            other.take_over("ex1", 2)
+            assert other.claim_pending(cache)  # ... and a successor replays them
+        agg.take_over("ex1", 3)  # ... and takes it back
+        assert agg.claim_pending(cache)
+        later = ticks("ex1", "BTCUSDT", M, [30.0], first_seq=3, lease=3)
+        agg.add(later)
+        cache.write(CacheBatch(later, []))
+        agg.close_all()
+        assert agg.flush()
+        assert (store.rows[("ex1", "BTCUSDT", M)].count, agg.rows_fenced) == (3, 1)

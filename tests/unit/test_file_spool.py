@@ -1,77 +1,88 @@
-"""The spool on a real file: durability, acknowledgements, damage and its bound."""
+"""The spool on real files: durability, acknowledgements, damage, its bound, and orphans of dead processes."""
 
 from pathlib import Path
 
 from app.adapters.spool.file_spool import FileSpool
-from app.application.ports import MinuteBatch, MinuteRow, SealMark
+from app.application.ports import MinuteBatch, MinuteRow
 
 M = 1_763_712_000_000
 
 
 def batch(n: int) -> MinuteBatch:
     row = MinuteRow("ex1", "BTCUSDT", M + n * 60_000, n + 1, 0.1 + 0.2, 1e-8, 96123.45)
-    return MinuteBatch(f"b{n}", (row,), SealMark("run-a", 10 * n))
+    return MinuteBatch(f"b{n}", (row,), 10 * n, {"ex1": 1_700_000_000_000_000 + n})
 
 
-def test_pending_batches_survive_a_restart_exactly(tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    spool = FileSpool(path, 1 << 20)
+def test_a_dead_process_pending_batches_are_adopted_exactly_once(tmp_path: Path) -> None:
+    base = tmp_path / "minutes.jsonl"
+    dead = FileSpool(base, 1 << 20, "run-a")
     for n in range(3):
-        spool.append(batch(n))
-    spool.ack("b1")
-    reloaded = FileSpool(path, 1 << 20)
-    assert reloaded.pending() == [batch(0), batch(2)]
+        dead.append(batch(n))
+    dead.ack("b1")
+    dead.close()  # the process is gone: its lock with it
+    successor = FileSpool(base, 1 << 20, "run-b")
+    assert successor.pending() == [batch(0), batch(2)]  # seqs and fencing tokens kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["minutes.run-b.jsonl"]
+    successor.close()
+    assert FileSpool(base, 1 << 20, "run-c").pending() == [batch(0), batch(2)]
 
 
-def test_the_file_is_emptied_when_nothing_is_pending_but_keeps_the_mark(tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    spool = FileSpool(path, 1 << 20)
-    assert spool.mark is None
+def test_a_live_process_spool_is_left_alone(tmp_path: Path) -> None:
+    base = tmp_path / "minutes.jsonl"
+    live = FileSpool(base, 1 << 20, "run-a")
+    live.append(batch(0))
+    other = FileSpool(base, 1 << 20, "run-b")
+    assert other.pending() == []
+    assert live.pending() == [batch(0)]
+    assert {p.name for p in tmp_path.iterdir()} == {"minutes.run-a.jsonl", "minutes.run-b.jsonl"}
+
+
+def test_the_file_is_emptied_when_nothing_is_pending(tmp_path: Path) -> None:
+    spool = FileSpool(tmp_path / "minutes.jsonl", 1 << 20, "run-a")
     spool.append(batch(0))
     spool.append(batch(1))
     spool.ack("b0")
     spool.ack("b1")
     spool.ack("b1")  # a repeated ack is harmless
-    assert path.read_bytes() == b'{"mark":["run-a",10]}\n'
-    reloaded = FileSpool(path, 1 << 20)
-    assert (reloaded.pending(), reloaded.mark) == ([], SealMark("run-a", 10))
-    reloaded.append(batch(2))
-    assert FileSpool(path, 1 << 20).pending() == [batch(2)]
-    assert FileSpool(path, 1 << 20).mark == SealMark("run-a", 20)
+    assert spool.path.read_bytes() == b""
 
 
 def test_a_half_written_last_line_is_ignored(tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    FileSpool(path, 1 << 20).append(batch(0))
-    with path.open("ab") as file:
+    base = tmp_path / "minutes.jsonl"
+    dead = FileSpool(base, 1 << 20, "run-a")
+    dead.append(batch(0))
+    with dead.path.open("ab") as file:
         file.write(b'{"batch":"b1","rows":[["ex')
-    assert FileSpool(path, 1 << 20).pending() == [batch(0)]
+    dead.close()
+    assert FileSpool(base, 1 << 20, "run-b").pending() == [batch(0)]
 
 
 def test_the_bound_drops_the_oldest_and_counts_it(tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    size = 140  # one encoded batch is a little over 120 bytes
-    spool = FileSpool(path, 3 * size)
+    base = tmp_path / "minutes.jsonl"
+    size = 180  # one encoded batch is a little over 160 bytes
+    spool = FileSpool(base, 3 * size, "run-a")
     for n in range(6):
         spool.append(batch(n))
     assert spool.dropped > 0
     kept = [b.batch_id for b in spool.pending()]
     assert kept == [f"b{n}" for n in range(6 - len(kept), 6)]
-    assert path.stat().st_size <= 3 * size
-    assert FileSpool(path, 3 * size).pending() == spool.pending()
-    assert FileSpool(path, 3 * size).mark == SealMark("run-a", 50)  # the newest mark outlives every rewrite
+    assert spool.path.stat().st_size <= 3 * size
+    pending = spool.pending()
+    spool.close()
+    assert FileSpool(base, 3 * size, "run-b").pending() == pending
 
 
 def test_a_line_of_the_wrong_shape_is_skipped_not_fatal(tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    path.write_bytes(b'{"batch":"old","rows":[]}\n[1,2]\n{"mark":["r",1,2,3]}\n')
-    FileSpool(path, 1 << 20).append(batch(0))
-    assert FileSpool(path, 1 << 20).pending() == [batch(0)]
+    base = tmp_path / "minutes.jsonl"
+    base.write_bytes(b'{"batch":"old","rows":[]}\n[1,2]\n{"mark":["r",1,2,3]}\n')  # an orphan of an old version
+    spool = FileSpool(base, 1 << 20, "run-a")
+    spool.append(batch(0))
+    assert spool.pending() == [batch(0)]
 
 
 def test_nothing_touches_the_disk_before_first_use(tmp_path: Path) -> None:
-    path = tmp_path / "var" / "spool.jsonl"
-    spool = FileSpool(path, 1 << 20)  # what building the app does
-    assert not path.parent.exists()
+    base = tmp_path / "var" / "minutes.jsonl"
+    spool = FileSpool(base, 1 << 20, "run-a")  # what building the app does
+    assert not base.parent.exists()
     assert spool.pending() == []
-    assert path.exists()
+    assert spool.path.exists()

@@ -6,7 +6,7 @@ from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.ports import SourceStatus
-from tests.support.fakes import MemoryStore, ScriptedSource
+from tests.support.fakes import AllFeeds, MemoryLeases, MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import build
 
 
@@ -25,11 +25,18 @@ class SlowProbe:
 def test_last_message_age_is_measured_after_the_probes() -> None:
     pipeline, *_ = build()
     status = pipeline.statuses.setdefault("ex1", SourceStatus("ex1"))
-    modes = ModeService(pipeline, {"test": [ScriptedSource("ex1", [])]}, "test")
+    feeds = AllFeeds(pipeline)
+    modes = ModeService(feeds, {"test": [ScriptedSource("ex1", [])]}, "test")
     clock = [1000.0]
-    aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20), 1000, "r")
+    aggregator = MinuteAggregator(
+        MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000, "r"
+    )
     probe = SlowProbe(clock, status)
-    health = HealthService(pipeline, modes, probe, probe, aggregator, clock=lambda: clock[0])
+    leases = MemoryLeases()
+    leases.down = True  # this process's own view, as when Redis is down
+    health = HealthService(
+        pipeline, modes, probe, probe, aggregator, leases.of("p"), lambda: ["ex1"], clock=lambda: clock[0]
+    )
     report = health.report()
     assert report["sources"][0]["last_message_age_s"] == 0.0
     assert report["postgres"] == {"status": "up", "latency_ms": 1000.0}

@@ -12,7 +12,7 @@ from app.application.pipeline import Pipeline, PipelineSettings
 from app.application.ports import CacheBatch
 from app.application.recent_window import RecentWindow
 from app.domain.tick import Tick
-from tests.support.fakes import FlakyCache, MemoryStore, ScriptedSource
+from tests.support.fakes import AllFeeds, FlakyCache, MemoryStore, ScriptedSource
 
 SYMBOLS = frozenset({"BTCUSDT", "ETHUSDT"})
 
@@ -36,8 +36,8 @@ def settings(**changes: object) -> PipelineSettings:
 def build(**changes: object) -> tuple[Pipeline, FlakyCache, RecentWindow, MemoryStore]:
     cache, store = FlakyCache(time.time), MemoryStore()
     window = RecentWindow(3_600_000, 10_000)
-    spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20)
-    aggregator = MinuteAggregator(store, spool, grace_ms=1000, run="test-run")
+    spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20, "test-run")
+    aggregator = MinuteAggregator(store, spool, grace_ms=1000)
     return Pipeline(settings(**changes), SYMBOLS, cache, window, aggregator), cache, window, store
 
 
@@ -90,7 +90,7 @@ def test_bad_lines_are_counted_by_reason_and_the_rest_goes_through() -> None:
     }
     assert pipeline.stats.ticks == 2
     assert pipeline.stats.rejected == 5
-    assert cache.latest("BTCUSDT", ["ex1"])[0].price == 1.5  # ts of the seconds-timestamp tick is older
+    assert cache.latest("BTCUSDT", ["ex1"])[0][0].price == 1.5  # ts of the seconds-timestamp tick is older
 
 
 def test_full_ingest_queue_drops_and_counts() -> None:
@@ -107,7 +107,7 @@ def test_a_cache_outage_is_counted_and_the_window_is_written_back_when_it_return
     pipeline, cache, window, _ = build()
     ts = now_ms()
     cache.write(CacheBatch([Tick("ex1", "ETHUSDT", 1.0, ts - 1000, 0)], []))  # what it had before it went away
-    cache.mark(0)
+    cache.mark(0, ["ex1"])
     cache.down = True
     reads = [[encode_line("ETHUSDT", 3000.0 + i, ts + i)] for i in range(3)]
     source = ScriptedSource("ex1", reads)
@@ -126,12 +126,14 @@ def test_a_cache_outage_is_counted_and_the_window_is_written_back_when_it_return
     assert pipeline.stats.cache_restored == 4
     prices = sorted(tick.price for tick in cache.held() if tick.exchange == "ex1")
     assert prices == [1.0, 3000.0, 3001.0, 3002.0]
-    assert cache.latest("ETHUSDT", ["ex1"])[0].price == 3002.0
+    assert cache.latest("ETHUSDT", ["ex1"])[0][0].price == 3002.0
 
 
 def test_mode_switch_swaps_sources_and_repeating_it_is_harmless() -> None:
     pipeline, *_ = build()
-    modes = ModeService(pipeline, {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("l1", [])]}, "test")
+    modes = ModeService(
+        AllFeeds(pipeline), {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("l1", [])]}, "test"
+    )
     pipeline.start()
     modes.start()
     assert pipeline.attached() == ["t1"]

@@ -1,7 +1,6 @@
 import pytest
 
 from app.application.modes import ModeService
-from app.application.pipeline import Pipeline
 from app.application.ports import CacheBatch
 from app.application.price_queries import STORE_UNAVAILABLE, NoData, PriceQueries
 from app.application.recent_window import RecentWindow
@@ -9,7 +8,7 @@ from app.domain.errors import UnknownExchange, UnknownSymbol
 from app.domain.market import Market
 from app.domain.period import parse_period
 from app.domain.tick import Tick
-from tests.support.fakes import MARK, Clock, FlakyCache, MemoryStore, ScriptedSource
+from tests.support.fakes import SEQ, AllFeeds, Clock, FlakyCache, MemoryStore, ScriptedSource
 
 NOW_MS = 1_763_712_345_000
 MIN = 60_000
@@ -23,19 +22,31 @@ class Fixture:
         self.store = MemoryStore()
         self.seq = 0
         sources = {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("a", []), ScriptedSource("b", [])]}
-        pipeline: Pipeline = None  # type: ignore[assignment]  # queries never touch it
-        self.modes = ModeService(pipeline, sources, "live")
+        feeds: AllFeeds = None  # type: ignore[assignment]  # queries never switch modes
+        self.modes = ModeService(feeds, sources, "live")
         market = Market.of(["BTCUSDT", "ETHUSDT"], ["t1", "a", "b"])
         self.queries = PriceQueries(
-            market, self.modes, self.cache, self.fallback, self.store, 5 * MIN, lambda: True, clock=self.clock
+            market,
+            self.modes,
+            self.cache,
+            self.fallback,
+            self.store,
+            5 * MIN,
+            lambda: True,
+            self.reading_since,
+            clock=self.clock,
         )
+
+    def reading_since(self, exchange: str) -> int | None:
+        """This one process reads every feed."""
+        return 0
 
     def feed(self, *ticks: Tick) -> None:
         for tick in ticks:  # the pipeline numbers ticks as they arrive; the cache tells them apart by it
             self.seq += 1
             tick.seq = self.seq
         self.cache.write(CacheBatch(ticks, []))
-        self.cache.mark(0)
+        self.cache.mark(0, sorted({tick.exchange for tick in ticks}))
         self.fallback.write(ticks)
 
 
@@ -91,7 +102,7 @@ def test_long_periods_add_stored_minutes_weighted_by_count(world: Fixture) -> No
         MinuteBatch(
             "b1",
             (MinuteRow("a", "BTCUSDT", old, 10, 50.0, 40.0, 60.0), MinuteRow("b", "BTCUSDT", old, 1, 80.0, 80.0, 80.0)),
-            MARK,
+            SEQ,
         )
     )
     answer = world.queries.window("BTCUSDT", None, parse_period("1h"))

@@ -21,5 +21,5 @@ def switch(mode: str) -> ResponseReturnValue:
     if mode not in MODES:
         return error_response(f"unknown mode {mode[:40]!r}: use one of {', '.join(MODES)}", 404)
     modes = services().modes
-    changed = modes.switch(mode)
+    changed = services().control.change(lambda: modes.switch(mode))
     return jsonify(mode=modes.mode, changed=changed, exchanges=modes.exchanges())

@@ -1,5 +1,7 @@
 """``/proxy/status`` and the ``POST /proxy/*`` controls; every answer is the new status."""
 
+from collections.abc import Callable
+
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
@@ -26,6 +28,12 @@ def _status() -> ResponseReturnValue:
     return jsonify(services().proxy.status())
 
 
+def _change(action: Callable[[], None]) -> ResponseReturnValue:
+    """Make the change here, tell every process, and answer with the new status."""
+    services().control.change(action)
+    return _status()
+
+
 @proxy_bp.get("/status")
 def status() -> ResponseReturnValue:
     return _status()
@@ -33,31 +41,26 @@ def status() -> ResponseReturnValue:
 
 @proxy_bp.post("/enable")
 def enable() -> ResponseReturnValue:
-    services().proxy.enable()
-    return _status()
+    return _change(services().proxy.enable)
 
 
 @proxy_bp.post("/disable")
 def disable() -> ResponseReturnValue:
-    services().proxy.disable()
-    return _status()
+    return _change(services().proxy.disable)
 
 
 @proxy_bp.post("/set-static")
 def set_static() -> ResponseReturnValue:
     body = _body()
-    services().proxy.set_static(body.get("proxy"), body.get("policy"))
-    return _status()
+    return _change(lambda: services().proxy.set_static(body.get("proxy"), body.get("policy")))
 
 
 @proxy_bp.post("/set-rotating")
 def set_rotating() -> ResponseReturnValue:
     body = _body()
-    services().proxy.set_rotating(body.get("proxies"), body.get("policy"))
-    return _status()
+    return _change(lambda: services().proxy.set_rotating(body.get("proxies"), body.get("policy")))
 
 
 @proxy_bp.post("/set-disabled")
 def set_disabled() -> ResponseReturnValue:
-    services().proxy.set_disabled()
-    return _status()
+    return _change(services().proxy.set_disabled)

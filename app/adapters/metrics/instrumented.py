@@ -49,17 +49,17 @@ class MeasuredCache:
             self._metrics.observe("redis", len(batch.ticks), started, ok)
         return kept
 
-    def mark(self, since_ms: int) -> None:
-        self._inner.mark(since_ms)
+    def mark(self, since_ms: int, exchanges: Sequence[str]) -> None:
+        self._inner.mark(since_ms, exchanges)
 
-    def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
+    def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
         return self._inner.latest(symbol, exchanges)
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         return self._inner.window(symbol, exchanges, after_ms, to_ms)
 
-    def ticks_after(self, mark: SealMark) -> list[Tick]:
-        return self._inner.ticks_after(mark)
+    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
+        return self._inner.ticks_after(exchange, marks)
 
     def ping(self) -> float:
         return self._inner.ping()
@@ -70,13 +70,17 @@ class MeasuredStore:
         self._inner = inner
         self._metrics = metrics
 
-    def write(self, batch: MinuteBatch) -> None:
+    def write(self, batch: MinuteBatch) -> list[str]:
         started, ok = time.perf_counter(), False
         try:
-            self._inner.write(batch)
+            fenced = self._inner.write(batch)
             ok = True
         finally:
             self._metrics.observe("postgres", len(batch.rows), started, ok)
+        return fenced
+
+    def claim(self, exchange: str, token: int) -> list[SealMark]:
+        return self._inner.claim(exchange, token)
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         return self._inner.summarize(symbol, exchanges, from_ms, to_ms)

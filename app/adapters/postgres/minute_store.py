@@ -5,6 +5,13 @@ and, only if the claim is new, merges each row into ``market_data`` and its
 hourly and daily rollups (counts add, extremes widen, averages combine
 weighted by count). A window reads the fewest rows of the three grains
 that cover its minutes.
+
+Fencing: in the same statement each exchange of the batch checks its
+token against ``feed_owners``. The rows of an exchange whose feed a newer
+token holds are left out (and named in the answer); the others move the
+feed's seal mark to the batch's and clear its pending claims. A stale owner
+(paused, partitioned, or a dead process's spool) can therefore never add to
+minutes its successor counts.
 """
 
 import logging
@@ -19,7 +26,7 @@ from psycopg2.extensions import cursor
 from app.adapters.breaker import Breaker
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import migrate
-from app.application.ports import BatchRejected, MinuteBatch, MinuteRow
+from app.application.ports import BatchRejected, FeedFenced, MinuteBatch, MinuteRow, SealMark
 from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE
@@ -64,25 +71,55 @@ _ROLLUP_TABLES = ((MS_PER_HOUR, "market_data_hourly"), (MS_PER_DAY, "market_data
 _TABLES = {MS_PER_MINUTE: "market_data", **dict(_ROLLUP_TABLES)}
 
 
-def _merge_sql(minutes: int, rollups: Sequence[int]) -> str:
-    """One statement: claim the batch id and, only if the claim is new, merge minutes and rollups."""
+# Fence a feed with a batch's token: kept (the seal mark moved on, the claims cleared) unless a newer token
+# holds it.
+_FENCE = (
+    "fenced AS (INSERT INTO feed_owners AS f (exchange, token, mark_lease, mark_seq) VALUES {rows}"
+    " ON CONFLICT (exchange) DO UPDATE SET token = EXCLUDED.token, mark_lease = EXCLUDED.mark_lease,"
+    " mark_seq = CASE WHEN f.mark_lease = EXCLUDED.mark_lease THEN GREATEST(f.mark_seq, EXCLUDED.mark_seq)"
+    " ELSE EXCLUDED.mark_seq END, pending = '{{}}'"
+    " WHERE f.token <= EXCLUDED.token RETURNING exchange)"
+)
+_FENCE_ROW = "(%s::text, %s::bigint, %s::bigint, %s::bigint)"
+
+
+def _merge_sql(minutes: int, rollups: Sequence[int], fences: int) -> str:
+    """One statement: claim the batch id and, only if the claim is new, merge the rows of unfenced feeds."""
 
     def upsert(table: str, columns: str, rows: int, merge: str) -> str:
         return (
             f"INSERT INTO {table} AS m ({columns}) SELECT {columns} FROM (VALUES {', '.join([_ROW] * rows)})"
-            f" AS v({_COLUMNS}) WHERE EXISTS (SELECT 1 FROM claim)"
+            f" AS v({_COLUMNS}) WHERE EXISTS (SELECT 1 FROM claim) AND v.exchange IN (SELECT exchange FROM fenced)"
             f" ON CONFLICT (pair_name, exchange, timestamp) DO UPDATE SET {merge}"
         )
 
     minute_columns = "pair_name, exchange, timestamp, average_price, min_price, max_price, sample_count"
     steps = [
         "claim AS (INSERT INTO market_data_batches (batch_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING batch_id)",
+        _FENCE.format(rows=", ".join([_FENCE_ROW] * fences)),
         f"minutes AS ({upsert('market_data', minute_columns, minutes, _MERGE_MINUTE)} RETURNING 1)",
     ]
-    for (_, table), rows in zip(_ROLLUP_TABLES[:-1], rollups[:-1], strict=True):
+    for (_, table), rows in zip(_ROLLUP_TABLES, rollups, strict=True):
         steps.append(f"{table} AS ({upsert(table, _COLUMNS, rows, _MERGE_ROLLUP)} RETURNING 1)")
-    last_table = _ROLLUP_TABLES[-1][1]
-    return f"WITH {', '.join(steps)} {upsert(last_table, _COLUMNS, rollups[-1], _MERGE_ROLLUP)}"
+    return f"WITH {', '.join(steps)} SELECT exchange FROM fenced"
+
+
+# Take a feed over: a token at least as new replaces the one there and joins the pending claims; the seal
+# mark stays as it was (the replay batch moves it, see ``MinuteAggregator.claim_pending``). Answers whether
+# it holds the feed now, the mark and the claims before.
+_CLAIM = """
+WITH before AS (SELECT mark_lease, mark_seq, pending FROM feed_owners WHERE exchange = %(exchange)s),
+taken AS (
+    INSERT INTO feed_owners AS f (exchange, token, mark_lease, mark_seq) VALUES (%(exchange)s, %(token)s, %(token)s, 0)
+    ON CONFLICT (exchange) DO UPDATE SET token = EXCLUDED.token,
+        pending = CASE WHEN EXCLUDED.token = ANY (f.pending) THEN f.pending
+                       ELSE array_append(f.pending, EXCLUDED.token) END
+    WHERE f.token <= EXCLUDED.token
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM taken), (SELECT mark_lease FROM before), (SELECT mark_seq FROM before),
+       (SELECT pending FROM before)
+"""
 
 
 def _row_params(exchange: str, symbol: str, start_ms: int, stats: PriceStats) -> tuple:
@@ -159,11 +196,15 @@ class PostgresMinuteStore:
 
         return self._breaker.call(attempt)
 
-    def write(self, batch: MinuteBatch) -> None:
+    def write(self, batch: MinuteBatch) -> list[str]:
         if not batch.rows:
-            return
+            return self._move_marks(batch)
         minutes = [(r.exchange, r.symbol, r.minute_ms, _minute_stats(r)) for r in batch.rows]
+        exchanges = sorted({r.exchange for r in batch.rows})
         params: list[object] = [batch.batch_id]
+        for exchange in exchanges:
+            fence = batch.fences.get(exchange, 0)
+            params.extend((exchange, fence, fence, batch.seq))
         for exchange, symbol, minute, stats in minutes:
             params.extend((symbol, exchange, minute, stats.mean, stats.low, minute, stats.high, minute, stats.count))
         rollup_sizes = []
@@ -172,15 +213,16 @@ class PostgresMinuteStore:
             rollup_sizes.append(len(rolled))
             for (exchange, symbol, start), stats in rolled.items():
                 params.extend(_row_params(exchange, symbol, start, stats))
-        sql = _merge_sql(len(minutes), rollup_sizes)
+        sql = _merge_sql(len(minutes), rollup_sizes, len(exchanges))
 
-        def merge(cur: cursor) -> None:
+        def merge(cur: cursor) -> set[str]:
             try:
                 cur.execute(sql, params)
             except REFUSED as exc:  # the server is fine; this batch's values are not
                 raise BatchRejected(f"{type(exc).__name__}: {exc}".strip()[:300]) from exc
+            return {row[0] for row in cur.fetchall()}
 
-        self._run(merge)
+        kept = self._run(merge)
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = time.monotonic()
             self._run(
@@ -188,6 +230,36 @@ class PostgresMinuteStore:
                     "DELETE FROM market_data_batches WHERE applied_at < now() - %s::interval", (BATCH_ID_RETENTION,)
                 )
             )
+        return [exchange for exchange in exchanges if exchange not in kept]
+
+    def _move_marks(self, batch: MinuteBatch) -> list[str]:
+        """A batch with no rows (a replay that found nothing) still fences its feeds and moves their marks."""
+        if not batch.fences:
+            return []
+        params: list[object] = []
+        for exchange, token in sorted(batch.fences.items()):
+            params.extend((exchange, token, token, batch.seq))
+        sql = f"WITH {_FENCE.format(rows=', '.join([_FENCE_ROW] * len(batch.fences)))} SELECT exchange FROM fenced"
+
+        def move(cur: cursor) -> set[str]:
+            cur.execute(sql, params)
+            return {row[0] for row in cur.fetchall()}
+
+        kept = self._run(move)
+        return [exchange for exchange in sorted(batch.fences) if exchange not in kept]
+
+    def claim(self, exchange: str, token: int) -> list[SealMark]:
+        def take(cur: cursor) -> tuple:
+            cur.execute(_CLAIM, {"exchange": exchange, "token": token})
+            return cur.fetchone()
+
+        taken, mark_lease, mark_seq, pending = self._run(take)
+        if not taken:
+            raise FeedFenced(f"{exchange}: a newer fencing token holds the feed")
+        if mark_lease is None:  # a feed nobody had read
+            return []
+        marks = [SealMark(int(mark_lease), int(mark_seq))] + [SealMark(int(lease), 0) for lease in pending]
+        return [mark for mark in marks if mark.lease != token]
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         ranges = stored_ranges(from_ms, to_ms)

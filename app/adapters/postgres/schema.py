@@ -7,7 +7,11 @@ each applied batch id so a retried write is recognised and skipped.
 ``market_data_hourly`` and ``market_data_daily`` roll the minutes up (same
 columns, plus the start of the minute each extreme was seen in), so a long
 period reads days and hours instead of every minute; version 2 builds them
-from the minutes already stored.
+from the minutes already stored. ``feed_owners`` (version 3) holds, per feed
+(exchange), the newest fencing token that claimed it, its seal mark (the
+lease and seq of the last batch stored) and the leases that claimed it since
+(``pending``): a new owner replays exactly the ticks past the mark and those
+of the pending leases.
 """
 
 import psycopg2.extensions
@@ -56,6 +60,15 @@ MIGRATIONS: list[str] = [
     """
         for table, unit in (("market_data_hourly", "hour"), ("market_data_daily", "day"))
     ),
+    """
+    CREATE TABLE feed_owners (
+        exchange   text     PRIMARY KEY,
+        token      bigint   NOT NULL,
+        mark_lease bigint   NOT NULL,
+        mark_seq   bigint   NOT NULL,
+        pending    bigint[] NOT NULL DEFAULT '{}'
+    );
+    """,
 ]
 
 # Any constant works; it only has to be the same for every marketflow process.

@@ -5,18 +5,20 @@ Keys (``<p>`` is ``redis.key_prefix``):
   a script replaces a value only with a tick at least as new, so batches
   written out of order (or again) never move the latest price backwards.
 - ``<p>:ticks:<exchange>:<SYMBOL>``: sorted set, score = trade ts (ms), member =
-  ``<price>:<run id>:<seq hex>``: unique per tick, so equal trades are all
+  ``<price>:<lease hex>:<seq hex>``: unique per tick, so equal trades are all
   kept, and the same per write, so writing a tick again changes nothing. The
-  run id names the writing process, which is how a restarted process finds
-  the ticks a crashed one never sealed (``ticks_after``).
+  lease (the fencing token the feed was read under) names one process's
+  tenure of the feed, which is how a feed's next owner finds the ticks no
+  stored batch holds (``ticks_after``).
 - ``<p>:minutes:…``, ``<p>:seconds:…`` and ``<p>:tenths:<exchange>:<SYMBOL>``:
   sorted sets of buckets per minute, second and tenth of a second
   (``lua.py`` has the format), score = the bucket's start (ms); each
   process's bucket is replaced whole on every write.
-- ``<p>:run:<run id>``: this process's mark, value = the ms from which the
-  cache holds its data completely. Redis restarted empty loses it: the
-  writer then writes the window back, and readers meanwhile answer from
-  memory instead of trusting an empty cache.
+- ``<p>:complete:<exchange>``: the feed's mark, value = the ms from which
+  the cache holds its data completely, set by the feed's owner. Redis
+  restarted empty loses it: the owner then writes its window back, and
+  readers (in every process) meanwhile leave that feed out of cached
+  answers instead of trusting an empty cache.
 Every write trims what is older than the retention and refreshes a TTL,
 so no key grows without bound or outlives its data.
 
@@ -36,7 +38,7 @@ from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
 from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
-from app.application.ports import Bucket, CacheBatch, CacheLost, LatestPrice, SealMark, WindowRead
+from app.application.ports import Bucket, CacheBatch, LatestPrice, SealMark, WindowRead
 from app.config.schema import RedisConfig
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE, Tick
@@ -97,8 +99,10 @@ class RedisTickCache:
         self._write_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
         self._read_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
         self._run = run
-        self._mark_key = f"{prefix}:run:{run}"
         self._window_script = reader.register_script(WINDOW)
+
+    def _mark_key(self, exchange: str) -> str:
+        return f"{self._prefix}:complete:{exchange}"
 
     def _ticks_key(self, exchange: str, symbol: str) -> str:
         return f"{self._prefix}:ticks:{exchange}:{symbol}"
@@ -118,7 +122,7 @@ class RedisTickCache:
             members = groups.get(key)
             if members is None:
                 members = groups[key] = {}
-            members[f"{tick.price!r}:{run}:{tick.seq:x}"] = tick.ts_ms
+            members[f"{tick.price!r}:{tick.lease:x}:{tick.seq:x}"] = tick.ts_ms
             best = newest.get(key)
             if best is None or tick.ts_ms >= best.ts_ms:
                 newest[key] = tick
@@ -134,9 +138,11 @@ class RedisTickCache:
             keys.append(self._buckets_key(grain, bucket.exchange, bucket.symbol))
             args.extend((bucket.start_ms, _bucket_member(tag, bucket)))
 
+        marks = [self._mark_key(exchange) for exchange in {exchange for exchange, _ in groups}]
+
         def send() -> bool:
             pipe = self._writer.pipeline(transaction=False)
-            pipe.exists(self._mark_key)
+            pipe.exists(*marks)
             # Raw ticks before buckets: a reader then sees each second either before or after this batch.
             for (exchange, symbol), members in groups.items():
                 key = self._ticks_key(exchange, symbol)
@@ -151,39 +157,51 @@ class RedisTickCache:
                     args.extend((tick.exchange, tick.ts_ms, f"{tick.ts_ms}:{tick.price!r}"))
                 keys = [self._latest_key(tick.symbol) for tick in newest.values()]
                 pipe.eval(SET_IF_NEWER, len(keys), *keys, *args)
-            pipe.pexpire(self._mark_key, self._ttl_ms)
-            return bool(pipe.execute()[0])
+            for mark in marks:
+                pipe.pexpire(mark, self._ttl_ms)
+            return pipe.execute()[0] == len(marks)
 
+        if not groups:
+            return True
         return self._write_breaker.call(send)
 
-    def mark(self, since_ms: int) -> None:
-        self._write_breaker.call(lambda: self._writer.set(self._mark_key, since_ms, px=self._ttl_ms, nx=True))
+    def mark(self, since_ms: int, exchanges: Sequence[str]) -> None:
+        def send() -> None:
+            pipe = self._writer.pipeline(transaction=False)
+            for exchange in exchanges:
+                pipe.set(self._mark_key(exchange), since_ms, px=self._ttl_ms, nx=True)
+            pipe.execute()
 
-    def latest(self, symbol: str, exchanges: Sequence[str]) -> list[LatestPrice]:
+        if exchanges:
+            self._write_breaker.call(send)
+
+    def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
         def fetch() -> list:
             pipe = self._reader.pipeline(transaction=False)
-            pipe.exists(self._mark_key)
+            pipe.mget([self._mark_key(exchange) for exchange in exchanges])
             pipe.hmget(self._latest_key(symbol), list(exchanges))
             return pipe.execute()
 
-        marked, values = self._read_breaker.call(fetch)
-        if not marked:
-            raise CacheLost("redis holds no data of this process")
+        marks, values = self._read_breaker.call(fetch)
+        lost = tuple(exchange for exchange, mark in zip(exchanges, marks, strict=True) if mark is None)
         found = []
         for exchange, value in zip(exchanges, values, strict=True):
-            if value is not None:
+            if value is not None and exchange not in lost:
                 with contextlib.suppress(ValueError):  # a value marketflow did not write
                     ts, price = value.split(b":", 1)
                     found.append(LatestPrice(exchange, float(price), int(ts)))
-        return found
+        return found, lost
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         keys = [
             key
             for ex in exchanges
-            for key in (*(self._buckets_key(grain, ex, symbol) for grain in GRAINS), self._ticks_key(ex, symbol))
+            for key in (
+                *(self._buckets_key(grain, ex, symbol) for grain in GRAINS),
+                self._ticks_key(ex, symbol),
+                self._mark_key(ex),
+            )
         ]
-        keys.append(self._mark_key)
         split = split_window(after_ms, to_ms)
         args: list[int] = [len(split.whole)]
         for grain, first, end in split.whole:
@@ -191,64 +209,70 @@ class RedisTickCache:
         for after, to in split.edges:
             args.extend((after, to))
         reply = self._read_breaker.call(lambda: self._window_script(keys=keys, args=args))
-        if reply[0] == b"lost":
-            raise CacheLost("redis holds no data of this process")
         read = WindowRead({})
+        lost = []
         for i, exchange in enumerate(exchanges):
-            fields = reply[1 + 7 * i : 8 + 7 * i]
+            mark, *fields = reply[8 * i : 8 + 8 * i]
+            if mark == b"lost":
+                lost.append(exchange)
+                continue
             read.stats[exchange] = _stats(exchange, fields)
             if fields[6]:
                 read.partial = EDGE_RAW_LOST
-        if after_ms + 1 < int(reply[0]):
-            read.partial = LOST_SINCE
+            if after_ms + 1 < int(mark):
+                read.partial = LOST_SINCE
+        read.lost = tuple(lost)
         return read
 
-    def ticks_after(self, mark: SealMark) -> list[Tick]:
-        return self._write_breaker.call(lambda: self._scan_for(mark))
+    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
+        if not marks:
+            return []
+        return self._write_breaker.call(lambda: self._scan_for(exchange, marks))
 
-    def _scan_for(self, mark: SealMark) -> list[Tick]:
-        """Every retained member of every tick key: a one-off after a crash.
+    def _scan_for(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
+        """Every retained member of the feed's tick keys: a one-off when a feed is taken over.
 
         Members are read without scores (parsing scores is most of the cost);
         only the members found then have their scores (trade times) fetched.
         """
         key_start = len(self._prefix) + len(":ticks:")
+        after = {f"{mark.lease:x}".encode(): mark.seq for mark in marks}
         found = []
         client = self._writer
-        for key in client.scan_iter(match=f"{self._prefix}:ticks:*", count=500):
+        for key in client.scan_iter(match=f"{self._prefix}:ticks:{exchange}:*", count=500):
             exchange, symbol = key[key_start:].decode().rsplit(":", 1)
-            unsealed = self._unsealed_members(key, mark)
+            unsealed = self._unsealed_members(key, after)
             members = list(unsealed)
             for first in range(0, len(members), _SCAN_PAGE):
                 chunk = members[first : first + _SCAN_PAGE]
                 for member, score in zip(chunk, client.zmscore(key, chunk), strict=True):
                     if score is not None:  # trimmed meanwhile: too old to matter
-                        price, seq = unsealed[member]
-                        found.append(Tick(exchange, symbol, price, int(score), seq))
+                        price, lease, seq = unsealed[member]
+                        found.append(Tick(exchange, symbol, price, int(score), seq, lease))
         return found
 
-    def _unsealed_members(self, key: bytes, mark: SealMark) -> dict[bytes, tuple[float, int]]:
-        """``(price, seq)`` of the key's members from ``mark.run`` past ``mark.seq``.
+    def _unsealed_members(self, key: bytes, after: dict[bytes, int]) -> dict[bytes, tuple[float, int, int]]:
+        """``(price, lease, seq)`` of the key's members read under one of the leases, past its seq.
 
         Newest first by rank: the live process meanwhile trims the oldest and
         adds new ones, which can show a member twice (the dict keeps one) but
         never hide one.
         """
-        tag = b":" + mark.run.encode() + b":"
-        unsealed: dict[bytes, tuple[float, int]] = {}
+        unsealed: dict[bytes, tuple[float, int, int]] = {}
         start = 0
         while page := self._writer.zrange(key, start, start + _SCAN_PAGE - 1, desc=True):
             start += len(page)
             for member in page:
-                if tag not in member:
-                    continue
                 try:
-                    price, seq_hex = member.split(tag)
+                    price, lease_hex, seq_hex = member.split(b":")
+                    bound = after.get(lease_hex)
+                    if bound is None:
+                        continue
                     seq = int(seq_hex, 16)
+                    if seq > bound:
+                        unsealed[member] = (float(price), int(lease_hex, 16), seq)
                 except ValueError:  # not a member we wrote: skip it
                     continue
-                if seq > mark.seq:
-                    unsealed[member] = (float(price), seq)
             gevent.sleep(0)
         return unsealed
 

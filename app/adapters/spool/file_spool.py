@@ -13,11 +13,18 @@ to a dead-letter file beside the spool (``<spool>.dead``), fsync'ed, with
 the store's error, so one bad batch never blocks the ones after it and
 nothing is thrown away.
 
-Each batch line carries its ``SealMark``, so the mark is on disk exactly
-when its batch is. Emptying or rewriting the file writes the newest mark as
-a line of its own, so a restart finds it even when nothing is pending.
+Each process spools to a file of its own beside ``spool_path``
+(``minutes.<run>.jsonl``), held with an exclusive ``flock`` while it runs.
+Several workers of one host never share a file, and a file whose lock is
+free belongs to a process that is gone: the first process to open its
+spool adopts such orphans (their pending batches join its own, with their
+own seqs and fencing tokens, and the orphan is removed). So a crashed
+worker's batches are written by the next process of that host; the store's
+fence refuses the rows of feeds another process has taken since (that
+process replayed those ticks from the cache instead).
 """
 
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -25,70 +32,87 @@ from typing import BinaryIO
 
 import orjson
 
-from app.application.ports import MinuteBatch, MinuteRow, SealMark
+from app.application.ports import MinuteBatch, MinuteRow
 
 log = logging.getLogger(__name__)
 
 
 def _encode(batch: MinuteBatch) -> bytes:
     rows = [[r.exchange, r.symbol, r.minute_ms, r.count, r.mean, r.low, r.high] for r in batch.rows]
-    mark = [batch.mark.run, batch.mark.seq]
-    return orjson.dumps({"batch": batch.batch_id, "rows": rows, "mark": mark}) + b"\n"
+    return orjson.dumps({"batch": batch.batch_id, "rows": rows, "seq": batch.seq, "fences": batch.fences}) + b"\n"
 
 
 def _decode(entry: dict) -> MinuteBatch:
-    return MinuteBatch(entry["batch"], tuple(MinuteRow(*row) for row in entry["rows"]), SealMark(*entry["mark"]))
+    rows = tuple(MinuteRow(*row) for row in entry["rows"])
+    return MinuteBatch(entry["batch"], rows, int(entry["seq"]), {str(k): int(v) for k, v in entry["fences"].items()})
 
 
-def _encode_mark(mark: SealMark | None) -> bytes:
-    return orjson.dumps({"mark": [mark.run, mark.seq]}) + b"\n" if mark else b""
+def _load(path: Path) -> dict[str, MinuteBatch]:
+    """The pending batches of a spool file: every batch line without a later ack."""
+    pending: dict[str, MinuteBatch] = {}
+    for line in path.read_bytes().splitlines():
+        try:
+            entry = orjson.loads(line)
+            if "ack" in entry:
+                pending.pop(entry["ack"], None)
+            elif "batch" in entry:
+                batch = _decode(entry)
+                pending[batch.batch_id] = batch
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("spool: skipped a damaged line", extra={"path": str(path)})
+    return pending
+
+
+def _locked(file: BinaryIO) -> bool:
+    """Take the file's exclusive lock without waiting; False while another process holds it."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 class FileSpool:
     """Opens its file on first use, so building the app touches no disk."""
 
-    def __init__(self, path: Path, max_bytes: int) -> None:
-        self.path = path
+    def __init__(self, base: Path, max_bytes: int, run: str) -> None:
+        self._base = base
+        self.path = base.with_name(f"{base.stem}.{run}{base.suffix}")
         self._max_bytes = max_bytes
         self.dropped = 0
         self.set_aside_count = 0
-        self.dead_path = path.with_name(path.name + ".dead")
-        self._mark: SealMark | None = None
+        self.dead_path = base.with_name(base.name + ".dead")
         self._pending: dict[str, MinuteBatch] = {}
         self._file: BinaryIO | None = None
 
     def _opened(self) -> BinaryIO:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._pending = self._load()
-            self._file = self.path.open("ab")
-            if self._pending:
-                log.info("spool has batches from before", extra={"batches": len(self._pending), "path": str(self.path)})
+            file = self.path.open("ab")
+            if not _locked(file):
+                raise RuntimeError(f"spool {self.path} is held by another process")
+            self._file = file
+            self._adopt_orphans()
         return self._file
 
-    @property
-    def mark(self) -> SealMark | None:
-        self._opened()
-        return self._mark
-
-    def _load(self) -> dict[str, MinuteBatch]:
-        pending: dict[str, MinuteBatch] = {}
-        if not self.path.exists():
-            return pending
-        for line in self.path.read_bytes().splitlines():
-            try:
-                entry = orjson.loads(line)
-                if "ack" in entry:
-                    pending.pop(entry["ack"], None)
-                    continue
-                mark = SealMark(*entry["mark"])
-                if "batch" in entry:
-                    batch = _decode(entry)
-                    pending[batch.batch_id] = batch
-                self._mark = mark
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                log.warning("spool: skipped a damaged line", extra={"path": str(self.path)})
-        return pending
+    def _adopt_orphans(self) -> None:
+        """Take over the batches of spool files whose process is gone (their lock is free)."""
+        pattern = f"{self._base.stem}*{self._base.suffix}"
+        for orphan in sorted(self._base.parent.glob(pattern)):
+            if orphan == self.path:
+                continue
+            with orphan.open("rb") as file:
+                if not _locked(file):
+                    continue  # a live process's spool
+                batches = _load(orphan)
+                for batch in batches.values():
+                    if batch.batch_id not in self._pending:
+                        self._pending[batch.batch_id] = batch
+                        self._write(_encode(batch), durable=False)
+                if batches:
+                    self._write(b"", durable=True)
+                    log.info("adopted the spool of a process that is gone", extra={"batches": len(batches)})
+                orphan.unlink()
 
     def pending(self) -> list[MinuteBatch]:
         self._opened()
@@ -99,13 +123,7 @@ class FileSpool:
         if self._opened().tell() + len(line) > self._max_bytes:
             self._rewrite(reserve=len(line))
         self._pending[batch.batch_id] = batch
-        self._mark = batch.mark
         self._write(line, durable=True)
-
-    def keep_mark(self, mark: SealMark) -> None:
-        self._opened()
-        self._mark = mark
-        self._write(_encode_mark(mark), durable=True)
 
     def ack(self, batch_id: str) -> None:
         file = self._opened()
@@ -116,7 +134,6 @@ class FileSpool:
         else:
             file.truncate(0)
             file.seek(0)
-            self._write(_encode_mark(self._mark), durable=False)
 
     def set_aside(self, batch: MinuteBatch, reason: str) -> None:
         entry = orjson.loads(_encode(batch))
@@ -126,6 +143,12 @@ class FileSpool:
             os.fsync(dead.fileno())
         self.set_aside_count += 1
         self.ack(batch.batch_id)
+
+    def close(self) -> None:
+        """Let the file go (and its lock): what a process that ends does, so another may adopt it."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def _write(self, data: bytes, durable: bool) -> None:
         file = self._opened()
@@ -137,18 +160,18 @@ class FileSpool:
     def _rewrite(self, reserve: int) -> None:
         """Keep only pending batches; drop the oldest while they alone exceed the bound."""
         lines = [_encode(batch) for batch in self._pending.values()]
-        mark = _encode_mark(self._mark)
-        while lines and len(mark) + sum(map(len, lines)) + reserve > self._max_bytes:
+        while lines and sum(map(len, lines)) + reserve > self._max_bytes:
             lines.pop(0)
             lost = next(iter(self._pending))
             self._pending.pop(lost)
             self.dropped += 1
             log.error("spool full: dropped the oldest minute batch", extra={"batch": lost})
         temporary = self.path.with_suffix(".tmp")
-        with temporary.open("wb") as out:
-            out.write(mark + b"".join(lines))
-            out.flush()
-            os.fsync(out.fileno())
+        out = temporary.open("wb")
+        _locked(out)  # held on the new file before it takes the name, so no other process adopts it
+        out.write(b"".join(lines))
+        out.flush()
+        os.fsync(out.fileno())
         os.replace(temporary, self.path)
         self._opened().close()
-        self._file = self.path.open("ab")
+        self._file = out

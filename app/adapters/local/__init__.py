@@ -1,0 +1,1 @@
+"""Adapters on this host's own disk, besides the spool."""

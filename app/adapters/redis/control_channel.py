@@ -1,0 +1,66 @@
+"""The ``ControlChannel`` port on Redis.
+
+``<p>:control`` holds the JSON state; the pub/sub channel of the same name
+tells every process to read it again. A listener also pings its
+subscription and rereads the state every ``RESYNC_SECONDS``, so a
+subscription that died silently, or a message lost while reconnecting,
+delays a change by seconds, never forever.
+"""
+
+import time
+from collections.abc import Callable
+
+import orjson
+import redis
+
+from app.adapters.breaker import Breaker
+from app.application.ports import StorageUnavailable
+
+RESYNC_SECONDS = 5.0
+
+
+class RedisControlChannel:
+    def __init__(self, client: redis.Redis, prefix: str, retry_after: float) -> None:
+        self._client = client
+        self._key = f"{prefix}:control"
+        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+
+    def load(self) -> dict[str, object] | None:
+        value = self._breaker.call(lambda: self._client.get(self._key))
+        if value is None:
+            return None
+        try:
+            state = orjson.loads(value)
+        except orjson.JSONDecodeError:  # not something marketflow wrote
+            return None
+        return state if isinstance(state, dict) else None
+
+    def publish(self, state: dict[str, object]) -> None:
+        body = orjson.dumps(state)
+
+        def send() -> None:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(self._key, body)
+            pipe.publish(self._key, b"changed")
+            pipe.execute()
+
+        self._breaker.call(send)
+
+    def listen(self, changed: Callable[[], None]) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(self._key)
+            changed()  # whatever changed while this process was not subscribed
+            resync = time.monotonic() + RESYNC_SECONDS
+            while True:
+                message = pubsub.get_message(timeout=0.2)
+                if message is not None and message["type"] == "message":
+                    changed()
+                if time.monotonic() >= resync:
+                    pubsub.ping()
+                    changed()
+                    resync = time.monotonic() + RESYNC_SECONDS
+        except (redis.RedisError, OSError) as exc:
+            raise StorageUnavailable(f"redis unavailable: {type(exc).__name__}: {exc}") from exc
+        finally:
+            pubsub.close()

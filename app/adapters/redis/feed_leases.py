@@ -1,0 +1,105 @@
+"""The ``FeedLeases`` and ``ProcessRegistry`` ports on Redis.
+
+- ``<p>:lease:<feed>``: a redis-py ``Lock`` with a TTL; its value names the
+  holder (``host:pid:run``), so a lease is held by exactly one process and
+  lapses by itself when that process dies or stops renewing it.
+- The fencing token of a lease is Redis's own clock (``TIME``, in
+  microseconds) read once the lock is held: it is newer than the token of
+  any earlier holder, whose lease had to end first, and it stays so after
+  Redis restarts empty (a counter would start again at 1).
+- ``<p>:process:<run>``: each process's heartbeat, a JSON summary with a
+  TTL, which is how processes count each other (to share the feeds out)
+  and how ``/health`` in any of them shows all of them.
+"""
+
+import contextlib
+import os
+import socket
+from collections.abc import Sequence
+
+import orjson
+import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
+
+from app.adapters.breaker import Breaker
+
+
+class RedisFeedLeases:
+    def __init__(self, client: redis.Redis, prefix: str, run: str, ttl: float, retry_after: float) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._ttl = ttl
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{run}"
+        self._run = run
+        self._process_key = f"{prefix}:process:{run}"
+        self._locks: dict[str, Lock] = {}
+        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+
+    def _lock(self, feed: str) -> Lock:
+        lock = self._locks.get(feed)
+        if lock is None:
+            lock = self._locks[feed] = Lock(
+                self._client, f"{self._prefix}:lease:{feed}", timeout=self._ttl, blocking=False, thread_local=False
+            )
+        return lock
+
+    def _token(self) -> int:
+        seconds, micros = self._client.time()
+        return seconds * 1_000_000 + micros
+
+    def acquire(self, feed: str) -> int | None:
+        def take() -> int | None:
+            return self._token() if self._lock(feed).acquire(token=self.identity) else None
+
+        return self._breaker.call(take)
+
+    def renew(self, feed: str) -> bool:
+        lock = self._lock(feed)
+
+        def extend() -> bool:
+            try:
+                return lock.reacquire()
+            except LockError:  # not ours any more; if nobody has it (the cache lost it), take it again
+                return bool(lock.acquire(token=self.identity))
+
+        return self._breaker.call(extend)
+
+    def release(self, feed: str) -> None:
+        lock = self._lock(feed)
+
+        def let_go() -> None:
+            with contextlib.suppress(LockError):  # already lapsed or taken: nothing of ours to release
+                lock.release()
+
+        self._breaker.call(let_go)
+
+    def holders(self, feeds: Sequence[str]) -> dict[str, str | None]:
+        if not feeds:
+            return {}
+        values = self._breaker.call(lambda: self._client.mget([f"{self._prefix}:lease:{feed}" for feed in feeds]))
+        return {
+            feed: None if value is None else bytes(value).decode(errors="replace").rsplit(":", 1)[0]
+            for feed, value in zip(feeds, values, strict=True)
+        }
+
+    def heartbeat(self, summary: dict[str, object]) -> None:
+        body = orjson.dumps({"id": self.identity.rsplit(":", 1)[0], "run": self._run, **summary})
+        self._breaker.call(lambda: self._client.set(self._process_key, body, px=int(self._ttl * 1000)))
+
+    def leave(self) -> None:
+        self._breaker.call(lambda: self._client.delete(self._process_key))
+
+    def processes(self) -> list[dict[str, object]]:
+        def fetch() -> list[bytes | None]:
+            keys = list(self._client.scan_iter(match=f"{self._prefix}:process:*", count=1000))
+            return self._client.mget(keys) if keys else []
+
+        found = []
+        for value in self._breaker.call(fetch):
+            if value is not None:
+                try:
+                    found.append(orjson.loads(value))
+                except orjson.JSONDecodeError:  # not something marketflow wrote
+                    continue
+        return sorted(found, key=lambda p: str(p.get("id")))

@@ -1,0 +1,197 @@
+"""Two gunicorn masters of two workers each, as two hosts sharing one Redis and one PostgreSQL.
+
+Every exchange program must see one connection per feed, answers from any
+worker must be exact, and a kill -9 of the owning worker and then of a
+whole master must move the feeds within the lease TTL with every tick
+counted once in the stored minutes.
+"""
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import psycopg2
+
+from app.adapters.feeds.wire_line import encode_line
+from tests.support.net import LineExchange, wait_for
+from tests.support.service import Service
+from tests.support.throwaway import RedisServer
+
+TTL = 2.0
+
+
+def owners(service: Service) -> dict[str, str | None]:
+    _, body = service.get("/health")
+    return {source["name"]: source["owner"] for source in body["sources"]}
+
+
+def counts(service: Service, feeds: list[str]) -> dict[str, int]:
+    found = {}
+    for feed in feeds:
+        status, body = service.get(f"/prices/average/{feed}/BTCUSDT?period=5m")
+        found[feed] = body["count"] if status == 200 else 0
+    return found
+
+
+def send(exchanges: list[LineExchange], sent: dict[str, list[float]], n: int) -> None:
+    now = int(time.time() * 1000)
+    for i, exchange in enumerate(exchanges, start=1):
+        prices = [1000.0 * i + len(sent[f"exchange{i}"]) + k / 8 for k in range(n)]
+        exchange.send(*(encode_line("BTCUSDT", price, now - n + k) for k, price in enumerate(prices)))
+        sent[f"exchange{i}"].extend(prices)
+
+
+def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_a_host(
+    make_config: Callable[..., dict], exchanges: list[LineExchange], tmp_path, pg_dsn: str, pg: object
+) -> None:
+    config = make_config(
+        http={"workers": 2},
+        leases={"ttl_seconds": TTL},
+        aggregator={"checkpoint_seconds": 3600.0, "close_grace_seconds": 0.5, "flush_interval_seconds": 0.2},
+    )
+    first = Service(config, tmp_path).start()
+    second = Service(config, tmp_path).start()
+    feeds = ["exchange1", "exchange2", "exchange3"]
+    sent: dict[str, list[float]] = {feed: [] for feed in feeds}
+    try:
+        wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
+        time.sleep(2 * TTL)  # nobody reaches for a feed already read
+        assert [exchange.connections for exchange in exchanges] == [1, 1, 1]
+        assert len({owner for owner in owners(first).values()}) == 3  # one feed each, over four processes
+
+        send(exchanges, sent, 20)
+        expected = {feed: len(prices) for feed, prices in sent.items()}
+        for service in (first, second):  # any worker of any host answers for every feed
+            wait_for(lambda s=service: counts(s, feeds) == expected, timeout=10, message="20 ticks per feed")
+
+        victim = owners(first)["exchange1"]
+        os.kill(int(victim.rsplit(":", 1)[1]), signal.SIGKILL)  # kill -9 of the worker reading exchange1
+        wait_for(lambda: exchanges[0].connections == 2, timeout=TTL + 5, message="exchange1 taken over")
+        wait_for(lambda: owners(first)["exchange1"] not in (None, victim), timeout=10, message="new owner shown")
+        send(exchanges, sent, 10)
+        expected = {feed: len(prices) for feed, prices in sent.items()}
+        wait_for(lambda: counts(second, feeds) == expected, timeout=10, message="30 ticks per feed")
+
+        shown = wait_for(lambda: all(owners(second).values()) and owners(second), timeout=5, message="owners shown")
+        on_second = [feed for feed, owner in shown.items() if owner.rsplit(":", 1)[1] in _pids(second)]
+        second.crash()  # kill -9 of a whole host, master and workers
+        before = [exchange.connections for exchange in exchanges]
+        for i, feed in enumerate(feeds):
+            if feed in on_second:
+                wait_for(lambda i=i: exchanges[i].connections > before[i], timeout=TTL + 5, message=f"{feed} taken")
+        send(exchanges, sent, 5)
+        expected = {feed: len(prices) for feed, prices in sent.items()}
+        wait_for(lambda: counts(first, feeds) == expected, timeout=10, message="every tick, once")
+
+        status, _ = first.post("/mode/test")
+        assert status == 200
+        for _ in range(8):  # both workers answer alike, within a second
+            wait_for(lambda: first.get("/mode")[1]["mode"] == "test", timeout=1.5, message="mode seen everywhere")
+    finally:
+        first.stop()
+        second.stop()
+
+    assert_stored_exactly(pg_dsn, sent)
+
+
+def assert_stored_exactly(dsn: str, sent: dict[str, list[float]]) -> None:
+    """The stored minutes hold every tick sent exactly once: counts, extremes and sums."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT exchange, sum(sample_count), sum(average_price * sample_count), min(min_price), max(max_price)"
+            " FROM market_data WHERE pair_name = 'BTCUSDT' GROUP BY exchange ORDER BY exchange"
+        )
+        stored = {row[0]: row[1:] for row in cur.fetchall()}
+    for feed, prices in sent.items():
+        count, total, low, high = stored[feed]
+        assert (feed, count, low, high) == (feed, len(prices), min(prices), max(prices))
+        assert abs(total - sum(prices)) < 1e-6 * sum(prices)
+
+
+def two_hosts(config: dict, tmp_path) -> tuple[Service, Service]:
+    """Two masters of one worker each: a worker's pid is the one /health names."""
+    first = Service(config, tmp_path).start()
+    second = Service(config, tmp_path).start()
+    wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
+    return first, second
+
+
+def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
+    make_config: Callable[..., dict], exchanges: list[LineExchange], tmp_path, pg_dsn: str, pg: object
+) -> None:
+    config = make_config(http={"workers": 1}, leases={"ttl_seconds": TTL}, aggregator={"checkpoint_seconds": 3600.0})
+    first, second = two_hosts(config, tmp_path)
+    feeds = ["exchange1", "exchange2", "exchange3"]
+    sent: dict[str, list[float]] = {feed: [] for feed in feeds}
+    try:
+        send(exchanges, sent, 10)
+        expected = {feed: len(prices) for feed, prices in sent.items()}
+        wait_for(lambda: counts(first, feeds) == expected, timeout=10, message="10 ticks per feed")
+        paused = owners(first)["exchange1"]
+        pid = int(paused.rsplit(":", 1)[1])
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: exchanges[0].connections == 2, timeout=TTL + 5, message="exchange1 taken over")
+            send(exchanges, sent, 10)  # the paused owner's socket still gets these, into its buffer
+            time.sleep(0.5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        expected = {feed: len(prices) for feed, prices in sent.items()}
+        wait_for(lambda: counts(first, feeds) == expected and counts(second, feeds) == expected, timeout=10)
+        time.sleep(2 * TTL)  # had the woken owner counted its buffer, it would show by now
+        assert counts(first, feeds) == expected == counts(second, feeds)
+    finally:
+        first.stop()
+        second.stop()
+    assert_stored_exactly(pg_dsn, sent)
+
+
+def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts_a_feed(
+    make_config: Callable[..., dict], exchanges: list[LineExchange], tmp_path, pg_dsn: str, pg: object
+) -> None:
+    cache = RedisServer().start()
+    config = make_config(
+        http={"workers": 1},
+        redis={"url": cache.url, "socket_timeout": 0.3, "retry_after": 0.5},
+        leases={"ttl_seconds": TTL},
+        aggregator={"checkpoint_seconds": 1.0},
+    )
+    first, second = two_hosts(config, tmp_path)
+    feeds = ["exchange1", "exchange2", "exchange3"]
+    sent: dict[str, list[float]] = {feed: [] for feed in feeds}
+    try:
+        send(exchanges, sent, 10)
+        expected = {feed: len(prices) for feed, prices in sent.items()}
+        wait_for(lambda: counts(first, feeds) == expected, timeout=10, message="10 ticks per feed")
+        before = owners(first)
+        cache.kill()
+        send(exchanges, sent, 10)
+        time.sleep(3 * TTL)  # far past every lease
+        assert [exchange.connections for exchange in exchanges] == [1, 1, 1]  # nobody else started a feed
+        cache.start()  # empty: every lease is gone
+        time.sleep(3 * TTL)
+        assert [exchange.connections for exchange in exchanges] == [1, 1, 1]  # owners took their own leases back
+        assert owners(first) == before
+        send(exchanges, sent, 10)
+        expected = {feed: len(prices) for feed, prices in sent.items()}
+        # Redis lost the older ticks; the stored minutes still hold them (checked below).
+        wait_for(lambda: owners(second) == before, timeout=10, message="owners shown again")
+    finally:
+        first.stop()
+        second.stop()
+        cache.kill()
+    assert_stored_exactly(pg_dsn, sent)
+
+
+def _pids(service: Service) -> set[str]:
+    """The master's pid and its workers' (the service's process group)."""
+    group = os.getpgid(service.process.pid)
+    return {entry for entry in os.listdir("/proc") if entry.isdigit() and _group_of(int(entry)) == group}
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None

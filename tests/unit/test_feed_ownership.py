@@ -1,0 +1,123 @@
+"""Feed leases across processes: each feed read once, shared out, taken over, given up when lost."""
+
+import tempfile
+import time
+from pathlib import Path
+
+from app.adapters.spool.file_spool import FileSpool
+from app.application.aggregator import MinuteAggregator
+from app.application.feed_ownership import FeedOwnership, LeaseSettings
+from app.application.pipeline import Pipeline
+from app.application.ports import SealMark
+from app.application.recent_window import RecentWindow
+from tests.support.fakes import Clock, FlakyCache, MemoryLeases, MemoryStore, ScriptedSource
+from tests.unit.test_pipeline import SYMBOLS, settings
+
+FEEDS = ["a", "b", "c", "d"]
+POLL = 1.0
+
+
+class Process:
+    """One process of several sharing the leases, the store and the cache, with a clock the test moves."""
+
+    def __init__(self, name: str, leases: MemoryLeases, store: MemoryStore, cache: FlakyCache, clock: Clock) -> None:
+        spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20, name)
+        self.aggregator = MinuteAggregator(store, spool, grace_ms=1000)
+        self.pipeline = Pipeline(settings(), SYMBOLS, cache, RecentWindow(3_600_000, 1000), self.aggregator)
+        self.feeds = FeedOwnership(
+            leases.of(name),
+            leases.of(name),
+            self.pipeline,
+            self.aggregator,
+            LeaseSettings(6.0, POLL),
+            name,
+            clock,
+        )
+        self.feeds.want([ScriptedSource(feed, []) for feed in FEEDS])
+        self.cache = cache
+
+    def cycle(self) -> None:
+        self.feeds._cycle()
+        self.aggregator.claim_pending(self.cache)  # what the aggregator's cadence does
+
+
+def cluster(n: int) -> tuple[list[Process], MemoryLeases, MemoryStore, Clock]:
+    leases, store, clock = MemoryLeases(), MemoryStore(), Clock(1000.0)
+    cache = FlakyCache(time.time)
+    return [Process(f"p{i}", leases, store, cache, clock) for i in range(n)], leases, store, clock
+
+
+def settle(processes: list[Process], clock: Clock, cycles: int = 4) -> None:
+    for _ in range(cycles):
+        for process in processes:
+            process.cycle()
+        clock.now += POLL
+
+
+def test_feeds_are_shared_out_each_read_by_exactly_one_process() -> None:
+    processes, _leases, store, clock = cluster(2)
+    settle(processes, clock)
+    held = [sorted(p.feeds.held()) for p in processes]
+    assert sorted(held[0] + held[1]) == FEEDS
+    assert [len(h) for h in held] == [2, 2]
+    assert [sorted(p.pipeline.attached()) for p in processes] == held
+    assert set(store.owners) == set(FEEDS)  # each claimed in the store before it was read
+
+
+def test_a_dead_process_feeds_are_taken_over_and_a_free_feed_waits_two_polls() -> None:
+    processes, leases, store, clock = cluster(2)
+    settle(processes, clock)
+    dead, alive = processes
+    lost = dead.feeds.held()
+    for feed in lost:  # kill -9: nothing renews its leases or heartbeat, which lapse
+        del leases.holder[feed]
+    del leases.beats["p0"]
+    alive.cycle()
+    assert sorted(alive.feeds.held()) != FEEDS  # seen free once: not yet
+    clock.now += 2 * POLL
+    alive.cycle()
+    assert sorted(alive.feeds.held()) == FEEDS
+    tokens = {feed: alive.aggregator.lease(feed) for feed in lost}
+    assert all(store.owners[feed][:2] == (tokens[feed], SealMark(tokens[feed], 0)) for feed in lost)  # replayed
+
+
+def test_a_process_that_lost_its_lease_stops_reading_at_once() -> None:
+    processes, leases, _store, clock = cluster(1)
+    settle(processes, clock)
+    [process] = processes
+    leases.holder["a"] = "intruder"
+    process.cycle()
+    assert "a" not in process.feeds.held()
+    assert "a" not in process.pipeline.attached()
+
+
+def test_while_redis_is_down_the_owner_keeps_reading_and_renews_first_when_it_is_back() -> None:
+    processes, leases, _store, clock = cluster(2)
+    settle(processes, clock)
+    first, second = processes
+    mine = sorted(first.feeds.held())
+    leases.down = True
+    clock.now += 30  # far past every TTL
+    first.cycle()
+    second.cycle()
+    assert sorted(first.feeds.held()) == mine
+    assert sorted(first.pipeline.attached()) == mine
+    leases.down = False
+    leases.holder.clear()  # Redis came back empty
+    second.cycle()  # sees them free once
+    first.cycle()  # the owner takes its own leases back
+    clock.now += 3 * POLL
+    second.cycle()
+    assert sorted(first.feeds.held()) == mine
+    assert all(leases.holder[feed] == "p0" for feed in mine)
+
+
+def test_rows_refused_for_a_newer_token_stop_the_feed() -> None:
+    processes, _leases, store, clock = cluster(1)
+    settle(processes, clock)
+    [process] = processes
+    token, mark, pending = store.owners["b"]
+    store.owners["b"] = (token + 100, mark, pending)  # another process claimed it meanwhile
+    process.aggregator.on_fenced("b")
+    assert "b" not in process.feeds.held()
+    assert "b" not in process.pipeline.attached()
