@@ -22,7 +22,7 @@ from app.adapters.feeds.websocket_source import WebSocketSettings, WebSocketSour
 from app.adapters.http import register_http
 from app.adapters.http.access import AccessPolicy
 from app.adapters.http.metrics import instrument_requests
-from app.adapters.http.services import EXTENSION_KEY
+from app.adapters.http.services import EXTENSION_KEY, HttpServices
 from app.adapters.local.control_copy import FileControlCopy
 from app.adapters.metrics.collector import ServiceCollector
 from app.adapters.metrics.instrumented import MeasuredCache, MeasuredStore, WriteMetrics
@@ -34,6 +34,7 @@ from app.adapters.redis.feed_leases import RedisFeedLeases
 from app.adapters.redis.tick_cache import RedisTickCache, make_client
 from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.server.flask_commands import marketflow_commands
+from app.adapters.server.runtime import RUNTIME_KEY
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.backoff import Backoff, ConnectPacer
@@ -277,7 +278,18 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask("marketflow", static_folder=None)  # the dashboard blueprint serves /static
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     container = build_container(config)
-    app.extensions[EXTENSION_KEY] = container
+    app.extensions[RUNTIME_KEY] = container
+    app.extensions[EXTENSION_KEY] = HttpServices(
+        container.queries,
+        container.modes,
+        container.health,
+        container.proxy,
+        container.control,
+        container.stream,
+        container.market,
+        container.access,
+        container.registry,
+    )
     register_http(app)
     instrument_requests(app, container.registry)
     app.cli.add_command(marketflow_commands)

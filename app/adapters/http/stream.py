@@ -118,9 +118,9 @@ def _send_ticks(ws: ServerWebSocket, stream: PriceStream, subscriber: Subscriber
 
 @stream_bp.route("/ws/prices", websocket=True)
 def prices() -> ResponseReturnValue:
-    container = services()
+    view = services()
     try:
-        container.access.check_origin(request)
+        view.access.check_origin(request)
         accept = accept_key(request.environ.get("SERVER_PROTOCOL", ""), request.headers)
     except AccessDenied as exc:
         return denied(exc)
@@ -132,7 +132,7 @@ def prices() -> ResponseReturnValue:
     ws = switch_protocols(accept)
     with contextlib.suppress(OSError):
         ws.handler.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-    _serve(ws, container.stream, container.market)
+    _serve(ws, view.stream, view.market)
     return "", 101
 
 

@@ -11,8 +11,8 @@ import psycopg2
 from flask import current_app
 
 from app.adapters.feeds.simulator import ExchangeProgram
-from app.adapters.http.services import EXTENSION_KEY
 from app.adapters.postgres.schema import migrate as apply_migrations
+from app.adapters.server.runtime import runtime
 from app.config.masking import masked_config
 from app.domain.secrets import mask_secrets
 
@@ -25,7 +25,7 @@ def marketflow_commands() -> None:
 @marketflow_commands.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade the PostgreSQL schema."""
-    config = current_app.extensions[EXTENSION_KEY].config
+    config = runtime(current_app).config
     try:
         conn = psycopg2.connect(config.postgres.dsn, connect_timeout=config.postgres.connect_timeout)
     except psycopg2.Error as exc:
@@ -41,7 +41,7 @@ def migrate_command() -> None:
 @marketflow_commands.command("check-config")
 def check_config_command() -> None:
     """Validate the configuration and print it as the service will use it."""
-    click.echo(json.dumps(masked_config(current_app.extensions[EXTENSION_KEY].config), indent=2))
+    click.echo(json.dumps(masked_config(runtime(current_app).config), indent=2))
     click.echo("config OK")
 
 
@@ -52,7 +52,7 @@ def check_config_command() -> None:
 @click.option("--rate", default=1.0, show_default=True, type=click.FloatRange(min=0.01), help="Lines/s per symbol.")
 def simulate_command(host: str, ports: str, symbols: str, rate: float) -> None:
     """Serve a stand-in for the exchange programs (one JSON line per trade over TCP)."""
-    config = current_app.extensions[EXTENSION_KEY].config
+    config = runtime(current_app).config
     try:
         port_list = [int(p) for p in ports.split(",")] if ports else [s.port for s in config.sources.live.tcp]
     except ValueError:

@@ -12,8 +12,8 @@ import sys
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
-from app.adapters.http.services import EXTENSION_KEY
 from app.adapters.server.logs import logging_dict
+from app.adapters.server.runtime import runtime
 from app.config.loader import ConfigError, load_config
 
 # Files a worker needs besides its client connections: stores, feeds, logs, the spool.
@@ -54,16 +54,16 @@ accesslog = None
 
 
 def _stop(worker: Worker) -> None:
-    container = worker.wsgi.extensions.get(EXTENSION_KEY) if getattr(worker, "wsgi", None) else None
-    if container is not None:
-        container.stop()
+    services = runtime(worker.wsgi) if getattr(worker, "wsgi", None) else None
+    if services is not None:
+        services.stop()
 
 
 def post_worker_init(worker: Worker) -> None:
     from psycogreen.gevent import patch_psycopg  # after the worker patched gevent
 
     patch_psycopg()
-    worker.wsgi.extensions[EXTENSION_KEY].start()
+    runtime(worker.wsgi).start()
 
 
 def worker_int(worker: Worker) -> None:

@@ -26,8 +26,8 @@ import orjson
 from geventwebsocket.websocket import Stream
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler, PyWSGIServer
 
-from app.adapters.http.services import EXTENSION_KEY
 from app.adapters.http.websocket import UPGRADE_KEY, ServerWebSocket
+from app.adapters.server.runtime import runtime
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class MarketflowServer(PyWSGIServer):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        http = self.application.extensions[EXTENSION_KEY].config.http
+        http = runtime(self.application).config.http
         self.header_timeout: float = http.header_timeout_seconds
         self.keepalive: float = http.keepalive_seconds
         self.max_waiting: int = http.max_connections // 2
@@ -169,6 +169,6 @@ class MarketflowWorker(GeventPyWSGIWorker):
 
     def handle_exit(self, sig: int, frame: object) -> None:
         super().handle_exit(sig, frame)
-        container = self.wsgi.extensions.get(EXTENSION_KEY) if getattr(self, "wsgi", None) else None
-        if container is not None:
-            gevent.spawn(container.stop)  # out of the signal handler, like gunicorn's own handle_quit
+        services = runtime(self.wsgi) if getattr(self, "wsgi", None) else None
+        if services is not None:
+            gevent.spawn(services.stop)  # out of the signal handler, like gunicorn's own handle_quit
