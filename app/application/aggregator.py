@@ -1,4 +1,4 @@
-"""Exact per-minute min/mean/max, computed from the tick stream in memory.
+"""Exact per-minute min/mean/max, open/close, volume and VWAP, computed from the tick stream in memory.
 
 Buckets are sealed together: when a minute is ``grace_ms`` past its end, and
 at every checkpoint, every open bucket (the unfinished minute too, as a
@@ -73,7 +73,7 @@ class MinuteAggregator:
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = PriceStats()
-            bucket.add(tick.exchange, tick.price, ts)
+            bucket.add(tick.exchange, tick.price, ts, tick.quantity)
 
     @property
     def open_buckets(self) -> int:
@@ -135,8 +135,7 @@ class MinuteAggregator:
             return
         self._remember_predecessor()
         rows = [
-            MinuteRow(exchange, symbol, minute, stats.count, stats.mean, stats.low, stats.high)
-            for (exchange, symbol, minute), stats in self._open.items()
+            MinuteRow.of(exchange, symbol, minute, stats) for (exchange, symbol, minute), stats in self._open.items()
         ]
         self._open = {}
         self._spool.append(MinuteBatch(uuid.uuid4().hex, tuple(rows), SealMark(self._run, self._last_seq)))

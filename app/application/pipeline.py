@@ -190,9 +190,10 @@ class Pipeline:
                         if isinstance(decoded, InvalidTick):
                             self._reject(status, decoded.reason, decoded)
                             continue
-                        symbol, price, ts = decoded
+                        symbol, price, ts, *quantity = decoded  # a decoder may add the trade's quantity
                         try:
-                            ticks.append(make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price))
+                            tick = make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price, *quantity)
+                            ticks.append(tick)
                         except InvalidTick as exc:
                             self._reject(status, exc.reason, exc)
                 except InvalidTick as exc:

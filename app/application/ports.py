@@ -33,7 +33,13 @@ class LatestPrice:
 
 @dataclass(frozen=True, slots=True)
 class MinuteRow:
-    """One minute of one (exchange, symbol): the unit PostgreSQL stores."""
+    """One minute of one (exchange, symbol): the unit PostgreSQL stores.
+
+    ``open``/``close`` carry the trade times they were seen at
+    (``open_ms``/``close_ms``), so deltas of one minute merge into the exact
+    open and close; ``volume`` and ``vwap`` are None when no tick carried a
+    quantity. A row spooled by a version without them has them all None.
+    """
 
     exchange: str
     symbol: str
@@ -42,6 +48,19 @@ class MinuteRow:
     mean: float
     low: float
     high: float
+    open: float | None = None
+    open_ms: int | None = None
+    close: float | None = None
+    close_ms: int | None = None
+    volume: float | None = None
+    vwap: float | None = None
+
+    @classmethod
+    def of(cls, exchange: str, symbol: str, minute_ms: int, stats: PriceStats) -> "MinuteRow":
+        """The row of a minute's aggregate (its extremes' times are not stored: the minute is their time)."""
+        s = stats
+        extremes = (s.count, s.mean, s.low, s.high)
+        return cls(exchange, symbol, minute_ms, *extremes, s.first, s.first_ts, s.last, s.last_ts, s.volume, s.vwap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +119,14 @@ class WindowRead:
     partial: str | None = None
 
 
+@dataclass
+class BucketRead:
+    """Per bucket start, the stats of the exchanges asked for, merged; ``partial`` says why not exact."""
+
+    buckets: dict[int, PriceStats]
+    partial: str | None = None
+
+
 class TickCache(Protocol):
     """Recent raw ticks, per-second and per-minute buckets and the latest price per (exchange, symbol)."""
 
@@ -122,6 +149,10 @@ class TickCache(Protocol):
         """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``; raises ``CacheLost``."""
         ...
 
+    def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
+        """The buckets of one grain with ``from_ms <= start < to_ms``, exchanges merged; raises ``CacheLost``."""
+        ...
+
     def ticks_after(self, mark: SealMark) -> list[Tick]:
         """The cached ticks of process ``mark.run`` with a higher ``seq`` than ``mark.seq``."""
         ...
@@ -141,6 +172,13 @@ class MinuteStore(Protocol):
 
         An extreme's timestamp is the start of the minute it was seen in.
         """
+        ...
+
+    def candles(
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+    ) -> list[tuple[int, PriceStats]]:
+        """Stored minutes with ``from_ms <= minute < to_ms`` merged per interval (a whole number of minutes
+        dividing a day), oldest first, as ``(interval start, stats)``; extremes carry the interval's start."""
         ...
 
     def ping(self) -> float: ...
@@ -204,7 +242,7 @@ class FeedSource(Protocol):
         """Produce until killed; reconnects are the source's own business."""
         ...
 
-    def decode(self, raw: bytes) -> Iterator[tuple[object, object, object] | InvalidTick]:
-        """Yield ``(symbol, price, timestamp)`` per trade, or an ``InvalidTick`` in place of a bad trade
+    def decode(self, raw: bytes) -> Iterator[tuple[object, ...] | InvalidTick]:
+        """Yield ``(symbol, price, timestamp[, quantity])`` per trade, or an ``InvalidTick`` in place of a bad trade
         (so the good trades after it still come out); raise ``InvalidTick`` when the message can't be read."""
         ...

@@ -16,8 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
-from app.application.ports import Bucket, CacheBatch, LatestPrice, WindowRead
-from app.domain.stats import PriceStats
+from app.application.ports import Bucket, BucketRead, CacheBatch, LatestPrice, WindowRead
+from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
 from app.domain.window import GRAINS, Cover, cover, split_window
 
@@ -33,8 +33,8 @@ class _Slot:
 
     def __init__(self) -> None:
         self.stats = PriceStats()
-        # (ts_ms, price, seq) in arrival order; None once dropped to keep within max_ticks.
-        self.ticks: list[tuple[int, float, int]] | None = []
+        # (ts_ms, price, seq, quantity) in arrival order; None once dropped to keep within max_ticks.
+        self.ticks: list[tuple[int, float, int, float | None]] | None = []
 
 
 class _Series:
@@ -92,9 +92,9 @@ class RecentWindow:
             series.newest = max(series.newest, start)
             series.created.append(start)
             series.with_raw.append(start)
-        slot.stats.add(tick.exchange, tick.price, ts)
+        slot.stats.add(tick.exchange, tick.price, ts, tick.quantity)
         if slot.ticks is not None:
-            slot.ticks.append((ts, tick.price, tick.seq))
+            slot.ticks.append((ts, tick.price, tick.seq, tick.quantity))
             series.raw_count += 1
         for grain in COARSER:
             start = ts - ts % grain
@@ -103,7 +103,7 @@ class RecentWindow:
             if stats is None:
                 stats = table[start] = PriceStats()
                 series.coarse_created[grain].append(start)
-            stats.add(tick.exchange, tick.price, ts)
+            stats.add(tick.exchange, tick.price, ts, tick.quantity)
 
     def _trim(self, series: _Series, horizon: int) -> None:
         slots = series.slots
@@ -185,10 +185,27 @@ class RecentWindow:
         elif part is Cover.SPLIT:
             if slot.ticks is None:
                 return False
-            for ts, price, _ in slot.ticks:
+            for ts, price, _, quantity in slot.ticks:
                 if after < ts <= to:
-                    stats.add(exchange, price, ts)
+                    stats.add(exchange, price, ts, quantity)
         return True
+
+    def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
+        """The held buckets of one coarser grain with ``from_ms <= start < to_ms``, exchanges merged."""
+        merged: dict[int, PriceStats] = {}
+        for exchange in exchanges:
+            series = self._series.get((exchange, symbol))
+            if series is None:
+                continue
+            table = series.coarse[grain_ms]
+            # Only the retention can hold buckets: the scan never outgrows it, whatever span was asked.
+            oldest = series.newest - self._retention_ms - grain_ms
+            first = max(from_ms + (-from_ms) % grain_ms, oldest - oldest % grain_ms)
+            for start in range(first, min(to_ms, series.newest + 1), grain_ms):
+                part = table.get(start)
+                if part is not None:
+                    merge_at(merged, start, part)
+        return BucketRead(merged)
 
     def snapshot(self, batch_ticks: int) -> Iterator[CacheBatch]:
         """Everything held, as cache batches of about ``batch_ticks`` items: to write back a cache that lost it."""
@@ -199,7 +216,7 @@ class RecentWindow:
                 buckets.extend(Bucket(exchange, symbol, grain, start, stats, True) for start, stats in table.items())
             for start, slot in list(series.slots.items()):
                 buckets.append(Bucket(exchange, symbol, FINEST, start, slot.stats, slot.ticks is not None))
-                ticks.extend(Tick(exchange, symbol, price, ts, seq) for ts, price, seq in slot.ticks or ())
+                ticks.extend(Tick(exchange, symbol, price, ts, seq, q) for ts, price, seq, q in slot.ticks or ())
                 if len(ticks) + len(buckets) >= batch_ticks:
                     yield CacheBatch(ticks, buckets)
                     ticks, buckets = [], []

@@ -11,7 +11,9 @@ class Tick:
     windows and minute buckets follow market time rather than arrival time.
     ``seq`` is the arrival order within one process, set once when the tick
     enters the pipeline: it tells equal trades apart and makes writing the
-    same tick twice a no-op.
+    same tick twice a no-op. ``quantity`` is the traded amount where the feed
+    says it (volume and VWAP count only such ticks); ``trade_id`` is the
+    exchange's own id of the trade, where it has one.
     """
 
     exchange: str
@@ -19,6 +21,8 @@ class Tick:
     price: float
     ts_ms: int
     seq: int = 0
+    quantity: float | None = None
+    trade_id: str | None = None
 
 
 MS_PER_MINUTE = 60_000

@@ -38,6 +38,24 @@ def test_closed_minutes_are_written_exactly_once_after_the_grace(tmp_path: Path)
     assert agg.open_buckets == 0
 
 
+def test_a_row_carries_open_close_volume_and_vwap_by_trade_time_then_arrival(tmp_path: Path) -> None:
+    clock, store = Clock((M + 120_000) / 1000), MemoryStore()
+    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)
+    agg.add(
+        [
+            Tick("ex1", "BTCUSDT", 101.0, M + 500, 1, 2.0),
+            Tick("ex1", "BTCUSDT", 100.0, M + 100, 2),  # earlier trade time: the open, though it came second
+            Tick("ex1", "BTCUSDT", 103.0, M + 900, 3, 1.0),
+            Tick("ex1", "BTCUSDT", 104.0, M + 900, 4, 1.0),  # the same ms, arrived later: the close
+        ]
+    )
+    agg.close_due()
+    assert agg.flush()
+    row = store.rows[("ex1", "BTCUSDT", M)]
+    assert (row.open, row.open_ms, row.close, row.close_ms) == (100.0, M + 100, 104.0, M + 900)
+    assert (row.volume, row.vwap) == (4.0, (202.0 + 103.0 + 104.0) / 4.0)
+
+
 def test_store_outage_keeps_batches_and_retries_with_the_same_id(tmp_path: Path) -> None:
     clock, store = Clock((M + 120_000) / 1000), MemoryStore()
     agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, run="run-1", clock=clock)

@@ -9,8 +9,17 @@ M = 1_763_712_000_000
 
 
 def batch(n: int) -> MinuteBatch:
-    row = MinuteRow("ex1", "BTCUSDT", M + n * 60_000, n + 1, 0.1 + 0.2, 1e-8, 96123.45)
+    start = M + n * 60_000
+    row = MinuteRow("ex1", "BTCUSDT", start, n + 1, 0.1 + 0.2, 1e-8, 96123.45, 5.0, start + 7, 6.0, start + 9, 0.3, 5.5)
     return MinuteBatch(f"b{n}", (row,), SealMark("run-a", 10 * n))
+
+
+def test_a_batch_spooled_before_open_and_close_were_kept_loads_without_them(tmp_path: Path) -> None:
+    path = tmp_path / "spool.jsonl"
+    path.write_bytes(b'{"batch":"old","rows":[["ex1","BTCUSDT",60000,2,1.5,1.0,2.0]],"mark":["run-a",3]}\n')
+    (old,) = FileSpool(path, 1 << 20).pending()
+    assert old.rows == (MinuteRow("ex1", "BTCUSDT", 60_000, 2, 1.5, 1.0, 2.0),)
+    assert (old.rows[0].open, old.rows[0].volume) == (None, None)
 
 
 def test_pending_batches_survive_a_restart_exactly(tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ each applied batch id so a retried write is recognised and skipped.
 ``market_data_hourly`` and ``market_data_daily`` roll the minutes up (same
 columns, plus the start of the minute each extreme was seen in), so a long
 period reads days and hours instead of every minute; version 2 builds them
-from the minutes already stored.
+from the minutes already stored. Version 3 adds what candles need to all
+three: the open and close price with the trade time each was seen at (so
+deltas merge into the exact open and close), the volume and the VWAP of the
+trades that carried a quantity; all nullable (null: no such trade, or a
+minute stored before version 3).
 """
 
 import psycopg2.extensions
@@ -55,6 +59,18 @@ MIGRATIONS: list[str] = [
     FROM market_data GROUP BY 1, 2, 3;
     """
         for table, unit in (("market_data_hourly", "hour"), ("market_data_daily", "day"))
+    ),
+    "".join(
+        f"""
+    ALTER TABLE {table}
+        ADD COLUMN open_price  double precision,
+        ADD COLUMN open_at     timestamptz,
+        ADD COLUMN close_price double precision,
+        ADD COLUMN close_at    timestamptz,
+        ADD COLUMN volume      double precision,
+        ADD COLUMN vwap        double precision;
+    """
+        for table in ("market_data", "market_data_hourly", "market_data_daily")
     ),
 ]
 

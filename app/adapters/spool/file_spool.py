@@ -20,6 +20,7 @@ a line of its own, so a restart finds it even when nothing is pending.
 
 import logging
 import os
+from dataclasses import astuple
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def _encode(batch: MinuteBatch) -> bytes:
-    rows = [[r.exchange, r.symbol, r.minute_ms, r.count, r.mean, r.low, r.high] for r in batch.rows]
+    rows = [list(astuple(row)) for row in batch.rows]
     mark = [batch.mark.run, batch.mark.seq]
     return orjson.dumps({"batch": batch.batch_id, "rows": rows, "mark": mark}) + b"\n"
 
