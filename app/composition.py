@@ -33,6 +33,7 @@ from app.adapters.server.flask_commands import marketflow_commands
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.backoff import Backoff, ConnectPacer
+from app.application.candle_queries import CandleQueries
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSettings
@@ -59,6 +60,7 @@ class Container:
     pipeline: Pipeline
     modes: ModeService
     queries: PriceQueries
+    candles: CandleQueries
     health: HealthService
     proxy: ProxyService
     stream: PriceStream
@@ -207,13 +209,14 @@ def build_container(config: Config) -> Container:
     pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
     modes = ModeService(pipeline, sources, config.mode)
     queries = PriceQueries(market, modes, cache, window, store, retention_ms, lambda: pipeline.cache_consistent)
+    candles = CandleQueries(queries, store, retention_ms)
     health = HealthService(pipeline, modes, cache, store, aggregator)
     proxy = ProxyService(router, modes, connector.probe_direct)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
     pipeline.observers.append(stream.publish)
     registry.register(ServiceCollector(pipeline, aggregator, stream))
     access = AccessPolicy(config.http.admin_token, config.http.allowed_origins)
-    return Container(config, market, pipeline, modes, queries, health, proxy, stream, registry, pool, access)
+    return Container(config, market, pipeline, modes, queries, candles, health, proxy, stream, registry, pool, access)
 
 
 def create_app(config: Config | None = None) -> Flask:

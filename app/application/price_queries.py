@@ -13,9 +13,10 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from app.application.modes import ModeService
-from app.application.ports import LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
+from app.application.ports import BucketRead, LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
 from app.application.recent_window import RecentWindow
 from app.domain.errors import DomainError
 from app.domain.market import Market
@@ -27,6 +28,11 @@ FROM_MEMORY_ONLY_SINCE_START = (
     "Redis is unavailable and the in-process window holds only what this process received since it started"
 )
 STORE_UNAVAILABLE = "PostgreSQL is unavailable: the stored minutes of the window are not counted"
+
+
+RecentSource = TickCache | RecentWindow
+"""Either holder of the recent window: they answer the same reads."""
+Read = TypeVar("Read", WindowRead, BucketRead)
 
 
 class NoData(DomainError):
@@ -67,14 +73,15 @@ class PriceQueries:
         self._cache_ready = cache_ready
         self._clock = clock
 
-    def _scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
+    def scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
+        """The canonical symbol and the exchanges asked for: one, or the current mode's."""
         canonical = self._market.symbol(symbol)
         if exchange is None:
             return canonical, self._modes.exchanges()
         return canonical, [self._market.exchange(exchange)]
 
     def latest(self, symbol: str, exchange: str | None = None) -> tuple[str, LatestPrice]:
-        canonical, exchanges = self._scope(symbol, exchange)
+        canonical, exchanges = self.scope(symbol, exchange)
         prices = None
         if self._cache_ready():
             with contextlib.suppress(StorageUnavailable):  # unreachable, or restarted empty (CacheLost)
@@ -85,20 +92,26 @@ class PriceQueries:
             raise NoData(f"no price seen yet for {canonical}")
         return canonical, max(prices, key=lambda price: price.ts_ms)
 
-    def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
-        """From the cache while it holds everything; else from the in-process window, saying what it lacks."""
+    def recent(self, read: Callable[[RecentSource], Read], reaches_back_to_ms: int) -> Read:
+        """``read`` from the cache while it holds everything; else from the in-process window, saying what
+        that lacks when the read reaches back to before this process started."""
         if self._cache_ready():
             try:
-                return self._cache.window(symbol, exchanges, plan.recent_after_ms, plan.to_ms)
+                return read(self._cache)
             except StorageUnavailable:  # unreachable, or restarted empty (CacheLost)
                 pass
-        read = self._fallback.window(symbol, exchanges, plan.recent_after_ms, plan.to_ms)
-        if read.partial is None and plan.recent_after_ms + 1 < self._fallback.since_ms:
-            read.partial = FROM_MEMORY_ONLY_SINCE_START
-        return read
+        answer = read(self._fallback)
+        if answer.partial is None and reaches_back_to_ms < self._fallback.since_ms:
+            answer.partial = FROM_MEMORY_ONLY_SINCE_START
+        return answer
+
+    def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
+        return self.recent(
+            lambda source: source.window(symbol, exchanges, plan.recent_after_ms, plan.to_ms), plan.recent_after_ms + 1
+        )
 
     def window(self, symbol: str, exchange: str | None, period: Period) -> WindowAnswer:
-        canonical, exchanges = self._scope(symbol, exchange)
+        canonical, exchanges = self.scope(symbol, exchange)
         now_ms = int(self._clock() * 1000)
         plan = plan_window(now_ms, period.ms, self._retention_ms)
         recent = self._recent(canonical, exchanges, plan)
