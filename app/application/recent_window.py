@@ -72,11 +72,14 @@ class RecentWindow:
             latest = self._latest.get(key)
             if latest is None or tick.ts_ms >= latest.ts_ms:
                 self._latest[key] = LatestPrice(tick.exchange, tick.price, tick.ts_ms)
-            if tick.ts_ms <= horizon:
-                continue  # too old for any window we answer from here; the minute aggregator still counts it
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series()
+            if tick.ts_ms <= horizon:
+                # Too old for any window inside the retention, but the minute holding the retention's edge is
+                # counted whole from its bucket (windows, candles): a late tick of it must still be in it.
+                self._add_late(series, tick, horizon)
+                continue
             self._add(series, tick)
             touched.add(series)
         for series in touched:
@@ -97,13 +100,25 @@ class RecentWindow:
             slot.ticks.append((ts, tick.price, tick.seq, tick.quantity))
             series.raw_count += 1
         for grain in COARSER:
-            start = ts - ts % grain
-            table = series.coarse[grain]
-            stats = table.get(start)
-            if stats is None:
-                stats = table[start] = PriceStats()
-                series.coarse_created[grain].append(start)
-            stats.add(tick.exchange, tick.price, ts, tick.quantity)
+            RecentWindow._add_coarse(series, grain, tick)
+
+    @staticmethod
+    def _add_late(series: _Series, tick: Tick, horizon: int) -> None:
+        """Count a tick older than the horizon in the coarser buckets still held (at most its minute's)."""
+        for grain in COARSER:
+            if tick.ts_ms - tick.ts_ms % grain + grain - 1 > horizon:
+                RecentWindow._add_coarse(series, grain, tick)
+
+    @staticmethod
+    def _add_coarse(series: _Series, grain: int, tick: Tick) -> None:
+        ts = tick.ts_ms
+        start = ts - ts % grain
+        table = series.coarse[grain]
+        stats = table.get(start)
+        if stats is None:
+            stats = table[start] = PriceStats()
+            series.coarse_created[grain].append(start)
+        stats.add(tick.exchange, tick.price, ts, tick.quantity)
 
     def _trim(self, series: _Series, horizon: int) -> None:
         slots = series.slots
