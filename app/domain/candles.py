@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.domain.errors import DomainError
+from app.domain.period import parse_duration
 from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import MS_PER_MINUTE, minute_start
 from app.domain.window import MS_PER_SECOND
 
-_UNIT_MS = {"s": MS_PER_SECOND, "m": MS_PER_MINUTE, "h": 60 * MS_PER_MINUTE, "d": MS_PER_DAY}
-_INTERVAL = re.compile(r"([0-9]{1,9})([smhd])")
 _MILLISECONDS = re.compile(r"[0-9]{1,15}")
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
@@ -53,16 +52,15 @@ class Interval:
 
 def parse_interval(text: str) -> Interval:
     """``<whole number><s|m|h|d>``, from 1s to 1d, dividing a day evenly."""
-    match = _INTERVAL.fullmatch(text)
-    if not match:
+    parsed = parse_duration(text)
+    if parsed is None:
         raise InvalidCandleRequest(
             f"invalid interval {text[:40]!r}: use a whole number of s, m, h or d that divides a day, e.g. 1s or 5m"
         )
-    amount, unit = int(match.group(1)), match.group(2)
-    ms = amount * _UNIT_MS[unit]
+    name, ms = parsed
     if not 0 < ms <= MS_PER_DAY or MS_PER_DAY % ms:
         raise InvalidCandleRequest(f"interval {text[:40]!r} must be from 1s to 1d and divide a day evenly")
-    return Interval(f"{amount}{unit}", ms)
+    return Interval(name, ms)
 
 
 def parse_instant(text: str, name: str) -> int:
