@@ -38,6 +38,7 @@ from app.adapters.server.runtime import RUNTIME_KEY
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.backoff import Backoff, ConnectPacer
+from app.application.candle_queries import CandleQueries
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.health import HealthService
 from app.application.modes import ModeService
@@ -67,6 +68,7 @@ class Container:
     pipeline: Pipeline
     modes: ModeService
     queries: PriceQueries
+    candles: CandleQueries
     health: HealthService
     proxy: ProxyService
     stream: PriceStream
@@ -234,6 +236,7 @@ def build_container(config: Config) -> Container:
     queries = PriceQueries(
         market, modes, cache, window, store, retention_ms, lambda: pipeline.cache_consistent, feeds.reading_since
     )
+    candles = CandleQueries(queries, store, retention_ms)
     health = HealthService(pipeline, modes, cache, store, aggregator, leases, feeds.held)
     feeds.summary = health.summary
     proxy = ProxyService(router, modes, connector.probe_direct)
@@ -259,6 +262,7 @@ def build_container(config: Config) -> Container:
         pipeline,
         modes,
         queries,
+        candles,
         health,
         proxy,
         stream,
@@ -281,6 +285,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions[RUNTIME_KEY] = container
     app.extensions[EXTENSION_KEY] = HttpServices(
         container.queries,
+        container.candles,
         container.modes,
         container.health,
         container.proxy,

@@ -35,7 +35,7 @@ def fill(cache: RedisTickCache, exchange: str, lease: int, count: int, now_ms: i
     for seq in range(1, count + 1):
         symbol = SYMBOLS[seq % len(SYMBOLS)]
         ts = now_ms - 240_000 + seq * 240_000 // count
-        batch.append(Tick(exchange, symbol, 100.0 + seq % 997, ts, seq, lease))
+        batch.append(Tick(exchange, symbol, 100.0 + seq % 997, ts, seq, lease=lease))
         if len(batch) == 5000:
             cache.write(CacheBatch(batch, []))
             batch = []

@@ -1,4 +1,4 @@
-"""Exact per-minute min/mean/max, computed from the tick stream in memory.
+"""Exact per-minute min/mean/max, open/close, volume and VWAP, computed from the tick stream in memory.
 
 Buckets are sealed together: when a minute is ``grace_ms`` past its end, and
 at every checkpoint, every open bucket (the unfinished minute too, as a
@@ -228,12 +228,11 @@ def _add(
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = PriceStats()
-        bucket.add(tick.exchange, tick.price, ts)
+        bucket.add(tick.exchange, tick.price, ts, tick.quantity)
     return buckets
 
 
 def _as_rows(buckets: dict[BucketKey, PriceStats]) -> tuple[MinuteRow, ...]:
     return tuple(
-        MinuteRow(exchange, symbol, minute, stats.count, stats.mean, stats.low, stats.high)
-        for (exchange, symbol, minute, _), stats in buckets.items()
+        MinuteRow.of(exchange, symbol, minute, stats) for (exchange, symbol, minute, _), stats in buckets.items()
     )

@@ -93,6 +93,7 @@ class Pipeline:
         self.cache_consistent = True
         # The feeds whose mark this process has set (a feed gets one before it is read here).
         self._marked_feeds: set[str] = set()
+        self._restored = False
         self._seq = 0
         # Called with every decoded batch of ticks, in order (e.g. the WebSocket price stream).
         self.observers: list[Callable[[list[Tick]], None]] = []
@@ -198,9 +199,9 @@ class Pipeline:
                         if isinstance(decoded, InvalidTick):
                             self._reject(status, decoded.reason, decoded)
                             continue
-                        symbol, price, ts = decoded
+                        symbol, price, ts, *quantity = decoded  # a decoder may add the trade's quantity
                         try:
-                            tick = make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price)
+                            tick = make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price, *quantity)
                             tick.lease = lease
                             ticks.append(tick)
                         except InvalidTick as exc:
@@ -298,12 +299,12 @@ class Pipeline:
         if new:
             self._mark(sorted(new))
 
-    def _mark(self, feeds: list[str]) -> None:
-        """Tell readers the cache holds these feeds: from the start, unless it lost data while this process ran.
+    def _mark(self, feeds: list[str], since_ms: int = 0) -> None:
+        """Tell readers the cache holds these feeds, complete from ``since_ms`` (0: as far back as it keeps).
 
-        A mark already there (a previous owner's) is kept.
+        A mark already there (a previous owner's, or one a mere outage left) is kept.
         """
-        self._cache.mark(self._window.since_ms if self.stats.cache_lost else 0, feeds)
+        self._cache.mark(since_ms, feeds)
         self._marked_feeds.update(feeds)
 
     def _cache_lost(self) -> None:
@@ -330,7 +331,9 @@ class Pipeline:
             restored += len(batch.ticks)
             gevent.sleep(0)
         self._marked_feeds.clear()
-        self._mark(self.attached())
+        # The first time, the cache had everything before this process; after that a restore may follow a loss.
+        self._mark(self.attached(), self._window.since_ms if self._restored else 0)
+        self._restored = True
         self.cache_consistent = True
         self.stats.cache_restored += restored
         log.info("cache restored from the in-process window", extra={"ticks": restored})

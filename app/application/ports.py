@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.domain.errors import InvalidTick
-from app.domain.stats import PriceStats
+from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
 
 
@@ -37,7 +37,13 @@ class LatestPrice:
 
 @dataclass(frozen=True, slots=True)
 class MinuteRow:
-    """One minute of one (exchange, symbol): the unit PostgreSQL stores."""
+    """One minute of one (exchange, symbol): the unit PostgreSQL stores.
+
+    ``open``/``close`` carry the trade times they were seen at
+    (``open_ms``/``close_ms``), so deltas of one minute merge into the exact
+    open and close; ``volume`` and ``vwap`` are None when no tick carried a
+    quantity. A row spooled by a version without them has them all None.
+    """
 
     exchange: str
     symbol: str
@@ -46,6 +52,19 @@ class MinuteRow:
     mean: float
     low: float
     high: float
+    open: float | None = None
+    open_ms: int | None = None
+    close: float | None = None
+    close_ms: int | None = None
+    volume: float | None = None
+    vwap: float | None = None
+
+    @classmethod
+    def of(cls, exchange: str, symbol: str, minute_ms: int, stats: PriceStats) -> "MinuteRow":
+        """The row of a minute's aggregate (its extremes' times are not stored: the minute is their time)."""
+        s = stats
+        extremes = (s.count, s.mean, s.low, s.high)
+        return cls(exchange, symbol, minute_ms, *extremes, s.first, s.first_ts, s.last, s.last_ts, s.volume, s.vwap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +138,31 @@ class WindowRead:
     partial: str | None = None
     lost: tuple[str, ...] = ()
 
+    def absorb(self, other: "WindowRead") -> "WindowRead":
+        """Add the exchanges another read answered (the in-process window standing in for the cache)."""
+        self.stats.update(other.stats)
+        self.partial = self.partial or other.partial
+        return self
+
+
+@dataclass
+class BucketRead:
+    """Per bucket start, the stats of the exchanges asked for, merged; ``partial`` says why not exact.
+
+    ``lost``: as for ``WindowRead``.
+    """
+
+    buckets: dict[int, PriceStats]
+    partial: str | None = None
+    lost: tuple[str, ...] = ()
+
+    def absorb(self, other: "BucketRead") -> "BucketRead":
+        """Add the exchanges another read answered (the in-process window standing in for the cache)."""
+        for start, stats in other.buckets.items():
+            merge_at(self.buckets, start, stats)
+        self.partial = self.partial or other.partial
+        return self
+
 
 class TickCache(Protocol):
     """Recent raw ticks, per-second and per-minute buckets and the latest price per (exchange, symbol)."""
@@ -142,6 +186,10 @@ class TickCache(Protocol):
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``."""
+        ...
+
+    def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
+        """The buckets of one grain with ``from_ms <= start < to_ms``, exchanges merged."""
         ...
 
     def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
@@ -175,6 +223,13 @@ class MinuteStore(Protocol):
 
         An extreme's timestamp is the start of the minute it was seen in.
         """
+        ...
+
+    def candles(
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+    ) -> list[tuple[int, PriceStats]]:
+        """Stored minutes with ``from_ms <= minute < to_ms`` merged per interval (a whole number of minutes
+        dividing a day), oldest first, as ``(interval start, stats)``; extremes carry the interval's start."""
         ...
 
     def ping(self) -> float: ...
@@ -232,8 +287,8 @@ class FeedSource(Protocol):
         """Produce until killed; reconnects are the source's own business."""
         ...
 
-    def decode(self, raw: bytes) -> Iterator[tuple[object, object, object] | InvalidTick]:
-        """Yield ``(symbol, price, timestamp)`` per trade, or an ``InvalidTick`` in place of a bad trade
+    def decode(self, raw: bytes) -> Iterator[tuple[object, ...] | InvalidTick]:
+        """Yield ``(symbol, price, timestamp[, quantity])`` per trade, or an ``InvalidTick`` in place of a bad trade
         (so the good trades after it still come out); raise ``InvalidTick`` when the message can't be read."""
         ...
 

@@ -12,9 +12,10 @@ number of ticks, so no request can hold the event loop for long.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from app.application.modes import ModeService
-from app.application.ports import LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
+from app.application.ports import BucketRead, LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
 from app.application.recent_window import RecentWindow
 from app.domain.errors import DomainError
 from app.domain.market import Market
@@ -28,6 +29,11 @@ FROM_MEMORY_ONLY_SINCE_START = (
 )
 ELSEWHERE = "Redis is unavailable (or lost their data) and these feeds are read by another process: {}"
 STORE_UNAVAILABLE = "PostgreSQL is unavailable: the stored minutes of the window are not counted"
+
+
+RecentSource = TickCache | RecentWindow
+"""Either holder of the recent window: they answer the same reads."""
+Read = TypeVar("Read", WindowRead, BucketRead)
 
 
 class NoData(DomainError):
@@ -73,7 +79,8 @@ class PriceQueries:
         self._reading_since = reading_since
         self._clock = clock
 
-    def _scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
+    def scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
+        """The canonical symbol and the exchanges asked for: one, or the current mode's."""
         canonical = self._market.symbol(symbol)
         if exchange is None:
             return canonical, self._modes.exchanges()
@@ -86,7 +93,7 @@ class PriceQueries:
         return [exchange for exchange in exchanges if self._reading_since(exchange) is None]
 
     def latest(self, symbol: str, exchange: str | None = None) -> tuple[str, LatestPrice]:
-        canonical, exchanges = self._scope(symbol, exchange)
+        canonical, exchanges = self.scope(symbol, exchange)
         asked = self._from_cache(exchanges)
         prices: list[LatestPrice] = []
         missing = [e for e in exchanges if e not in asked]
@@ -101,33 +108,40 @@ class PriceQueries:
             raise NoData(f"no price seen yet for {canonical}")
         return canonical, max(prices, key=lambda price: price.ts_ms)
 
-    def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
-        """From the cache while it holds a feed; else from the in-process window, saying what that lacks."""
+    def recent(
+        self, read: Callable[[RecentSource, list[str]], Read], exchanges: list[str], reaches_back_to_ms: int
+    ) -> Read:
+        """``read`` from the cache for the feeds it holds; the others from the in-process window if this
+        process reads them (saying what that lacks), else left out and said so."""
         asked = self._from_cache(exchanges)
-        read = WindowRead({})
         missing = [e for e in exchanges if e not in asked]
+        answer: Read | None = None
         try:
-            read = self._cache.window(symbol, asked, plan.recent_after_ms, plan.to_ms)
-            missing.extend(read.lost)
+            answer = read(self._cache, asked)
+            missing.extend(answer.lost)
         except StorageUnavailable:
-            missing = exchanges
-        if not missing:
-            return read
+            missing = list(exchanges)
         here = {e: since for e in missing if (since := self._reading_since(e)) is not None}
-        elsewhere = [e for e in missing if e not in here]
-        if here:
-            local = self._fallback.window(symbol, list(here), plan.recent_after_ms, plan.to_ms)
-            read.stats.update(local.stats)
+        if here or answer is None:
+            local = read(self._fallback, list(here))
             since = max(self._fallback.since_ms, *here.values())
-            read.partial = read.partial or local.partial
-            if read.partial is None and plan.recent_after_ms + 1 < since:
-                read.partial = FROM_MEMORY_ONLY_SINCE_START
+            if local.partial is None and reaches_back_to_ms < since:
+                local.partial = FROM_MEMORY_ONLY_SINCE_START
+            answer = local if answer is None else answer.absorb(local)
+        elsewhere = [e for e in missing if e not in here]
         if elsewhere:
-            read.partial = ELSEWHERE.format(", ".join(elsewhere))
-        return read
+            answer.partial = ELSEWHERE.format(", ".join(elsewhere))
+        return answer
+
+    def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
+        return self.recent(
+            lambda source, asked: source.window(symbol, asked, plan.recent_after_ms, plan.to_ms),
+            exchanges,
+            plan.recent_after_ms + 1,
+        )
 
     def window(self, symbol: str, exchange: str | None, period: Period) -> WindowAnswer:
-        canonical, exchanges = self._scope(symbol, exchange)
+        canonical, exchanges = self.scope(symbol, exchange)
         now_ms = int(self._clock() * 1000)
         plan = plan_window(now_ms, period.ms, self._retention_ms)
         recent = self._recent(canonical, exchanges, plan)

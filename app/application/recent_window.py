@@ -16,8 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
-from app.application.ports import Bucket, CacheBatch, LatestPrice, WindowRead
-from app.domain.stats import PriceStats
+from app.application.ports import Bucket, BucketRead, CacheBatch, LatestPrice, WindowRead
+from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
 from app.domain.window import GRAINS, Cover, cover, split_window
 
@@ -33,8 +33,8 @@ class _Slot:
 
     def __init__(self) -> None:
         self.stats = PriceStats()
-        # (ts_ms, price, seq) in arrival order; None once dropped to keep within max_ticks.
-        self.ticks: list[tuple[int, float, int, int]] | None = []
+        # (ts_ms, price, seq, quantity, lease) in arrival order; None once dropped to keep within max_ticks.
+        self.ticks: list[tuple[int, float, int, float | None, int]] | None = []
 
 
 class _Series:
@@ -72,11 +72,14 @@ class RecentWindow:
             latest = self._latest.get(key)
             if latest is None or tick.ts_ms >= latest.ts_ms:
                 self._latest[key] = LatestPrice(tick.exchange, tick.price, tick.ts_ms)
-            if tick.ts_ms <= horizon:
-                continue  # too old for any window we answer from here; the minute aggregator still counts it
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series()
+            if tick.ts_ms <= horizon:
+                # Too old for any window inside the retention, but the minute holding the retention's edge is
+                # counted whole from its bucket (windows, candles): a late tick of it must still be in it.
+                self._add_late(series, tick, horizon)
+                continue
             self._add(series, tick)
             touched.add(series)
         for series in touched:
@@ -92,18 +95,30 @@ class RecentWindow:
             series.newest = max(series.newest, start)
             series.created.append(start)
             series.with_raw.append(start)
-        slot.stats.add(tick.exchange, tick.price, ts)
+        slot.stats.add(tick.exchange, tick.price, ts, tick.quantity)
         if slot.ticks is not None:
-            slot.ticks.append((ts, tick.price, tick.seq, tick.lease))
+            slot.ticks.append((ts, tick.price, tick.seq, tick.quantity, tick.lease))
             series.raw_count += 1
         for grain in COARSER:
-            start = ts - ts % grain
-            table = series.coarse[grain]
-            stats = table.get(start)
-            if stats is None:
-                stats = table[start] = PriceStats()
-                series.coarse_created[grain].append(start)
-            stats.add(tick.exchange, tick.price, ts)
+            RecentWindow._add_coarse(series, grain, tick)
+
+    @staticmethod
+    def _add_late(series: _Series, tick: Tick, horizon: int) -> None:
+        """Count a tick older than the horizon in the coarser buckets still held (at most its minute's)."""
+        for grain in COARSER:
+            if tick.ts_ms - tick.ts_ms % grain + grain - 1 > horizon:
+                RecentWindow._add_coarse(series, grain, tick)
+
+    @staticmethod
+    def _add_coarse(series: _Series, grain: int, tick: Tick) -> None:
+        ts = tick.ts_ms
+        start = ts - ts % grain
+        table = series.coarse[grain]
+        stats = table.get(start)
+        if stats is None:
+            stats = table[start] = PriceStats()
+            series.coarse_created[grain].append(start)
+        stats.add(tick.exchange, tick.price, ts, tick.quantity)
 
     def _trim(self, series: _Series, horizon: int) -> None:
         slots = series.slots
@@ -185,10 +200,27 @@ class RecentWindow:
         elif part is Cover.SPLIT:
             if slot.ticks is None:
                 return False
-            for ts, price, _, _ in slot.ticks:
+            for ts, price, _, quantity, _ in slot.ticks:
                 if after < ts <= to:
-                    stats.add(exchange, price, ts)
+                    stats.add(exchange, price, ts, quantity)
         return True
+
+    def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
+        """The held buckets of one coarser grain with ``from_ms <= start < to_ms``, exchanges merged."""
+        merged: dict[int, PriceStats] = {}
+        for exchange in exchanges:
+            series = self._series.get((exchange, symbol))
+            if series is None:
+                continue
+            table = series.coarse[grain_ms]
+            # Only the retention can hold buckets: the scan never outgrows it, whatever span was asked.
+            oldest = series.newest - self._retention_ms - grain_ms
+            first = max(from_ms + (-from_ms) % grain_ms, oldest - oldest % grain_ms)
+            for start in range(first, min(to_ms, series.newest + 1), grain_ms):
+                part = table.get(start)
+                if part is not None:
+                    merge_at(merged, start, part)
+        return BucketRead(merged)
 
     def snapshot(self, batch_ticks: int) -> Iterator[CacheBatch]:
         """Everything held, as cache batches of about ``batch_ticks`` items: to write back a cache that lost it."""
@@ -200,7 +232,8 @@ class RecentWindow:
             for start, slot in list(series.slots.items()):
                 buckets.append(Bucket(exchange, symbol, FINEST, start, slot.stats, slot.ticks is not None))
                 ticks.extend(
-                    Tick(exchange, symbol, price, ts, seq, lease) for ts, price, seq, lease in slot.ticks or ()
+                    Tick(exchange, symbol, price, ts, seq, q, lease=lease)
+                    for ts, price, seq, q, lease in slot.ticks or ()
                 )
                 if len(ticks) + len(buckets) >= batch_ticks:
                     yield CacheBatch(ticks, buckets)

@@ -20,17 +20,28 @@ class Period:
     ms: int
 
 
-def parse_period(text: str) -> Period:
-    """Parse ``<whole number><s|m|h|d>``; anything else is an ``InvalidPeriod``."""
+def parse_duration(text: str) -> tuple[str, int] | None:
+    """``<whole number><s|m|h|d>`` as its normalised spelling (no leading zeros) and milliseconds, else None.
+
+    The one spelling of a span in the API: periods and candle intervals, each with bounds of its own.
+    """
     match = _PATTERN.fullmatch(text)
     if not match:
+        return None
+    amount, unit = int(match.group(1)), match.group(2)
+    return f"{amount}{unit}", amount * _UNIT_MS[unit]
+
+
+def parse_period(text: str) -> Period:
+    """Parse ``<whole number><s|m|h|d>``; anything else is an ``InvalidPeriod``."""
+    parsed = parse_duration(text)
+    if parsed is None:
         raise InvalidPeriod(
             f"invalid period {text[:40]!r}: use a positive whole number of s, m, h or d, e.g. 30s or 5m"
         )
-    amount, unit = int(match.group(1)), match.group(2)
-    ms = amount * _UNIT_MS[unit]
-    if amount == 0:
+    name, ms = parsed
+    if ms == 0:
         raise InvalidPeriod("period must be greater than zero")
     if ms > MAX_PERIOD_MS:
         raise InvalidPeriod(f"period {text[:40]!r} is longer than 366 days")
-    return Period(f"{amount}{unit}", ms)
+    return Period(name, ms)

@@ -10,7 +10,7 @@ so they stay exact under retries and late ticks.
 
 from collections.abc import Iterable
 
-from app.domain.stats import PriceStats
+from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import MS_PER_MINUTE
 
 MS_PER_HOUR = 60 * MS_PER_MINUTE
@@ -46,9 +46,5 @@ def roll_up(minutes: Iterable[tuple[str, str, int, PriceStats]], grain_ms: int) 
     """
     rolled: dict[RollupKey, PriceStats] = {}
     for exchange, symbol, minute_ms, stats in minutes:
-        key = (exchange, symbol, minute_ms - minute_ms % grain_ms)
-        target = rolled.get(key)
-        if target is None:
-            target = rolled[key] = PriceStats()
-        target.merge(stats)
+        merge_at(rolled, (exchange, symbol, minute_ms - minute_ms % grain_ms), stats)
     return rolled

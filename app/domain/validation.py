@@ -20,6 +20,8 @@ MAX_FUTURE_SKEW_MS = 10_000
 MAX_AGE_MS = 86_400_000
 # No traded asset is priced anywhere near this; far above it sums of prices overflow to infinity.
 DEFAULT_MAX_PRICE = 1e12
+# Far beyond any single trade; it keeps price x quantity sums finite.
+MAX_QUANTITY = 1e15
 
 
 def to_price(value: object, max_price: float = DEFAULT_MAX_PRICE) -> float:
@@ -62,6 +64,21 @@ def to_timestamp_ms(value: object) -> int:
     return round(value * 1000) if value < _SECONDS_CEILING else int(value)
 
 
+def to_quantity(value: object) -> float | None:
+    """A trade quantity from a JSON number or numeric string, or None when the feed gave none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidTick("bad_quantity", repr(value)[:40])
+    try:
+        quantity = float(value)
+    except ValueError:
+        raise InvalidTick("bad_quantity", repr(value)[:40]) from None
+    if not math.isfinite(quantity) or not 0 < quantity <= MAX_QUANTITY:
+        raise InvalidTick("bad_quantity", repr(value)[:40])
+    return quantity
+
+
 def make_tick(
     exchange: str,
     symbol: object,
@@ -70,6 +87,7 @@ def make_tick(
     symbols: frozenset[str],
     now_ms: int,
     max_price: float = DEFAULT_MAX_PRICE,
+    quantity: object = None,
 ) -> Tick:
     """Validate one trade against the configured ``symbols`` and ``max_price`` and the current time."""
     if not isinstance(symbol, str):
@@ -81,4 +99,4 @@ def make_tick(
     ts_ms = to_timestamp_ms(ts)
     if not now_ms - MAX_AGE_MS <= ts_ms <= now_ms + MAX_FUTURE_SKEW_MS:
         raise InvalidTick("timestamp_out_of_range", str(ts_ms))
-    return Tick(exchange, canonical, checked_price, ts_ms)
+    return Tick(exchange, canonical, checked_price, ts_ms, quantity=to_quantity(quantity))

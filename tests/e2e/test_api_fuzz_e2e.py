@@ -28,7 +28,7 @@ def test_every_answer_is_documented_and_never_a_server_error(fuzzed_service: Ser
         method="POST", path="/mode/{mode}"
     )
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 19, [o.label for o in operations]  # all but POST /mode and the document itself
+    assert len(operations) == 21, [o.label for o in operations]  # all but POST /mode and the document itself
 
     for operation in operations:
 
@@ -46,9 +46,14 @@ def test_the_document_lists_every_route(fuzzed_service: Service) -> None:
     status, spec = fuzzed_service.get("/openapi.json")
     assert status == 200
     assert spec["openapi"].startswith("3.")
-    assert {"/prices/latest/{symbol}", "/prices/average/{exchange}/{symbol}", "/mode/{mode}", "/health"} <= set(
-        spec["paths"]
-    )
+    assert {
+        "/prices/latest/{symbol}",
+        "/prices/average/{exchange}/{symbol}",
+        "/candles/{symbol}",
+        "/candles/{exchange}/{symbol}",
+        "/mode/{mode}",
+        "/health",
+    } <= set(spec["paths"])
     assert {p for p in spec["paths"] if p.startswith("/proxy/")} == {
         "/proxy/status",
         "/proxy/enable",

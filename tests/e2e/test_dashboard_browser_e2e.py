@@ -1,12 +1,15 @@
 """The dashboard in a real headless browser (Debian's Chromium, driven by Selenium).
 
 The page loads from the app alone (no network beyond loopback), prices arrive
-and change on screen, and the mode buttons switch the service's mode. A
-screenshot is kept in artifacts/dashboard.png.
+and change on screen, the mode buttons switch the service's mode, and the
+charts keep their past across a reload (history from /candles) while the
+interval picker changes the candles. Screenshots are kept in artifacts/
+(dashboard.png, dashboard-candles.png).
 """
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from tests.support.net import wait_for
 from tests.support.service import Service
@@ -124,3 +128,66 @@ def test_dashboard_switches_mode_once_the_admin_token_is_entered(
     wait_for(lambda: service.get("/mode")[1]["mode"] == "live", message="the service switched")
     wait_for(lambda: texts(browser, "#mode") == ["live"], message="the page shows it")
     assert texts(browser, "#control-error") == [""]
+
+
+def held(driver: webdriver.Chrome, script: str) -> object:
+    """Evaluate an expression over what the page's charts hold (``window.marketflow``)."""
+    return driver.execute_script(f"const {{ state, history }} = window.marketflow; return {script};")
+
+
+def test_after_a_reload_the_charts_show_the_past_and_the_interval_picker_works(
+    browser: webdriver.Chrome, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    service = start_service(make_config(mode="test", sources={"test": {"rate_per_symbol": 5.0}}))
+    # Some seconds of ticks before the page is ever opened.
+    wait_for(lambda: service.get("/health")[1]["pipeline"]["cached"] >= 200, timeout=20, message="ticks cached")
+    browser.get(service.base + "/")
+    wait_for(lambda: held(browser, "history.candles.length") > 0, timeout=15, message="candles on first open")
+    reloaded_at = int(time.time() * 1000)
+    browser.refresh()
+    # The past comes back: the 1m candle chart and the live lines both hold points from before the reload.
+    wait_for(
+        lambda: held(browser, f"history.interval === '1m' && history.candles.some(c => c.t < {reloaded_at})"),
+        timeout=15,
+        message="1m candles from before the reload",
+    )
+    wait_for(
+        lambda: held(
+            browser, f"(state.series.BTCUSDT?.['test-exchange1'] || []).filter(p => p[0] < {reloaded_at}).length > 1"
+        ),
+        timeout=15,
+        message="live line points from before the reload (1s candles)",
+    )
+    assert held(browser, "history.symbol") == "BTCUSDT"
+    assert all(t % 60_000 == 0 for t in held(browser, "history.candles.map(c => c.t)"))
+
+    Select(browser.find_element(By.ID, "history-interval")).select_by_visible_text("1s")
+    wait_for(
+        lambda: held(browser, "history.interval === '1s' && history.candles.length > 2"),
+        timeout=15,
+        message="1s candles",
+    )
+    starts = held(browser, "history.candles.map(c => c.t)")
+    assert all(t % 1000 == 0 for t in starts)
+    assert any(t % 60_000 for t in starts)  # seconds, not minutes
+    assert starts == sorted(set(starts))
+    assert "candles of 1s" in texts(browser, "#history-note")[0]
+    wait_for(lambda: texts(browser, "#history", "data-drawn")[0].startswith("1s:"), message="1s candles drawn")
+    browser.execute_script("document.querySelector('#history').scrollIntoView()")
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "dashboard-candles.png"
+    browser.save_screenshot(str(screenshot))
+    print(f"screenshot: {screenshot}")
+
+    Select(browser.find_element(By.ID, "history-exchange")).select_by_visible_text("test-exchange2")
+    Select(browser.find_element(By.ID, "history-interval")).select_by_visible_text("5m")
+    wait_for(
+        lambda: (
+            held(browser, "history.interval === '5m' && history.exchange === 'test-exchange2'")
+            and "candles of 5m" in texts(browser, "#history-note")[0]
+        ),
+        timeout=15,
+        message="5m candles of one exchange",
+    )
+    assert all(t % 300_000 == 0 for t in held(browser, "history.candles.map(c => c.t)"))
+    assert held(browser, "history.candles.length") >= 1

@@ -19,6 +19,7 @@ from tests.support.service import Service
 from tests.support.throwaway import RedisServer
 
 TTL = 2.0
+FEEDS = ["exchange1", "exchange2", "exchange3"]
 
 
 def owners(service: Service) -> dict[str, str | None]:
@@ -26,9 +27,9 @@ def owners(service: Service) -> dict[str, str | None]:
     return {source["name"]: source["owner"] for source in body["sources"]}
 
 
-def counts(service: Service, feeds: list[str]) -> dict[str, int]:
+def counts(service: Service) -> dict[str, int]:
     found = {}
-    for feed in feeds:
+    for feed in FEEDS:
         status, body = service.get(f"/prices/average/{feed}/BTCUSDT?period=5m")
         found[feed] = body["count"] if status == 200 else 0
     return found
@@ -52,8 +53,7 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
     )
     first = Service(config, tmp_path).start()
     second = Service(config, tmp_path).start()
-    feeds = ["exchange1", "exchange2", "exchange3"]
-    sent: dict[str, list[float]] = {feed: [] for feed in feeds}
+    sent: dict[str, list[float]] = {feed: [] for feed in FEEDS}
     try:
         wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
         time.sleep(2 * TTL)  # nobody reaches for a feed already read
@@ -63,7 +63,7 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
         send(exchanges, sent, 20)
         expected = {feed: len(prices) for feed, prices in sent.items()}
         for service in (first, second):  # any worker of any host answers for every feed
-            wait_for(lambda s=service: counts(s, feeds) == expected, timeout=10, message="20 ticks per feed")
+            wait_for(lambda s=service: counts(s) == expected, timeout=10, message="20 ticks per feed")
 
         victim = owners(first)["exchange1"]
         os.kill(int(victim.rsplit(":", 1)[1]), signal.SIGKILL)  # kill -9 of the worker reading exchange1
@@ -71,18 +71,18 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
         wait_for(lambda: owners(first)["exchange1"] not in (None, victim), timeout=10, message="new owner shown")
         send(exchanges, sent, 10)
         expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(second, feeds) == expected, timeout=10, message="30 ticks per feed")
+        wait_for(lambda: counts(second) == expected, timeout=10, message="30 ticks per feed")
 
         shown = wait_for(lambda: all(owners(second).values()) and owners(second), timeout=5, message="owners shown")
         on_second = [feed for feed, owner in shown.items() if owner.rsplit(":", 1)[1] in _pids(second)]
         second.crash()  # kill -9 of a whole host, master and workers
         before = [exchange.connections for exchange in exchanges]
-        for i, feed in enumerate(feeds):
+        for i, feed in enumerate(FEEDS):
             if feed in on_second:
                 wait_for(lambda i=i: exchanges[i].connections > before[i], timeout=TTL + 5, message=f"{feed} taken")
         send(exchanges, sent, 5)
         expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(first, feeds) == expected, timeout=10, message="every tick, once")
+        wait_for(lambda: counts(first) == expected, timeout=10, message="every tick, once")
 
         status, _ = first.post("/mode/test")
         assert status == 200
@@ -109,6 +109,13 @@ def assert_stored_exactly(dsn: str, sent: dict[str, list[float]]) -> None:
         assert abs(total - sum(prices)) < 1e-6 * sum(prices)
 
 
+def send_and_count(exchanges: list[LineExchange], sent: dict[str, list[float]], service: Service) -> None:
+    """Ten ticks per feed, once the service answers for all of them."""
+    send(exchanges, sent, 10)
+    expected = {feed: len(prices) for feed, prices in sent.items()}
+    wait_for(lambda: counts(service) == expected, timeout=10, message="10 more ticks per feed")
+
+
 def two_hosts(config: dict, tmp_path) -> tuple[Service, Service]:
     """Two masters of one worker each: a worker's pid is the one /health names."""
     first = Service(config, tmp_path).start()
@@ -122,12 +129,9 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
 ) -> None:
     config = make_config(http={"workers": 1}, leases={"ttl_seconds": TTL}, aggregator={"checkpoint_seconds": 3600.0})
     first, second = two_hosts(config, tmp_path)
-    feeds = ["exchange1", "exchange2", "exchange3"]
-    sent: dict[str, list[float]] = {feed: [] for feed in feeds}
+    sent: dict[str, list[float]] = {feed: [] for feed in FEEDS}
     try:
-        send(exchanges, sent, 10)
-        expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(first, feeds) == expected, timeout=10, message="10 ticks per feed")
+        send_and_count(exchanges, sent, first)
         paused = owners(first)["exchange1"]
         pid = int(paused.rsplit(":", 1)[1])
         os.kill(pid, signal.SIGSTOP)
@@ -138,9 +142,9 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
         finally:
             os.kill(pid, signal.SIGCONT)
         expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(first, feeds) == expected and counts(second, feeds) == expected, timeout=10)
+        wait_for(lambda: counts(first) == expected and counts(second) == expected, timeout=10)
         time.sleep(2 * TTL)  # had the woken owner counted its buffer, it would show by now
-        assert counts(first, feeds) == expected == counts(second, feeds)
+        assert counts(first) == expected == counts(second)
     finally:
         first.stop()
         second.stop()
@@ -158,12 +162,9 @@ def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts
         aggregator={"checkpoint_seconds": 1.0},
     )
     first, second = two_hosts(config, tmp_path)
-    feeds = ["exchange1", "exchange2", "exchange3"]
-    sent: dict[str, list[float]] = {feed: [] for feed in feeds}
+    sent: dict[str, list[float]] = {feed: [] for feed in FEEDS}
     try:
-        send(exchanges, sent, 10)
-        expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(first, feeds) == expected, timeout=10, message="10 ticks per feed")
+        send_and_count(exchanges, sent, first)
         before = owners(first)
         cache.kill()
         send(exchanges, sent, 10)
@@ -174,7 +175,6 @@ def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts
         assert [exchange.connections for exchange in exchanges] == [1, 1, 1]  # owners took their own leases back
         assert owners(first) == before
         send(exchanges, sent, 10)
-        expected = {feed: len(prices) for feed, prices in sent.items()}
         # Redis lost the older ticks; the stored minutes still hold them (checked below).
         wait_for(lambda: owners(second) == before, timeout=10, message="owners shown again")
     finally:

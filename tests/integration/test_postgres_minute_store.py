@@ -1,5 +1,6 @@
 """The PostgreSQL adapter against the machine's real server, in a database of our own."""
 
+import math
 import random
 import uuid
 
@@ -13,6 +14,7 @@ from app.adapters.postgres.schema import MIGRATIONS, migrate
 from app.application.ports import FeedFenced, MinuteBatch, MinuteRow, SealMark, StorageUnavailable
 from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats
+from app.domain.tick import Tick
 from tests.support.fakes import SEQ
 from tests.support.net import free_port
 from tests.support.reference import summary
@@ -250,3 +252,85 @@ def test_rows_of_a_feed_claimed_by_a_newer_token_are_refused_and_the_rest_writte
     with pg.cursor() as cur:
         cur.execute("SELECT sum(sample_count) FROM market_data_hourly WHERE exchange = 'ex1'")
         assert cur.fetchone()[0] == 2  # the rollups were fenced alike
+
+
+def trades(rng: random.Random, start: int, minutes: int) -> list[Tick]:
+    """Ticks in arrival (seq) order, some sharing a millisecond, some late, some with a quantity."""
+    ticks = []
+    for seq in range(1, 4000):
+        ts = start + rng.randrange(minutes) * MIN + rng.choice([0, 1, 59_999, rng.randrange(MIN)])
+        price = rng.choice([99.5, 100.0, 100.25, 101.0])
+        ticks.append(Tick(rng.choice(["ex1", "ex2"]), "BTCUSDT", price, ts, seq, rng.choice([None, 0.5, 1.25])))
+    return ticks
+
+
+def brute_candles(ticks: list[Tick], exchanges: set[str], interval: int, lo: int, hi: int) -> list[tuple]:
+    """Per candle: count, low, high, open and close (trade time, then arrival), volume and VWAP of the ticks
+    with a quantity."""
+    groups: dict[int, list[Tick]] = {}
+    for tick in ticks:
+        if tick.exchange in exchanges and lo <= tick.ts_ms < hi:
+            groups.setdefault(tick.ts_ms - tick.ts_ms % interval, []).append(tick)
+    out = []
+    for start, group in sorted(groups.items()):
+        # Across exchanges, a tie in trade time goes to the exchange named first (open) or last (close).
+        ordered = sorted(group, key=lambda t: (t.ts_ms, t.exchange, t.seq))
+        quantified = [t for t in group if t.quantity is not None]
+        volume = sum(t.quantity for t in quantified) if quantified else None
+        vwap = sum(t.price * t.quantity for t in quantified) / volume if quantified else None
+        prices = [t.price for t in group]
+        out.append((start, len(group), min(prices), max(prices), ordered[0].price, ordered[-1].price, volume, vwap))
+    return out
+
+
+def stored_candles(pieces: list[tuple[int, PriceStats]]) -> list[tuple]:
+    return [(start, s.count, s.low, s.high, s.first, s.last, s.volume, s.vwap) for start, s in pieces]
+
+
+def close(got: list[tuple], want: list[tuple]) -> bool:
+    """Equal, volume and VWAP to 1e-12 (they are merged in floating point), null where the brute force has null."""
+
+    def near(a: float | None, b: float | None) -> bool:
+        return a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-12))
+
+    return len(got) == len(want) and all(
+        g[:6] == w[:6] and near(g[6], w[6]) and near(g[7], w[7]) for g, w in zip(got, want, strict=True)
+    )
+
+
+def test_open_close_volume_and_vwap_merge_exactly_across_deltas_into_every_grain(pg_dsn: str, pg) -> None:
+    rng = random.Random(9)
+    s = store(pg_dsn)
+    start = M - M % MS_PER_DAY - MS_PER_DAY
+    ticks = trades(rng, start, 2 * 24 * 60)
+    # Sealed in arrival order at random checkpoints: every minute arrives as several deltas.
+    cuts = sorted(rng.sample(range(1, len(ticks)), 12))
+    for n, (lo, hi) in enumerate(zip([0, *cuts], [*cuts, len(ticks)], strict=True)):
+        open_minutes: dict[tuple, PriceStats] = {}
+        for tick in ticks[lo:hi]:
+            stats = open_minutes.setdefault((tick.exchange, tick.ts_ms - tick.ts_ms % MIN), PriceStats())
+            stats.add(tick.exchange, tick.price, tick.ts_ms, tick.quantity)
+        rows = tuple(MinuteRow.of(ex, "BTCUSDT", minute, stats) for (ex, minute), stats in open_minutes.items())
+        s.write(MinuteBatch(f"d{n}", rows, SEQ))
+        s.write(MinuteBatch(f"d{n}", rows, SEQ))  # a retry
+    for interval in (MIN, 5 * MIN, 60 * MIN, 4 * 60 * MIN, MS_PER_DAY):
+        for exchanges in (["ex1"], ["ex1", "ex2"]):
+            got = stored_candles(s.candles("BTCUSDT", exchanges, interval, start, start + 2 * MS_PER_DAY))
+            want = brute_candles(ticks, set(exchanges), interval, start, start + 2 * MS_PER_DAY)
+            assert close(got, want), (interval, exchanges)
+    # A span that is not aligned to hours reads minutes around the hours (and days) it covers.
+    lo, hi = start + 37 * MIN, start + MS_PER_DAY + 3 * 60 * MIN + 23 * MIN
+    got = stored_candles(s.candles("BTCUSDT", ["ex2"], MIN, lo, hi))
+    assert close(got, brute_candles(ticks, {"ex2"}, MIN, lo, hi))
+
+
+def test_minutes_without_open_and_close_leave_them_null_and_never_win(pg_dsn: str, pg) -> None:
+    s = store(pg_dsn)
+    s.write(MinuteBatch("old", (MinuteRow("ex1", "DOGEUSDT", M, 2, 1.5, 1.0, 2.0),), SEQ))
+    (only,) = s.candles("DOGEUSDT", ["ex1"], MIN, M, M + MIN)
+    assert (only[1].count, math.isnan(only[1].first), math.isnan(only[1].last), only[1].volume) == (2, True, True, None)
+    s.write(
+        MinuteBatch("new", (MinuteRow("ex1", "DOGEUSDT", M + MIN, 1, 3.0, 3.0, 3.0, 3.0, M + MIN, 3.0, M + MIN),), SEQ)
+    )
+    (hour,) = s.candles("DOGEUSDT", ["ex1"], 60 * MIN, M - M % (60 * MIN), M + 2 * MIN)
+    assert (hour[1].count, hour[1].first, hour[1].last) == (3, 3.0, 3.0)

@@ -200,11 +200,15 @@ def test_a_slow_read_never_marks_redis_down_for_the_writer(redis_prefix: str) ->
 def test_ticks_after_marks_are_exactly_those_leases_later_ticks(redis_prefix: str) -> None:
     now = int(time.time() * 1000)
     crashed, other = cache(redis_prefix, run="dead01"), cache(redis_prefix, run="live02")
-    mine = [Tick("ex1", "BTCUSDT", 96_000.0 + i, now - 1000 + i, i, 0xD1) for i in range(1, 8_001)]
-    mine.append(Tick("exchange:2", "ETHUSDT", 1e-8, now - 5, 8_001, 0xD2))  # odd names survive the round trip
+    # Every other tick with a quantity: it comes back with the tick (the successor's minutes need it).
+    mine = [
+        Tick("ex1", "BTCUSDT", 96_000.0 + i, now - 1000 + i, i, 0.5 * i if i % 2 else None, lease=0xD1)
+        for i in range(1, 8_001)
+    ]
+    mine.append(Tick("exchange:2", "ETHUSDT", 1e-8, now - 5, 8_001, lease=0xD2))  # odd names survive the round trip
     crashed.write(CacheBatch(mine, []))
-    pending = [Tick("ex1", "ETHUSDT", 5.0, now, 3, 0xC1)]  # a lease that claimed the feed and died at once
-    other.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, now, 7_999, 0x11), *pending], []))  # other leases
+    pending = [Tick("ex1", "ETHUSDT", 5.0, now, 3, lease=0xC1)]  # a lease that claimed the feed and died at once
+    other.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, now, 7_999, lease=0x11), *pending], []))  # other leases
     redis.Redis.from_url(REDIS_URL).zadd(f"{redis_prefix}:ticks:ex1:BTCUSDT", {"junk": now, "1.0:d1:zz": now})
     marks = [SealMark(0xD1, 7_998), SealMark(0xC1, 0)]
     found = other.ticks_after("ex1", marks)  # more than one page of the key's members
@@ -225,3 +229,53 @@ def test_values_marketflow_did_not_write_are_left_out_and_never_fail_a_write(red
     assert (read.stats["ex1"].count, read.stats["ex1"].mean) == (1, 5.5)
     assert read.partial is None
     assert [(p.exchange, p.price) for p in writer.cache.latest("TONUSDT", ["ex1", "ex2"])[0]] == [("ex1", 5.5)]
+
+
+def prices(stats: PriceStats) -> tuple:
+    """What a candle shows of a bucket's prices and when its open and close were."""
+    return (stats.low, stats.high, stats.first, stats.first_ts, stats.last, stats.last_ts)
+
+
+def test_bucket_reads_merge_exchanges_and_processes_and_equal_the_in_process_buckets(redis_prefix: str) -> None:
+    rng = random.Random(4)
+    now = int(time.time() * 1000)
+    first, second = marked(redis_prefix, run="run-a"), marked(redis_prefix, run="run-b")
+    fed = []
+    for writer in (first, second, first):
+        batch = [
+            Tick(
+                rng.choice(["ex1", "ex2"]),
+                "BTCUSDT",
+                float(rng.choice([99, 100, 101])),
+                now - rng.randrange(120_000),
+                0,
+                rng.choice([None, 0.5, 2.0]),
+            )
+            for _ in range(300)
+        ]
+        writer.write(*batch)
+        fed.extend(batch)
+    everything = RecentWindow(360_000, 1_000_000)
+    everything.write(fed)
+    for grain in (1000, 60_000):
+        lo, hi = now - 100_000, now - 30_000
+        read = first.cache.buckets("BTCUSDT", ["ex1", "ex2", "ex3"], grain, lo, hi)
+        expected = everything.buckets("BTCUSDT", ["ex1", "ex2", "ex3"], grain, lo, hi)
+        assert read.partial is None
+        assert read.buckets.keys() == expected.buckets.keys()
+        assert all(start % grain == 0 and lo <= start < hi for start in read.buckets)
+        for start, stats in expected.buckets.items():
+            got = read.buckets[start]
+            assert prices(got) == prices(stats), start
+            assert got.count == stats.count
+            assert abs(got.total - stats.total) < 1e-9
+            assert got.volume == pytest.approx(stats.volume)
+    assert not first.cache.buckets("BTCUSDT", ["ex3"], 1000, now - 100_000, now).buckets
+
+
+def test_a_bucket_read_of_a_feed_without_its_mark_says_it_is_lost(redis_prefix: str) -> None:
+    assert cache(redis_prefix, run="never-marked").buckets("BTCUSDT", ["ex1"], 1000, 0, 10_000).lost == ("ex1",)
+    late = cache(redis_prefix, run="late")
+    late.mark(int(time.time() * 1000), ["ex1"])
+    read = late.buckets("BTCUSDT", ["ex1"], 1000, 0, 10_000)
+    assert (read.partial, read.lost) == (LOST_SINCE, ())

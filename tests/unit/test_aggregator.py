@@ -24,7 +24,9 @@ def ticks(
     exchange: str, symbol: str, minute: int, prices: list[float], first_seq: int = 1, lease: int = 0
 ) -> list[Tick]:
     """Ticks as the pipeline makes them: numbered, and read under the feed's lease (0: none)."""
-    return [Tick(exchange, symbol, price, minute + 1000 * i, first_seq + i, lease) for i, price in enumerate(prices)]
+    return [
+        Tick(exchange, symbol, price, minute + 1000 * i, first_seq + i, lease=lease) for i, price in enumerate(prices)
+    ]
 
 
 def test_closed_minutes_are_written_exactly_once_after_the_grace(tmp_path: Path) -> None:
@@ -46,6 +48,24 @@ def test_closed_minutes_are_written_exactly_once_after_the_grace(tmp_path: Path)
     assert store.rows[("ex2", "BTCUSDT", M)].count == 1
     assert agg.rows_written == 2
     assert agg.open_buckets == 0
+
+
+def test_a_row_carries_open_close_volume_and_vwap_by_trade_time_then_arrival(tmp_path: Path) -> None:
+    clock, store = Clock((M + 120_000) / 1000), MemoryStore()
+    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    agg.add(
+        [
+            Tick("ex1", "BTCUSDT", 101.0, M + 500, 1, 2.0),
+            Tick("ex1", "BTCUSDT", 100.0, M + 100, 2),  # earlier trade time: the open, though it came second
+            Tick("ex1", "BTCUSDT", 103.0, M + 900, 3, 1.0),
+            Tick("ex1", "BTCUSDT", 104.0, M + 900, 4, 1.0),  # the same ms, arrived later: the close
+        ]
+    )
+    agg.close_due()
+    assert agg.flush()
+    row = store.rows[("ex1", "BTCUSDT", M)]
+    assert (row.open, row.open_ms, row.close, row.close_ms) == (100.0, M + 100, 104.0, M + 900)
+    assert (row.volume, row.vwap) == (4.0, (202.0 + 103.0 + 104.0) / 4.0)
 
 
 def test_store_outage_keeps_batches_and_retries_with_the_same_id(tmp_path: Path) -> None:
@@ -131,7 +151,10 @@ def test_a_feed_taken_over_replays_once_what_its_dead_owner_never_sealed(tmp_pat
     first.take_over("ex2", 2)
     assert first.claim_pending(cache)
     sealed = ticks("ex1", "BTCUSDT", M, [10.0, 20.0, 30.0, 40.0], lease=1)
-    unsealed = [Tick("ex1", "BTCUSDT", 70.0, M + 50_000, 5, 1), Tick("ex2", "BTCUSDT", 5.0, M + 51_000, 6, 2)]
+    unsealed = [
+        Tick("ex1", "BTCUSDT", 70.0, M + 50_000, 5, lease=1),
+        Tick("ex2", "BTCUSDT", 5.0, M + 51_000, 6, lease=2),
+    ]
     for batch in (sealed, unsealed):
         first.add(batch)
         cache.write(CacheBatch(batch, []))

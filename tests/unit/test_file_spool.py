@@ -9,8 +9,18 @@ M = 1_763_712_000_000
 
 
 def batch(n: int) -> MinuteBatch:
-    row = MinuteRow("ex1", "BTCUSDT", M + n * 60_000, n + 1, 0.1 + 0.2, 1e-8, 96123.45)
+    start = M + n * 60_000
+    row = MinuteRow("ex1", "BTCUSDT", start, n + 1, 0.1 + 0.2, 1e-8, 96123.45, 5.0, start + 7, 6.0, start + 9, 0.3, 5.5)
     return MinuteBatch(f"b{n}", (row,), 10 * n, {"ex1": 1_700_000_000_000_000 + n})
+
+
+def test_a_batch_spooled_before_open_and_close_were_kept_loads_without_them(tmp_path: Path) -> None:
+    base = tmp_path / "minutes.jsonl"
+    orphan = tmp_path / "minutes.run-a.jsonl"
+    orphan.write_bytes(b'{"batch":"old","rows":[["ex1","BTCUSDT",60000,2,1.5,1.0,2.0]],"seq":3,"fences":{"ex1":7}}\n')
+    (old,) = FileSpool(base, 1 << 20, "run-b").pending()
+    assert old.rows == (MinuteRow("ex1", "BTCUSDT", 60_000, 2, 1.5, 1.0, 2.0),)
+    assert (old.rows[0].open, old.rows[0].volume, old.fences) == (None, None, {"ex1": 7})
 
 
 def test_a_dead_process_pending_batches_are_adopted_exactly_once(tmp_path: Path) -> None:

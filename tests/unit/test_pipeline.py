@@ -64,6 +64,20 @@ def test_every_tick_reaches_cache_window_and_store_after_a_drain() -> None:
     assert not pipeline.running
 
 
+def test_a_quantity_from_the_feed_reaches_the_minute_and_a_bad_one_is_counted() -> None:
+    pipeline, _, _, store = build()
+    ts = now_ms() - now_ms() % 60_000  # all in one minute
+    lines = [encode_line("BTCUSDT", 10.0, ts, 2.0), encode_line("BTCUSDT", 20.0, ts + 1, 1.0)]
+    lines += [encode_line("BTCUSDT", 30.0, ts + 2), b'{"symbol":"BTCUSDT","price":1,"timestamp":%d,"quantity":-1}' % ts]
+    pipeline.start()
+    pipeline.attach(ScriptedSource("ex1", [lines]))
+    gevent.sleep(0.2)
+    pipeline.stop()
+    (row,) = store.rows.values()
+    assert (row.count, row.volume, row.vwap, row.open, row.close) == (3, 3.0, 40.0 / 3.0, 10.0, 30.0)
+    assert pipeline.statuses["ex1"].decode_errors == {"bad_quantity": 1}
+
+
 def test_bad_lines_are_counted_by_reason_and_the_rest_goes_through() -> None:
     pipeline, cache, _, _ = build()
     ts = now_ms()

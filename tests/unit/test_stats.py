@@ -32,3 +32,18 @@ def test_empty_stats_merge_is_a_no_op() -> None:
 def test_minute_start() -> None:
     assert minute_start(1_763_712_345_678) == 1_763_712_300_000
     assert minute_start(1_763_712_300_000) == 1_763_712_300_000
+
+
+def test_volume_and_vwap_count_only_ticks_with_a_quantity_and_merge() -> None:
+    left, right = PriceStats(), PriceStats()
+    left.add("a", 10.0, 1, 2.0)
+    left.add("a", 99.0, 2)  # no quantity: counted, but not in volume or VWAP
+    assert (left.count, left.volume, left.vwap) == (2, 2.0, 10.0)
+    assert (right.volume, right.vwap) == (None, None)
+    right.add("b", 20.0, 3)
+    right.merge(left)
+    assert (right.volume, right.vwap) == (2.0, 10.0)
+    more = PriceStats()
+    more.add("b", 40.0, 4, 6.0)
+    right.merge(more)
+    assert (right.volume, right.vwap) == (8.0, (20.0 + 240.0) / 8.0)

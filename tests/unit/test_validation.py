@@ -3,7 +3,7 @@ import math
 import pytest
 
 from app.domain.errors import InvalidTick
-from app.domain.validation import make_tick, to_price, to_timestamp_ms
+from app.domain.validation import make_tick, to_price, to_quantity, to_timestamp_ms
 
 SYMBOLS = frozenset({"BTCUSDT"})
 NOW = 1_763_712_000_123
@@ -62,3 +62,15 @@ def test_timestamps_far_from_now_are_rejected(ts: int) -> None:
 @pytest.mark.parametrize("ts", [NOW + 10_000, NOW - 86_400_000])
 def test_timestamps_at_the_edges_are_accepted(ts: int) -> None:
     assert make_tick("ex", "BTCUSDT", 1, ts, SYMBOLS, NOW).ts_ms == ts
+
+
+def test_a_quantity_rides_along_when_the_feed_has_one() -> None:
+    assert make_tick("ex", "BTCUSDT", "1", NOW, SYMBOLS, NOW, quantity="0.25").quantity == 0.25
+    assert make_tick("ex", "BTCUSDT", "1", NOW, SYMBOLS, NOW).quantity is None
+
+
+@pytest.mark.parametrize("quantity", [0, -1, math.nan, math.inf, "abc", True, [], "1e16"])
+def test_bad_quantities(quantity: object) -> None:
+    with pytest.raises(InvalidTick) as caught:
+        to_quantity(quantity)
+    assert caught.value.reason == "bad_quantity"

@@ -1,4 +1,4 @@
-"""Synthetic prices: a random walk per symbol, emitted as exchange-program lines.
+"""Synthetic trades: a random walk per symbol with random quantities, emitted as exchange-program lines.
 
 Test mode uses it as a source; ``flask marketflow simulate`` serves it over
 TCP in place of the exchange programs. Either way the lines go through the
@@ -19,6 +19,8 @@ START_PRICES = {"BTCUSDT": 96_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 180.0, "TONU
 # Per-tick volatility of the log price: about 0.02 %.
 SIGMA = 0.0002
 TICK_INTERVAL = 0.02
+# Trades of about this much quote currency on average, so volumes look like a real book's.
+QUANTITY_SCALE = 500.0
 
 
 def _decimals(price: float) -> int:
@@ -50,7 +52,8 @@ class RandomWalk:
             self._turn += 1
             price = self._prices[symbol] * math.exp(self._random.gauss(0.0, SIGMA))
             self._prices[symbol] = price
-            lines.append(encode_line(symbol, round(price, _decimals(price)), ts_ms))
+            quantity = round(self._random.expovariate(1.0) * QUANTITY_SCALE / price, 6) or 1e-6
+            lines.append(encode_line(symbol, round(price, _decimals(price)), ts_ms, quantity))
         return lines
 
     def run(self, send: Emit) -> None:

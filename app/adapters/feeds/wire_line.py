@@ -1,7 +1,9 @@
 """The line format of the exchange programs and of the synthetic generator.
 
 ``{"symbol":"BTCUSDT","price":96123.45,"timestamp":1763712000123}``, one per
-line; extra fields are ignored, the rest is judged by ``domain.validation``.
+line; an optional ``"quantity"`` (the synthetic generator sends one, the
+exchange programs don't) is passed on as a fourth field; other extra fields
+are ignored, the rest is judged by ``domain.validation``.
 """
 
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ from app.domain.errors import InvalidTick
 FIELDS = ("symbol", "price", "timestamp")
 
 
-def decode_line(raw: bytes) -> Iterator[tuple[object, object, object]]:
+def decode_line(raw: bytes) -> Iterator[tuple[object, ...]]:
     try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -23,8 +25,14 @@ def decode_line(raw: bytes) -> Iterator[tuple[object, object, object]]:
     for name in FIELDS:
         if name not in message:
             raise InvalidTick("missing_field", name)
-    yield message["symbol"], message["price"], message["timestamp"]
+    if "quantity" in message:
+        yield message["symbol"], message["price"], message["timestamp"], message["quantity"]
+    else:
+        yield message["symbol"], message["price"], message["timestamp"]
 
 
-def encode_line(symbol: str, price: float, ts_ms: int) -> bytes:
-    return orjson.dumps({"symbol": symbol, "price": price, "timestamp": ts_ms})
+def encode_line(symbol: str, price: float, ts_ms: int, quantity: float | None = None) -> bytes:
+    fields: dict[str, object] = {"symbol": symbol, "price": price, "timestamp": ts_ms}
+    if quantity is not None:
+        fields["quantity"] = quantity
+    return orjson.dumps(fields)

@@ -3,6 +3,7 @@
 from flask import Flask
 
 from app.adapters.http.access import register_access
+from app.adapters.http.candles import candles_bp
 from app.adapters.http.dashboard import dashboard_bp
 from app.adapters.http.errors import register_error_handlers
 from app.adapters.http.health import health_bp
@@ -17,7 +18,17 @@ from app.adapters.http.stream import stream_bp
 
 
 def register_http(app: Flask) -> None:
-    for blueprint in (dashboard_bp, prices_bp, mode_bp, proxy_bp, health_bp, stream_bp, metrics_bp, openapi_bp):
+    for blueprint in (
+        dashboard_bp,
+        prices_bp,
+        candles_bp,
+        mode_bp,
+        proxy_bp,
+        health_bp,
+        stream_bp,
+        metrics_bp,
+        openapi_bp,
+    ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     register_request_log(app)

@@ -66,6 +66,70 @@ def _prices(kind: str, answer: str, with_exchange: bool) -> dict:
     }
 
 
+NULLABLE_NUMBER = {"type": "number", "nullable": True}
+CANDLES_CSV_EXAMPLE = "time,open,high,low,close,count,volume,vwap,closed\n2026-11-21T10:15:00.000Z,1,2,0.5,1.5,4,,,true"
+CANDLE_PARAMETERS = [
+    {
+        "name": "interval",
+        "in": "query",
+        "required": False,
+        "description": "1s to 1d: a whole number of s, m, h or d that divides a day evenly (1s, 5s, 15s, 1m, 5m,"
+        " 15m, 1h, 4h, 1d, ...); default 1m",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,9}[smhd]$", "default": "1m", "example": "5m"},
+    },
+    {
+        "name": "from",
+        "in": "query",
+        "required": False,
+        "description": "candles starting at or after this: Unix ms or ISO 8601 with a zone",
+        "schema": {**STRING, "example": "2026-11-21T10:00:00Z"},
+    },
+    {
+        "name": "to",
+        "in": "query",
+        "required": False,
+        "description": "candles starting before this (default: now, the current candle included)",
+        "schema": {**STRING, "example": "1763719200000"},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "at most this many intervals, default 500; without from, the last ones before to",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500},
+    },
+    {
+        "name": "format",
+        "in": "query",
+        "required": False,
+        "description": "csv for CSV (as Accept: text/csv does); default json",
+        "schema": {"type": "string", "enum": ["json", "csv"]},
+    },
+]
+
+
+def _candles(with_exchange: bool) -> dict:
+    scope = "on that exchange" if with_exchange else "across the current mode's exchanges"
+    return {
+        "get": {
+            "summary": f"Candles of a symbol {scope}, oldest first (intervals without a trade are left out)",
+            "parameters": [*([EXCHANGE, SYMBOL] if with_exchange else [SYMBOL]), *CANDLE_PARAMETERS],
+            "responses": {
+                "200": {
+                    "description": "The candles",
+                    "content": {
+                        "application/json": {"schema": _ref("Candles")},
+                        "text/csv": {"schema": {"type": "string", "example": CANDLES_CSV_EXAMPLE}},
+                    },
+                },
+                "400": _json(_ref("Error"), "A malformed interval, from, to, limit or format, or from not before to"),
+                "404": _json(_ref("Error"), "Unknown symbol or exchange"),
+                "default": ERROR,
+            },
+        }
+    }
+
+
 def _proxy_post(summary: str, body: dict | None) -> dict:
     operation: dict = {
         "summary": summary,
@@ -90,7 +154,8 @@ SPEC: dict = {
     "info": {
         "title": "marketflow",
         "version": "0.1.0",
-        "description": "Real-time cryptocurrency prices: latest, highest, lowest and average over any period.",
+        "description": "Real-time cryptocurrency prices: latest, highest, lowest and average over any period,"
+        " and candles.",
     },
     "paths": {
         **{
@@ -111,6 +176,8 @@ SPEC: dict = {
                 ("average", "Average"),
             )
         },
+        "/candles/{symbol}": _candles(False),
+        "/candles/{exchange}/{symbol}": _candles(True),
         "/mode": {"get": {"summary": "The current mode", "responses": {"200": _json(_ref("Mode"), "The mode")}}},
         "/mode/{mode}": {
             "post": {
@@ -202,6 +269,35 @@ SPEC: dict = {
                     "exchange": {"type": "string", "description": "the exchange, or all"},
                     "price": NUMBER,
                     "count": {"type": "integer", "minimum": 1},
+                },
+            },
+            "Candles": {
+                "type": "object",
+                "required": ["symbol", "exchange", "interval", "from", "to", "candles"],
+                "properties": {
+                    "symbol": STRING,
+                    "exchange": {"type": "string", "description": "the exchange, or all"},
+                    "interval": STRING,
+                    "from": {**TIMESTAMP, "description": "the first candle start accounted for"},
+                    "to": {**TIMESTAMP, "description": "candle starts accounted for are before this"},
+                    "candles": {"type": "array", "items": _ref("Candle")},
+                    "partial": WINDOW_FIELDS["partial"],
+                    "partial_reason": WINDOW_FIELDS["partial_reason"],
+                },
+            },
+            "Candle": {
+                "type": "object",
+                "required": ["time", "open", "high", "low", "close", "count", "volume", "vwap", "closed"],
+                "properties": {
+                    "time": {**TIMESTAMP, "description": "the candle's UTC start"},
+                    "open": NULLABLE_NUMBER,
+                    "high": NUMBER,
+                    "low": NUMBER,
+                    "close": NULLABLE_NUMBER,
+                    "count": {"type": "integer", "minimum": 1},
+                    "volume": {**NULLABLE_NUMBER, "description": "sum of the quantities, null when no trade had one"},
+                    "vwap": {**NULLABLE_NUMBER, "description": "volume-weighted average price, null without volume"},
+                    "closed": {"type": "boolean", "description": "false for the current candle"},
                 },
             },
             "Mode": {

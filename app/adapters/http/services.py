@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from prometheus_client import CollectorRegistry
 
+from app.application.candle_queries import CandleQueries
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.price_queries import PriceQueries
@@ -27,6 +28,7 @@ EXTENSION_KEY = "marketflow.http"
 @dataclass(frozen=True)
 class HttpServices:
     queries: PriceQueries
+    candles: CandleQueries
     modes: ModeService
     health: HealthService
     proxy: ProxyService

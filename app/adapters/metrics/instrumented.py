@@ -9,7 +9,16 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from app.application.ports import CacheBatch, LatestPrice, MinuteBatch, MinuteStore, SealMark, TickCache, WindowRead
+from app.application.ports import (
+    BucketRead,
+    CacheBatch,
+    LatestPrice,
+    MinuteBatch,
+    MinuteStore,
+    SealMark,
+    TickCache,
+    WindowRead,
+)
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -58,6 +67,9 @@ class MeasuredCache:
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         return self._inner.window(symbol, exchanges, after_ms, to_ms)
 
+    def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
+        return self._inner.buckets(symbol, exchanges, grain_ms, from_ms, to_ms)
+
     def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
         return self._inner.ticks_after(exchange, marks)
 
@@ -84,6 +96,11 @@ class MeasuredStore:
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         return self._inner.summarize(symbol, exchanges, from_ms, to_ms)
+
+    def candles(
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+    ) -> list[tuple[int, PriceStats]]:
+        return self._inner.candles(symbol, exchanges, interval_ms, from_ms, to_ms)
 
     def ping(self) -> float:
         return self._inner.ping()

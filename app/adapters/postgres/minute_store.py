@@ -15,6 +15,7 @@ minutes its successor counts.
 """
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -27,7 +28,7 @@ from app.adapters.breaker import Breaker
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import migrate
 from app.application.ports import BatchRejected, FeedFenced, MinuteBatch, MinuteRow, SealMark
-from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
+from app.domain.rollup import GRAINS, MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE
 
@@ -46,11 +47,23 @@ _MEAN = (
     "average_price = m.average_price + (EXCLUDED.average_price - m.average_price) * EXCLUDED.sample_count"
     " / (m.sample_count + EXCLUDED.sample_count)"
 )
+# Open and close: the earlier (later) trade time wins, and on a tie the delta sealed first (last), which is
+# arrival order. Volume adds where either side has one; the VWAP moves towards the delta's by its share of it.
+_MERGE_TRADES = """,
+    open_price = CASE WHEN m.open_at IS NULL OR EXCLUDED.open_at < m.open_at
+                      THEN EXCLUDED.open_price ELSE m.open_price END,
+    open_at = LEAST(m.open_at, EXCLUDED.open_at),
+    close_price = CASE WHEN m.close_at IS NULL OR EXCLUDED.close_at >= m.close_at
+                       THEN EXCLUDED.close_price ELSE m.close_price END,
+    close_at = GREATEST(m.close_at, EXCLUDED.close_at),
+    volume = COALESCE(m.volume + EXCLUDED.volume, m.volume, EXCLUDED.volume),
+    vwap = COALESCE(m.vwap + (EXCLUDED.vwap - m.vwap) * EXCLUDED.volume / NULLIF(m.volume + EXCLUDED.volume, 0),
+                    m.vwap, EXCLUDED.vwap)"""
 _MERGE_MINUTE = f"""
     {_MEAN},
     min_price = LEAST(m.min_price, EXCLUDED.min_price),
     max_price = GREATEST(m.max_price, EXCLUDED.max_price),
-    sample_count = m.sample_count + EXCLUDED.sample_count"""
+    sample_count = m.sample_count + EXCLUDED.sample_count{_MERGE_TRADES}"""
 _MERGE_ROLLUP = f"""
     {_MEAN},
     min_at = CASE WHEN EXCLUDED.min_price < m.min_price
@@ -61,11 +74,15 @@ _MERGE_ROLLUP = f"""
                     OR (EXCLUDED.max_price = m.max_price AND EXCLUDED.max_at > m.max_at)
                   THEN EXCLUDED.max_at ELSE m.max_at END,
     max_price = GREATEST(m.max_price, EXCLUDED.max_price),
-    sample_count = m.sample_count + EXCLUDED.sample_count"""
-_COLUMNS = "pair_name, exchange, timestamp, average_price, min_price, min_at, max_price, max_at, sample_count"
+    sample_count = m.sample_count + EXCLUDED.sample_count{_MERGE_TRADES}"""
+_TRADE_COLUMNS = "open_price, open_at, close_price, close_at, volume, vwap"
+_COLUMNS = "pair_name, exchange, timestamp, average_price, min_price, min_at, max_price, max_at, sample_count, " + (
+    _TRADE_COLUMNS
+)
+_AT = "to_timestamp(%s::bigint / 1000.0)"
 _ROW = (
-    "(%s::text, %s::text, to_timestamp(%s::bigint / 1000.0), %s::float8, %s::float8,"
-    " to_timestamp(%s::bigint / 1000.0), %s::float8, to_timestamp(%s::bigint / 1000.0), %s::bigint)"
+    f"(%s::text, %s::text, {_AT}, %s::float8, %s::float8, {_AT}, %s::float8, {_AT}, %s::bigint,"
+    f" %s::float8, {_AT}, %s::float8, {_AT}, %s::float8, %s::float8)"
 )
 _ROLLUP_TABLES = ((MS_PER_HOUR, "market_data_hourly"), (MS_PER_DAY, "market_data_daily"))
 _TABLES = {MS_PER_MINUTE: "market_data", **dict(_ROLLUP_TABLES)}
@@ -93,7 +110,9 @@ def _merge_sql(minutes: int, rollups: Sequence[int], fences: int) -> str:
             f" ON CONFLICT (pair_name, exchange, timestamp) DO UPDATE SET {merge}"
         )
 
-    minute_columns = "pair_name, exchange, timestamp, average_price, min_price, max_price, sample_count"
+    minute_columns = (
+        f"pair_name, exchange, timestamp, average_price, min_price, max_price, sample_count, {_TRADE_COLUMNS}"
+    )
     steps = [
         "claim AS (INSERT INTO market_data_batches (batch_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING batch_id)",
         _FENCE.format(rows=", ".join([_FENCE_ROW] * fences)),
@@ -123,7 +142,10 @@ SELECT EXISTS (SELECT 1 FROM taken), (SELECT mark_lease FROM before), (SELECT ma
 
 
 def _row_params(exchange: str, symbol: str, start_ms: int, stats: PriceStats) -> tuple:
-    return (symbol, exchange, start_ms, stats.mean, stats.low, stats.low_ts, stats.high, stats.high_ts, stats.count)
+    s = stats
+    known = not math.isnan(s.first)  # NaN: a minute spooled before open and close were kept
+    trades = (s.first, s.first_ts, s.last, s.last_ts) if known else (None, None, None, None)
+    return (symbol, exchange, start_ms, s.mean, s.low, s.low_ts, s.high, s.high_ts, s.count, *trades, s.volume, s.vwap)
 
 
 _SUMMARY = """
@@ -153,12 +175,59 @@ def _summary_part(grain_ms: int) -> str:
     )
 
 
+def _unknown_trades(stats: PriceStats, start_ms: int, end_ms: int) -> None:
+    """No open or close known (stored or spooled before they were kept): NaN prices, at times that never win
+    against a known one when merged (an open after, a close before every tick of ``[start, end)``)."""
+    stats.first, stats.first_ts, stats.last, stats.last_ts = math.nan, end_ms, math.nan, start_ms - 1
+
+
+# Rows of one grain merged per candle in the database: at most ``limit`` rows come back, whatever they cover.
+# Open and close: the earliest (latest) trade time, then the exchange named first (last), as ``PriceStats``.
+_CANDLES = """
+SELECT ms / %s * %s AS start, sum(sample_count), sum(average_price * sample_count), min(min_price), max(max_price),
+       (array_agg(open_price ORDER BY open_at, exchange) FILTER (WHERE open_at IS NOT NULL))[1], min(open_ms),
+       (array_agg(close_price ORDER BY close_at DESC, exchange DESC) FILTER (WHERE close_at IS NOT NULL))[1],
+       max(close_ms), sum(volume), sum(vwap * volume)
+FROM ({parts}) w GROUP BY 1 ORDER BY 1
+"""
+
+
+def _candle_part(grain_ms: int) -> str:
+    return (
+        f"SELECT exchange, {_MS.format(column='timestamp')} AS ms, average_price, sample_count, min_price, max_price,"
+        f" open_price, open_at, {_MS.format(column='open_at')} AS open_ms,"
+        f" close_price, close_at, {_MS.format(column='close_at')} AS close_ms, volume, vwap FROM {_TABLES[grain_ms]}"
+        " WHERE pair_name = %s AND exchange = ANY(%s)"
+        " AND timestamp >= to_timestamp(%s / 1000.0) AND timestamp < to_timestamp(%s / 1000.0)"
+    )
+
+
+def _candle_stats(interval_ms: int, row: tuple) -> tuple[int, PriceStats]:
+    start, n, total, low, high, first, first_ts, last, last_ts, volume, notional = row
+    stats = PriceStats()
+    stats.count, stats.total = int(n), float(total)
+    stats.low, stats.low_ts, stats.high, stats.high_ts = float(low), int(start), float(high), int(start)
+    if first is None or last is None:
+        _unknown_trades(stats, int(start), int(start) + interval_ms)
+    else:
+        stats.first, stats.first_ts, stats.last, stats.last_ts = float(first), int(first_ts), float(last), int(last_ts)
+    if volume is not None:
+        stats.volume, stats.notional = float(volume), float(notional or 0.0)
+    return int(start), stats
+
+
 def _minute_stats(row: MinuteRow) -> PriceStats:
     """A minute row as stats whose extremes carry the minute's start, as stored rows do."""
     stats = PriceStats()
     stats.count, stats.total = row.count, row.mean * row.count
     stats.low, stats.low_ts, stats.low_exchange = row.low, row.minute_ms, row.exchange
     stats.high, stats.high_ts, stats.high_exchange = row.high, row.minute_ms, row.exchange
+    if row.open is None or row.open_ms is None or row.close is None or row.close_ms is None:
+        _unknown_trades(stats, row.minute_ms, row.minute_ms + MS_PER_MINUTE)
+    else:
+        stats.first, stats.first_ts, stats.last, stats.last_ts = row.open, row.open_ms, row.close, row.close_ms
+    if row.volume is not None:
+        stats.volume, stats.notional = row.volume, row.volume * (row.vwap or 0.0)
     return stats
 
 
@@ -206,7 +275,7 @@ class PostgresMinuteStore:
             fence = batch.fences.get(exchange, 0)
             params.extend((exchange, fence, fence, batch.seq))
         for exchange, symbol, minute, stats in minutes:
-            params.extend((symbol, exchange, minute, stats.mean, stats.low, minute, stats.high, minute, stats.count))
+            params.extend(_row_params(exchange, symbol, minute, stats))
         rollup_sizes = []
         for grain, _ in _ROLLUP_TABLES:
             rolled = roll_up(minutes, grain)
@@ -281,6 +350,24 @@ class PostgresMinuteStore:
             stats.low, stats.low_ts, stats.low_exchange = float(low), int(low_ts), low_ex
             stats.high, stats.high_ts, stats.high_exchange = float(high), int(high_ts), high_ex
         return stats
+
+    def candles(
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+    ) -> list[tuple[int, PriceStats]]:
+        grains = tuple(grain for grain in GRAINS if interval_ms % grain == 0)
+        ranges = stored_ranges(from_ms, to_ms, grains)
+        if not ranges:
+            return []
+        sql = _CANDLES.replace("{parts}", " UNION ALL ".join(_candle_part(grain) for grain, _, _ in ranges))
+        params: list[object] = [interval_ms, interval_ms]
+        for _, lo, hi in ranges:
+            params.extend((symbol, list(exchanges), lo, hi))
+
+        def query(cur: cursor) -> list[tuple]:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+        return [_candle_stats(interval_ms, row) for row in self._run(query)]
 
     def ping(self) -> float:
         started = time.perf_counter()

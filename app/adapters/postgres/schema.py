@@ -11,7 +11,11 @@ from the minutes already stored. ``feed_owners`` (version 3) holds, per feed
 (exchange), the newest fencing token that claimed it, its seal mark (the
 lease and seq of the last batch stored) and the leases that claimed it since
 (``pending``): a new owner replays exactly the ticks past the mark and those
-of the pending leases.
+of the pending leases. Version 4 adds what candles need to all three grains:
+the open and close price with the trade time each was seen at (so deltas
+merge into the exact open and close), the volume and the VWAP of the trades
+that carried a quantity; all nullable (null: no such trade, or a minute
+stored before version 4).
 """
 
 import psycopg2.extensions
@@ -69,6 +73,18 @@ MIGRATIONS: list[str] = [
         pending    bigint[] NOT NULL DEFAULT '{}'
     );
     """,
+    "".join(
+        f"""
+    ALTER TABLE {table}
+        ADD COLUMN open_price  double precision,
+        ADD COLUMN open_at     timestamptz,
+        ADD COLUMN close_price double precision,
+        ADD COLUMN close_at    timestamptz,
+        ADD COLUMN volume      double precision,
+        ADD COLUMN vwap        double precision;
+    """
+        for table in ("market_data", "market_data_hourly", "market_data_daily")
+    ),
 ]
 
 # Any constant works; it only has to be the same for every marketflow process.

@@ -4,9 +4,10 @@ Scripts run atomically, which is what makes a bucket's replacement and a
 window's read consistent snapshots; they are sent inline (EVAL) inside
 pipelines, where a registered script would cost an extra round trip.
 
-Bucket members are ``<run>|`` and then, packed little-endian as 11 doubles
+Bucket members are ``<run>|`` and then, packed little-endian as 13 doubles
 and a byte (``struct`` in Redis's Lua, ``struct`` in Python): start, count,
-sum, low, low ts, high, high ts, first, first ts, last, last ts, raw
+sum, low, low ts, high, high ts, first, first ts, last, last ts, volume
+(NaN when no tick had a quantity), notional (sum of price x quantity), raw
 complete (0/1); score = the bucket's start (ms). Packed, a bucket decodes in
 one C call, which is what keeps a 5-minute window well under a millisecond.
 Each process writes its own member per bucket, so two processes that both
@@ -14,7 +15,7 @@ saw a second (a feed changing hands) add up instead of overwriting each
 other.
 """
 
-BUCKET_FORMAT = "<11dB"
+BUCKET_FORMAT = "<13dB"
 
 
 # KEYS: latest hashes; ARGV: field, ts, value per key. Sets each field unless it holds a newer tick;
@@ -59,8 +60,8 @@ WINDOW = """
 local function fmt(x) return string.format('%.17g', x) end
 local function unpack_bucket(member)
   local bar = string.find(member, '|', 1, true)
-  if not bar or #member - bar ~= 89 then return nil end
-  return {struct.unpack('<dddddddddddB', member, bar + 1)}
+  if not bar or #member - bar ~= 105 then return nil end
+  return {struct.unpack('<dddddddddddddB', member, bar + 1)}
 end
 local whole, edges = {}, {}
 local n_whole = tonumber(ARGV[1])
@@ -99,7 +100,7 @@ for e = 1, #KEYS / 5 do
           start = b[1]
           if not first_ts or b[9] < first_ts then first_ts = b[9] end
           if not last_ts or b[11] > last_ts then last_ts = b[11] end
-          complete = complete and b[12] == 1
+          complete = complete and b[14] == 1
           group[#group + 1] = b
         end
         i = i + 1

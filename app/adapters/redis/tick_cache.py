@@ -5,7 +5,7 @@ Keys (``<p>`` is ``redis.key_prefix``):
   a script replaces a value only with a tick at least as new, so batches
   written out of order (or again) never move the latest price backwards.
 - ``<p>:ticks:<exchange>:<SYMBOL>``: sorted set, score = trade ts (ms), member =
-  ``<price>:<lease hex>:<seq hex>``: unique per tick, so equal trades are all
+  ``<price>:<lease hex>:<seq hex>[:<quantity>]``: unique per tick, so equal trades are all
   kept, and the same per write, so writing a tick again changes nothing. The
   lease (the fencing token the feed was read under) names one process's
   tenure of the feed, which is how a feed's next owner finds the ticks no
@@ -27,6 +27,7 @@ slow window read never marks Redis down for the writer.
 """
 
 import contextlib
+import math
 import struct
 import time
 from collections.abc import Sequence
@@ -38,9 +39,9 @@ from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
 from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
-from app.application.ports import Bucket, CacheBatch, LatestPrice, SealMark, WindowRead
+from app.application.ports import Bucket, BucketRead, CacheBatch, LatestPrice, SealMark, WindowRead
 from app.config.schema import RedisConfig
-from app.domain.stats import PriceStats
+from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import MS_PER_MINUTE, Tick
 from app.domain.window import GRAINS, MS_PER_SECOND, MS_PER_TENTH, split_window
 
@@ -68,7 +69,35 @@ GRAIN_NAMES = {MS_PER_MINUTE: "minutes", MS_PER_SECOND: "seconds", MS_PER_TENTH:
 def _bucket_member(tag: bytes, bucket: Bucket) -> bytes:
     s = bucket.stats
     fields = (bucket.start_ms, s.count, s.total, s.low, s.low_ts, s.high, s.high_ts, s.first, s.first_ts, s.last)
-    return tag + struct.pack(BUCKET_FORMAT, *fields, s.last_ts, bucket.raw_complete)
+    volume = math.nan if s.volume is None else s.volume
+    return tag + struct.pack(BUCKET_FORMAT, *fields, s.last_ts, volume, s.notional, bucket.raw_complete)
+
+
+_BUCKET = struct.Struct(BUCKET_FORMAT)
+
+
+def _unpack_bucket(exchange: str, member: bytes) -> tuple[int, PriceStats] | None:
+    """A bucket member's start and stats; None for a member in another format (not written by this version)."""
+    packed = member[member.find(b"|") + 1 :]
+    if len(packed) != _BUCKET.size:
+        return None
+    start, n, total, low, low_ts, high, high_ts, first, first_ts, last, last_ts, volume, notional, _ = _BUCKET.unpack(
+        packed
+    )
+    stats = PriceStats()
+    stats.count, stats.total = int(n), total
+    stats.low, stats.low_ts, stats.low_exchange = low, int(low_ts), exchange
+    stats.high, stats.high_ts, stats.high_exchange = high, int(high_ts), exchange
+    stats.first, stats.first_ts, stats.last, stats.last_ts = first, int(first_ts), last, int(last_ts)
+    if not math.isnan(volume):
+        stats.volume, stats.notional = volume, notional
+    return int(start), stats
+
+
+def _tick_member(tick: Tick) -> str:
+    """Unique per tick and the same on every write of it; a quantity rides along for a successor's replay."""
+    member = f"{tick.price!r}:{tick.lease:x}:{tick.seq:x}"
+    return member if tick.quantity is None else f"{member}:{tick.quantity!r}"
 
 
 def _stats(exchange: str, fields: Sequence[bytes]) -> PriceStats:
@@ -122,7 +151,7 @@ class RedisTickCache:
             members = groups.get(key)
             if members is None:
                 members = groups[key] = {}
-            members[f"{tick.price!r}:{tick.lease:x}:{tick.seq:x}"] = tick.ts_ms
+            members[_tick_member(tick)] = tick.ts_ms
             best = newest.get(key)
             if best is None or tick.ts_ms >= best.ts_ms:
                 newest[key] = tick
@@ -224,6 +253,35 @@ class RedisTickCache:
         read.lost = tuple(lost)
         return read
 
+    def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
+        """One range read per exchange, unpacked here: each process's member of a bucket adds to the others."""
+
+        def fetch() -> list:
+            pipe = self._reader.pipeline(transaction=False)
+            pipe.mget([self._mark_key(exchange) for exchange in exchanges])
+            for exchange in exchanges:
+                pipe.zrangebyscore(self._buckets_key(grain_ms, exchange, symbol), from_ms, to_ms - 1)
+            return pipe.execute()
+
+        if not exchanges:
+            return BucketRead({})
+        marks, *replies = self._read_breaker.call(fetch)
+        read = BucketRead({})
+        lost = []
+        for exchange, mark, members in zip(exchanges, marks, replies, strict=True):
+            if mark is None:
+                lost.append(exchange)
+                continue
+            for member in members:
+                bucket = _unpack_bucket(exchange, member)
+                if bucket is not None:
+                    merge_at(read.buckets, *bucket)
+            if from_ms < int(mark):
+                read.partial = LOST_SINCE
+            gevent.sleep(0)  # at most the retention's buckets per exchange, but let others in between
+        read.lost = tuple(lost)
+        return read
+
     def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
         if not marks:
             return []
@@ -247,30 +305,33 @@ class RedisTickCache:
                 chunk = members[first : first + _SCAN_PAGE]
                 for member, score in zip(chunk, client.zmscore(key, chunk), strict=True):
                     if score is not None:  # trimmed meanwhile: too old to matter
-                        price, lease, seq = unsealed[member]
-                        found.append(Tick(exchange, symbol, price, int(score), seq, lease))
+                        price, lease, seq, quantity = unsealed[member]
+                        found.append(Tick(exchange, symbol, price, int(score), seq, quantity, lease=lease))
         return found
 
-    def _unsealed_members(self, key: bytes, after: dict[bytes, int]) -> dict[bytes, tuple[float, int, int]]:
-        """``(price, lease, seq)`` of the key's members read under one of the leases, past its seq.
+    def _unsealed_members(
+        self, key: bytes, after: dict[bytes, int]
+    ) -> dict[bytes, tuple[float, int, int, float | None]]:
+        """``(price, lease, seq, quantity)`` of the key's members read under one of the leases, past its seq.
 
         Newest first by rank: the live process meanwhile trims the oldest and
         adds new ones, which can show a member twice (the dict keeps one) but
         never hide one.
         """
-        unsealed: dict[bytes, tuple[float, int, int]] = {}
+        unsealed: dict[bytes, tuple[float, int, int, float | None]] = {}
         start = 0
         while page := self._writer.zrange(key, start, start + _SCAN_PAGE - 1, desc=True):
             start += len(page)
             for member in page:
                 try:
-                    price, lease_hex, seq_hex = member.split(b":")
+                    price, lease_hex, seq_hex, *quantity = member.split(b":")
                     bound = after.get(lease_hex)
                     if bound is None:
                         continue
                     seq = int(seq_hex, 16)
                     if seq > bound:
-                        unsealed[member] = (float(price), int(lease_hex, 16), seq)
+                        amount = float(quantity[0]) if quantity else None
+                        unsealed[member] = (float(price), int(lease_hex, 16), seq, amount)
                 except ValueError:  # not a member we wrote: skip it
                     continue
             gevent.sleep(0)

@@ -27,6 +27,7 @@ process replayed those ticks from the cache instead).
 import fcntl
 import logging
 import os
+from dataclasses import astuple
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def _encode(batch: MinuteBatch) -> bytes:
-    rows = [[r.exchange, r.symbol, r.minute_ms, r.count, r.mean, r.low, r.high] for r in batch.rows]
+    rows = [list(astuple(row)) for row in batch.rows]
     return orjson.dumps({"batch": batch.batch_id, "rows": rows, "seq": batch.seq, "fences": batch.fences}) + b"\n"
 
 
