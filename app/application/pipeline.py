@@ -1,43 +1,39 @@
 """The ingest pipeline: fan-in, a worker pool, fan-in again to batched writers.
 
-    sources --(emit)--> ingest queue --> N decode workers --> result queue
-        --> collector (memory window, minute aggregator, batching)
-        --> cache queue --> cache writer (Redis)
+    ingestion: sources --(emit)--> ingest queue --> N decode workers --> results queue
+    collector: results --> memory window, minute aggregator, observers, batching --> cache queue
+    cache writer: cache queue --> Redis
+    minute cadence: claims, seals and flushes the aggregator's minutes to PostgreSQL
+
+Each part owns its greenlets (``Ingestion``, ``CacheWriter``,
+``MinuteCadence``; the collector is the pipeline's own). The pipeline keeps
+the order they start in and the order they drain in on ``stop``.
 
 Overflow policy, per queue:
 - ingest queue (bounded, in raw reads): a source waits up to
   ``ingest_put_timeout`` for room, which pushes back on TCP senders; after
   that the read is dropped and counted in ``ingest_dropped``.
-- result and cache queues (bounded): producers wait. They sit behind the
+- results and cache queues (bounded): producers wait. They sit behind the
   ingest queue, so pressure there lands on the one policy above.
-- cache writes that fail are counted in ``cache_failed``; the memory window
-  still has those ticks, so queries stay complete. Once the cache answers
-  again, the whole memory window is written back to it (idempotently: a
-  tick's cache identity is fixed by its ``seq``) and only then is the cache
-  trusted for queries again (``cache_consistent``). A cache that restarted
-  empty is noticed by the mark it lost (``TickCache.mark``) and written back
-  the same way.
+- cache writes that fail are counted in ``cache_failed`` and written back
+  later (see ``CacheWriter``); the memory window keeps queries complete.
 """
 
-import contextlib
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
-from gevent.queue import Empty, Full, Queue
+from gevent.queue import Empty, Queue
 
 from app.application.aggregator import MinuteAggregator
+from app.application.cache_writer import CacheWriter
+from app.application.ingestion import Ingestion, IngestSettings
+from app.application.minute_cadence import MinuteCadence
 from app.application.pipeline_stats import PipelineStats
-from app.application.ports import CacheBatch, FeedSource, SourceStatus, StorageUnavailable, TickCache
+from app.application.ports import FeedSource, SourceStatus, TickCache
 from app.application.recent_window import RecentWindow
-from app.application.throttled_log import ThrottledLog
-from app.domain.errors import InvalidTick
 from app.domain.tick import Tick
-from app.domain.validation import make_tick
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,16 +50,7 @@ class PipelineSettings:
     max_price: float
 
 
-@dataclass
-class _Read:
-    source: FeedSource
-    status: SourceStatus
-    lines: list[bytes]
-    received: float
-
-
 _FLUSH = object()
-CACHE_RETRY_SECONDS = 1.0
 
 
 class Pipeline:
@@ -76,154 +63,65 @@ class Pipeline:
         aggregator: MinuteAggregator,
     ) -> None:
         self.settings = settings
-        self._symbols = symbols
-        self._cache = cache
         self._window = window
         self._aggregator = aggregator
         self.stats = PipelineStats()
-        self._ingest: Queue = Queue(settings.ingest_queue_size)
         self._results: Queue = Queue(settings.result_queue_size)
         self._cache_queue: Queue = Queue(settings.cache_queue_size)
-        self._workers: list[gevent.Greenlet] = []
         self._collector: gevent.Greenlet | None = None
-        self._cache_writer: gevent.Greenlet | None = None
-        self._aggregate_loop: gevent.Greenlet | None = None
-        self._sources: dict[str, tuple[FeedSource, SourceStatus, gevent.Greenlet]] = {}
-        self.statuses: dict[str, SourceStatus] = {}
-        self.cache_consistent = True
-        # The feeds whose mark this process has set (a feed gets one before it is read here).
-        self._marked_feeds: set[str] = set()
-        self._restored = False
         self._seq = 0
         # Called with every decoded batch of ticks, in order (e.g. the WebSocket price stream).
         self.observers: list[Callable[[list[Tick]], None]] = []
-        self._rejects = ThrottledLog(log)
+        self._cache_writer = CacheWriter(
+            cache, window, self._cache_queue, settings.cache_batch_size, self.stats, self.attached
+        )
+        ingest = IngestSettings(
+            settings.workers, settings.ingest_queue_size, settings.ingest_put_timeout, settings.max_price
+        )
+        self._ingestion = Ingestion(
+            ingest, symbols, self._results, self.stats, aggregator.lease, self._cache_writer.mark_feed
+        )
+        self._cadence = MinuteCadence(aggregator, cache, settings.aggregate_interval, settings.checkpoint_interval)
 
     @property
     def running(self) -> bool:
         return self._collector is not None and not self._collector.dead
 
+    @property
+    def cache_consistent(self) -> bool:
+        return self._cache_writer.consistent
+
+    @property
+    def statuses(self) -> dict[str, SourceStatus]:
+        return self._ingestion.statuses
+
     def queue_depths(self) -> dict[str, int]:
         return {
-            "ingest": self._ingest.qsize(),
+            "ingest": self._ingestion.depth,
             "results": self._results.qsize(),
             "cache": self._cache_queue.qsize(),
         }
 
     def start(self) -> None:
+        """Downstream first, so nothing produced waits for a consumer that has not started."""
         if self.running:
             return
-        self._workers = [gevent.spawn(self._decode_loop) for _ in range(self.settings.workers)]
+        self._cadence.start()
+        self._cache_writer.start()
         self._collector = gevent.spawn(self._collect_loop)
-        self._cache_writer = gevent.spawn(self._cache_loop)
-        self._aggregate_loop = gevent.spawn(self._aggregate_forever)
-
-    # -- sources -------------------------------------------------------
+        self._ingestion.start()
 
     def attach(self, source: FeedSource, admit: Callable[[], None] = lambda: None) -> None:
-        """Start reading ``source``; its messages join the shared ingest queue.
-
-        ``admit`` is called before each read is queued and may hold it back
-        (while this process's lease on the feed is unconfirmed).
-        """
-        if source.name in self._sources:
-            return
-        status = self.statuses.get(source.name) or SourceStatus(source.name)
-        self.statuses[source.name] = status
-        status.state = "connecting"
-        with contextlib.suppress(StorageUnavailable):  # else the cache writer marks it before its first write
-            self._mark([source.name])
-        emit = self._emitter(source, status, admit)
-        greenlet = gevent.spawn(self._run_source, source, emit, status)
-        self._sources[source.name] = (source, status, greenlet)
+        """Start reading ``source``; ``admit`` is called before each read is queued and may hold it back
+        (while this process's lease on the feed is unconfirmed)."""
+        self._ingestion.attach(source, admit)
 
     def detach(self, name: str, timeout: float = 5.0) -> None:
         """Stop a source; what it already emitted stays queued and is processed."""
-        entry = self._sources.pop(name, None)
-        if entry is None:
-            return
-        _, status, greenlet = entry
-        greenlet.kill(timeout=timeout)
-        status.state = "stopped"
-        status.connected_since = None
+        self._ingestion.detach(name, timeout)
 
     def attached(self) -> list[str]:
-        return list(self._sources)
-
-    def _run_source(self, source: FeedSource, emit: Callable[[list[bytes]], None], status: SourceStatus) -> None:
-        try:
-            source.run(emit, status)
-        except gevent.GreenletExit:
-            raise
-        except Exception as exc:  # a source bug must not take the pipeline down
-            status.state = "failed"
-            status.last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("source crashed", extra={"exchange": source.name})
-
-    def _emitter(
-        self, source: FeedSource, status: SourceStatus, admit: Callable[[], None]
-    ) -> Callable[[list[bytes]], None]:
-        put = self._ingest.put
-        timeout = self.settings.ingest_put_timeout
-        stats = self.stats
-
-        def emit(lines: list[bytes]) -> None:
-            admit()
-            now = time.time()
-            status.messages += len(lines)
-            status.last_message_at = now
-            stats.received += len(lines)
-            try:
-                put(_Read(source, status, lines, time.monotonic()), timeout=timeout)
-            except Full:
-                stats.ingest_dropped += len(lines)
-                self._rejects.warning(("drop", source.name), "ingest queue full, read dropped", exchange=source.name)
-
-        return emit
-
-    # -- workers -------------------------------------------------------
-
-    def _decode_loop(self) -> None:
-        get, put, symbols, max_price = self._ingest.get, self._results.put, self._symbols, self.settings.max_price
-        while True:
-            read = get()
-            if read is None:
-                return
-            source, status = read.source, read.status
-            now_ms = int(time.time() * 1000)
-            lease = self._aggregator.lease(source.name)
-            ticks: list[Tick] = []
-            for raw in read.lines:
-                try:
-                    for decoded in source.decode(raw):
-                        if isinstance(decoded, InvalidTick):
-                            self._reject(status, decoded.reason, decoded)
-                            continue
-                        symbol, price, ts, *quantity = decoded  # a decoder may add the trade's quantity
-                        try:
-                            tick = make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price, *quantity)
-                            tick.lease = lease
-                            ticks.append(tick)
-                        except InvalidTick as exc:
-                            self._reject(status, exc.reason, exc)
-                except InvalidTick as exc:
-                    self._reject(status, exc.reason, exc)
-                except Exception as exc:  # a decoder bug is counted, never fatal
-                    self._reject(status, "decoder_error", exc)
-            if ticks:
-                self.stats.ticks += len(ticks)
-                status.ticks += len(ticks)
-                put((ticks, read.received))
-            gevent.sleep(0)
-
-    def _reject(self, status: SourceStatus, reason: str, exc: Exception) -> None:
-        self.stats.rejected += 1
-        status.decode_errors[reason] = status.decode_errors.get(reason, 0) + 1
-        self._rejects.warning(
-            (status.name, reason), "feed message skipped", exchange=status.name, reason=reason, error=str(exc)[:200]
-        )
-
-    # -- fan-in and batching ------------------------------------------
+        return self._ingestion.attached()
 
     def _collect_loop(self) -> None:
         settings = self.settings
@@ -262,125 +160,16 @@ class Pipeline:
             self._cache_queue.put((batch, marks))
         self._cache_queue.put(None)
 
-    def _cache_loop(self) -> None:
-        stats = self.stats
-        # Readers trust the cache only once it holds this process's mark: set it before the first write.
-        self.cache_consistent = False
-        self._try_restore()
-        while True:
-            try:
-                # While the cache is behind, wake up now and then to write the window back even if no tick comes.
-                item = self._cache_queue.get(timeout=None if self.cache_consistent else CACHE_RETRY_SECONDS)
-            except Empty:
-                self._try_restore()
-                continue
-            if item is None:
-                return
-            ticks, marks = item
-            try:
-                self._mark_new_feeds(ticks)
-                kept = self._cache.write(CacheBatch(ticks, self._window.buckets_for(ticks)))
-            except StorageUnavailable:
-                stats.cache_failed += len(ticks)
-                if self.cache_consistent:
-                    log.warning("cache unavailable: answering from the in-process window")
-                self.cache_consistent = False
-                continue
-            stats.cached += len(ticks)
-            done = time.monotonic()
-            stats.cache_latency.extend(done - mark for mark in marks)
-            if not kept:
-                self._cache_lost()
-            if not self.cache_consistent:
-                self._try_restore()
-
-    def _mark_new_feeds(self, ticks: list[Tick]) -> None:
-        new = {tick.exchange for tick in ticks} - self._marked_feeds
-        if new:
-            self._mark(sorted(new))
-
-    def _mark(self, feeds: list[str], since_ms: int = 0) -> None:
-        """Tell readers the cache holds these feeds, complete from ``since_ms`` (0: as far back as it keeps).
-
-        A mark already there (a previous owner's, or one a mere outage left) is kept.
-        """
-        self._cache.mark(since_ms, feeds)
-        self._marked_feeds.update(feeds)
-
-    def _cache_lost(self) -> None:
-        """The cache no longer holds this process's mark: it restarted empty."""
-        self.stats.cache_lost += 1
-        log.warning("cache lost its data (restarted empty?): writing the in-process window back")
-        self.cache_consistent = False
-
-    def _try_restore(self) -> None:
-        with contextlib.suppress(StorageUnavailable):
-            self._restore_cache()
-
-    def _restore_cache(self) -> None:
-        """Write the whole in-process window back, in batches, then trust the cache again.
-
-        Buckets are absolute values and a tick's member is fixed by its seq,
-        so what the cache already held is rewritten unchanged. Once the mark
-        is back, readers trust the cache again; after a loss it says the
-        cache is complete only from this process's start.
-        """
-        restored = 0
-        for batch in self._window.snapshot(self.settings.cache_batch_size):
-            self._cache.write(batch)
-            restored += len(batch.ticks)
-            gevent.sleep(0)
-        self._marked_feeds.clear()
-        # The first time, the cache had everything before this process; after that a restore may follow a loss.
-        self._mark(self.attached(), self._window.since_ms if self._restored else 0)
-        self._restored = True
-        self.cache_consistent = True
-        self.stats.cache_restored += restored
-        log.info("cache restored from the in-process window", extra={"ticks": restored})
-
-    def _aggregate_forever(self) -> None:
-        """Seal minutes as they close, and every ``checkpoint_interval`` the open ones too.
-
-        A checkpoint spools the open minutes as deltas (the store adds them up),
-        so what a crash leaves only in memory is at most the last interval,
-        and the feed's next owner replays that part from the cache. Feeds
-        taken over whose claim could not be made yet are claimed first.
-        """
-        checkpoint = self.settings.checkpoint_interval
-        last_checkpoint = time.monotonic()
-        while True:
-            try:
-                gevent.sleep(self.settings.aggregate_interval)
-                self._aggregator.claim_pending(self._cache)
-                if checkpoint and time.monotonic() - last_checkpoint >= checkpoint:
-                    self._aggregator.close_all()
-                    last_checkpoint = time.monotonic()
-                else:
-                    self._aggregator.close_due()
-                self._aggregator.flush()
-            except Exception:  # a bug here must not stop minutes from being sealed ever after
-                log.exception("aggregation cycle failed")
-                gevent.sleep(self.settings.aggregate_interval)
-
-    # -- shutdown ------------------------------------------------------
-
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop sources, drain every queue, then flush every minute, the open one too."""
-        for name in list(self._sources):
-            self.detach(name)
+        """Drain in order: sources and decoders, the collector, the cache writer, then every minute is sealed
+        and flushed, the open one too."""
         if self._collector is None:
+            self._ingestion.stop(0.1)
             return
         deadline = time.monotonic() + timeout
-        if self._aggregate_loop is not None:
-            self._aggregate_loop.kill()
-        for _ in self._workers:
-            self._ingest.put(None)
-        gevent.joinall(self._workers, timeout=max(0.1, deadline - time.monotonic()))
+        self._ingestion.stop(max(0.1, deadline - time.monotonic()))
         self._results.put(None)
         self._collector.join(timeout=max(0.1, deadline - time.monotonic()))
-        if self._cache_writer is not None:
-            self._cache_writer.join(timeout=max(0.1, deadline - time.monotonic()))
-        self._aggregator.claim_pending(self._cache)  # a feed taken just now: its rows wait for its claim
-        self._aggregator.close_all()
-        self._aggregator.flush()
+        self._cache_writer.join(max(0.1, deadline - time.monotonic()))
+        self._cadence.stop()
         self._collector = None

@@ -1,0 +1,183 @@
+"""Ingestion: the sources and the decode workers, fan-in to one bounded queue, fan-out to the results queue.
+
+    sources --(emit)--> ingest queue --> N decode workers --> results queue
+
+Owns one greenlet per attached source and ``workers`` long-lived decode
+greenlets. A source waits up to ``ingest_put_timeout`` for room in the
+ingest queue (pushing back on TCP senders); after that the read is dropped
+and counted in ``ingest_dropped``. A line or trade that can't become a tick
+is counted per source and reason and skipped, never fatal.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+from gevent.queue import Full, Queue
+
+from app.application.pipeline_stats import PipelineStats
+from app.application.ports import FeedSource, SourceStatus
+from app.application.throttled_log import ThrottledLog
+from app.domain.errors import InvalidTick
+from app.domain.tick import Tick
+from app.domain.validation import make_tick
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    workers: int
+    queue_size: int
+    put_timeout: float
+    max_price: float
+
+
+@dataclass
+class _Read:
+    source: FeedSource
+    status: SourceStatus
+    lines: list[bytes]
+    received: float
+
+
+class Ingestion:
+    """``lease_of(feed)``: the lease token the feed is read under (ticks carry it); ``on_attach(feed)``:
+    called before a feed's first read (the cache writer marks it)."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        symbols: frozenset[str],
+        results: Queue,
+        stats: PipelineStats,
+        lease_of: Callable[[str], int],
+        on_attach: Callable[[str], None],
+    ) -> None:
+        self._settings = settings
+        self._symbols = symbols
+        self._queue: Queue = Queue(settings.queue_size)
+        self._results = results
+        self._stats = stats
+        self._lease_of = lease_of
+        self._on_attach = on_attach
+        self._workers: list[gevent.Greenlet] = []
+        self._sources: dict[str, tuple[FeedSource, SourceStatus, gevent.Greenlet]] = {}
+        self.statuses: dict[str, SourceStatus] = {}
+        self._rejects = ThrottledLog(log)
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        if not self._workers:
+            self._workers = [gevent.spawn(self._decode_loop) for _ in range(self._settings.workers)]
+
+    def stop(self, timeout: float) -> None:
+        """Stop every source, then let the workers decode what is queued and end."""
+        for name in list(self._sources):
+            self.detach(name)
+        for _ in self._workers:
+            self._queue.put(None)
+        gevent.joinall(self._workers, timeout=timeout)
+        self._workers = []
+
+    # -- sources ---------------------------------------------------------
+
+    def attach(self, source: FeedSource, admit: Callable[[], None]) -> None:
+        if source.name in self._sources:
+            return
+        status = self.statuses.get(source.name) or SourceStatus(source.name)
+        self.statuses[source.name] = status
+        status.state = "connecting"
+        self._on_attach(source.name)
+        greenlet = gevent.spawn(self._run_source, source, self._emitter(source, status, admit), status)
+        self._sources[source.name] = (source, status, greenlet)
+
+    def detach(self, name: str, timeout: float = 5.0) -> None:
+        """Stop a source; what it already emitted stays queued and is processed."""
+        entry = self._sources.pop(name, None)
+        if entry is None:
+            return
+        _, status, greenlet = entry
+        greenlet.kill(timeout=timeout)
+        status.state = "stopped"
+        status.connected_since = None
+
+    def attached(self) -> list[str]:
+        return list(self._sources)
+
+    def _run_source(self, source: FeedSource, emit: Callable[[list[bytes]], None], status: SourceStatus) -> None:
+        try:
+            source.run(emit, status)
+        except gevent.GreenletExit:
+            raise
+        except Exception as exc:  # a source bug must not take the pipeline down
+            status.state = "failed"
+            status.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("source crashed", extra={"exchange": source.name})
+
+    def _emitter(
+        self, source: FeedSource, status: SourceStatus, admit: Callable[[], None]
+    ) -> Callable[[list[bytes]], None]:
+        put = self._queue.put
+        timeout = self._settings.put_timeout
+        stats = self._stats
+
+        def emit(lines: list[bytes]) -> None:
+            admit()
+            status.messages += len(lines)
+            status.last_message_at = time.time()
+            stats.received += len(lines)
+            try:
+                put(_Read(source, status, lines, time.monotonic()), timeout=timeout)
+            except Full:
+                stats.ingest_dropped += len(lines)
+                self._rejects.warning(("drop", source.name), "ingest queue full, read dropped", exchange=source.name)
+
+        return emit
+
+    # -- workers ---------------------------------------------------------
+
+    def _decode_loop(self) -> None:
+        get, put, symbols, max_price = self._queue.get, self._results.put, self._symbols, self._settings.max_price
+        while True:
+            read = get()
+            if read is None:
+                return
+            source, status = read.source, read.status
+            now_ms = int(time.time() * 1000)
+            lease = self._lease_of(source.name)
+            ticks: list[Tick] = []
+            for raw in read.lines:
+                try:
+                    for decoded in source.decode(raw):
+                        if isinstance(decoded, InvalidTick):
+                            self._reject(status, decoded.reason, decoded)
+                            continue
+                        symbol, price, ts, *quantity = decoded  # a decoder may add the trade's quantity
+                        try:
+                            tick = make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price, *quantity)
+                            tick.lease = lease
+                            ticks.append(tick)
+                        except InvalidTick as exc:
+                            self._reject(status, exc.reason, exc)
+                except InvalidTick as exc:
+                    self._reject(status, exc.reason, exc)
+                except Exception as exc:  # a decoder bug is counted, never fatal
+                    self._reject(status, "decoder_error", exc)
+            if ticks:
+                self._stats.ticks += len(ticks)
+                status.ticks += len(ticks)
+                put((ticks, read.received))
+            gevent.sleep(0)
+
+    def _reject(self, status: SourceStatus, reason: str, exc: Exception) -> None:
+        self._stats.rejected += 1
+        status.decode_errors[reason] = status.decode_errors.get(reason, 0) + 1
+        self._rejects.warning(
+            (status.name, reason), "feed message skipped", exchange=status.name, reason=reason, error=str(exc)[:200]
+        )
