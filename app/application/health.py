@@ -32,6 +32,7 @@ def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
         "ticks": status.ticks,
         "reconnects": status.reconnects,
         "decode_errors": dict(status.decode_errors),
+        "duplicates": status.duplicates,
         "last_error": status.last_error,
         "last_exchange_error": status.last_exchange_error,
     }

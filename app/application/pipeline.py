@@ -10,6 +10,8 @@ Overflow policy, per queue:
   that the read is dropped and counted in ``ingest_dropped``.
 - result and cache queues (bounded): producers wait. They sit behind the
   ingest queue, so pressure there lands on the one policy above.
+- a trade whose id was seen lately (a replay, an overlap, a backfill) is
+  dropped in the decode workers and counted in its source's ``duplicates``.
 - cache writes that fail are counted in ``cache_failed``; the memory window
   still has those ticks, so queries stay complete. Once the cache answers
   again, the whole memory window is written back to it (idempotently: a
@@ -34,6 +36,7 @@ from app.application.ports import CacheBatch, FeedSource, SourceStatus, StorageU
 from app.application.recent_window import RecentWindow
 from app.application.throttled_log import ThrottledLog
 from app.domain.errors import InvalidTick
+from app.domain.seen_trades import SeenTrades
 from app.domain.tick import Tick
 from app.domain.validation import make_tick
 
@@ -98,6 +101,8 @@ class Pipeline:
         # Called with every decoded batch of ticks, in order (e.g. the WebSocket price stream).
         self.observers: list[Callable[[list[Tick]], None]] = []
         self._rejects = ThrottledLog(log)
+        # Trade ids seen lately, per (exchange, symbol): a trade that comes again is dropped and counted.
+        self._seen = SeenTrades()
 
     @property
     def running(self) -> bool:
@@ -177,6 +182,7 @@ class Pipeline:
 
     def _decode_loop(self) -> None:
         get, put, symbols, max_price = self._ingest.get, self._results.put, self._symbols, self.settings.max_price
+        first_time = self._seen.first_time
         while True:
             read = get()
             if read is None:
@@ -190,11 +196,15 @@ class Pipeline:
                         if isinstance(decoded, InvalidTick):
                             self._reject(status, decoded.reason, decoded)
                             continue
-                        symbol, price, ts = decoded
                         try:
-                            ticks.append(make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price))
+                            tick = make_tick(source.name, *decoded, symbols, now_ms, max_price)
                         except InvalidTick as exc:
                             self._reject(status, exc.reason, exc)
+                            continue
+                        if tick.trade_id is None or first_time(tick.exchange, tick.symbol, tick.trade_id):
+                            ticks.append(tick)
+                        else:
+                            status.duplicates += 1
                 except InvalidTick as exc:
                     self._reject(status, exc.reason, exc)
                 except Exception as exc:  # a decoder bug is counted, never fatal

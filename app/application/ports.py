@@ -193,6 +193,8 @@ class SourceStatus:
     # The exchange's own words (an error message it sent), kept apart so a later connection error can't hide them.
     last_exchange_error: str | None = None
     decode_errors: dict[str, int] = field(default_factory=dict)
+    # Trades dropped because their id had been seen already (a replay, an overlap, a backfill).
+    duplicates: int = 0
 
 
 class FeedSource(Protocol):
@@ -204,7 +206,8 @@ class FeedSource(Protocol):
         """Produce until killed; reconnects are the source's own business."""
         ...
 
-    def decode(self, raw: bytes) -> Iterator[tuple[object, object, object] | InvalidTick]:
-        """Yield ``(symbol, price, timestamp)`` per trade, or an ``InvalidTick`` in place of a bad trade
+    def decode(self, raw: bytes) -> Iterator[tuple[object, object, object, object, object] | InvalidTick]:
+        """Yield ``(symbol, price, timestamp, quantity, trade_id)`` per trade (None for what a feed lacks),
+        or an ``InvalidTick`` in place of a bad trade
         (so the good trades after it still come out); raise ``InvalidTick`` when the message can't be read."""
         ...

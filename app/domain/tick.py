@@ -11,7 +11,9 @@ class Tick:
     windows and minute buckets follow market time rather than arrival time.
     ``seq`` is the arrival order within one process, set once when the tick
     enters the pipeline: it tells equal trades apart and makes writing the
-    same tick twice a no-op.
+    same tick twice a no-op. ``quantity`` is the traded size and ``trade_id``
+    the exchange's own id of the trade (both None where a feed has none, like
+    the exchange programs): the id is what recognises a trade seen twice.
     """
 
     exchange: str
@@ -19,6 +21,8 @@ class Tick:
     price: float
     ts_ms: int
     seq: int = 0
+    quantity: float | None = None
+    trade_id: str | None = None
 
 
 MS_PER_MINUTE = 60_000

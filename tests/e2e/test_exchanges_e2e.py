@@ -27,7 +27,7 @@ from tests.support.service import Service
 def trades_message(kind: str, symbol: str, trades: list[tuple[str, int]]) -> list[str]:
     """The exchange's own messages for these (price, ts) trades of ``symbol``."""
     if kind == "binance":
-        return [binance_trade(symbol, price, ts, i) for i, (price, ts) in enumerate(trades)]
+        return [binance_trade(symbol, price, ts) for price, ts in trades]
     if kind == "bybit":
         return [bybit_trades(symbol, trades)]
     if kind == "coinbase":
@@ -227,10 +227,14 @@ def queryable_average(service: Service, kind: str) -> dict | None:
 @pytest.mark.parametrize(
     ("kind", "good", "bad"),
     [
-        ("bybit", lambda p, ts: {"T": ts, "s": "BTCUSDT", "S": "Buy", "v": "0.1", "p": p}, {"T": 1, "s": "BTCUSDT"}),
+        (
+            "bybit",
+            lambda p, ts: {"T": ts, "s": "BTCUSDT", "S": "Buy", "v": "0.1", "p": p, "i": p},
+            {"T": 1, "s": "BTCUSDT"},
+        ),
         (
             "okx",
-            lambda p, ts: {"instId": "BTC-USDT", "px": p, "sz": "0.1", "ts": str(ts), "count": "1"},
+            lambda p, ts: {"instId": "BTC-USDT", "tradeId": p, "px": p, "sz": "0.1", "ts": str(ts), "count": "1"},
             {"instId": "BTC-USDT", "ts": "1"},
         ),
     ],

@@ -13,7 +13,8 @@ from app.domain.errors import InvalidTick
 FIELDS = ("symbol", "price", "timestamp")
 
 
-def decode_line(raw: bytes) -> Iterator[tuple[object, object, object]]:
+def decode_line(raw: bytes) -> Iterator[tuple[object, object, object, None, None]]:
+    """One trade per line, without quantity or trade id (the exchange programs send neither)."""
     try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -23,7 +24,7 @@ def decode_line(raw: bytes) -> Iterator[tuple[object, object, object]]:
     for name in FIELDS:
         if name not in message:
             raise InvalidTick("missing_field", name)
-    yield message["symbol"], message["price"], message["timestamp"]
+    yield message["symbol"], message["price"], message["timestamp"], None, None
 
 
 def encode_line(symbol: str, price: float, ts_ms: int) -> bytes:

@@ -26,6 +26,9 @@ class ServiceCollector(Collector):
         reconnects = CounterMetricFamily(
             "marketflow_source_reconnects", "Connections ended and retried", labels=["source"]
         )
+        duplicates = CounterMetricFamily(
+            "marketflow_duplicate_trades", "Trades dropped as already seen (by trade id)", labels=["source"]
+        )
         connected = GaugeMetricFamily(
             "marketflow_source_connected", "1 while the source is connected", labels=["source"]
         )
@@ -33,10 +36,11 @@ class ServiceCollector(Collector):
             messages.add_metric([status.name], status.messages)
             ticks.add_metric([status.name], status.ticks)
             reconnects.add_metric([status.name], status.reconnects)
+            duplicates.add_metric([status.name], status.duplicates)
             connected.add_metric([status.name], 1 if status.state == "connected" else 0)
             for reason, count in status.decode_errors.items():
                 errors.add_metric([status.name, reason], count)
-        yield from (messages, ticks, errors, reconnects, connected)
+        yield from (messages, ticks, errors, reconnects, duplicates, connected)
 
         depths = GaugeMetricFamily("marketflow_queue_depth", "Items waiting in each pipeline queue", labels=["queue"])
         for queue, depth in self._pipeline.queue_depths().items():

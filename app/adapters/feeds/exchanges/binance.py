@@ -47,4 +47,4 @@ class BinanceProtocol(ExchangeProtocol):
         trade = message.get("data", message)
         if not isinstance(trade, dict) or trade.get("e") != "trade":
             raise InvalidTick("not_a_trade", str(raw[:60]))
-        yield fields(trade, "s", "p", "T")
+        yield fields(trade, "s", "p", "T", "q", "t")
