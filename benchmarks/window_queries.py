@@ -41,6 +41,7 @@ from app.application.pipeline_stats import percentile  # noqa: E402
 from app.application.ports import CacheBatch, MinuteBatch, MinuteRow, SealMark  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
+from app.application.trade_gaps import TradeGaps  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
@@ -180,7 +181,16 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
     feeder = gevent.spawn(feed.live)
     gevent.sleep(1.0)  # the feed catches up with the time the history took to write
     market = Market.of(base.symbols, EXCHANGES)
-    queries = PriceQueries(market, Exchanges(), cache, window, store, retention_ms, lambda: True)  # type: ignore[arg-type]
+    queries = PriceQueries(
+        market,
+        Exchanges(),  # type: ignore[arg-type]
+        cache,
+        window,
+        store,
+        retention_ms,
+        lambda: True,
+        TradeGaps(lambda gap: None),
+    )
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
     memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)
     print(f"\n{rate:,} ticks/s per exchange, 3 exchanges: {feed.seq:,} ticks in Redis, more coming in")

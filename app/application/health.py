@@ -8,6 +8,7 @@ from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
 from app.application.ports import SourceStatus, StorageUnavailable
+from app.application.trade_gaps import TradeGaps, gap_view
 from app.domain.secrets import mask_secrets
 
 
@@ -22,8 +23,8 @@ def _probe(dependency: Pingable) -> dict[str, object]:
         return {"status": "down", "error": mask_secrets(str(exc))}
 
 
-def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
-    return {
+def _source_view(status: SourceStatus, now: float, gaps: TradeGaps) -> dict[str, object]:
+    view: dict[str, object] = {
         "name": status.name,
         "state": status.state,
         "connected_since": status.connected_since,
@@ -36,6 +37,16 @@ def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
         "last_error": status.last_error,
         "last_exchange_error": status.last_exchange_error,
     }
+    if status.clock_skew is not None:  # a live exchange: ids, backfill, silence and skew apply
+        view.update(
+            gaps_count=gaps.counts.get(status.name, 0),
+            gaps=[gap_view(gap) for gap in gaps.of(status.name)],
+            recovered=status.recovered,
+            silent_symbols=list(status.silent_symbols),
+            resubscribes=status.resubscribes,
+            clock_skew=status.clock_skew.summary(),
+        )
+    return view
 
 
 class HealthService:
@@ -49,6 +60,7 @@ class HealthService:
         cache: Pingable,
         store: Pingable,
         aggregator: MinuteAggregator,
+        gaps: TradeGaps,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pipeline = pipeline
@@ -56,6 +68,7 @@ class HealthService:
         self._cache = cache
         self._store = store
         self._aggregator = aggregator
+        self._gaps = gaps
         self._clock = clock
 
     def report(self) -> dict[str, object]:
@@ -63,7 +76,9 @@ class HealthService:
         # After the probes: they yield, and a message that arrives meanwhile must not look newer than now.
         now = self._clock()
         statuses = self._pipeline.statuses
-        sources = [_source_view(statuses.get(name) or SourceStatus(name), now) for name in self._modes.exchanges()]
+        sources = [
+            _source_view(statuses.get(name) or SourceStatus(name), now, self._gaps) for name in self._modes.exchanges()
+        ]
         stats = self._pipeline.stats
         if not self._pipeline.running:
             overall = "down"

@@ -6,7 +6,9 @@ in-process window when the cache does not answer or lost its data. Beyond
 the retention, whole minutes (and hourly and daily rollups) come from the
 minute store, weighted by each row's tick count. Every step is bounded by
 the number of seconds, minutes, hours and days in the window, never by the
-number of ticks, so no request can hold the event loop for long.
+number of ticks, so no request can hold the event loop for long. A window
+that reaches into a known trade gap of one of its (exchange, symbol) pairs
+is partial, and says which.
 """
 
 import contextlib
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from app.application.modes import ModeService
 from app.application.ports import LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
 from app.application.recent_window import RecentWindow
+from app.application.trade_gaps import TradeGaps, describe
 from app.domain.errors import DomainError
 from app.domain.market import Market
 from app.domain.period import Period
@@ -56,6 +59,7 @@ class PriceQueries:
         store: MinuteStore,
         retention_ms: int,
         cache_ready: Callable[[], bool],
+        gaps: TradeGaps,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._market = market
@@ -65,6 +69,7 @@ class PriceQueries:
         self._store = store
         self._retention_ms = retention_ms
         self._cache_ready = cache_ready
+        self._gaps = gaps
         self._clock = clock
 
     def _scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
@@ -113,4 +118,7 @@ class PriceQueries:
                 partial.append(STORE_UNAVAILABLE)
         if not stats.count:
             raise NoData(f"no ticks for {canonical} in the last {period.text}")
+        partial.extend(
+            describe(gap) for gap in self._gaps.overlapping(canonical, exchanges, plan.covered_from_ms, now_ms)
+        )
         return WindowAnswer(canonical, tuple(exchanges), period, stats, plan.covered_from_ms, now_ms, tuple(partial))

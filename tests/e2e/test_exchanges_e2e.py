@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.exchange_servers import (
+    BinanceHistoryServer,
     FakeExchange,
     binance_trade,
     bybit_trades,
@@ -60,6 +61,7 @@ def ws_config(make_config: Callable[..., dict], kind: str, url: str, **extra: ob
         "silence_timeout_seconds": 3,
         "ack_timeout_seconds": 2,
         "min_connect_interval_seconds": 0.2,
+        "rest_url": "http://127.0.0.1:9",  # nothing listens: backfill fails at once, never leaving loopback
         **extra,
     }
     if kind in CLIENT_PINGS:
@@ -330,3 +332,43 @@ def test_a_binance_ping_interval_sends_ping_frames(
         assert (server.connects, source_health(service)["reconnects"]) == (1, 0)
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("keep_from", [0, 8])
+def test_trades_missed_while_disconnected_are_recovered_or_counted_as_lost(
+    keep_from: int, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server, history = FakeExchange("binance"), BinanceHistoryServer()
+    history.keep_from = keep_from
+    try:
+        service = start_service(ws_config(make_config, "binance", server.url, rest_url=history.url))
+        server.wait_subscribed()
+        now = int(time.time() * 1000) - 2000
+        prices = {n: f"{100 + n}.25" for n in range(1, 12)}
+        server.send(*(history.trade("BTCUSDT", n, prices[n], now + n) for n in range(1, 6)))
+        wait_for(lambda: source_health(service)["ticks"] == 5, message="5 trades")
+        server.drop_clients()
+        for n in range(6, 11):  # made while nobody listens
+            history.trade("BTCUSDT", n, prices[n], now + n)
+        server.wait_subscribed(2)
+        server.send(history.trade("BTCUSDT", 11, prices[11], now + 11))
+        kept = [n for n in range(1, 12) if n <= 5 or n >= max(keep_from, 6)]
+        average = wait_for(
+            lambda: (a := queryable_average(service, "binance")) and a["count"] == len(kept) and a, message="all"
+        )
+        assert average["price"] == pytest.approx(sum(float(prices[n]) for n in kept) / len(kept))
+        health = source_health(service)
+        assert (health["duplicates"], health["recovered"]) == (0, len(kept) - 6)
+        assert history.requests[0]["fromId"] == "6"
+        if keep_from:
+            assert health["gaps_count"] == 1
+            assert [(g["symbol"], g["lost"]) for g in health["gaps"]] == [("BTCUSDT", 2)]
+            assert average["partial"] is True
+            assert "2 trades of binance BTCUSDT lost" in average["partial_reason"]
+            assert "partial" not in service.get("/prices/average/binance/ETHUSDT")[1]
+        else:
+            assert (health["gaps_count"], health["gaps"]) == (0, [])
+            assert "partial" not in average
+    finally:
+        server.close()
+        history.close()

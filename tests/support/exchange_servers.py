@@ -12,6 +12,8 @@ import socket
 import ssl
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -257,6 +259,50 @@ class FakeExchange:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+class BinanceHistoryServer:
+    """Binance's ``GET /api/v3/historicalTrades`` on loopback, over a book of trades the test makes.
+
+    ``keep_from`` is the oldest id it still has (the real one keeps far more); ``requests`` records each query.
+    """
+
+    def __init__(self) -> None:
+        self.book: dict[str, list[dict]] = {}
+        self.keep_from = 0
+        self.requests: list[dict[str, str]] = []
+        history = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                history.requests.append(query)
+                start = max(int(query["fromId"]), history.keep_from)
+                rows = [r for r in history.book.get(query["symbol"], []) if r["id"] >= start][: int(query["limit"])]
+                body = json.dumps(rows).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def trade(self, symbol: str, trade_id: int, price: str, ts: int) -> str:
+        """Record a trade in the book; returns its stream message."""
+        self.book.setdefault(symbol, []).append(
+            {"id": trade_id, "price": price, "qty": "0.001", "time": ts, "isBuyerMaker": True}
+        )
+        return binance_trade(symbol, price, ts, trade_id)
 
     def close(self) -> None:
         self._server.shutdown()

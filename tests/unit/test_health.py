@@ -6,6 +6,7 @@ from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.ports import SourceStatus
+from app.application.trade_gaps import TradeGaps
 from tests.support.fakes import MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import build
 
@@ -29,7 +30,9 @@ def test_last_message_age_is_measured_after_the_probes() -> None:
     clock = [1000.0]
     aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20), 1000, "r")
     probe = SlowProbe(clock, status)
-    health = HealthService(pipeline, modes, probe, probe, aggregator, clock=lambda: clock[0])
+    health = HealthService(
+        pipeline, modes, probe, probe, aggregator, TradeGaps(lambda gap: None), clock=lambda: clock[0]
+    )
     report = health.report()
     assert report["sources"][0]["last_message_age_s"] == 0.0
     assert report["postgres"] == {"status": "up", "latency_ms": 1000.0}

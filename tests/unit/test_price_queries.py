@@ -5,6 +5,7 @@ from app.application.pipeline import Pipeline
 from app.application.ports import CacheBatch
 from app.application.price_queries import STORE_UNAVAILABLE, NoData, PriceQueries
 from app.application.recent_window import RecentWindow
+from app.application.trade_gaps import TradeGaps
 from app.domain.errors import UnknownExchange, UnknownSymbol
 from app.domain.market import Market
 from app.domain.period import parse_period
@@ -22,12 +23,21 @@ class Fixture:
         self.fallback = RecentWindow(3_600_000, 10_000, self.clock)
         self.store = MemoryStore()
         self.seq = 0
+        self.gaps = TradeGaps(lambda gap: None)
         sources = {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("a", []), ScriptedSource("b", [])]}
         pipeline: Pipeline = None  # type: ignore[assignment]  # queries never touch it
         self.modes = ModeService(pipeline, sources, "live")
         market = Market.of(["BTCUSDT", "ETHUSDT"], ["t1", "a", "b"])
         self.queries = PriceQueries(
-            market, self.modes, self.cache, self.fallback, self.store, 5 * MIN, lambda: True, clock=self.clock
+            market,
+            self.modes,
+            self.cache,
+            self.fallback,
+            self.store,
+            5 * MIN,
+            lambda: True,
+            self.gaps,
+            clock=self.clock,
         )
 
     def feed(self, *ticks: Tick) -> None:

@@ -22,7 +22,8 @@ from app.adapters.postgres.schema import migrate
 from app.application.ports import BatchRejected, MinuteBatch, MinuteRow
 from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
-from app.domain.tick import MS_PER_MINUTE
+from app.domain.tick import MS_PER_MINUTE, minute_start
+from app.domain.trade_gap import TradeGap
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -188,6 +189,16 @@ class PostgresMinuteStore:
                     "DELETE FROM market_data_batches WHERE applied_at < now() - %s::interval", (BATCH_ID_RETENTION,)
                 )
             )
+
+    def mark_incomplete(self, gap: TradeGap) -> None:
+        """``complete = false`` on the stored minutes of ``gap``'s (exchange, symbol) that it touches."""
+        self._run(
+            lambda cur: cur.execute(
+                "UPDATE market_data SET complete = false WHERE pair_name = %s AND exchange = %s AND complete"
+                " AND timestamp >= to_timestamp(%s / 1000.0) AND timestamp <= to_timestamp(%s / 1000.0)",
+                (gap.symbol, gap.exchange, minute_start(gap.from_ms), minute_start(gap.to_ms)),
+            )
+        )
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         ranges = stored_ranges(from_ms, to_ms)

@@ -7,7 +7,9 @@ each applied batch id so a retried write is recognised and skipped.
 ``market_data_hourly`` and ``market_data_daily`` roll the minutes up (same
 columns, plus the start of the minute each extreme was seen in), so a long
 period reads days and hours instead of every minute; version 2 builds them
-from the minutes already stored.
+from the minutes already stored. Version 3 adds ``market_data.complete``:
+false for a minute that trades known to be lost (a gap the exchange's
+history could not fill) would have counted in.
 """
 
 import psycopg2.extensions
@@ -56,6 +58,9 @@ MIGRATIONS: list[str] = [
     """
         for table, unit in (("market_data_hourly", "hour"), ("market_data_daily", "day"))
     ),
+    """
+    ALTER TABLE market_data ADD COLUMN complete boolean NOT NULL DEFAULT true;
+    """,
 ]
 
 # Any constant works; it only has to be the same for every marketflow process.

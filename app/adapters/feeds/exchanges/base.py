@@ -78,6 +78,8 @@ class ExchangeProtocol:
     ping_payload: ClassVar[str | None] = None
     # Reconnect before the exchange cuts a connection this old (None: no cut).
     max_connection_age: ClassVar[float | None] = None
+    # Whether trade ids count up by one per trade of a symbol, so a jump shows trades missed, and how many.
+    sequential_ids: ClassVar[bool] = False
 
     def __init__(self, symbols: list[str]) -> None:
         self.symbols = symbols
