@@ -372,3 +372,51 @@ def test_trades_missed_while_disconnected_are_recovered_or_counted_as_lost(
     finally:
         server.close()
         history.close()
+
+
+def test_a_connection_age_cut_overlaps_the_new_connection_and_loses_nothing(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server, history = FakeExchange("binance"), BinanceHistoryServer()
+    try:
+        cfg = ws_config(make_config, "binance", server.url, rest_url=history.url, max_connection_age_seconds=2)
+        service = start_service(cfg)
+        server.wait_subscribed()
+        start = int(time.time() * 1000) - 5000
+        n = 0
+        while server.connects < 2 or n < 60:  # a trade every 50 ms, to every open connection, through the cut
+            n += 1
+            server.send(history.trade("BTCUSDT", n, f"{1000 + n}.5", start + n))
+            time.sleep(0.05)
+        wait_for(lambda: server.open_connections() == 1, message="the old connection closed")
+        average = wait_for(lambda: (a := queryable_average(service, "binance")) and a["count"] == n and a, message="n")
+        assert average["price"] == pytest.approx(sum(1000 + i + 0.5 for i in range(1, n + 1)) / n)
+        health = source_health(service)
+        assert health["duplicates"] > 0  # both connections carried the overlap, counted once
+        assert (health["gaps_count"], health["recovered"], health["reconnects"]) == (0, 0, 0)
+        assert history.requests == []
+    finally:
+        server.close()
+        history.close()
+
+
+def test_a_silent_symbol_is_flagged_and_resubscribed(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("binance")
+    try:
+        service = start_service(ws_config(make_config, "binance", server.url, symbol_silence_seconds=1))
+        server.wait_subscribed()
+        for _ in range(80):  # BTCUSDT trades, ETHUSDT stays silent
+            server.send(binance_trade("BTCUSDT", "96000.5", int(time.time() * 1000)))
+            time.sleep(0.05)
+            if '"ethusdt@trade"' in "".join(server.received[1:]):
+                break
+        resubscribes = [json.loads(m) for m in server.received[1:] if "SUBSCRIBE" in m]
+        assert resubscribes[0] == {"method": "SUBSCRIBE", "params": ["ethusdt@trade"], "id": 1}
+        health = source_health(service)
+        assert health["silent_symbols"] == ["ETHUSDT"]
+        assert health["resubscribes"] >= 1
+        assert health["state"] == "connected"
+    finally:
+        server.close()

@@ -10,7 +10,7 @@ missed meanwhile are found by ``TradeContinuity`` and recovered by this
 feed's ``Backfill``, a greenlet this feed owns.
 
 Planned reconnects (the exchange's connection age limit, Binance's
-``serverShutdown``, OKX's notice, a switch back to the direct route) leave
+``serverShutdown``, OKX's notice) leave
 no gap: the new connection is opened and subscribed first, the old one goes
 on reading until the new one has carried trades for ``OVERLAP_SECONDS``
 (trade ids drop what both delivered), and only then is it closed.
@@ -101,7 +101,6 @@ class WebSocketSource:
         self._backfill = backfill
         self._skew = skew
         self._missing = continuity.watch(name, sequential=protocol.sequential_ids)
-        self._switch_requested = False
         url = urlsplit(settings.url)
         tls = url.scheme == "wss"
         self._destination = Destination(
@@ -125,10 +124,6 @@ class WebSocketSource:
                 with contextlib.suppress(InvalidTick):  # counted when the tick is made
                     self._skew.add(received_ms, to_timestamp_ms(decoded[2]))
             yield decoded
-
-    def switch_over(self) -> None:
-        """Move to a new connection without a gap (the route changed): at the next poll."""
-        self._switch_requested = True
 
     def run(self, emit: Emit, status: SourceStatus) -> None:
         status.clock_skew = self._skew
@@ -248,12 +243,9 @@ class WebSocketSource:
                 return f"no trade for {settings.silence_timeout:g}s"
             if not acked and now - opened > settings.ack_timeout:
                 return f"subscription not acknowledged within {settings.ack_timeout:g}s"
-            if not draining and retiring is None:
-                if settings.max_connection_age and now - opened > settings.max_connection_age:
-                    return _Planned("planned reconnect before the exchange's connection age limit")
-                if self._switch_requested:
-                    self._switch_requested = False
-                    return _Planned("planned reconnect: the route changed")
+            age_limit = settings.max_connection_age
+            if not draining and retiring is None and age_limit and now - opened > age_limit:
+                return _Planned("planned reconnect before the exchange's connection age limit")
             if resubscriber is not None:
                 resubscriber.poll(ws, now)
             if settings.ping_interval and now - last_ping >= settings.ping_interval:
