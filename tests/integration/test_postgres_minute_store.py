@@ -13,6 +13,7 @@ from app.adapters.postgres.schema import MIGRATIONS, migrate
 from app.application.ports import MinuteBatch, MinuteRow, StorageUnavailable
 from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats
+from app.domain.trade_gap import TradeGap
 from tests.support.fakes import MARK
 from tests.support.net import free_port
 from tests.support.reference import summary
@@ -148,7 +149,7 @@ def test_the_rollup_migration_builds_rollups_from_minutes_already_stored(pg_dsn:
                 " ('BTCUSDT', 'ex1', to_timestamp(%s / 1000.0), 40, 5, 50, 1)",
                 (M, M + MIN),
             )
-        assert migrate(conn) == [2]
+        assert migrate(conn) == [2, 3]  # 3: market_data.complete, true for the rows already there
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT average_price, min_price, (extract(epoch FROM min_at) * 1000)::bigint, max_price,"
@@ -165,7 +166,7 @@ def test_migrate_is_idempotent(pg_dsn: str, pg) -> None:
     assert migrate(pg) == []
     with pg.cursor() as cur:
         cur.execute("SELECT max(version) FROM schema_migrations")
-        assert cur.fetchone()[0] == 2
+        assert cur.fetchone()[0] == len(MIGRATIONS)
 
 
 def test_an_unreachable_server_is_storage_unavailable() -> None:
@@ -222,3 +223,17 @@ def test_a_batch_the_store_refuses_is_set_aside_and_the_next_ones_are_written(pg
     assert "CheckViolation" in dead[0]["error"] or "check" in dead[0]["error"].lower()
     s.ping()  # the server was never taken for down
     assert FileSpool(tmp_path / "spool.jsonl", 1 << 20).pending() == []
+
+
+def test_the_minutes_a_gap_touches_are_marked_incomplete_and_stay_so(pg_dsn: str, pg) -> None:
+    s = store(pg_dsn)
+    minutes = [MinuteRow(ex, "BTCUSDT", M + i * MIN, 1, 5.0, 5.0, 5.0) for ex in ("ex1", "ex2") for i in range(4)]
+    s.write(MinuteBatch(uuid.uuid4().hex, tuple(minutes), MARK))
+    s.mark_incomplete(TradeGap("ex1", "BTCUSDT", M + MIN + 30_000, M + 2 * MIN + 1, 3))
+    s.write(MinuteBatch(uuid.uuid4().hex, (MinuteRow("ex1", "BTCUSDT", M + MIN, 2, 7.0, 6.0, 8.0),), MARK))
+    with pg.cursor() as cur:
+        cur.execute(
+            "SELECT exchange, (extract(epoch FROM timestamp) * 1000)::bigint FROM market_data"
+            " WHERE NOT complete ORDER BY 1, 2"
+        )
+        assert cur.fetchall() == [("ex1", M + MIN), ("ex1", M + 2 * MIN)]
