@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from app.adapters.feeds.exchanges import PROTOCOLS
 from app.adapters.feeds.synthetic import SyntheticSource
 from app.adapters.feeds.tcp_lines import TcpLineSource
+from app.adapters.feeds.trade_history import trade_history
 from app.adapters.feeds.websocket_source import WebSocketSettings, WebSocketSource
 from app.adapters.http import register_http
 from app.adapters.http.access import AccessPolicy
@@ -37,10 +38,12 @@ from app.adapters.server.flask_commands import marketflow_commands
 from app.adapters.server.runtime import RUNTIME_KEY
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
+from app.application.backfill import Backfill
 from app.application.backoff import Backoff, ConnectPacer
 from app.application.candle_queries import CandleQueries
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.health import HealthService
+from app.application.incomplete_minutes import IncompleteMinutes
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSettings
 from app.application.ports import FeedSource
@@ -51,8 +54,11 @@ from app.application.proxy_service import ProxyService
 from app.application.recent_window import RecentWindow
 from app.application.shared_control import SharedControl
 from app.application.stream_relay import StreamRelay
+from app.application.trade_continuity import TradeContinuity
+from app.application.trade_gaps import TradeGaps
 from app.config.loader import load_config
 from app.config.schema import Config, WebSocketSourceConfig
+from app.domain.clock_skew import ClockSkew
 from app.domain.market import Market
 from app.domain.proxy_endpoint import parse_proxy_url
 
@@ -124,16 +130,22 @@ class Container:
         log.info("pipeline stopped")
 
 
-def _websocket_source(ws: WebSocketSourceConfig, config: Config, connector: Connector) -> WebSocketSource:
+def _websocket_source(
+    ws: WebSocketSourceConfig, config: Config, connector: Connector, continuity: TradeContinuity, gaps: TradeGaps
+) -> WebSocketSource:
     protocol = PROTOCOLS[ws.kind](ws.symbols or config.symbols)
+    tls = tls_context(ws.ca_file)
     settings = WebSocketSettings(
         url=ws.url or protocol.default_url,
         connect_timeout=ws.connect_timeout_seconds,
         silence_timeout=ws.silence_timeout_seconds,
         ack_timeout=ws.ack_timeout_seconds,
         ping_interval=ws.ping_interval_seconds or protocol.default_ping_interval,
-        tls=tls_context(ws.ca_file),
+        tls=tls,
+        max_connection_age=ws.max_connection_age_seconds or protocol.max_connection_age,
+        symbol_silence=ws.symbol_silence_seconds,
     )
+    history = trade_history(ws.kind, ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
     live = config.sources.live
     return WebSocketSource(
         ws.name,
@@ -142,10 +154,15 @@ def _websocket_source(ws: WebSocketSourceConfig, config: Config, connector: Conn
         connector,
         Backoff(live.reconnect_initial_seconds, live.reconnect_max_seconds),
         ConnectPacer(ws.min_connect_interval_seconds),
+        continuity,
+        Backfill(ws.name, history, protocol.sequential_ids, gaps),
+        ClockSkew(ws.max_clock_skew_seconds * 1000),
     )
 
 
-def _sources(config: Config, connector: Connector) -> dict[str, Sequence[FeedSource]]:
+def _sources(
+    config: Config, connector: Connector, continuity: TradeContinuity, gaps: TradeGaps
+) -> dict[str, Sequence[FeedSource]]:
     live = config.sources.live
     return {
         "test": [
@@ -164,7 +181,7 @@ def _sources(config: Config, connector: Connector) -> dict[str, Sequence[FeedSou
             )
             for tcp in live.tcp
         ]
-        + [_websocket_source(ws, config, connector) for ws in live.websocket],
+        + [_websocket_source(ws, config, connector, continuity, gaps) for ws in live.websocket],
     }
 
 
@@ -186,7 +203,15 @@ def _proxy_router(config: Config) -> ProxyRouter:
 def build_container(config: Config) -> Container:
     router = _proxy_router(config)
     connector = Connector(router)
-    sources = _sources(config, connector)
+    pg = config.postgres
+    pool = ConnectionPool(pg.dsn, pg.pool_size, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
+    # Our deadline: the server's statement timeout plus the connect time, plus a margin.
+    incomplete = IncompleteMinutes(
+        PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
+    )
+    gaps = TradeGaps(incomplete.gap_found)
+    continuity = TradeContinuity(gaps)
+    sources = _sources(config, connector, continuity, gaps)
     market = Market.of(config.symbols, [s.name for group in sources.values() for s in group])
     retention_ms = config.window.raw_seconds * 1000
     registry = CollectorRegistry()
@@ -204,12 +229,7 @@ def build_container(config: Config) -> Container:
         ),
         writes,
     )
-    pg = config.postgres
-    pool = ConnectionPool(pg.dsn, pg.pool_size, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
-    # Our deadline: the server's statement timeout plus the connect time, plus a margin.
-    store = MeasuredStore(
-        PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1), writes
-    )
+    store = MeasuredStore(incomplete, writes)
     window = RecentWindow(retention_ms, config.window.memory_max_ticks)
     spool_path = Path(config.aggregator.spool_path)
     spool = FileSpool(spool_path, config.aggregator.spool_max_mb * 1024 * 1024, run)
@@ -234,10 +254,18 @@ def build_container(config: Config) -> Container:
     feeds = FeedOwnership(leases, leases, pipeline, aggregator, LeaseSettings(ttl, min(1.0, ttl / 4)), run)
     modes = ModeService(feeds, sources, config.mode)
     queries = PriceQueries(
-        market, modes, cache, window, store, retention_ms, lambda: pipeline.cache_consistent, feeds.reading_since
+        market,
+        modes,
+        cache,
+        window,
+        store,
+        retention_ms,
+        lambda: pipeline.cache_consistent,
+        feeds.reading_since,
+        gaps,
     )
     candles = CandleQueries(queries, store, retention_ms)
-    health = HealthService(pipeline, modes, cache, store, aggregator, leases, feeds.held)
+    health = HealthService(pipeline, modes, cache, store, aggregator, leases, feeds.held, gaps)
     feeds.summary = health.summary
     proxy = ProxyService(router, modes, connector.probe_direct)
     control = SharedControl(
@@ -254,7 +282,8 @@ def build_container(config: Config) -> Container:
         lambda: feeds.processes > 1,
     )
     pipeline.observers.append(relay.publish)
-    registry.register(ServiceCollector(pipeline, aggregator, stream))
+    pipeline.observers.append(continuity.observe)
+    registry.register(ServiceCollector(pipeline, aggregator, stream, gaps))
     access = AccessPolicy(config.http.admin_token, config.http.allowed_origins)
     return Container(
         config,

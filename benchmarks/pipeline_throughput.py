@@ -19,14 +19,18 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
+import itertools  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
 import gevent  # noqa: E402
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
 
+from app.adapters.feeds.synthetic import SyntheticSource  # noqa: E402
+from app.adapters.feeds.wire_line import decode_line  # noqa: E402
 from app.application.pipeline_stats import percentile  # noqa: E402
 from app.application.price_queries import NoData  # noqa: E402
 from app.composition import build_container  # noqa: E402
@@ -38,6 +42,17 @@ patch_psycopg()
 EXCHANGES = ["bench-exchange1", "bench-exchange2", "bench-exchange3"]
 
 
+def give_trade_ids() -> None:
+    """Make the synthetic lines decode with a fresh trade id and a size each, like a live exchange's trades."""
+    ids = itertools.count(1)
+
+    def decode_with_ids(raw: bytes) -> Iterator[tuple[object, object, object, object, object]]:
+        for symbol, price, ts, _, _ in decode_line(raw):
+            yield symbol, price, ts, "0.001", str(next(ids))
+
+    SyntheticSource.decode = staticmethod(decode_with_ids)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=40_000, help="ticks per second offered, all feeds together")
@@ -45,7 +60,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds before measuring")
     parser.add_argument("--query-clients", type=int, default=0, help="greenlets asking for averages meanwhile")
     parser.add_argument("--query-period", default="5m", help="the period they ask for")
+    parser.add_argument(
+        "--trade-ids", action="store_true", help="give every tick a trade id and size, so dedup runs on each"
+    )
     args = parser.parse_args()
+    if args.trade_ids:
+        give_trade_ids()
 
     base = load_config()
     symbols = base.symbols
@@ -107,6 +127,7 @@ def main() -> None:
     print(f"sustained              {ticks / elapsed:,.0f} ticks/s ({ticks:,} ticks)")
     print(f"drops                  ingest {stats.ingest_dropped}, cache writes failed {stats.cache_failed}")
     print(f"rejected               {stats.rejected}")
+    print(f"trade ids              {'each tick (dedup checked)' if args.trade_ids else 'none (dedup skipped)'}")
     print(f"read->queryable (Redis) p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms")
     p50, p99 = percentile(staleness, 0.5), percentile(staleness, 0.99)
     print(f"latest-tick age (API)  p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms ({len(staleness)} probes)")

@@ -41,6 +41,7 @@ from app.application.pipeline_stats import percentile  # noqa: E402
 from app.application.ports import CacheBatch, MinuteBatch, MinuteRow  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
+from app.application.trade_gaps import TradeGaps  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
@@ -189,6 +190,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
         retention_ms,
         lambda: True,
         lambda exchange: 0,  # this process writes every feed
+        TradeGaps(lambda gap: None),
     )
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
     memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)

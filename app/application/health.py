@@ -15,6 +15,7 @@ from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
 from app.application.ports import ProcessRegistry, SourceStatus, StorageUnavailable
+from app.application.trade_gaps import TradeGaps, gap_view
 from app.domain.secrets import mask_secrets
 
 
@@ -29,8 +30,8 @@ def _probe(dependency: Pingable) -> dict[str, object]:
         return {"status": "down", "error": mask_secrets(str(exc))}
 
 
-def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
-    return {
+def _source_view(status: SourceStatus, now: float, gaps: TradeGaps) -> dict[str, object]:
+    view: dict[str, object] = {
         "name": status.name,
         "state": status.state,
         "connected_since": status.connected_since,
@@ -39,9 +40,20 @@ def _source_view(status: SourceStatus, now: float) -> dict[str, object]:
         "ticks": status.ticks,
         "reconnects": status.reconnects,
         "decode_errors": dict(status.decode_errors),
+        "duplicates": status.duplicates,
         "last_error": status.last_error,
         "last_exchange_error": status.last_exchange_error,
     }
+    if status.clock_skew is not None:  # a live exchange: ids, backfill, silence and skew apply
+        view.update(
+            gaps_count=gaps.counts.get(status.name, 0),
+            gaps=[gap_view(gap) for gap in gaps.of(status.name)],
+            recovered=status.recovered,
+            silent_symbols=list(status.silent_symbols),
+            resubscribes=status.resubscribes,
+            clock_skew=status.clock_skew.summary(),
+        )
+    return view
 
 
 class HealthService:
@@ -57,6 +69,7 @@ class HealthService:
         aggregator: MinuteAggregator,
         registry: ProcessRegistry,
         held: Callable[[], list[str]],
+        gaps: TradeGaps,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pipeline = pipeline
@@ -66,6 +79,7 @@ class HealthService:
         self._aggregator = aggregator
         self._registry = registry
         self._held = held
+        self._gaps = gaps
         self._clock = clock
         self.process_id = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -78,7 +92,7 @@ class HealthService:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "feeds": held,
-            "sources": [_source_view(statuses.get(name) or SourceStatus(name), now) for name in held],
+            "sources": [_source_view(statuses.get(name) or SourceStatus(name), now, self._gaps) for name in held],
             "pipeline": self._pipeline_view(),
         }
 
@@ -100,7 +114,7 @@ class HealthService:
                 if isinstance(view, dict):
                     reported[view.get("name")] = {**view, "owner": process["id"]}
         sources = [
-            reported.get(name) or {**_source_view(SourceStatus(name), self._clock()), "owner": None}
+            reported.get(name) or {**_source_view(SourceStatus(name), self._clock(), self._gaps), "owner": None}
             for name in self._modes.exchanges()
         ]
         if not self._pipeline.running:

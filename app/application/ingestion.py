@@ -6,7 +6,9 @@ Owns one greenlet per attached source and ``workers`` long-lived decode
 greenlets. A source waits up to ``ingest_put_timeout`` for room in the
 ingest queue (pushing back on TCP senders); after that the read is dropped
 and counted in ``ingest_dropped``. A line or trade that can't become a tick
-is counted per source and reason and skipped, never fatal.
+is counted per source and reason and skipped, never fatal. A trade whose id
+was seen lately (a replay, an overlap, a backfill) is dropped and counted in
+its source's ``duplicates``.
 """
 
 import logging
@@ -21,6 +23,7 @@ from app.application.pipeline_stats import PipelineStats
 from app.application.ports import FeedSource, SourceStatus
 from app.application.throttled_log import ThrottledLog
 from app.domain.errors import InvalidTick
+from app.domain.seen_trades import SeenTrades
 from app.domain.tick import Tick
 from app.domain.validation import make_tick
 
@@ -67,6 +70,8 @@ class Ingestion:
         self._sources: dict[str, tuple[FeedSource, SourceStatus, gevent.Greenlet]] = {}
         self.statuses: dict[str, SourceStatus] = {}
         self._rejects = ThrottledLog(log)
+        # Trade ids seen lately, per (exchange, symbol): a trade that comes again is dropped and counted.
+        self._seen = SeenTrades()
 
     @property
     def depth(self) -> int:
@@ -144,6 +149,7 @@ class Ingestion:
 
     def _decode_loop(self) -> None:
         get, put, symbols, max_price = self._queue.get, self._results.put, self._symbols, self._settings.max_price
+        first_time = self._seen.first_time
         while True:
             read = get()
             if read is None:
@@ -158,13 +164,16 @@ class Ingestion:
                         if isinstance(decoded, InvalidTick):
                             self._reject(status, decoded.reason, decoded)
                             continue
-                        symbol, price, ts, *quantity = decoded  # a decoder may add the trade's quantity
                         try:
-                            tick = make_tick(source.name, symbol, price, ts, symbols, now_ms, max_price, *quantity)
-                            tick.lease = lease
-                            ticks.append(tick)
+                            tick = make_tick(source.name, *decoded, symbols, now_ms, max_price)
                         except InvalidTick as exc:
                             self._reject(status, exc.reason, exc)
+                            continue
+                        if tick.trade_id is None or first_time(tick.exchange, tick.symbol, tick.trade_id):
+                            tick.lease = lease
+                            ticks.append(tick)
+                        else:
+                            status.duplicates += 1
                 except InvalidTick as exc:
                     self._reject(status, exc.reason, exc)
                 except Exception as exc:  # a decoder bug is counted, never fatal

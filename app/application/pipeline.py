@@ -15,6 +15,8 @@ Overflow policy, per queue:
   that the read is dropped and counted in ``ingest_dropped``.
 - results and cache queues (bounded): producers wait. They sit behind the
   ingest queue, so pressure there lands on the one policy above.
+- a trade whose id was seen lately (a replay, an overlap, a backfill) is
+  dropped in the decode workers and counted in its source's ``duplicates``.
 - cache writes that fail are counted in ``cache_failed`` and written back
   later (see ``CacheWriter``); the memory window keeps queries complete.
 """

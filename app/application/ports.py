@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from app.domain.clock_skew import ClockSkew
 from app.domain.errors import InvalidTick
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
+from app.domain.trade_gap import TradeGap
 
 
 class StorageUnavailable(RuntimeError):
@@ -276,6 +278,14 @@ class SourceStatus:
     # The exchange's own words (an error message it sent), kept apart so a later connection error can't hide them.
     last_exchange_error: str | None = None
     decode_errors: dict[str, int] = field(default_factory=dict)
+    # Trades dropped because their id had been seen already (a replay, an overlap, a backfill).
+    duplicates: int = 0
+    # Live exchanges only: trades recovered over REST, symbols silent while others trade, their resubscribes,
+    # and receive time minus exchange time.
+    recovered: int = 0
+    silent_symbols: list[str] = field(default_factory=list)
+    resubscribes: int = 0
+    clock_skew: ClockSkew | None = None
 
 
 class FeedSource(Protocol):
@@ -287,8 +297,9 @@ class FeedSource(Protocol):
         """Produce until killed; reconnects are the source's own business."""
         ...
 
-    def decode(self, raw: bytes) -> Iterator[tuple[object, ...] | InvalidTick]:
-        """Yield ``(symbol, price, timestamp[, quantity])`` per trade, or an ``InvalidTick`` in place of a bad trade
+    def decode(self, raw: bytes) -> Iterator[tuple[object, object, object, object, object] | InvalidTick]:
+        """Yield ``(symbol, price, timestamp, quantity, trade_id)`` per trade (None for what a feed lacks),
+        or an ``InvalidTick`` in place of a bad trade
         (so the good trades after it still come out); raise ``InvalidTick`` when the message can't be read."""
         ...
 
@@ -361,4 +372,41 @@ class TickRelay(Protocol):
 
     def listen(self, received: Callable[[str, list[Tick]], None]) -> None:
         """Call ``received(run, ticks)`` for every batch any process sends, until the connection fails."""
+        ...
+
+
+RawTrade = tuple[object, object, object, object, object]
+"""One trade as a decoder gives it: ``(symbol, price, timestamp, quantity, trade_id)``, not yet validated."""
+
+
+@dataclass(frozen=True, slots=True)
+class TradeMark:
+    """A trade seen on a stream: where the stream stood."""
+
+    trade_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """The trades of one symbol that came between two seen trades (both excluded) and were not seen."""
+
+    symbol: str
+    after: TradeMark
+    before: TradeMark
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What an exchange's history gave back for a ``Missing``: trades oldest first, and what it no longer has."""
+
+    trades: list[RawTrade]
+    lost: TradeGap | None
+
+
+class TradeHistory(Protocol):
+    """An exchange's public trade history (REST), for the trades a stream missed."""
+
+    def recover(self, missing: Missing) -> Recovery:
+        """Raises ``OSError`` when the exchange can't be asked (after waiting out any rate limit)."""
         ...

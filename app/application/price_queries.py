@@ -6,7 +6,9 @@ in-process window when the cache does not answer or lost its data. Beyond
 the retention, whole minutes (and hourly and daily rollups) come from the
 minute store, weighted by each row's tick count. Every step is bounded by
 the number of seconds, minutes, hours and days in the window, never by the
-number of ticks, so no request can hold the event loop for long.
+number of ticks, so no request can hold the event loop for long. A window
+that reaches into a known trade gap of one of its (exchange, symbol) pairs
+is partial, and says which.
 """
 
 import time
@@ -17,6 +19,7 @@ from typing import TypeVar
 from app.application.modes import ModeService
 from app.application.ports import BucketRead, LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
 from app.application.recent_window import RecentWindow
+from app.application.trade_gaps import TradeGaps, describe
 from app.domain.errors import DomainError
 from app.domain.market import Market
 from app.domain.period import Period
@@ -67,6 +70,7 @@ class PriceQueries:
         retention_ms: int,
         cache_ready: Callable[[], bool],
         reading_since: Callable[[str], int | None],
+        gaps: TradeGaps,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._market = market
@@ -77,6 +81,7 @@ class PriceQueries:
         self._retention_ms = retention_ms
         self._cache_ready = cache_ready
         self._reading_since = reading_since
+        self._gaps = gaps
         self._clock = clock
 
     def scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
@@ -156,4 +161,7 @@ class PriceQueries:
                 partial.append(STORE_UNAVAILABLE)
         if not stats.count:
             raise NoData(f"no ticks for {canonical} in the last {period.text}")
+        partial.extend(
+            describe(gap) for gap in self._gaps.overlapping(canonical, exchanges, plan.covered_from_ms, now_ms)
+        )
         return WindowAnswer(canonical, tuple(exchanges), period, stats, plan.covered_from_ms, now_ms, tuple(partial))

@@ -237,12 +237,28 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{key}.url: must start with ws:// or wss://")
         if ws.ca_file and not Path(ws.ca_file).is_file():
             raise ConfigError(f"{key}.ca_file: no such file {ws.ca_file!r}")
-        for name in ("silence_timeout_seconds", "ack_timeout_seconds", "connect_timeout_seconds"):
+        if ws.rest_url:
+            _check_rest_url(f"{key}.rest_url", ws.rest_url)
+        positive = ("silence_timeout_seconds", "ack_timeout_seconds", "connect_timeout_seconds")
+        for name in (*positive, "symbol_silence_seconds", "max_clock_skew_seconds"):
             if not getattr(ws, name) > 0:
                 raise ConfigError(f"{key}.{name}: must be greater than zero")
-        for name in ("ping_interval_seconds", "min_connect_interval_seconds"):
+        for name in ("ping_interval_seconds", "min_connect_interval_seconds", "max_connection_age_seconds"):
             if not getattr(ws, name) >= 0:
                 raise ConfigError(f"{key}.{name}: must not be negative")
+
+
+def _check_rest_url(key: str, url: str) -> None:
+    """``http(s)://host[:port]``: the base the API paths are appended to."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{key}: the port must be 1-65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ConfigError(f"{key}: must be http:// or https:// and a host, e.g. https://api.binance.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{key}: only the base (scheme, host, port), without a path, query or credentials")
 
 
 def _exchange_names(config: Config) -> list[tuple[str, str]]:

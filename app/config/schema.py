@@ -103,6 +103,12 @@ class WebSocketSourceConfig:
     ack_timeout_seconds: float = 10.0
     connect_timeout_seconds: float = 10.0
     min_connect_interval_seconds: float = 1.0
+    # The REST base for backfill, without the API path ("": the exchange's documented base).
+    rest_url: str = ""
+    # A planned, overlapping reconnect after this long (0: the exchange's own cut, just under 24 h for Binance).
+    max_connection_age_seconds: float = 0.0
+    symbol_silence_seconds: float = 300.0
+    max_clock_skew_seconds: float = 2.0
 
 
 @dataclass(frozen=True)

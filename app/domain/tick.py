@@ -11,12 +11,13 @@ class Tick:
     windows and minute buckets follow market time rather than arrival time.
     ``seq`` is the arrival order within one process, set once when the tick
     enters the pipeline: it tells equal trades apart and makes writing the
-    same tick twice a no-op. ``quantity`` is the traded amount where the feed
-    says it (volume and VWAP count only such ticks); ``trade_id`` is the
-    exchange's own id of the trade, where it has one. ``lease`` is the
-    fencing token of the lease on its feed it was read under (0 without
-    one): with ``seq`` it names the tick across processes, so a feed's next
-    owner can replay it.
+    same tick twice a no-op. ``quantity`` is the traded amount and
+    ``trade_id`` the exchange's own id of the trade (both None where a feed
+    has none, like the exchange programs): volume and VWAP count only ticks
+    with a quantity, and the id is what recognises a trade seen twice.
+    ``lease`` is the fencing token of the lease on its feed it was read under
+    (0 without one): with ``seq`` it names the tick across processes, so a
+    feed's next owner can replay it.
     """
 
     exchange: str

@@ -22,6 +22,8 @@ MAX_AGE_MS = 86_400_000
 DEFAULT_MAX_PRICE = 1e12
 # Far beyond any single trade; it keeps price x quantity sums finite.
 MAX_QUANTITY = 1e15
+# Real trade ids are at most a few dozen characters; a longer one is garbage that would bloat the dedup memory.
+MAX_ID_CHARS = 64
 
 
 def to_price(value: object, max_price: float = DEFAULT_MAX_PRICE) -> float:
@@ -65,7 +67,7 @@ def to_timestamp_ms(value: object) -> int:
 
 
 def to_quantity(value: object) -> float | None:
-    """A trade quantity from a JSON number or numeric string, or None when the feed gave none."""
+    """A positive traded size from a JSON number or numeric string; None when the feed gives none."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -79,17 +81,30 @@ def to_quantity(value: object) -> float | None:
     return quantity
 
 
+def to_trade_id(value: object) -> str | None:
+    """The exchange's trade id as text (ids are integers on some exchanges, strings on others)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "" or len(str(value)) > MAX_ID_CHARS:
+        raise InvalidTick("bad_trade_id", repr(value)[:40])
+    return str(value)
+
+
 def make_tick(
     exchange: str,
     symbol: object,
     price: object,
     ts: object,
+    quantity: object,
+    trade_id: object,
     symbols: frozenset[str],
     now_ms: int,
     max_price: float = DEFAULT_MAX_PRICE,
-    quantity: object = None,
 ) -> Tick:
-    """Validate one trade against the configured ``symbols`` and ``max_price`` and the current time."""
+    """Validate one trade against the configured ``symbols`` and ``max_price`` and the current time.
+
+    ``quantity`` and ``trade_id`` may be None (a feed without them); when given they must be valid.
+    """
     if not isinstance(symbol, str):
         raise InvalidTick("bad_symbol", repr(symbol)[:40])
     canonical = symbol.upper()
@@ -99,4 +114,4 @@ def make_tick(
     ts_ms = to_timestamp_ms(ts)
     if not now_ms - MAX_AGE_MS <= ts_ms <= now_ms + MAX_FUTURE_SKEW_MS:
         raise InvalidTick("timestamp_out_of_range", str(ts_ms))
-    return Tick(exchange, canonical, checked_price, ts_ms, quantity=to_quantity(quantity))
+    return Tick(exchange, canonical, checked_price, ts_ms, 0, to_quantity(quantity), to_trade_id(trade_id))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.exchange_servers import (
+    BinanceHistoryServer,
     FakeExchange,
     binance_trade,
     bybit_trades,
@@ -27,7 +28,7 @@ from tests.support.service import Service
 def trades_message(kind: str, symbol: str, trades: list[tuple[str, int]]) -> list[str]:
     """The exchange's own messages for these (price, ts) trades of ``symbol``."""
     if kind == "binance":
-        return [binance_trade(symbol, price, ts, i) for i, (price, ts) in enumerate(trades)]
+        return [binance_trade(symbol, price, ts) for price, ts in trades]
     if kind == "bybit":
         return [bybit_trades(symbol, trades)]
     if kind == "coinbase":
@@ -60,6 +61,7 @@ def ws_config(make_config: Callable[..., dict], kind: str, url: str, **extra: ob
         "silence_timeout_seconds": 3,
         "ack_timeout_seconds": 2,
         "min_connect_interval_seconds": 0.2,
+        "rest_url": "http://127.0.0.1:9",  # nothing listens: backfill fails at once, never leaving loopback
         **extra,
     }
     if kind in CLIENT_PINGS:
@@ -227,10 +229,14 @@ def queryable_average(service: Service, kind: str) -> dict | None:
 @pytest.mark.parametrize(
     ("kind", "good", "bad"),
     [
-        ("bybit", lambda p, ts: {"T": ts, "s": "BTCUSDT", "S": "Buy", "v": "0.1", "p": p}, {"T": 1, "s": "BTCUSDT"}),
+        (
+            "bybit",
+            lambda p, ts: {"T": ts, "s": "BTCUSDT", "S": "Buy", "v": "0.1", "p": p, "i": p},
+            {"T": 1, "s": "BTCUSDT"},
+        ),
         (
             "okx",
-            lambda p, ts: {"instId": "BTC-USDT", "px": p, "sz": "0.1", "ts": str(ts), "count": "1"},
+            lambda p, ts: {"instId": "BTC-USDT", "tradeId": p, "px": p, "sz": "0.1", "ts": str(ts), "count": "1"},
             {"instId": "BTC-USDT", "ts": "1"},
         ),
     ],
@@ -324,5 +330,93 @@ def test_a_binance_ping_interval_sends_ping_frames(
         assert [json.loads(m) for m in server.received if m] == [EXPECTED_SUBSCRIBE["binance"]]
         assert "" not in server.received  # no empty text frames
         assert (server.connects, source_health(service)["reconnects"]) == (1, 0)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("keep_from", [0, 8])
+def test_trades_missed_while_disconnected_are_recovered_or_counted_as_lost(
+    keep_from: int, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server, history = FakeExchange("binance"), BinanceHistoryServer()
+    history.keep_from = keep_from
+    try:
+        service = start_service(ws_config(make_config, "binance", server.url, rest_url=history.url))
+        server.wait_subscribed()
+        now = int(time.time() * 1000) - 2000
+        prices = {n: f"{100 + n}.25" for n in range(1, 12)}
+        server.send(*(history.trade("BTCUSDT", n, prices[n], now + n) for n in range(1, 6)))
+        wait_for(lambda: source_health(service)["ticks"] == 5, message="5 trades")
+        server.drop_clients()
+        for n in range(6, 11):  # made while nobody listens
+            history.trade("BTCUSDT", n, prices[n], now + n)
+        server.wait_subscribed(2)
+        server.send(history.trade("BTCUSDT", 11, prices[11], now + 11))
+        kept = [n for n in range(1, 12) if n <= 5 or n >= max(keep_from, 6)]
+        average = wait_for(
+            lambda: (a := queryable_average(service, "binance")) and a["count"] == len(kept) and a, message="all"
+        )
+        assert average["price"] == pytest.approx(sum(float(prices[n]) for n in kept) / len(kept))
+        health = source_health(service)
+        assert (health["duplicates"], health["recovered"]) == (0, len(kept) - 6)
+        assert history.requests[0]["fromId"] == "6"
+        if keep_from:
+            assert health["gaps_count"] == 1
+            assert [(g["symbol"], g["lost"]) for g in health["gaps"]] == [("BTCUSDT", 2)]
+            assert average["partial"] is True
+            assert "2 trades of binance BTCUSDT lost" in average["partial_reason"]
+            assert "partial" not in service.get("/prices/average/binance/ETHUSDT")[1]
+        else:
+            assert (health["gaps_count"], health["gaps"]) == (0, [])
+            assert "partial" not in average
+    finally:
+        server.close()
+        history.close()
+
+
+def test_a_connection_age_cut_overlaps_the_new_connection_and_loses_nothing(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server, history = FakeExchange("binance"), BinanceHistoryServer()
+    try:
+        cfg = ws_config(make_config, "binance", server.url, rest_url=history.url, max_connection_age_seconds=2)
+        service = start_service(cfg)
+        server.wait_subscribed()
+        start = int(time.time() * 1000) - 5000
+        n = 0
+        while server.connects < 2 or n < 60:  # a trade every 50 ms, to every open connection, through the cut
+            n += 1
+            server.send(history.trade("BTCUSDT", n, f"{1000 + n}.5", start + n))
+            time.sleep(0.05)
+        wait_for(lambda: server.open_connections() == 1, message="the old connection closed")
+        average = wait_for(lambda: (a := queryable_average(service, "binance")) and a["count"] == n and a, message="n")
+        assert average["price"] == pytest.approx(sum(1000 + i + 0.5 for i in range(1, n + 1)) / n)
+        health = source_health(service)
+        assert health["duplicates"] > 0  # both connections carried the overlap, counted once
+        assert (health["gaps_count"], health["recovered"], health["reconnects"]) == (0, 0, 0)
+        assert history.requests == []
+    finally:
+        server.close()
+        history.close()
+
+
+def test_a_silent_symbol_is_flagged_and_resubscribed(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+) -> None:
+    server = FakeExchange("binance")
+    try:
+        service = start_service(ws_config(make_config, "binance", server.url, symbol_silence_seconds=1))
+        server.wait_subscribed()
+        for _ in range(80):  # BTCUSDT trades, ETHUSDT stays silent
+            server.send(binance_trade("BTCUSDT", "96000.5", int(time.time() * 1000)))
+            time.sleep(0.05)
+            if '"ethusdt@trade"' in "".join(server.received[1:]):
+                break
+        resubscribes = [json.loads(m) for m in server.received[1:] if "SUBSCRIBE" in m]
+        assert resubscribes[0] == {"method": "SUBSCRIBE", "params": ["ethusdt@trade"], "id": 1}
+        health = source_health(service)
+        assert health["silent_symbols"] == ["ETHUSDT"]
+        assert health["resubscribes"] >= 1
+        assert health["state"] == "connected"
     finally:
         server.close()

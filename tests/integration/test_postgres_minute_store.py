@@ -15,6 +15,7 @@ from app.application.ports import FeedFenced, MinuteBatch, MinuteRow, SealMark, 
 from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
+from app.domain.trade_gap import TradeGap
 from tests.support.fakes import SEQ
 from tests.support.net import free_port
 from tests.support.reference import summary
@@ -334,3 +335,17 @@ def test_minutes_without_open_and_close_leave_them_null_and_never_win(pg_dsn: st
     )
     (hour,) = s.candles("DOGEUSDT", ["ex1"], 60 * MIN, M - M % (60 * MIN), M + 2 * MIN)
     assert (hour[1].count, hour[1].first, hour[1].last) == (3, 3.0, 3.0)
+
+
+def test_the_minutes_a_gap_touches_are_marked_incomplete_and_stay_so(pg_dsn: str, pg) -> None:
+    s = store(pg_dsn)
+    minutes = [MinuteRow(ex, "BTCUSDT", M + i * MIN, 1, 5.0, 5.0, 5.0) for ex in ("ex1", "ex2") for i in range(4)]
+    s.write(MinuteBatch(uuid.uuid4().hex, tuple(minutes), SEQ))
+    s.mark_incomplete(TradeGap("ex1", "BTCUSDT", M + MIN + 30_000, M + 2 * MIN + 1, 3))
+    s.write(MinuteBatch(uuid.uuid4().hex, (MinuteRow("ex1", "BTCUSDT", M + MIN, 2, 7.0, 6.0, 8.0),), SEQ))
+    with pg.cursor() as cur:
+        cur.execute(
+            "SELECT exchange, (extract(epoch FROM timestamp) * 1000)::bigint FROM market_data"
+            " WHERE NOT complete ORDER BY 1, 2"
+        )
+        assert cur.fetchall() == [("ex1", M + MIN), ("ex1", M + 2 * MIN)]

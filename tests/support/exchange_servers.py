@@ -6,11 +6,14 @@ or fall silent.
 """
 
 import contextlib
+import itertools
 import json
 import socket
 import ssl
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -92,15 +95,23 @@ REPLIES = {
 }
 
 
-def binance_trade(symbol: str, price: str, ts: int, trade_id: int = 1) -> str:
+# Trade ids unique across a test run, for the helpers' callers that don't care which id a trade has.
+_ids = itertools.count(1)
+
+
+def _next_ids(trades: list, ids: list[int] | None) -> list[int]:
+    return ids if ids is not None else [next(_ids) for _ in trades]
+
+
+def binance_trade(symbol: str, price: str, ts: int, trade_id: int | None = None, qty: str = "0.001") -> str:
     return json.dumps(
         {
             "e": "trade",
             "E": ts + 5,
             "s": symbol,
-            "t": trade_id,
+            "t": next(_ids) if trade_id is None else trade_id,
             "p": price,
-            "q": "0.001",
+            "q": qty,
             "T": ts,
             "m": True,
             "M": True,
@@ -109,24 +120,31 @@ def binance_trade(symbol: str, price: str, ts: int, trade_id: int = 1) -> str:
     )
 
 
-def bybit_trades(symbol: str, trades: list[tuple[str, int]]) -> str:
+def bybit_trades(symbol: str, trades: list[tuple[str, int]], ids: list[int] | None = None) -> str:
     data = [
         {"T": ts, "s": symbol, "S": "Buy", "v": "0.001", "p": price, "L": "PlusTick", "i": str(i), "BT": False}
-        for i, (price, ts) in enumerate(trades)
+        for i, (price, ts) in zip(_next_ids(trades, ids), trades, strict=True)
     ]
     return json.dumps({"topic": f"publicTrade.{symbol}", "type": "snapshot", "ts": trades[-1][1] + 3, "data": data})
 
 
-def okx_trades(inst_id: str, trades: list[tuple[str, int]]) -> str:
+def okx_trades(inst_id: str, trades: list[tuple[str, int]], ids: list[int] | None = None) -> str:
     data = [
         {"instId": inst_id, "tradeId": str(i), "px": price, "sz": "0.001", "side": "buy", "ts": str(ts), "count": "1"}
-        for i, (price, ts) in enumerate(trades)
+        for i, (price, ts) in zip(_next_ids(trades, ids), trades, strict=True)
     ]
     return json.dumps({"arg": {"channel": "trades", "instId": inst_id}, "data": data})
 
 
 def _coinbase_trade(product: str, price: str, time_text: str) -> dict:
-    return {"trade_id": "1", "product_id": product, "price": price, "size": "0.001", "side": "BUY", "time": time_text}
+    return {
+        "trade_id": str(next(_ids)),
+        "product_id": product,
+        "price": price,
+        "size": "0.001",
+        "side": "BUY",
+        "time": time_text,
+    }
 
 
 def coinbase_trades(product: str, trades: list[tuple[str, int]]) -> str:
@@ -137,7 +155,7 @@ def coinbase_trades(product: str, trades: list[tuple[str, int]]) -> str:
 def kraken_trades(pair: str, trades: list[tuple[str, int]]) -> str:
     data = [
         {"symbol": pair, "side": "buy", "price": float(price), "qty": 0.001, "trade_id": i, "timestamp": iso_ms(ts)}
-        for i, (price, ts) in enumerate(trades)
+        for i, (price, ts) in zip(_next_ids(trades, None), trades, strict=True)
     ]
     return json.dumps({"channel": "trade", "type": "update", "data": data})
 
@@ -241,6 +259,50 @@ class FakeExchange:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+class BinanceHistoryServer:
+    """Binance's ``GET /api/v3/historicalTrades`` on loopback, over a book of trades the test makes.
+
+    ``keep_from`` is the oldest id it still has (the real one keeps far more); ``requests`` records each query.
+    """
+
+    def __init__(self) -> None:
+        self.book: dict[str, list[dict]] = {}
+        self.keep_from = 0
+        self.requests: list[dict[str, str]] = []
+        history = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                history.requests.append(query)
+                start = max(int(query["fromId"]), history.keep_from)
+                rows = [r for r in history.book.get(query["symbol"], []) if r["id"] >= start][: int(query["limit"])]
+                body = json.dumps(rows).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def trade(self, symbol: str, trade_id: int, price: str, ts: int) -> str:
+        """Record a trade in the book; returns its stream message."""
+        self.book.setdefault(symbol, []).append(
+            {"id": trade_id, "price": price, "qty": "0.001", "time": ts, "isBuyerMaker": True}
+        )
+        return binance_trade(symbol, price, ts, trade_id)
 
     def close(self) -> None:
         self._server.shutdown()

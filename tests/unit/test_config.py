@@ -109,6 +109,27 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
             "sources.live.websocket[0].min_connect_interval_seconds: must not be negative",
         ),
         (
+            "sources: {live: {websocket: [{name: b, kind: binance, rest_url: 'ftp://x'}]}}",
+            "sources.live.websocket[0].rest_url: must be http:// or https:// and a host, e.g. https://api.binance.com",
+        ),
+        (
+            "sources: {live: {websocket: [{name: b, kind: binance, rest_url: 'https://x/api/v3'}]}}",
+            "sources.live.websocket[0].rest_url: only the base (scheme, host, port), without a path, query"
+            " or credentials",
+        ),
+        (
+            "sources: {live: {websocket: [{name: b, kind: binance, max_connection_age_seconds: -1}]}}",
+            "sources.live.websocket[0].max_connection_age_seconds: must not be negative",
+        ),
+        (
+            "sources: {live: {websocket: [{name: b, kind: binance, symbol_silence_seconds: 0}]}}",
+            "sources.live.websocket[0].symbol_silence_seconds: must be greater than zero",
+        ),
+        (
+            "sources: {live: {websocket: [{name: b, kind: binance, max_clock_skew_seconds: 0}]}}",
+            "sources.live.websocket[0].max_clock_skew_seconds: must be greater than zero",
+        ),
+        (
             "sources: {live: {websocket: [{name: b, kind: binance, ack_timeout_seconds: -3}]}}",
             "sources.live.websocket[0].ack_timeout_seconds: must be greater than zero",
         ),

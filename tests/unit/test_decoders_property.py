@@ -29,6 +29,7 @@ shaped = st.fixed_dictionaries(
         key: json_values
         for key in (
             *("symbol", "price", "timestamp", "e", "s", "p", "T", "data", "topic", "arg", "event", "result", "id"),
+            *("t", "q", "v", "i", "sz", "tradeId", "qty", "trade_id", "size"),
             *("channel", "events", "type", "method", "success"),
         )
     },
@@ -71,16 +72,17 @@ trades = st.lists(
 @given(st.sampled_from(SYMBOLS), trades)
 def test_valid_trades_come_out_exactly(symbol: str, batch: list[tuple[str, int]]) -> None:
     symbols = frozenset(SYMBOLS)
-    expected = [(symbol, float(price), ts) for price, ts in batch]
+    expected = [(symbol, float(price), ts, 0.001) for price, ts in batch]
 
-    def decoded(protocol: str, messages: list[str]) -> list[tuple[str, float, int]]:
+    def decoded(protocol: str, messages: list[str]) -> list[tuple[str, float, int, float | None]]:
         decode = PROTOCOLS[protocol](SYMBOLS).decode
         out = []
         for message in messages:
             assert PROTOCOLS[protocol](SYMBOLS).control(message) is None
             for fields in decode(message.encode()):
                 tick = make_tick(protocol, *fields, symbols, NOW)
-                out.append((tick.symbol, tick.price, tick.ts_ms))
+                assert tick.trade_id
+                out.append((tick.symbol, tick.price, tick.ts_ms, tick.quantity))
         return out
 
     assert decoded("binance", [binance_trade(symbol, p, ts) for p, ts in batch]) == expected
@@ -93,5 +95,6 @@ def test_valid_trades_come_out_exactly(symbol: str, batch: list[tuple[str, int]]
     for line in lines:
         for fields in decode_line(line):
             tick = make_tick("x", *fields, symbols, NOW)
-            got.append((tick.symbol, tick.price, tick.ts_ms))
-    assert got == expected
+            assert tick.trade_id is None
+            got.append((tick.symbol, tick.price, tick.ts_ms, None))
+    assert got == [(*trade[:3], None) for trade in expected]

@@ -6,6 +6,7 @@ from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.ports import SourceStatus
+from app.application.trade_gaps import TradeGaps
 from tests.support.fakes import AllFeeds, MemoryLeases, MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import build
 
@@ -35,7 +36,15 @@ def test_last_message_age_is_measured_after_the_probes() -> None:
     leases = MemoryLeases()
     leases.down = True  # this process's own view, as when Redis is down
     health = HealthService(
-        pipeline, modes, probe, probe, aggregator, leases.of("p"), lambda: ["ex1"], clock=lambda: clock[0]
+        pipeline,
+        modes,
+        probe,
+        probe,
+        aggregator,
+        leases.of("p"),
+        lambda: ["ex1"],
+        TradeGaps(lambda gap: None),
+        clock=lambda: clock[0],
     )
     report = health.report()
     assert report["sources"][0]["last_message_age_s"] == 0.0

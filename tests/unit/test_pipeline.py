@@ -4,6 +4,7 @@ from pathlib import Path
 
 import gevent
 
+from app.adapters.feeds.exchanges.binance import BinanceProtocol
 from app.adapters.feeds.wire_line import encode_line
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
@@ -12,6 +13,7 @@ from app.application.pipeline import Pipeline, PipelineSettings
 from app.application.ports import CacheBatch
 from app.application.recent_window import RecentWindow
 from app.domain.tick import Tick
+from tests.support.exchange_servers import binance_trade
 from tests.support.fakes import AllFeeds, FlakyCache, MemoryStore, ScriptedSource
 
 SYMBOLS = frozenset({"BTCUSDT", "ETHUSDT"})
@@ -160,3 +162,29 @@ def test_mode_switch_swaps_sources_and_repeating_it_is_harmless() -> None:
     modes.stop()
     pipeline.stop()
     assert pipeline.attached() == []
+
+
+class BinanceLikeSource(ScriptedSource):
+    """Emits Binance @trade messages, ids and all."""
+
+    decode = staticmethod(BinanceProtocol(["BTCUSDT"]).decode)
+
+
+def test_a_trade_seen_twice_is_counted_once_and_reported() -> None:
+    pipeline, cache, _, store = build()
+    ts = now_ms()
+    first = [binance_trade("BTCUSDT", str(100 + i), ts + i, trade_id=i, qty="0.5").encode() for i in range(10)]
+    # The last 4 again (a replay on subscribe), then 2 new ones.
+    again = first[6:] + [binance_trade("BTCUSDT", str(200 + i), ts + 20 + i, 10 + i).encode() for i in range(2)]
+    seen: list[Tick] = []
+    pipeline.observers.append(seen.extend)
+    pipeline.start()
+    pipeline.attach(BinanceLikeSource("binance", [first, again]))
+    gevent.sleep(0.3)
+    pipeline.stop()
+    assert pipeline.stats.ticks == 12
+    assert pipeline.statuses["binance"].duplicates == 4
+    assert sum(row.count for row in store.rows.values()) == 12
+    assert len(cache.held()) == 12
+    assert [t.trade_id for t in seen] == [str(i) for i in range(12)]
+    assert [t.quantity for t in seen] == [0.5] * 10 + [0.001] * 2

@@ -4,6 +4,7 @@ from app.application.modes import ModeService
 from app.application.ports import CacheBatch
 from app.application.price_queries import STORE_UNAVAILABLE, NoData, PriceQueries
 from app.application.recent_window import RecentWindow
+from app.application.trade_gaps import TradeGaps
 from app.domain.errors import UnknownExchange, UnknownSymbol
 from app.domain.market import Market
 from app.domain.period import parse_period
@@ -21,6 +22,7 @@ class Fixture:
         self.fallback = RecentWindow(3_600_000, 10_000, self.clock)
         self.store = MemoryStore()
         self.seq = 0
+        self.gaps = TradeGaps(lambda gap: None)
         sources = {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("a", []), ScriptedSource("b", [])]}
         feeds: AllFeeds = None  # type: ignore[assignment]  # queries never switch modes
         self.modes = ModeService(feeds, sources, "live")
@@ -34,6 +36,7 @@ class Fixture:
             5 * MIN,
             lambda: True,
             self.reading_since,
+            self.gaps,
             clock=self.clock,
         )
 

@@ -15,7 +15,9 @@ from app.domain.errors import InvalidTick
 FIELDS = ("symbol", "price", "timestamp")
 
 
-def decode_line(raw: bytes) -> Iterator[tuple[object, ...]]:
+def decode_line(raw: bytes) -> Iterator[tuple[object, object, object, object, None]]:
+    """One trade per line, without a trade id; a quantity only where the line has one (the synthetic
+    generator's do, the exchange programs' don't)."""
     try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -25,10 +27,7 @@ def decode_line(raw: bytes) -> Iterator[tuple[object, ...]]:
     for name in FIELDS:
         if name not in message:
             raise InvalidTick("missing_field", name)
-    if "quantity" in message:
-        yield message["symbol"], message["price"], message["timestamp"], message["quantity"]
-    else:
-        yield message["symbol"], message["price"], message["timestamp"]
+    yield message["symbol"], message["price"], message["timestamp"], message.get("quantity"), None
 
 
 def encode_line(symbol: str, price: float, ts_ms: int, quantity: float | None = None) -> bytes:

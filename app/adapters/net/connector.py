@@ -11,7 +11,7 @@ WebSocket handshake counts as unreachable that way, like a refused port.
 
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -46,16 +46,21 @@ class NoRoute(OSError):
         self.retry_after = retry_after
 
 
+def retry_after(headers: Mapping[str, str]) -> float:
+    """Seconds a 429 or 418 answer's ``Retry-After`` asks for (60 when absent or not a number, at most an hour)."""
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    try:
+        wait = float(lowered["retry-after"])
+    except (KeyError, ValueError):
+        wait = DEFAULT_RATE_LIMIT_WAIT
+    return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT)
+
+
 def rate_limit_wait(exc: BaseException) -> float:
     """Seconds an HTTP 429 or 418 handshake answer asks us to wait; 0 for any other failure."""
     if getattr(exc, "status_code", None) not in (418, 429):
         return 0.0
-    headers = {str(k).lower(): v for k, v in (getattr(exc, "resp_headers", None) or {}).items()}
-    try:
-        wait = float(headers["retry-after"])
-    except (KeyError, ValueError):
-        wait = DEFAULT_RATE_LIMIT_WAIT
-    return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT)
+    return retry_after(getattr(exc, "resp_headers", None) or {})
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,13 @@ class Connector:
         self._opened: dict[str, tuple[Destination, Callable[[socket.socket], Closable]]] = {}
 
     def open(self, destination: Destination, handshake: Callable[[socket.socket], T]) -> T:
-        """Try each route in turn; the first whose handshake succeeds wins."""
+        """Try each route in turn; the first whose handshake succeeds wins (and is what a direct probe repeats)."""
+        result = self.exchange(destination, handshake)
+        self._opened[destination.source] = (destination, handshake)
+        return result
+
+    def exchange(self, destination: Destination, handshake: Callable[[socket.socket], T]) -> T:
+        """Like ``open``, for a one-off exchange of bytes (a REST request) that a direct probe must not repeat."""
         errors = []
         retry_after = 0.0
         routes = self._router.routes(destination.source)
@@ -140,7 +151,6 @@ class Connector:
                 )
                 continue
             self._router.succeeded(destination.source, route)
-            self._opened[destination.source] = (destination, handshake)
             return result
         if not routes:
             raise NoRoute("proxy only, and every proxy is benched after failing")

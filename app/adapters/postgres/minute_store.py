@@ -30,7 +30,8 @@ from app.adapters.postgres.schema import migrate
 from app.application.ports import BatchRejected, FeedFenced, MinuteBatch, MinuteRow, SealMark
 from app.domain.rollup import GRAINS, MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
-from app.domain.tick import MS_PER_MINUTE
+from app.domain.tick import MS_PER_MINUTE, minute_start
+from app.domain.trade_gap import TradeGap
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -329,6 +330,16 @@ class PostgresMinuteStore:
             return []
         marks = [SealMark(int(mark_lease), int(mark_seq))] + [SealMark(int(lease), 0) for lease in pending]
         return [mark for mark in marks if mark.lease != token]
+
+    def mark_incomplete(self, gap: TradeGap) -> None:
+        """``complete = false`` on the stored minutes of ``gap``'s (exchange, symbol) that it touches."""
+        self._run(
+            lambda cur: cur.execute(
+                "UPDATE market_data SET complete = false WHERE pair_name = %s AND exchange = %s AND complete"
+                " AND timestamp >= to_timestamp(%s / 1000.0) AND timestamp <= to_timestamp(%s / 1000.0)",
+                (gap.symbol, gap.exchange, minute_start(gap.from_ms), minute_start(gap.to_ms)),
+            )
+        )
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         ranges = stored_ranges(from_ms, to_ms)

@@ -15,7 +15,9 @@ of the pending leases. Version 4 adds what candles need to all three grains:
 the open and close price with the trade time each was seen at (so deltas
 merge into the exact open and close), the volume and the VWAP of the trades
 that carried a quantity; all nullable (null: no such trade, or a minute
-stored before version 4).
+stored before version 4). Version 5 adds ``market_data.complete``: false for
+a minute that trades known to be lost (a gap the exchange's history could
+not fill) would have counted in.
 """
 
 import psycopg2.extensions
@@ -85,6 +87,9 @@ MIGRATIONS: list[str] = [
     """
         for table in ("market_data", "market_data_hourly", "market_data_daily")
     ),
+    """
+    ALTER TABLE market_data ADD COLUMN complete boolean NOT NULL DEFAULT true;
+    """,
 ]
 
 # Any constant works; it only has to be the same for every marketflow process.

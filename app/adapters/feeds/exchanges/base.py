@@ -3,8 +3,8 @@
 A message is either data (handed raw to the pipeline, whose workers call
 ``decode``) or a control message the connection loop handles itself
 (``Control``): acks, pongs, errors in the exchange's own words, and requests
-to reconnect. ``decode`` yields one ``(symbol, price, timestamp)`` per trade,
-with the symbol in our spelling, or an ``InvalidTick`` in place of a trade it
+to reconnect. ``decode`` yields one ``(symbol, price, timestamp, quantity, trade_id)``
+per trade, with the symbol in our spelling, or an ``InvalidTick`` in place of a trade it
 can't read, so one bad trade never hides the good ones after it in the same
 message. A message it can't read at all raises ``InvalidTick``.
 """
@@ -17,7 +17,7 @@ import orjson
 
 from app.domain.errors import InvalidTick
 
-Trade = tuple[object, object, object]
+Trade = tuple[object, object, object, object, object]
 Decoded = Trade | InvalidTick
 
 
@@ -45,13 +45,14 @@ def trade_list(message: dict, key: str = "data") -> list[dict]:
     return trades
 
 
-def fields(trade: object, symbol: str, price: str, ts: str) -> Trade:
+def fields(trade: object, symbol: str, price: str, ts: str, quantity: str, trade_id: str) -> Trade:
+    """The five fields of one trade, by the exchange's names for them; all are required."""
     if not isinstance(trade, dict):
         raise InvalidTick("not_an_object", type(trade).__name__)
-    for name in (symbol, price, ts):
+    for name in (symbol, price, ts, quantity, trade_id):
         if name not in trade:
             raise InvalidTick("missing_field", name)
-    return trade[symbol], trade[price], trade[ts]
+    return trade[symbol], trade[price], trade[ts], trade[quantity], trade[trade_id]
 
 
 def per_trade(trades: list, pick: Callable[[object], Iterable[Trade]]) -> Iterator[Decoded]:
@@ -77,6 +78,8 @@ class ExchangeProtocol:
     ping_payload: ClassVar[str | None] = None
     # Reconnect before the exchange cuts a connection this old (None: no cut).
     max_connection_age: ClassVar[float | None] = None
+    # Whether trade ids count up by one per trade of a symbol, so a jump shows trades missed, and how many.
+    sequential_ids: ClassVar[bool] = False
 
     def __init__(self, symbols: list[str]) -> None:
         self.symbols = symbols

@@ -22,6 +22,7 @@ class BinanceProtocol(ExchangeProtocol):
     kind = "binance"
     default_url = "wss://stream.binance.com:9443/ws"
     max_connection_age = TWENTY_THREE_AND_A_HALF_HOURS
+    sequential_ids = True
 
     def subscribe_messages(self) -> list[str]:
         streams = [f"{symbol.lower()}@trade" for symbol in self.symbols]
@@ -47,4 +48,4 @@ class BinanceProtocol(ExchangeProtocol):
         trade = message.get("data", message)
         if not isinstance(trade, dict) or trade.get("e") != "trade":
             raise InvalidTick("not_a_trade", str(raw[:60]))
-        yield fields(trade, "s", "p", "T")
+        yield fields(trade, "s", "p", "T", "q", "t")

@@ -53,4 +53,4 @@ class BybitProtocol(ExchangeProtocol):
         return Control("ignore", raw[:80])
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
-        return per_trade(trade_list(load_object(raw)), lambda trade: [fields(trade, "s", "p", "T")])
+        return per_trade(trade_list(load_object(raw)), lambda trade: [fields(trade, "s", "p", "T", "v", "i")])

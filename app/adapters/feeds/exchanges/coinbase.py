@@ -3,7 +3,7 @@
 Subscribe: ``{"type":"subscribe","product_ids":["BTC-USDT"],"channel":"market_trades"}``,
 plus the ``heartbeats`` channel, or quiet channels are closed after 60-90 s.
 Acks arrive on the ``subscriptions`` channel; errors as ``{"type":"error","message":...}``.
-Trades: ``events[].trades[]`` with ``product_id``, ``price``, ``time`` (RFC 3339).
+Trades: ``events[].trades[]`` with ``trade_id``, ``product_id``, ``price``, ``size``, ``time`` (RFC 3339).
 The snapshot event sent on subscribe repeats recent history, so only
 ``update`` events are data: a reconnect must not count old trades again.
 """
@@ -63,5 +63,5 @@ class CoinbaseProtocol(ExchangeProtocol):
 
 
 def _trade(trade: object) -> list[Trade]:
-    symbol, price, ts = fields(trade, "product_id", "price", "time")
-    return [((symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts)]
+    symbol, price, ts, size, trade_id = fields(trade, "product_id", "price", "time", "size", "trade_id")
+    return [((symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts, size, trade_id)]

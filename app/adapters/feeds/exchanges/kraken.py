@@ -5,7 +5,7 @@ answered by ``{"method":"subscribe","success":true,...}`` per symbol (errors
 carry ``"success":false`` and ``"error"``). The server sends
 ``{"channel":"heartbeat"}`` about once a second; we also ping
 (``{"method":"ping"}`` -> ``{"method":"pong"}``). Trades: ``data[]`` with
-``symbol``, ``price`` and ``timestamp`` (RFC 3339). The ``snapshot`` sent on
+``trade_id``, ``symbol``, ``price``, ``qty`` and ``timestamp`` (RFC 3339). The ``snapshot`` sent on
 subscribe repeats recent history, so only ``update`` messages are data.
 """
 
@@ -53,5 +53,5 @@ class KrakenProtocol(ExchangeProtocol):
 
 
 def _trade(trade: object) -> list[Trade]:
-    symbol, price, ts = fields(trade, "symbol", "price", "timestamp")
-    return [((symbol.replace("/", "") if isinstance(symbol, str) else symbol), price, ts)]
+    symbol, price, ts, qty, trade_id = fields(trade, "symbol", "price", "timestamp", "qty", "trade_id")
+    return [((symbol.replace("/", "") if isinstance(symbol, str) else symbol), price, ts, qty, trade_id)]

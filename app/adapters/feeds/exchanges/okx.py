@@ -25,6 +25,7 @@ from app.adapters.feeds.exchanges.base import (
     trade_list,
 )
 from app.domain.errors import InvalidTick
+from app.domain.validation import to_quantity
 
 QUOTES = ("USDT", "USDC", "USD", "EUR", "BTC", "ETH")
 # More matched trades than this in one entry is not a real aggregation but a broken message.
@@ -70,9 +71,20 @@ class OkxProtocol(ExchangeProtocol):
 
 
 def _trades(entry: object) -> list[Trade]:
-    """The ``count`` matched trades one entry stands for (one when it has no ``count``)."""
-    symbol, price, ts = fields(entry, "instId", "px", "ts")
-    return [((symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts)] * _count(entry)
+    """The ``count`` matched trades one entry stands for (one when it has no ``count``).
+
+    They share the entry's size equally and get ids of their own (the entry's
+    ``tradeId``, then ``tradeId:2`` ...), so a replay of the entry is
+    recognised as a whole and its trades are never taken for repeats of each other.
+    """
+    symbol, price, ts, size, trade_id = fields(entry, "instId", "px", "ts", "sz", "tradeId")
+    symbol = symbol.replace("-", "") if isinstance(symbol, str) else symbol
+    count = _count(entry)
+    if count == 1:
+        return [(symbol, price, ts, size, trade_id)]
+    share = to_quantity(size)
+    each = None if share is None else share / count
+    return [(symbol, price, ts, each, trade_id if n == 1 else f"{trade_id}:{n}") for n in range(1, count + 1)]
 
 
 def _count(entry: dict) -> int:

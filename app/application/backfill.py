@@ -1,0 +1,64 @@
+"""Recovering one exchange's missed trades, one finding at a time, in the order they were found.
+
+Recovered trades go into the pipeline through the feed's own ``emit``
+(oldest first), where they are validated like any trade and the ones the
+stream did deliver after all are dropped as duplicates; the minute rows
+then come out as if the stream had never dropped. What the exchange no
+longer has is recorded as a gap. An exchange without a history API (or one
+that can't be reached) loses the whole span.
+"""
+
+import logging
+from collections.abc import Callable
+
+from gevent.queue import Queue
+
+from app.application.ports import Missing, RawTrade, Recovery, SourceStatus, TradeHistory
+from app.application.trade_gaps import TradeGaps
+from app.domain.trade_gap import TradeGap
+
+log = logging.getLogger(__name__)
+
+
+def _sequential_count(missing: Missing) -> int | None:
+    try:
+        return int(missing.before.trade_id) - int(missing.after.trade_id) - 1
+    except ValueError:
+        return None
+
+
+def unrecoverable(exchange: str, missing: Missing, sequential: bool) -> Recovery:
+    """The whole span lost, counted when ids are sequential."""
+    count = _sequential_count(missing) if sequential else None
+    return Recovery([], TradeGap(exchange, missing.symbol, missing.after.ts_ms, missing.before.ts_ms, count))
+
+
+class Backfill:
+    def __init__(self, exchange: str, history: TradeHistory | None, sequential: bool, gaps: TradeGaps) -> None:
+        self._exchange = exchange
+        self._history = history
+        self._sequential = sequential
+        self._gaps = gaps
+
+    def run(self, missing: Queue, emit: Callable[[list[RawTrade]], None], status: SourceStatus) -> None:
+        """Work through ``missing`` until killed (by the feed that owns this greenlet)."""
+        while True:
+            finding: Missing = missing.get()
+            recovery = self._recover(finding)
+            if recovery.trades:
+                emit(recovery.trades)
+                status.recovered += len(recovery.trades)
+            if recovery.lost is not None:
+                self._gaps.record(recovery.lost)
+
+    def _recover(self, finding: Missing) -> Recovery:
+        if self._history is None:
+            return unrecoverable(self._exchange, finding, self._sequential)
+        try:
+            return self._history.recover(finding)
+        except OSError as exc:
+            log.warning(
+                "trade history unavailable: the missed trades are lost",
+                extra={"exchange": self._exchange, "error": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+            return unrecoverable(self._exchange, finding, self._sequential)

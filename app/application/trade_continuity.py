@@ -1,0 +1,123 @@
+"""Finding the trades a live stream missed, from the trades it did deliver.
+
+An observer of the pipeline: it sees every exchange's ticks in pipeline
+order, after duplicates are gone, and keeps per (exchange, symbol) the
+newest trade seen. Two things show that trades were missed:
+- a reconnect: between the last trade before it and the first trade after
+  it, per symbol, anything can have happened;
+- on an exchange whose ids are sequential per symbol (Binance), an id that
+  jumps: the ids in between are trades never delivered (after a reconnect
+  too, so there a jump of one means nothing was missed).
+Each finding becomes a ``Missing`` on the exchange's queue, which its
+backfill works through in order. A full queue is a gap nobody can recover,
+recorded as such. The time each symbol was last seen also tells which
+symbols fell silent on a live connection (``silent``).
+"""
+
+import time
+from collections.abc import Callable, Collection
+
+from gevent.queue import Full, Queue
+
+from app.application.ports import Missing, TradeMark
+from app.application.trade_gaps import TradeGaps
+from app.domain.tick import Tick
+from app.domain.trade_gap import TradeGap
+
+# Findings waiting for one exchange's backfill; more than this and the rest are recorded as lost.
+MAX_PENDING = 1000
+
+
+class _Last:
+    __slots__ = ("mark", "number", "seen_at")
+
+    def __init__(self, mark: TradeMark, number: int | None, seen_at: float) -> None:
+        self.mark = mark
+        self.number = number  # the id as an integer, on exchanges whose ids are sequential
+        self.seen_at = seen_at
+
+
+def _number(trade_id: str) -> int | None:
+    try:
+        return int(trade_id)
+    except ValueError:
+        return None
+
+
+class _Exchange:
+    def __init__(self, name: str, sequential: bool) -> None:
+        self.name = name
+        self.sequential = sequential
+        self.last: dict[str, _Last] = {}
+        self.awaiting: set[str] = set()  # symbols whose first trade since a reconnect is still to come
+        self.missing: Queue = Queue(MAX_PENDING)
+        self.connected_at = 0.0
+
+
+class TradeContinuity:
+    def __init__(self, gaps: TradeGaps, clock: Callable[[], float] = time.monotonic) -> None:
+        self._gaps = gaps
+        self._clock = clock
+        self._exchanges: dict[str, _Exchange] = {}
+
+    def watch(self, exchange: str, sequential: bool) -> Queue:
+        """Start watching ``exchange``; returns the queue of its ``Missing`` findings."""
+        return self._exchanges.setdefault(exchange, _Exchange(exchange, sequential)).missing
+
+    def started(self, exchange: str) -> None:
+        """A feed (re)started from scratch (attached): what came before is not ours to recover."""
+        state = self._exchanges[exchange]
+        state.last.clear()
+        state.awaiting.clear()
+        state.connected_at = self._clock()
+
+    def reconnected(self, exchange: str) -> None:
+        """A new connection carries the stream from now on: each symbol's next trade closes a possible gap."""
+        state = self._exchanges[exchange]
+        state.awaiting = set(state.last)
+        state.connected_at = self._clock()
+
+    def observe(self, ticks: list[Tick]) -> None:
+        state = self._exchanges.get(ticks[0].exchange) if ticks else None
+        if state is None:
+            return
+        now = self._clock()
+        last, awaiting = state.last, state.awaiting
+        for tick in ticks:
+            if tick.trade_id is None:
+                continue
+            symbol = tick.symbol
+            mark = TradeMark(tick.trade_id, tick.ts_ms)
+            number = _number(tick.trade_id) if state.sequential else None
+            before = last.get(symbol)
+            if before is None:
+                last[symbol] = _Last(mark, number, now)
+                continue
+            before.seen_at = now
+            if number is not None and before.number is not None:
+                if number > before.number + 1:
+                    self._missing(state, Missing(symbol, before.mark, mark), number - before.number - 1)
+                if number > before.number:
+                    before.mark, before.number = mark, number
+                awaiting.discard(symbol)
+                continue
+            if symbol in awaiting and tick.ts_ms >= before.mark.ts_ms:
+                awaiting.discard(symbol)
+                self._missing(state, Missing(symbol, before.mark, mark), None)
+            if tick.ts_ms >= before.mark.ts_ms:
+                before.mark = mark
+
+    def _missing(self, state: _Exchange, missing: Missing, count: int | None) -> None:
+        try:
+            state.missing.put_nowait(missing)
+        except Full:
+            self._gaps.record(TradeGap(state.name, missing.symbol, missing.after.ts_ms, missing.before.ts_ms, count))
+
+    def silent(self, exchange: str, symbols: Collection[str], after: float) -> list[str]:
+        """Symbols without a trade for ``after`` seconds (counted from the connection at most) while others trade."""
+        state = self._exchanges[exchange]
+        now = self._clock()
+        heard = {s: max(state.connected_at, last.seen_at) for s, last in state.last.items() if s in symbols}
+        if not any(now - at < after for at in heard.values()):
+            return []  # nothing flows at all: the connection's own silence timeout handles that
+        return sorted(s for s in symbols if now - heard.get(s, state.connected_at) >= after)

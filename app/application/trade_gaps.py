@@ -1,0 +1,59 @@
+"""The trade gaps known to be lost: counted per source, shown in /health, flagged on answers and rows.
+
+A gap is recorded once backfill has recovered what the exchange still had.
+It then marks the minute rows it touches incomplete (``on_gap``, the
+minute store's side), and every window answer of that (exchange, symbol)
+that reaches into it says it is partial. Memory is bounded: the newest
+``MAX_GAPS_KEPT`` gaps per source are kept for answers and /health, while
+the count keeps growing.
+"""
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from app.domain.trade_gap import TradeGap
+
+log = logging.getLogger(__name__)
+
+MAX_GAPS_KEPT = 100
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def describe(gap: TradeGap) -> str:
+    lost = f"{gap.lost} trades" if gap.lost is not None else "trades"
+    return f"{lost} of {gap.exchange} {gap.symbol} lost between {_iso(gap.from_ms)} and {_iso(gap.to_ms)}"
+
+
+def gap_view(gap: TradeGap) -> dict[str, object]:
+    """What /health shows of a gap: ``lost`` is null when the exchange's ids can't tell how many."""
+    return {"symbol": gap.symbol, "from": _iso(gap.from_ms), "to": _iso(gap.to_ms), "lost": gap.lost}
+
+
+class TradeGaps:
+    def __init__(self, on_gap: Callable[[TradeGap], None]) -> None:
+        self._on_gap = on_gap
+        self._kept: dict[str, deque[TradeGap]] = {}
+        self.counts: dict[str, int] = {}
+
+    def record(self, gap: TradeGap) -> None:
+        self._kept.setdefault(gap.exchange, deque(maxlen=MAX_GAPS_KEPT)).append(gap)
+        self.counts[gap.exchange] = self.counts.get(gap.exchange, 0) + 1
+        log.warning("trades could not be recovered", extra={"exchange": gap.exchange, "error": describe(gap)})
+        self._on_gap(gap)
+
+    def of(self, exchange: str) -> list[TradeGap]:
+        return list(self._kept.get(exchange, ()))
+
+    def overlapping(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> list[TradeGap]:
+        """The kept gaps of ``symbol`` on ``exchanges`` that a window ``from_ms..to_ms`` reaches into."""
+        return [
+            gap
+            for exchange in exchanges
+            for gap in self._kept.get(exchange, ())
+            if gap.symbol == symbol and gap.overlaps(from_ms, to_ms)
+        ]

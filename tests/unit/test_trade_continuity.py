@@ -1,0 +1,99 @@
+"""Finding missed trades from the ones delivered, recovering them, and saying what is lost for good."""
+
+import gevent
+from gevent.queue import Queue
+
+from app.application.backfill import Backfill
+from app.application.incomplete_minutes import IncompleteMinutes
+from app.application.ports import MinuteBatch, MinuteRow, Missing, Recovery, SourceStatus, TradeMark
+from app.application.trade_continuity import TradeContinuity
+from app.application.trade_gaps import TradeGaps, describe
+from app.domain.tick import Tick
+from app.domain.trade_gap import TradeGap
+from tests.support.fakes import SEQ, Clock, MemoryStore
+
+T0 = 1_763_712_000_000
+
+
+def tick(exchange: str, symbol: str, trade_id: int, ts: int) -> Tick:
+    return Tick(exchange, symbol, 1.0, ts, 0, 1.0, str(trade_id))
+
+
+def drain(queue: Queue) -> list[Missing]:
+    found = []
+    while not queue.empty():
+        found.append(queue.get())
+    return found
+
+
+def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -> None:
+    continuity = TradeContinuity(TradeGaps(lambda gap: None))
+    missing = continuity.watch("binance", sequential=True)
+    continuity.started("binance")
+    continuity.observe([tick("binance", "BTCUSDT", 10, T0), tick("binance", "BTCUSDT", 11, T0 + 1)])
+    continuity.reconnected("binance")
+    continuity.observe([tick("binance", "BTCUSDT", 12, T0 + 2), tick("binance", "BTCUSDT", 20, T0 + 9)])
+    continuity.observe([tick("binance", "BTCUSDT", 15, T0 + 5)])  # recovered later: not a new gap
+    assert drain(missing) == [Missing("BTCUSDT", TradeMark("12", T0 + 2), TradeMark("20", T0 + 9))]
+
+
+def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> None:
+    continuity = TradeContinuity(TradeGaps(lambda gap: None))
+    missing = continuity.watch("okx", sequential=False)
+    continuity.started("okx")
+    continuity.observe([tick("okx", "BTCUSDT", 7, T0), tick("okx", "ETHUSDT", 3, T0 + 1)])
+    continuity.observe([tick("okx", "BTCUSDT", 9, T0 + 5)])
+    assert drain(missing) == []
+    continuity.reconnected("okx")
+    continuity.observe([tick("okx", "BTCUSDT", 99, T0 + 50), tick("okx", "BTCUSDT", 100, T0 + 51)])
+    assert drain(missing) == [Missing("BTCUSDT", TradeMark("9", T0 + 5), TradeMark("99", T0 + 50))]
+
+
+def test_a_symbol_is_silent_only_while_others_trade() -> None:
+    clock = Clock(100.0)
+    continuity = TradeContinuity(TradeGaps(lambda gap: None), clock)
+    continuity.watch("binance", sequential=True)
+    continuity.started("binance")
+    continuity.observe([tick("binance", "BTCUSDT", 1, T0), tick("binance", "ETHUSDT", 1, T0)])
+    clock.now = 108.0
+    continuity.observe([tick("binance", "BTCUSDT", 2, T0 + 1)])
+    assert continuity.silent("binance", ["BTCUSDT", "ETHUSDT", "SOLUSDT"], 5.0) == ["ETHUSDT", "SOLUSDT"]
+    clock.now = 120.0
+    assert continuity.silent("binance", ["BTCUSDT", "ETHUSDT"], 5.0) == []  # nothing flows: not per symbol
+
+
+class PartialHistory:
+    def recover(self, missing: Missing) -> Recovery:
+        gap = TradeGap("binance", missing.symbol, missing.after.ts_ms, T0 + 65_000, 3)
+        return Recovery([(missing.symbol, "2.5", T0 + 65_000, "1", "14")], gap)
+
+
+def test_what_the_history_lacks_is_recorded_and_its_minute_rows_marked() -> None:
+    marked: list[TradeGap] = []
+
+    class Store(MemoryStore):
+        def mark_incomplete(self, gap: TradeGap) -> None:
+            marked.append(gap)
+
+    incomplete = IncompleteMinutes(Store())
+    gaps = TradeGaps(incomplete.gap_found)
+    queue: Queue = Queue()
+    queue.put(Missing("BTCUSDT", TradeMark("10", T0), TradeMark("15", T0 + 70_000)))
+    emitted: list[list] = []
+    status = SourceStatus("binance")
+    worker = gevent.spawn(Backfill("binance", PartialHistory(), True, gaps).run, queue, emitted.append, status)
+    gevent.sleep(0.01)
+    worker.kill()
+    assert emitted == [[("BTCUSDT", "2.5", T0 + 65_000, "1", "14")]]
+    assert status.recovered == 1
+    gap = TradeGap("binance", "BTCUSDT", T0, T0 + 65_000, 3)
+    assert gaps.counts == {"binance": 1}
+    assert marked == [gap]
+    # A row of a minute the gap touches, written later (the recovered trade's), is marked again; others are not.
+    incomplete.write(MinuteBatch("b1", (MinuteRow("binance", "BTCUSDT", T0 + 60_000, 1, 2.5, 2.5, 2.5),), SEQ))
+    incomplete.write(MinuteBatch("b2", (MinuteRow("binance", "BTCUSDT", T0 + 180_000, 1, 2.5, 2.5, 2.5),), SEQ))
+    assert marked == [gap, gap]
+    assert [describe(g) for g in gaps.overlapping("BTCUSDT", ["binance", "okx"], T0 + 60_000, T0 + 120_000)] == [
+        "3 trades of binance BTCUSDT lost between 2025-11-21T08:00:00.000Z and 2025-11-21T08:01:05.000Z"
+    ]
+    assert gaps.overlapping("BTCUSDT", ["binance"], T0 + 65_000, T0 + 120_000) == []
