@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import gevent
 from gevent.event import Event
 
 from app.application.aggregator import MinuteAggregator
+from app.application.owned_loop import OwnedLoop
 from app.application.pipeline import Pipeline
 from app.application.ports import FeedLeases, FeedSource, ProcessRegistry, StorageUnavailable
 
@@ -79,7 +79,7 @@ class FeedOwnership:
         self._held: dict[str, _Held] = {}
         self._free_since: dict[str, float] = {}
         self._wake = Event()
-        self._loop: gevent.Greenlet | None = None
+        self._loop = OwnedLoop(self._run_forever)
         # How many processes share the feeds, as of the last heartbeat.
         self.processes = 1
         # What this process says about itself in its heartbeat (set by the composition root).
@@ -99,14 +99,11 @@ class FeedOwnership:
     # -- lifecycle --------------------------------------------------------
 
     def start(self) -> None:
-        if self._loop is None:
-            self._loop = gevent.spawn(self._run_forever)
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop reading and hand every lease back, so other processes take the feeds at once."""
-        if self._loop is not None:
-            self._loop.kill()
-            self._loop = None
+        self._loop.stop()
         for name in list(self._held):
             self._release(name)
         with contextlib.suppress(StorageUnavailable):

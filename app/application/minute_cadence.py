@@ -13,6 +13,7 @@ import time
 import gevent
 
 from app.application.aggregator import MinuteAggregator
+from app.application.owned_loop import OwnedLoop
 from app.application.ports import TickCache
 
 log = logging.getLogger(__name__)
@@ -24,17 +25,14 @@ class MinuteCadence:
         self._cache = cache
         self._interval = interval
         self._checkpoint = checkpoint
-        self._loop: gevent.Greenlet | None = None
+        self._loop = OwnedLoop(self._run_forever)
 
     def start(self) -> None:
-        if self._loop is None:
-            self._loop = gevent.spawn(self._run_forever)
+        self._loop.start()
 
     def stop(self) -> None:
         """After the last tick: claim, seal every minute (the open one too) and write what the store takes."""
-        if self._loop is not None:
-            self._loop.kill()
-            self._loop = None
+        self._loop.stop()
         self._aggregator.claim_pending(self._cache)  # a feed taken just now: its rows wait for its claim
         self._aggregator.close_all()
         self._aggregator.flush()

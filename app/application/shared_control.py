@@ -16,6 +16,7 @@ import gevent
 from gevent.lock import Semaphore
 
 from app.application.modes import MODES, ModeService
+from app.application.owned_loop import OwnedLoop
 from app.application.ports import ControlChannel, ControlCopy, StorageUnavailable
 from app.application.proxy_service import ProxyService
 from app.domain.errors import DomainError
@@ -31,7 +32,7 @@ class SharedControl:
         self._copy = copy
         self._modes = modes
         self._proxy = proxy
-        self._loop: gevent.Greenlet | None = None
+        self._loop = OwnedLoop(self._listen_forever)
         # A change made here and its publication are one step, and a change heard of waits for it: otherwise
         # a state read between the two would undo the change until its own echo came back.
         self._lock = Semaphore()
@@ -52,13 +53,10 @@ class SharedControl:
             self._apply(state)
 
     def start(self) -> None:
-        if self._loop is None:
-            self._loop = gevent.spawn(self._listen_forever)
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.kill()
-            self._loop = None
+        self._loop.stop()
 
     def change(self, action: Callable[[], T]) -> T:
         """Run a control request's change here, then tell every process."""
