@@ -102,12 +102,10 @@ class HealthService:
             processes = self._registry.processes()
         except StorageUnavailable:
             processes = []
-        if not any(p.get("id") == self.process_id for p in processes):
-            processes.append({"id": self.process_id, **self.summary()})
-        else:  # this process's own part, fresh rather than as of its last heartbeat
-            processes = [
-                {"id": self.process_id, **self.summary()} if p.get("id") == self.process_id else p for p in processes
-            ]
+        # This process's own part fresh, rather than as of its last heartbeat (or missing while Redis is down).
+        own = {"id": self.process_id, **self.summary()}
+        others = [p for p in processes if p.get("id") != self.process_id]
+        processes = sorted([*others, own], key=lambda p: str(p["id"]))
         reported = {}
         for process in processes:
             for view in process.get("sources") or []:
