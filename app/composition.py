@@ -6,6 +6,7 @@ and ``stop`` are called by the server process only.
 
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,7 @@ from app.application.backfill import Backfill
 from app.application.backoff import Backoff, ConnectPacer
 from app.application.candle_queries import CandleQueries
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
-from app.application.health import HealthService
+from app.application.health import HealthService, process_name
 from app.application.incomplete_minutes import IncompleteMinutes
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSettings
@@ -215,7 +216,9 @@ def build_container(config: Config) -> Container:
     market = Market.of(config.symbols, [s.name for group in sources.values() for s in group])
     retention_ms = config.window.raw_seconds * 1000
     registry = CollectorRegistry()
-    writes = WriteMetrics(registry)
+    # Who this process is, in /health, the heartbeat and every metric it exports.
+    host, pid = socket.gethostname(), os.getpid()
+    writes = WriteMetrics(registry, process_name(host, pid))
     # Names this process's ticks in Redis and its seal marks, so a successor can tell what it must replay.
     run = os.urandom(4).hex()
     cache = MeasuredCache(
@@ -265,7 +268,10 @@ def build_container(config: Config) -> Container:
         gaps,
     )
     candles = CandleQueries(queries, store, retention_ms)
-    health = HealthService(pipeline, modes, cache, store, aggregator, leases, feeds.held, gaps)
+    stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
+    health = HealthService(
+        pipeline, modes, cache, store, aggregator, leases, feeds.held, gaps, lambda: stream.clients, host, pid
+    )
     feeds.summary = health.summary
     proxy = ProxyService(router, modes, connector.probe_direct)
     control = SharedControl(
@@ -274,7 +280,6 @@ def build_container(config: Config) -> Container:
         modes,
         proxy,
     )
-    stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
     relay = StreamRelay(
         RedisTickRelay(redis_client, config.redis.key_prefix, config.redis.retry_after),
         stream,
@@ -283,7 +288,7 @@ def build_container(config: Config) -> Container:
     )
     pipeline.observers.append(relay.publish)
     pipeline.observers.append(continuity.observe)
-    registry.register(ServiceCollector(pipeline, aggregator, stream, gaps))
+    registry.register(ServiceCollector(health.processes, host))
     access = AccessPolicy(config.http.admin_token, config.http.allowed_origins)
     return Container(
         config,
@@ -325,6 +330,6 @@ def create_app(config: Config | None = None) -> Flask:
         container.registry,
     )
     register_http(app)
-    instrument_requests(app, container.registry)
+    instrument_requests(app, container.registry, container.health.process_id)
     app.cli.add_command(marketflow_commands)
     return app

@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from gevent.lock import Semaphore
 
@@ -43,6 +44,19 @@ log = logging.getLogger(__name__)
 
 # (exchange, symbol, minute start, lease)
 BucketKey = tuple[str, str, int, int]
+
+
+@dataclass(frozen=True)
+class AggregatorSnapshot:
+    """The minutes at one moment: open, waiting in the spool, and what became of the written ones."""
+
+    open_minutes: int
+    unsent_batches: int
+    rows_written: int
+    rows_fenced: int
+    batches_dropped: int
+    batches_set_aside: int
+    ticks_replayed: int
 
 
 class MinuteAggregator:
@@ -83,6 +97,17 @@ class MinuteAggregator:
 
     def _bucket(self, ticks: Iterable[Tick]) -> None:
         _add(self._open, ticks)
+
+    def snapshot(self) -> AggregatorSnapshot:
+        return AggregatorSnapshot(
+            open_minutes=self.open_buckets,
+            unsent_batches=self.unsent_batches,
+            rows_written=self.rows_written,
+            rows_fenced=self.rows_fenced,
+            batches_dropped=self.batches_dropped,
+            batches_set_aside=self.batches_set_aside,
+            ticks_replayed=self.ticks_replayed,
+        )
 
     @property
     def open_buckets(self) -> int:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from gevent.queue import Queue
 
-from app.application.ports import Missing, RawTrade, Recovery, SourceStatus, TradeHistory
+from app.application.ports import Missing, RawTrade, Recovery, TradeHistory
+from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
 from app.domain.trade_gap import TradeGap
 
@@ -47,7 +48,7 @@ class Backfill:
             recovery = self._recover(finding)
             if recovery.trades:
                 emit(recovery.trades)
-                status.recovered += len(recovery.trades)
+                status.recovered(len(recovery.trades))
             if recovery.lost is not None:
                 self._gaps.record(recovery.lost)
 

@@ -5,18 +5,23 @@ heartbeat (``ProcessRegistry``), so every worker of every host answers
 alike: feeds read elsewhere are shown as their owner last reported them.
 """
 
-import os
-import socket
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Protocol
 
 from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
-from app.application.pipeline import Pipeline
-from app.application.ports import ProcessRegistry, SourceStatus, StorageUnavailable
+from app.application.pipeline import Pipeline, PipelineSnapshot
+from app.application.ports import ProcessRegistry, StorageUnavailable
+from app.application.source_status import SourceSnapshot, SourceStatus
 from app.application.trade_gaps import TradeGaps, gap_view
 from app.domain.secrets import mask_secrets
+
+
+def process_name(host: str, pid: int) -> str:
+    """How a process is named in /health, the heartbeats and every metric."""
+    return f"{host}:{pid}"
 
 
 class Pingable(Protocol):
@@ -30,30 +35,46 @@ def _probe(dependency: Pingable) -> dict[str, object]:
         return {"status": "down", "error": mask_secrets(str(exc))}
 
 
-def _source_view(status: SourceStatus, now: float, gaps: TradeGaps) -> dict[str, object]:
+def _source_view(source: SourceSnapshot, now: float, gaps: TradeGaps) -> dict[str, object]:
     view: dict[str, object] = {
-        "name": status.name,
-        "state": status.state,
-        "connected_since": status.connected_since,
-        "last_message_age_s": None if status.last_message_at is None else round(now - status.last_message_at, 3),
-        "messages": status.messages,
-        "ticks": status.ticks,
-        "reconnects": status.reconnects,
-        "decode_errors": dict(status.decode_errors),
-        "duplicates": status.duplicates,
-        "last_error": status.last_error,
-        "last_exchange_error": status.last_exchange_error,
+        "name": source.name,
+        "state": source.state,
+        "connected_since": source.connected_since,
+        "last_message_age_s": None if source.last_message_at is None else round(now - source.last_message_at, 3),
+        "messages": source.messages,
+        "ticks": source.ticks,
+        "reconnects": source.reconnects,
+        "decode_errors": dict(source.decode_errors),
+        "duplicates": source.duplicates,
+        "last_error": source.last_error,
+        "last_exchange_error": source.last_exchange_error,
     }
-    if status.clock_skew is not None:  # a live exchange: ids, backfill, silence and skew apply
+    if source.live:
         view.update(
-            gaps_count=gaps.counts.get(status.name, 0),
-            gaps=[gap_view(gap) for gap in gaps.of(status.name)],
-            recovered=status.recovered,
-            silent_symbols=list(status.silent_symbols),
-            resubscribes=status.resubscribes,
-            clock_skew=status.clock_skew.summary(),
+            gaps_count=gaps.counts.get(source.name, 0),
+            gaps=[gap_view(gap) for gap in gaps.of(source.name)],
+            recovered=source.recovered,
+            silent_symbols=list(source.silent_symbols),
+            resubscribes=source.resubscribes,
+            clock_skew=dict(source.clock_skew or {}),
         )
     return view
+
+
+def _pipeline_view(pipeline: PipelineSnapshot) -> dict[str, object]:
+    return {
+        "running": pipeline.running,
+        "queues": pipeline.queues,
+        "received": pipeline.received,
+        "ticks": pipeline.ticks,
+        "cached": pipeline.cached,
+        "rejected": pipeline.rejected,
+        "drops": {"ingest": pipeline.ingest_dropped, "cache_write_failed": pipeline.cache_failed},
+        "cache_consistent": pipeline.cache_consistent,
+        "cache_restored": pipeline.cache_restored,
+        "cache_lost": pipeline.cache_lost,
+        "tick_to_cache_latency": pipeline.tick_to_cache_latency,
+    }
 
 
 class HealthService:
@@ -70,6 +91,9 @@ class HealthService:
         registry: ProcessRegistry,
         held: Callable[[], list[str]],
         gaps: TradeGaps,
+        clients: Callable[[], int],
+        host: str,
+        pid: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pipeline = pipeline
@@ -80,42 +104,63 @@ class HealthService:
         self._registry = registry
         self._held = held
         self._gaps = gaps
+        self._clients = clients
         self._clock = clock
-        self.process_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._host, self._pid = host, pid
+        self.process_id = process_name(host, pid)
 
     def summary(self) -> dict[str, object]:
-        """What this process says about itself in its heartbeat: its feeds and its pipeline."""
+        """What this process says about itself in its heartbeat: its feeds, its pipeline, its minutes and
+        its stream clients, each read once."""
+        return self._summary(self._pipeline.snapshot())
+
+    def _summary(self, pipeline: PipelineSnapshot) -> dict[str, object]:
         now = self._clock()
-        statuses = self._pipeline.statuses
         held = self._held()
         return {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
+            "host": self._host,
+            "pid": self._pid,
             "feeds": held,
-            "sources": [_source_view(statuses.get(name) or SourceStatus(name), now, self._gaps) for name in held],
-            "pipeline": self._pipeline_view(),
+            "sources": [
+                _source_view(pipeline.sources.get(name) or SourceStatus(name).snapshot(), now, self._gaps)
+                for name in held
+            ],
+            "pipeline": _pipeline_view(pipeline),
+            "aggregator": asdict(self._aggregator.snapshot()),
+            "websocket_clients": self._clients(),
         }
+
+    def processes(self) -> list[dict[str, object]]:
+        """Every process sharing the feeds, by id: this one as of now, the others as of their last heartbeat
+        (only this one while Redis is down)."""
+        return self._with_others({"id": self.process_id, **self.summary()})
+
+    def _with_others(self, own: dict[str, object]) -> list[dict[str, object]]:
+        try:
+            reported = self._registry.processes()
+        except StorageUnavailable:
+            reported = []
+        others = [p for p in reported if p.get("id") != self.process_id]
+        return sorted([*others, own], key=lambda p: str(p["id"]))
 
     def report(self) -> dict[str, object]:
         redis, postgres = _probe(self._cache), _probe(self._store)
-        try:
-            processes = self._registry.processes()
-        except StorageUnavailable:
-            processes = []
         # This process's own part fresh, rather than as of its last heartbeat (or missing while Redis is down).
-        own = {"id": self.process_id, **self.summary()}
-        others = [p for p in processes if p.get("id") != self.process_id]
-        processes = sorted([*others, own], key=lambda p: str(p["id"]))
+        pipeline = self._pipeline.snapshot()
+        own = {"id": self.process_id, **self._summary(pipeline)}
+        processes = self._with_others(own)
         reported = {}
         for process in processes:
-            for view in process.get("sources") or []:
+            views = process.get("sources")
+            for view in views if isinstance(views, list) else []:
                 if isinstance(view, dict):
                     reported[view.get("name")] = {**view, "owner": process["id"]}
+        now = self._clock()
         sources = [
-            reported.get(name) or {**_source_view(SourceStatus(name), self._clock(), self._gaps), "owner": None}
+            reported.get(name) or {**_source_view(SourceStatus(name).snapshot(), now, self._gaps), "owner": None}
             for name in self._modes.exchanges()
         ]
-        if not self._pipeline.running:
+        if not pipeline.running:
             overall = "down"
         elif redis["status"] != "up" or postgres["status"] != "up" or any(s["state"] != "connected" for s in sources):
             overall = "degraded"
@@ -131,30 +176,6 @@ class HealthService:
             "processes": [
                 {"id": p["id"], "feeds": p.get("feeds", []), "pipeline": p.get("pipeline")} for p in processes
             ],
-            "pipeline": self._pipeline_view(),
-            "aggregator": {
-                "open_minutes": self._aggregator.open_buckets,
-                "unsent_batches": self._aggregator.unsent_batches,
-                "rows_written": self._aggregator.rows_written,
-                "rows_fenced": self._aggregator.rows_fenced,
-                "batches_dropped": self._aggregator.batches_dropped,
-                "batches_set_aside": self._aggregator.batches_set_aside,
-                "ticks_replayed": self._aggregator.ticks_replayed,
-            },
-        }
-
-    def _pipeline_view(self) -> dict[str, object]:
-        stats = self._pipeline.stats
-        return {
-            "running": self._pipeline.running,
-            "queues": self._pipeline.queue_depths(),
-            "received": stats.received,
-            "ticks": stats.ticks,
-            "cached": stats.cached,
-            "rejected": stats.rejected,
-            "drops": {"ingest": stats.ingest_dropped, "cache_write_failed": stats.cache_failed},
-            "cache_consistent": self._pipeline.cache_consistent,
-            "cache_restored": stats.cache_restored,
-            "cache_lost": stats.cache_lost,
-            "tick_to_cache_latency": stats.latency_summary(),
+            "pipeline": own["pipeline"],
+            "aggregator": own["aggregator"],
         }

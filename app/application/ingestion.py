@@ -20,7 +20,8 @@ import gevent
 from gevent.queue import Full, Queue
 
 from app.application.pipeline_stats import PipelineStats
-from app.application.ports import FeedSource, SourceStatus
+from app.application.ports import FeedSource
+from app.application.source_status import SourceStatus
 from app.application.throttled_log import ThrottledLog
 from app.domain.errors import InvalidTick
 from app.domain.seen_trades import SeenTrades
@@ -97,7 +98,7 @@ class Ingestion:
             return
         status = self.statuses.get(source.name) or SourceStatus(source.name)
         self.statuses[source.name] = status
-        status.state = "connecting"
+        status.connecting()
         self._on_attach(source.name)
         greenlet = gevent.spawn(self._run_source, source, self._emitter(source, status, admit), status)
         self._sources[source.name] = (source, status, greenlet)
@@ -109,8 +110,7 @@ class Ingestion:
             return
         _, status, greenlet = entry
         greenlet.kill(timeout=timeout)
-        status.state = "stopped"
-        status.connected_since = None
+        status.stopped()
 
     def attached(self) -> list[str]:
         return list(self._sources)
@@ -121,8 +121,7 @@ class Ingestion:
         except gevent.GreenletExit:
             raise
         except Exception as exc:  # a source bug must not take the pipeline down
-            status.state = "failed"
-            status.last_error = f"{type(exc).__name__}: {exc}"
+            status.failed(f"{type(exc).__name__}: {exc}")
             log.exception("source crashed", extra={"exchange": source.name})
 
     def _emitter(
@@ -134,8 +133,7 @@ class Ingestion:
 
         def emit(lines: list[bytes]) -> None:
             admit()
-            status.messages += len(lines)
-            status.last_message_at = time.time()
+            status.received(len(lines), time.time())
             stats.received += len(lines)
             try:
                 put(_Read(source, status, lines, time.monotonic()), timeout=timeout)
@@ -173,20 +171,20 @@ class Ingestion:
                             tick.lease = lease
                             ticks.append(tick)
                         else:
-                            status.duplicates += 1
+                            status.duplicate()
                 except InvalidTick as exc:
                     self._reject(status, exc.reason, exc)
                 except Exception as exc:  # a decoder bug is counted, never fatal
                     self._reject(status, "decoder_error", exc)
             if ticks:
                 self._stats.ticks += len(ticks)
-                status.ticks += len(ticks)
+                status.decoded(len(ticks))
                 put((ticks, read.received))
             gevent.sleep(0)
 
     def _reject(self, status: SourceStatus, reason: str, exc: Exception) -> None:
         self._stats.rejected += 1
-        status.decode_errors[reason] = status.decode_errors.get(reason, 0) + 1
+        status.rejected(reason)
         self._rejects.warning(
             (status.name, reason), "feed message skipped", exchange=status.name, reason=reason, error=str(exc)[:200]
         )

@@ -33,8 +33,9 @@ from app.application.cache_writer import CacheWriter
 from app.application.ingestion import Ingestion, IngestSettings
 from app.application.minute_cadence import MinuteCadence
 from app.application.pipeline_stats import PipelineStats
-from app.application.ports import FeedSource, SourceStatus, TickCache
+from app.application.ports import FeedSource, TickCache
 from app.application.recent_window import RecentWindow
+from app.application.source_status import SourceSnapshot
 from app.domain.tick import Tick
 
 
@@ -50,6 +51,26 @@ class PipelineSettings:
     aggregate_interval: float
     checkpoint_interval: float
     max_price: float
+
+
+@dataclass(frozen=True)
+class PipelineSnapshot:
+    """The pipeline at one moment, as /health, the heartbeat and /metrics show it."""
+
+    running: bool
+    queues: dict[str, int]
+    received: int
+    ticks: int
+    cached: int
+    rejected: int
+    ingest_dropped: int
+    cache_failed: int
+    cache_consistent: bool
+    cache_restored: int
+    cache_lost: int
+    # Read to queryable in the cache, recent: ``p50_ms`` and ``p99_ms`` (None before any sample).
+    tick_to_cache_latency: dict[str, float | None]
+    sources: dict[str, SourceSnapshot]
 
 
 _FLUSH = object()
@@ -93,16 +114,30 @@ class Pipeline:
     def cache_consistent(self) -> bool:
         return self._cache_writer.consistent
 
-    @property
-    def statuses(self) -> dict[str, SourceStatus]:
-        return self._ingestion.statuses
-
     def queue_depths(self) -> dict[str, int]:
         return {
             "ingest": self._ingestion.depth,
             "results": self._results.qsize(),
             "cache": self._cache_queue.qsize(),
         }
+
+    def snapshot(self) -> PipelineSnapshot:
+        stats = self.stats
+        return PipelineSnapshot(
+            running=self.running,
+            queues=self.queue_depths(),
+            received=stats.received,
+            ticks=stats.ticks,
+            cached=stats.cached,
+            rejected=stats.rejected,
+            ingest_dropped=stats.ingest_dropped,
+            cache_failed=stats.cache_failed,
+            cache_consistent=self.cache_consistent,
+            cache_restored=stats.cache_restored,
+            cache_lost=stats.cache_lost,
+            tick_to_cache_latency=stats.latency_summary(),
+            sources={name: status.snapshot() for name, status in self._ingestion.statuses.items()},
+        )
 
     def start(self) -> None:
         """Downstream first, so nothing produced waits for a consumer that has not started."""

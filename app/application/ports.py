@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.domain.clock_skew import ClockSkew
+from app.application.source_status import SourceStatus
 from app.domain.errors import InvalidTick
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
@@ -261,31 +261,6 @@ class BatchSpool(Protocol):
 
 Emit = Callable[[list[bytes]], None]
 """How a source hands raw messages to the pipeline (one call per read)."""
-
-
-@dataclass
-class SourceStatus:
-    """What /health shows about one feed; the source adapter keeps it current."""
-
-    name: str
-    state: str = "stopped"
-    connected_since: float | None = None
-    last_message_at: float | None = None
-    messages: int = 0
-    ticks: int = 0
-    reconnects: int = 0
-    last_error: str | None = None
-    # The exchange's own words (an error message it sent), kept apart so a later connection error can't hide them.
-    last_exchange_error: str | None = None
-    decode_errors: dict[str, int] = field(default_factory=dict)
-    # Trades dropped because their id had been seen already (a replay, an overlap, a backfill).
-    duplicates: int = 0
-    # Live exchanges only: trades recovered over REST, symbols silent while others trade, their resubscribes,
-    # and receive time minus exchange time.
-    recovered: int = 0
-    silent_symbols: list[str] = field(default_factory=list)
-    resubscribes: int = 0
-    clock_skew: ClockSkew | None = None
 
 
 class FeedSource(Protocol):

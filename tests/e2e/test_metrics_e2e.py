@@ -1,26 +1,14 @@
 """``/metrics`` in the Prometheus text format, with numbers that match what was done."""
 
 import time
-import urllib.request
 from collections.abc import Callable
 
 import websocket
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.adapters.feeds.wire_line import encode_line
+from tests.support.metrics import scrape
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import Service
-
-
-def scrape(service: Service) -> dict[tuple[str, frozenset], float]:
-    with urllib.request.urlopen(f"{service.base}/metrics", timeout=5) as response:
-        assert response.headers["Content-Type"].startswith("text/plain")
-        text = response.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def test_metrics_count_what_happened(
@@ -31,8 +19,11 @@ def test_metrics_count_what_happened(
     now = int(time.time() * 1000)
     exchanges[0].send(*(encode_line("BTCUSDT", 100.0 + i, now - 10 + i) for i in range(5)), b"{oops", b"[1]")
 
+    process = service.get("/health")[1]["process"]
+
     def metric(name: str, **labels: str) -> float:
-        return scrape(service).get((name, frozenset(labels.items())), -1.0)
+        """Every series is labelled with the process (``host:pid``) it describes."""
+        return scrape(service).get((name, frozenset({**labels, "process": process}.items())), -1.0)
 
     wait_for(lambda: metric("marketflow_write_batch_size_sum", backend="redis") == 5, message="5 ticks in Redis")
     for _ in range(3):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import psycopg2
 
 from app.adapters.feeds.wire_line import encode_line
+from tests.support.metrics import scrape, summed
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import Service
 from tests.support.throwaway import RedisServer
@@ -64,6 +65,15 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
         expected = {feed: len(prices) for feed, prices in sent.items()}
         for service in (first, second):  # any worker of any host answers for every feed
             wait_for(lambda s=service: counts(s) == expected, timeout=10, message="20 ticks per feed")
+        # Any worker's scrape shows every process of its host (both masters run on this one) and so every feed
+        # once: the feed counters summed over processes are the ticks sent.
+        for _ in range(4):
+            wait_for(
+                lambda: summed(scrape(first), "marketflow_source_ticks_total", "source") == expected,
+                timeout=5,
+                message="every feed's ticks in one scrape",
+            )
+            assert len(summed(scrape(second), "marketflow_ticks_total", "process")) == 4
 
         victim = owners(first)["exchange1"]
         os.kill(int(victim.rsplit(":", 1)[1]), signal.SIGKILL)  # kill -9 of the worker reading exchange1

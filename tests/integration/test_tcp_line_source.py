@@ -10,8 +10,8 @@ import gevent
 from app.adapters.feeds.tcp_lines import TcpLineSource
 from app.adapters.net.connector import Connector
 from app.application.backoff import Backoff
-from app.application.ports import SourceStatus
 from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.application.source_status import SourceStatus
 from app.domain.proxy_endpoint import parse_proxy_url
 from tests.support.net import LineExchange, free_port
 from tests.support.proxies import TINYPROXY_PEER, TinyProxy
@@ -50,8 +50,8 @@ def test_lines_are_framed_across_reads_and_long_lines_skipped() -> None:
         exchange.send_raw(b"y" * 10 + b'\n{"c":3}\n')
         wait_until(lambda: len(received) == 3)
         assert received == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
-        assert status.decode_errors == {"line_too_long": 2}
-        assert status.state == "connected"
+        assert status.snapshot().decode_errors == {"line_too_long": 2}
+        assert status.snapshot().state == "connected"
     exchange.close()
 
 
@@ -66,18 +66,18 @@ def test_a_dropped_connection_is_retried_and_data_resumes() -> None:
         exchange.send(b'{"n":2}')
         wait_until(lambda: len(received) == 2)
         assert received == [b'{"n":1}', b'{"n":2}']
-        assert status.reconnects == 1
-        assert status.last_error == "connection closed by the exchange"
-        assert status.state == "connected"
+        assert status.snapshot().reconnects == 1
+        assert status.snapshot().last_error == "connection closed by the exchange"
+        assert status.snapshot().state == "connected"
     exchange.close()
 
 
 def test_a_refused_connection_backs_off_and_connects_when_the_server_appears() -> None:
     port = free_port()
     with reading(port) as (received, status):
-        wait_until(lambda: status.reconnects >= 2)
-        assert status.state == "backing_off"
-        assert "Connection refused" in status.last_error
+        wait_until(lambda: status.snapshot().reconnects >= 2)
+        assert status.snapshot().state == "backing_off"
+        assert "Connection refused" in status.snapshot().last_error
         exchange = LineExchange(port)
         wait_until(lambda: exchange.connections == 1)
         exchange.send(b'{"n":1}')

@@ -1,5 +1,6 @@
 """In-memory stand-ins for the ports, for unit tests of the services only."""
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -15,11 +16,11 @@ from app.application.ports import (
     MinuteBatch,
     MinuteRow,
     SealMark,
-    SourceStatus,
     StorageUnavailable,
     WindowRead,
 )
 from app.application.recent_window import RecentWindow
+from app.application.source_status import SourceStatus
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -175,7 +176,7 @@ class ScriptedSource:
         self._reads = reads
 
     def run(self, emit: Emit, status: SourceStatus) -> None:
-        status.state = "connected"
+        status.connected(time.time())
         for lines in self._reads:
             emit(lines)
             gevent.sleep(0)

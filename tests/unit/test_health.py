@@ -1,11 +1,14 @@
 import tempfile
 from pathlib import Path
 
+import gevent
+
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
-from app.application.ports import SourceStatus
+from app.application.ports import Emit
+from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
 from tests.support.fakes import AllFeeds, MemoryLeases, MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import build
@@ -19,20 +22,33 @@ class SlowProbe:
 
     def ping(self) -> float:
         self._clock[0] += 1.0
-        self._status.last_message_at = self._clock[0]
+        self._status.received(1, self._clock[0])
         return 1.0
+
+
+class WatchedSource(ScriptedSource):
+    """A source that keeps the status the pipeline gives it, so the test can report a read through it."""
+
+    status: SourceStatus
+
+    def run(self, emit: Emit, status: SourceStatus) -> None:
+        self.status = status
+        super().run(emit, status)
 
 
 def test_last_message_age_is_measured_after_the_probes() -> None:
     pipeline, *_ = build()
-    status = pipeline.statuses.setdefault("ex1", SourceStatus("ex1"))
+    source = WatchedSource("ex1", [])
+    pipeline.start()
+    pipeline.attach(source)
+    gevent.sleep(0.01)
     feeds = AllFeeds(pipeline)
     modes = ModeService(feeds, {"test": [ScriptedSource("ex1", [])]}, "test")
     clock = [1000.0]
     aggregator = MinuteAggregator(
         MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000, "r"
     )
-    probe = SlowProbe(clock, status)
+    probe = SlowProbe(clock, source.status)
     leases = MemoryLeases()
     leases.down = True  # this process's own view, as when Redis is down
     health = HealthService(
@@ -44,8 +60,12 @@ def test_last_message_age_is_measured_after_the_probes() -> None:
         leases.of("p"),
         lambda: ["ex1"],
         TradeGaps(lambda gap: None),
+        lambda: 0,
+        "host",
+        1,
         clock=lambda: clock[0],
     )
     report = health.report()
+    pipeline.stop()
     assert report["sources"][0]["last_message_age_s"] == 0.0
     assert report["postgres"] == {"status": "up", "latency_ms": 1000.0}

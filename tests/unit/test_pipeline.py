@@ -62,7 +62,7 @@ def test_every_tick_reaches_cache_window_and_store_after_a_drain() -> None:
     assert window.window("BTCUSDT", ["ex1"], 0, ts + 10**6).stats["ex1"].count == 350
     # The open minute was flushed at stop: every tick is in the store exactly once.
     assert sum(row.count for row in store.rows.values()) == 350
-    assert pipeline.statuses["ex1"].messages == 350
+    assert pipeline.snapshot().sources["ex1"].messages == 350
     assert not pipeline.running
 
 
@@ -77,7 +77,7 @@ def test_a_quantity_from_the_feed_reaches_the_minute_and_a_bad_one_is_counted() 
     pipeline.stop()
     (row,) = store.rows.values()
     assert (row.count, row.volume, row.vwap, row.open, row.close) == (3, 3.0, 40.0 / 3.0, 10.0, 30.0)
-    assert pipeline.statuses["ex1"].decode_errors == {"bad_quantity": 1}
+    assert pipeline.snapshot().sources["ex1"].decode_errors == {"bad_quantity": 1}
 
 
 def test_bad_lines_are_counted_by_reason_and_the_rest_goes_through() -> None:
@@ -96,7 +96,7 @@ def test_bad_lines_are_counted_by_reason_and_the_rest_goes_through() -> None:
     pipeline.attach(ScriptedSource("ex1", [lines]))
     gevent.sleep(0.2)
     pipeline.stop()
-    status = pipeline.statuses["ex1"]
+    status = pipeline.snapshot().sources["ex1"]
     assert status.decode_errors == {
         "invalid_json": 1,
         "unknown_symbol": 1,
@@ -155,7 +155,7 @@ def test_mode_switch_swaps_sources_and_repeating_it_is_harmless() -> None:
     assert pipeline.attached() == ["t1"]
     assert modes.switch("live") is True
     assert pipeline.attached() == ["l1"]
-    assert pipeline.statuses["t1"].state == "stopped"
+    assert pipeline.snapshot().sources["t1"].state == "stopped"
     assert modes.switch("live") is False
     assert pipeline.attached() == ["l1"]
     assert modes.exchanges() == ["l1"]
@@ -183,7 +183,7 @@ def test_a_trade_seen_twice_is_counted_once_and_reported() -> None:
     gevent.sleep(0.3)
     pipeline.stop()
     assert pipeline.stats.ticks == 12
-    assert pipeline.statuses["binance"].duplicates == 4
+    assert pipeline.snapshot().sources["binance"].duplicates == 4
     assert sum(row.count for row in store.rows.values()) == 12
     assert len(cache.held()) == 12
     assert [t.trade_id for t in seen] == [str(i) for i in range(12)]

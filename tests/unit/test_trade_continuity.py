@@ -5,7 +5,8 @@ from gevent.queue import Queue
 
 from app.application.backfill import Backfill
 from app.application.incomplete_minutes import IncompleteMinutes
-from app.application.ports import MinuteBatch, MinuteRow, Missing, Recovery, SourceStatus, TradeMark
+from app.application.ports import MinuteBatch, MinuteRow, Missing, Recovery, TradeMark
+from app.application.source_status import SourceStatus
 from app.application.trade_continuity import TradeContinuity
 from app.application.trade_gaps import TradeGaps, describe
 from app.domain.tick import Tick
@@ -85,7 +86,7 @@ def test_what_the_history_lacks_is_recorded_and_its_minute_rows_marked() -> None
     gevent.sleep(0.01)
     worker.kill()
     assert emitted == [[("BTCUSDT", "2.5", T0 + 65_000, "1", "14")]]
-    assert status.recovered == 1
+    assert status.snapshot().recovered == 1
     gap = TradeGap("binance", "BTCUSDT", T0, T0 + 65_000, 3)
     assert gaps.counts == {"binance": 1}
     assert marked == [gap]

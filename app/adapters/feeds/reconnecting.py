@@ -16,7 +16,7 @@ import gevent
 import websocket
 
 from app.application.backoff import Backoff, ConnectPacer
-from app.application.ports import SourceStatus
+from app.application.source_status import SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ EXPECTED = (OSError, websocket.WebSocketException)
 
 
 def mark_connected(status: SourceStatus) -> None:
-    status.state, status.connected_since = "connected", time.time()
+    status.connected(time.time())
     log.info("feed connected", extra={"exchange": status.name})
 
 
@@ -34,7 +34,7 @@ def reconnect_forever(
     while True:
         if pacer is not None:
             pacer.wait()
-        status.state = "connecting"
+        status.connecting()
         started = time.monotonic()
         hold = 0.0
         try:
@@ -45,11 +45,8 @@ def reconnect_forever(
         except Exception as exc:
             reason = f"unexpected {type(exc).__name__}: {exc}"[:300]
             log.exception("feed failed unexpectedly", extra={"exchange": status.name})
-        finally:
-            status.connected_since = None
-        status.last_error = reason
+        status.disconnected(reason)
         log.warning("feed connection ended", extra={"exchange": status.name, "error": reason})
         backoff.connection_ended(time.monotonic() - started)
-        status.state = "backing_off"
-        status.reconnects += 1
+        status.backing_off()
         gevent.sleep(max(backoff.next_delay(), hold))

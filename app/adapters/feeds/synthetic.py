@@ -12,7 +12,8 @@ import time
 import gevent
 
 from app.adapters.feeds.wire_line import decode_line, encode_line
-from app.application.ports import Emit, SourceStatus
+from app.application.ports import Emit
+from app.application.source_status import SourceStatus
 
 # Rough late-2026 levels; an unknown symbol starts at 100.
 START_PRICES = {"BTCUSDT": 96_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 180.0, "TONUSDT": 5.5, "DOGEUSDT": 0.38}
@@ -76,5 +77,5 @@ class SyntheticSource:
         self._walk = RandomWalk(symbols, rate_per_symbol, seed)
 
     def run(self, emit: Emit, status: SourceStatus) -> None:
-        status.state, status.connected_since = "connected", time.time()
+        status.connected(time.time())
         self._walk.run(emit)

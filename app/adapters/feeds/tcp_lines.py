@@ -11,7 +11,8 @@ from app.adapters.feeds.reconnecting import mark_connected, reconnect_forever
 from app.adapters.feeds.wire_line import decode_line
 from app.adapters.net.connector import Connector, Destination
 from app.application.backoff import Backoff
-from app.application.ports import Emit, SourceStatus
+from app.application.ports import Emit
+from app.application.source_status import SourceStatus
 
 READ_SIZE = 65_536
 CONNECT_TIMEOUT = 10.0
@@ -65,17 +66,13 @@ class TcpLineSource:
             complete = []
             for line in lines:
                 if len(line) > self._max_line:
-                    self._count(status, "line_too_long")
+                    status.rejected("line_too_long")
                 elif line.strip():
                     complete.append(line)
             if len(tail) > self._max_line:
                 if not skipping:
-                    self._count(status, "line_too_long")
+                    status.rejected("line_too_long")
                 tail, skipping = b"", True
             pending = tail
             if complete:
                 emit(complete)
-
-    @staticmethod
-    def _count(status: SourceStatus, reason: str) -> None:
-        status.decode_errors[reason] = status.decode_errors.get(reason, 0) + 1

@@ -39,7 +39,8 @@ from app.adapters.feeds.recovered import decode_recovered, encode_recovered, is_
 from app.adapters.net.connector import Connector, Destination
 from app.application.backfill import Backfill
 from app.application.backoff import Backoff, ConnectPacer
-from app.application.ports import Emit, RawTrade, SourceStatus
+from app.application.ports import Emit, RawTrade
+from app.application.source_status import SourceStatus
 from app.application.trade_continuity import TradeContinuity
 from app.domain.clock_skew import ClockSkew
 from app.domain.errors import InvalidTick
@@ -126,7 +127,7 @@ class WebSocketSource:
             yield decoded
 
     def run(self, emit: Emit, status: SourceStatus) -> None:
-        status.clock_skew = self._skew
+        status.measures_skew(self._skew)
         self._continuity.started(self.name)
 
         def emit_recovered(trades: list[RawTrade]) -> None:
@@ -156,7 +157,7 @@ class WebSocketSource:
                 log.info("planned reconnect: overlapping", extra={"exchange": self.name, "error": str(reason)})
                 retiring = _Retiring(ws, gevent.spawn(self._pump, ws, emit, status, None, True))
                 ws = new
-                status.connected_since = time.time()
+                status.connected(time.time())
         finally:
             if retiring is not None:
                 retiring.reader.kill()
@@ -217,7 +218,7 @@ class WebSocketSource:
                 try:
                     control = protocol.control(text)
                 except InvalidTick as exc:
-                    status.decode_errors[exc.reason] = status.decode_errors.get(exc.reason, 0) + 1
+                    status.rejected(exc.reason)
                     control = IGNORE
                 if control is None:
                     last_data = now
@@ -226,7 +227,7 @@ class WebSocketSource:
                 elif control.kind == "ack":
                     acked = True
                 elif control.kind == "error":
-                    status.last_exchange_error = control.detail
+                    status.exchange_said(control.detail)
                     log.error("exchange error", extra={"exchange": self.name, "error": control.detail})
                 elif control.kind == "reconnect" and not draining:
                     return _Planned(f"exchange asked to reconnect: {control.detail}")
@@ -276,7 +277,7 @@ class _Resubscriber:
             return
         self._checked = now
         silent = self._continuity.silent(self._name, self._protocol.symbols, self._silence)
-        self._status.silent_symbols = silent
+        self._status.silent(silent)
         due = [s for s in silent if now - self._resubscribed.get(s, float("-inf")) >= self._silence]
         if not due:
             return
@@ -285,7 +286,7 @@ class _Resubscriber:
         for message in type(self._protocol)([symbol]).subscribe_messages():
             ws.send(message)
         self._resubscribed[symbol] = now
-        self._status.resubscribes += 1
+        self._status.resubscribed()
 
 
 def _close_reason(payload: bytes) -> str:

@@ -17,18 +17,19 @@ def metrics() -> Response:
     return Response(generate_latest(services().registry), mimetype=CONTENT_TYPE_LATEST)
 
 
-def instrument_requests(app: Flask, registry: CollectorRegistry) -> None:
-    """Count and time every request by route template (never the raw path: that would be unbounded)."""
+def instrument_requests(app: Flask, registry: CollectorRegistry, process: str) -> None:
+    """Count and time every request by route template (never the raw path: that would be unbounded), labelled
+    with the worker (``host:pid``) that answered, since a scrape reaches one worker of the host."""
     requests = Counter(
         "marketflow_http_requests",
         "HTTP requests by route and status",
-        ["route", "method", "status"],
+        ["process", "route", "method", "status"],
         registry=registry,
     )
     seconds = Histogram(
         "marketflow_http_request_seconds",
         "HTTP request latency",
-        ["route", "method"],
+        ["process", "route", "method"],
         buckets=HTTP_BUCKETS,
         registry=registry,
     )
@@ -41,8 +42,8 @@ def instrument_requests(app: Flask, registry: CollectorRegistry) -> None:
     def observe(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         method = request.method if request.method in {"GET", "POST", "HEAD", "OPTIONS"} else "other"
-        requests.labels(route, method, str(response.status_code)).inc()
+        requests.labels(process, route, method, str(response.status_code)).inc()
         started = g.get("metrics_started")
         if started is not None:
-            seconds.labels(route, method).observe(time.perf_counter() - started)
+            seconds.labels(process, route, method).observe(time.perf_counter() - started)
         return response

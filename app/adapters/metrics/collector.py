@@ -1,127 +1,176 @@
-"""Service state read at scrape time: nothing is counted twice or on the hot path."""
+"""Service state read at scrape time, for every process of this host: nothing is counted on the hot path.
 
-from collections.abc import Iterator
+A host is one scrape target, whichever of its workers answers: each shows
+every process of the host (``process`` label, ``host:pid``), itself as of
+now and the others as of their last heartbeat, as /health does. Other
+hosts are their own targets, so no series is scraped twice. A feed's series
+move to its new owner's ``process`` when it is taken over.
+"""
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.application.aggregator import MinuteAggregator
-from app.application.pipeline import Pipeline
-from app.application.ports import SourceStatus
-from app.application.price_stream import PriceStream
-from app.application.trade_gaps import TradeGaps
+Process = Mapping[str, object]
+
+
+def _number(view: object, key: str) -> float:
+    """A count from a heartbeat (possibly from another version of the service); 0 when it has none."""
+    value = view.get(key) if isinstance(view, Mapping) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _part(process: Process, key: str) -> Mapping[str, object]:
+    part = process.get(key)
+    return part if isinstance(part, Mapping) else {}
+
+
+def _sources(process: Process) -> list[Mapping[str, object]]:
+    views = process.get("sources")
+    return [v for v in views if isinstance(v, Mapping)] if isinstance(views, list) else []
 
 
 class ServiceCollector(Collector):
-    def __init__(self, pipeline: Pipeline, aggregator: MinuteAggregator, stream: PriceStream, gaps: TradeGaps) -> None:
-        self._pipeline = pipeline
-        self._gaps = gaps
-        self._aggregator = aggregator
-        self._stream = stream
+    """``processes``: every process's summary (``HealthService.processes``); ``host``: this host's name."""
+
+    def __init__(self, processes: Callable[[], Sequence[Process]], host: str) -> None:
+        self._processes = processes
+        self._host = host
 
     def collect(self) -> Iterator[Metric]:
-        statuses = list(self._pipeline.statuses.values())
-        messages = CounterMetricFamily("marketflow_source_messages", "Raw messages read", labels=["source"])
-        ticks = CounterMetricFamily("marketflow_source_ticks", "Valid ticks decoded", labels=["source"])
+        processes = [p for p in self._processes() if p.get("host") == self._host]
+        yield from self._feeds(processes)
+        yield from self._live_feeds(processes)
+        yield from self._pipelines(processes)
+        yield from self._minutes(processes)
+
+    def _feeds(self, processes: list[Process]) -> Iterator[Metric]:
+        labels = ["process", "source"]
+        messages = CounterMetricFamily("marketflow_source_messages", "Raw messages read", labels=labels)
+        ticks = CounterMetricFamily("marketflow_source_ticks", "Valid ticks decoded", labels=labels)
         errors = CounterMetricFamily(
-            "marketflow_decode_errors", "Messages or trades skipped, by reason", labels=["source", "reason"]
+            "marketflow_decode_errors", "Messages or trades skipped, by reason", labels=[*labels, "reason"]
         )
-        reconnects = CounterMetricFamily(
-            "marketflow_source_reconnects", "Connections ended and retried", labels=["source"]
-        )
+        reconnects = CounterMetricFamily("marketflow_source_reconnects", "Connections ended and retried", labels=labels)
         duplicates = CounterMetricFamily(
-            "marketflow_duplicate_trades", "Trades dropped as already seen (by trade id)", labels=["source"]
+            "marketflow_duplicate_trades", "Trades dropped as already seen (by trade id)", labels=labels
         )
-        connected = GaugeMetricFamily(
-            "marketflow_source_connected", "1 while the source is connected", labels=["source"]
-        )
-        for status in statuses:
-            messages.add_metric([status.name], status.messages)
-            ticks.add_metric([status.name], status.ticks)
-            reconnects.add_metric([status.name], status.reconnects)
-            duplicates.add_metric([status.name], status.duplicates)
-            connected.add_metric([status.name], 1 if status.state == "connected" else 0)
-            for reason, count in status.decode_errors.items():
-                errors.add_metric([status.name, reason], count)
+        connected = GaugeMetricFamily("marketflow_source_connected", "1 while the source is connected", labels=labels)
+        for process in processes:
+            for view in _sources(process):
+                key = [str(process["id"]), str(view.get("name"))]
+                messages.add_metric(key, _number(view, "messages"))
+                ticks.add_metric(key, _number(view, "ticks"))
+                reconnects.add_metric(key, _number(view, "reconnects"))
+                duplicates.add_metric(key, _number(view, "duplicates"))
+                connected.add_metric(key, 1 if view.get("state") == "connected" else 0)
+                reasons = view.get("decode_errors")
+                for reason in reasons if isinstance(reasons, Mapping) else {}:
+                    errors.add_metric([*key, str(reason)], _number(reasons, reason))
         yield from (messages, ticks, errors, reconnects, duplicates, connected)
-        yield from self._live_feeds([s for s in statuses if s.clock_skew is not None])
 
-        depths = GaugeMetricFamily("marketflow_queue_depth", "Items waiting in each pipeline queue", labels=["queue"])
-        for queue, depth in self._pipeline.queue_depths().items():
-            depths.add_metric([queue], depth)
-        yield depths
-        stats = self._pipeline.stats
-        drops = CounterMetricFamily("marketflow_dropped", "Ticks or reads given up on, by where", labels=["where"])
-        drops.add_metric(["ingest_queue"], stats.ingest_dropped)
-        drops.add_metric(["cache_write"], stats.cache_failed)
-        drops.add_metric(["spool_full"], self._aggregator.batches_dropped)
-        yield drops
-        yield CounterMetricFamily("marketflow_ticks", "Ticks through the pipeline", value=stats.ticks)
-        latency = GaugeMetricFamily(
-            "marketflow_tick_to_cache_seconds", "Read to queryable in the cache, recent", labels=["quantile"]
-        )
-        for quantile, value in stats.latency_summary().items():
-            if value is not None:
-                latency.add_metric([{"p50_ms": "0.5", "p99_ms": "0.99"}[quantile]], value / 1000)
-        yield latency
-        yield GaugeMetricFamily(
-            "marketflow_spool_batches", "Sealed batches not yet stored", self._aggregator.unsent_batches
-        )
-        yield CounterMetricFamily(
-            "marketflow_minute_rows_written", "Minute rows merged", value=self._aggregator.rows_written
-        )
-        yield CounterMetricFamily(
-            "marketflow_ticks_replayed",
-            "Ticks a crashed process had cached but not sealed, counted at startup",
-            value=self._aggregator.ticks_replayed,
-        )
-        yield GaugeMetricFamily(
-            "marketflow_cache_consistent",
-            "1 when the cache holds the whole window",
-            value=int(self._pipeline.cache_consistent),
-        )
-        yield CounterMetricFamily(
-            "marketflow_batches_set_aside",
-            "Minute batches the store refused for their values, kept in the dead-letter file",
-            value=self._aggregator.batches_set_aside,
-        )
-        yield CounterMetricFamily(
-            "marketflow_cache_lost", "Times the cache was found to have lost its data", value=stats.cache_lost
-        )
-        yield GaugeMetricFamily("marketflow_websocket_clients", "Clients on /ws/prices", value=self._stream.clients)
-
-    def _live_feeds(self, statuses: list[SourceStatus]) -> Iterator[Metric]:
+    def _live_feeds(self, processes: list[Process]) -> Iterator[Metric]:
         """Gaps, recovery, silent symbols and clock skew of the live exchanges."""
-        gaps = CounterMetricFamily("marketflow_trade_gaps", "Spans of trades lost for good", labels=["source"])
+        labels = ["process", "source"]
+        gaps = CounterMetricFamily("marketflow_trade_gaps", "Spans of trades lost for good", labels=labels)
         recovered = CounterMetricFamily(
-            "marketflow_recovered_trades", "Missed trades recovered over REST", labels=["source"]
+            "marketflow_recovered_trades", "Missed trades recovered over REST", labels=labels
         )
         silent = GaugeMetricFamily(
-            "marketflow_silent_symbols", "Symbols silent on a live connection while others trade", labels=["source"]
+            "marketflow_silent_symbols", "Symbols silent on a live connection while others trade", labels=labels
         )
-        resubscribes = CounterMetricFamily(
-            "marketflow_resubscribes", "Resubscribes of silent symbols", labels=["source"]
-        )
+        resubscribes = CounterMetricFamily("marketflow_resubscribes", "Resubscribes of silent symbols", labels=labels)
         skew = GaugeMetricFamily(
-            "marketflow_clock_skew_seconds", "Receive time minus exchange time", labels=["source", "quantile"]
+            "marketflow_clock_skew_seconds", "Receive time minus exchange time", labels=[*labels, "quantile"]
         )
         skew_last = GaugeMetricFamily(
-            "marketflow_clock_skew_last_seconds", "The last receive time minus exchange time", labels=["source"]
+            "marketflow_clock_skew_last_seconds", "The last receive time minus exchange time", labels=labels
         )
         skewed = GaugeMetricFamily(
-            "marketflow_clock_skew_flagged", "1 when the median skew is past the bound", labels=["source"]
+            "marketflow_clock_skew_flagged", "1 when the median skew is past the bound", labels=labels
         )
-        for status in statuses:
-            name = status.name
-            gaps.add_metric([name], self._gaps.counts.get(name, 0))
-            recovered.add_metric([name], status.recovered)
-            silent.add_metric([name], len(status.silent_symbols))
-            resubscribes.add_metric([name], status.resubscribes)
-            summary = status.clock_skew.summary() if status.clock_skew is not None else {}
-            for quantile, key in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
-                if summary.get(key) is not None:
-                    skew.add_metric([name, quantile], summary[key] / 1000)
-            if summary.get("last_ms") is not None:
-                skew_last.add_metric([name], summary["last_ms"] / 1000)
-            skewed.add_metric([name], int(bool(summary.get("flagged"))))
+        for process in processes:
+            for view in _sources(process):
+                summary = view.get("clock_skew")
+                if not isinstance(summary, Mapping):
+                    continue  # not a live exchange
+                key = [str(process["id"]), str(view.get("name"))]
+                gaps.add_metric(key, _number(view, "gaps_count"))
+                recovered.add_metric(key, _number(view, "recovered"))
+                silent_symbols = view.get("silent_symbols")
+                silent.add_metric(key, len(silent_symbols) if isinstance(silent_symbols, list) else 0)
+                resubscribes.add_metric(key, _number(view, "resubscribes"))
+                for quantile, name in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
+                    if summary.get(name) is not None:
+                        skew.add_metric([*key, quantile], _number(summary, name) / 1000)
+                if summary.get("last_ms") is not None:
+                    skew_last.add_metric(key, _number(summary, "last_ms") / 1000)
+                skewed.add_metric(key, int(bool(summary.get("flagged"))))
         yield from (gaps, recovered, silent, resubscribes, skew, skew_last, skewed)
+
+    def _pipelines(self, processes: list[Process]) -> Iterator[Metric]:
+        depths = GaugeMetricFamily(
+            "marketflow_queue_depth", "Items waiting in each pipeline queue", labels=["process", "queue"]
+        )
+        drops = CounterMetricFamily(
+            "marketflow_dropped", "Ticks or reads given up on, by where", labels=["process", "where"]
+        )
+        ticks = CounterMetricFamily("marketflow_ticks", "Ticks through the pipeline", labels=["process"])
+        latency = GaugeMetricFamily(
+            "marketflow_tick_to_cache_seconds", "Read to queryable in the cache, recent", labels=["process", "quantile"]
+        )
+        consistent = GaugeMetricFamily(
+            "marketflow_cache_consistent", "1 when the cache holds the whole window", labels=["process"]
+        )
+        lost = CounterMetricFamily(
+            "marketflow_cache_lost", "Times the cache was found to have lost its data", labels=["process"]
+        )
+        clients = GaugeMetricFamily("marketflow_websocket_clients", "Clients on /ws/prices", labels=["process"])
+        for process in processes:
+            key = [str(process["id"])]
+            pipeline = _part(process, "pipeline")
+            queues = _part(pipeline, "queues")
+            for queue in queues:
+                depths.add_metric([*key, queue], _number(queues, queue))
+            pipeline_drops = _part(pipeline, "drops")
+            drops.add_metric([*key, "ingest_queue"], _number(pipeline_drops, "ingest"))
+            drops.add_metric([*key, "cache_write"], _number(pipeline_drops, "cache_write_failed"))
+            drops.add_metric([*key, "spool_full"], _number(_part(process, "aggregator"), "batches_dropped"))
+            ticks.add_metric(key, _number(pipeline, "ticks"))
+            percentiles = _part(pipeline, "tick_to_cache_latency")
+            for quantile, name in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
+                if percentiles.get(name) is not None:
+                    latency.add_metric([*key, quantile], _number(percentiles, name) / 1000)
+            consistent.add_metric(key, int(bool(pipeline.get("cache_consistent"))))
+            lost.add_metric(key, _number(pipeline, "cache_lost"))
+            clients.add_metric(key, _number(process, "websocket_clients"))
+        yield from (depths, drops, ticks, latency, consistent, lost, clients)
+
+    def _minutes(self, processes: list[Process]) -> Iterator[Metric]:
+        spooled = GaugeMetricFamily("marketflow_spool_batches", "Sealed batches not yet stored", labels=["process"])
+        written = CounterMetricFamily("marketflow_minute_rows_written", "Minute rows merged", labels=["process"])
+        fenced = CounterMetricFamily(
+            "marketflow_minute_rows_fenced",
+            "Minute rows refused because another process holds a newer lease on their feed",
+            labels=["process"],
+        )
+        replayed = CounterMetricFamily(
+            "marketflow_ticks_replayed",
+            "Ticks another (dead or stale) owner had cached but not stored, counted at a takeover or startup",
+            labels=["process"],
+        )
+        set_aside = CounterMetricFamily(
+            "marketflow_batches_set_aside",
+            "Minute batches the store refused for their values, kept in the dead-letter file",
+            labels=["process"],
+        )
+        for process in processes:
+            key = [str(process["id"])]
+            minutes = _part(process, "aggregator")
+            spooled.add_metric(key, _number(minutes, "unsent_batches"))
+            written.add_metric(key, _number(minutes, "rows_written"))
+            fenced.add_metric(key, _number(minutes, "rows_fenced"))
+            replayed.add_metric(key, _number(minutes, "ticks_replayed"))
+            set_aside.add_metric(key, _number(minutes, "batches_set_aside"))
+        yield from (spooled, written, fenced, replayed, set_aside)

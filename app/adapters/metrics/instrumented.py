@@ -27,21 +27,29 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 class WriteMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    """This process's writes, labelled with it (``host:pid``): a scrape answered by another worker of the host
+    shows that worker's series instead, never the same series going back."""
+
+    def __init__(self, registry: CollectorRegistry, process: str) -> None:
+        self._process = process
         self.size = Histogram(
-            "marketflow_write_batch_size", "Items per write batch", ["backend"], buckets=SIZE_BUCKETS, registry=registry
+            "marketflow_write_batch_size",
+            "Items per write batch",
+            ["process", "backend"],
+            buckets=SIZE_BUCKETS,
+            registry=registry,
         )
         self.seconds = Histogram(
             "marketflow_write_seconds",
             "Time per write batch, failed writes included",
-            ["backend", "outcome"],
+            ["process", "backend", "outcome"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
 
     def observe(self, backend: str, items: int, started: float, ok: bool) -> None:
-        self.size.labels(backend).observe(items)
-        self.seconds.labels(backend, "ok" if ok else "failed").observe(time.perf_counter() - started)
+        self.size.labels(self._process, backend).observe(items)
+        self.seconds.labels(self._process, backend, "ok" if ok else "failed").observe(time.perf_counter() - started)
 
 
 class MeasuredCache:
