@@ -252,7 +252,9 @@ def build_container(config: Config) -> Container:
     )
     pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
     redis_client = make_client(config.redis, config.redis.socket_timeout)
-    leases = RedisFeedLeases(redis_client, config.redis.key_prefix, run, config.leases.ttl_seconds, 0.5)
+    leases = RedisFeedLeases(
+        redis_client, config.redis.key_prefix, process_name(host, pid), run, config.leases.ttl_seconds, 0.5
+    )
     ttl = config.leases.ttl_seconds
     feeds = FeedOwnership(leases, leases, pipeline, aggregator, LeaseSettings(ttl, min(1.0, ttl / 4)), run)
     modes = ModeService(feeds, sources, config.mode)

@@ -22,7 +22,6 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import psycopg2  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
 
 from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
@@ -31,11 +30,13 @@ from app.application.candle_queries import CandleQueries  # noqa: E402
 from app.application.ports import MinuteBatch, MinuteRow  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
+from app.application.trade_gaps import TradeGaps  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.candles import parse_interval  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.rollup import MS_PER_HOUR  # noqa: E402
 from app.domain.tick import MS_PER_MINUTE  # noqa: E402
+from benchmarks.leftovers import forget_stored  # noqa: E402
 from benchmarks.window_queries import EXCHANGES, SYMBOL, Exchanges, serve, timed, wrk  # noqa: E402
 
 patch_psycopg()
@@ -82,13 +83,26 @@ def main() -> None:
     now = int(time.time() * 1000)
     # Everything asked for lies before the retention: served from PostgreSQL alone.
     to_ms = (now - retention_ms - MS_PER_HOUR) // MS_PER_HOUR * MS_PER_HOUR
+    forget_stored(pg.dsn, EXCHANGES)
     started = time.perf_counter()
     seeded = seed_minutes(store, to_ms - MS_PER_MINUTE)
     print(
         f"seeded {seeded:,} stored minutes ({STORED_DAYS} days, 3 exchanges) in {time.perf_counter() - started:.0f} s"
     )
     market = Market.of(base.symbols, EXCHANGES)
-    queries = PriceQueries(market, Exchanges(), None, RecentWindow(retention_ms, 1), store, retention_ms, lambda: False)  # type: ignore[arg-type]
+    window = RecentWindow(retention_ms, 1)
+    # No cache and no feed read here: every span asked for is stored.
+    queries = PriceQueries(
+        market,
+        Exchanges(),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        window,
+        store,
+        retention_ms,
+        lambda: False,
+        lambda feed: None,
+        TradeGaps(lambda gap: None),
+    )
     candles = CandleQueries(queries, store, retention_ms)
     rows = []
     try:
@@ -130,9 +144,7 @@ def main() -> None:
         elif args.wrk_seconds:
             print("  wrk is not installed (apt-get install wrk): no HTTP figures")
     finally:
-        with psycopg2.connect(pg.dsn) as conn, conn.cursor() as cur:
-            for table in ("market_data", "market_data_hourly", "market_data_daily"):
-                cur.execute(f"DELETE FROM {table} WHERE exchange = ANY(%s)", (EXCHANGES,))
+        forget_stored(pg.dsn, EXCHANGES)
     print(f"\n| served | {CANDLES:,} candles of | scope | p50 | p99 |\n| --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -25,8 +25,6 @@ import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import gevent  # noqa: E402
-import psycopg2  # noqa: E402
-import redis  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
 
 from app.adapters.feeds.synthetic import SyntheticSource  # noqa: E402
@@ -36,6 +34,7 @@ from app.application.price_queries import NoData  # noqa: E402
 from app.composition import build_container  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
+from benchmarks.leftovers import forget_cached, forget_stored  # noqa: E402
 
 patch_psycopg()
 
@@ -140,13 +139,8 @@ def main() -> None:
     print(f"queue depths at end    {depths}")
     print(f"minute rows written    {rows}")
 
-    client = redis.Redis.from_url(config.redis.url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    with psycopg2.connect(config.postgres.dsn) as conn, conn.cursor() as cur:
-        for table in ("market_data", "market_data_hourly", "market_data_daily"):
-            cur.execute(f"DELETE FROM {table} WHERE exchange = ANY(%s)", (EXCHANGES,))
+    forget_cached(config.redis.url, prefix)
+    forget_stored(config.postgres.dsn, EXCHANGES)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import redis
 import yaml
 
 from app.config.loader import load_config
+from benchmarks.leftovers import forget_cached, forget_stored
 
-EXCHANGES = ["test-exchange1", "test-exchange2", "test-exchange3"]
+EXCHANGES = ["so-exchange1", "so-exchange2", "so-exchange3"]
 SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
 PATHS = ("/prices/latest/BTCUSDT", "/prices/average/BTCUSDT?period=5m")
 
@@ -100,10 +100,9 @@ def measure(workers: int, rate: int, seconds: int) -> dict[str, object]:
         finally:
             process.terminate()
             process.wait(timeout=30)
-            client = redis.Redis.from_url(load_config().redis.url)
-            keys = list(client.scan_iter(f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
+            config = load_config()
+            forget_cached(config.redis.url, prefix)
+            forget_stored(config.postgres.dsn, EXCHANGES)
     return row
 
 

@@ -29,7 +29,6 @@ import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
-import psycopg2  # noqa: E402
 import redis  # noqa: E402
 import yaml  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
@@ -46,6 +45,7 @@ from app.config.loader import load_config  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
 from app.domain.tick import MS_PER_MINUTE, Tick, minute_start  # noqa: E402
+from benchmarks.leftovers import forget_cached, forget_stored  # noqa: E402
 
 patch_psycopg()
 
@@ -236,19 +236,15 @@ def main() -> None:
     prefix = f"mfwq{uuid.uuid4().hex[:6]}"
     pg = base.postgres
     store = PostgresMinuteStore(ConnectionPool(pg.dsn, 2, 5.0, 2, 60_000), 1.0, 120)
+    forget_stored(pg.dsn, EXCHANGES)
     print(f"seeding {seed_minutes(store, int(time.time() * 1000)):,} stored minutes ({STORED_DAYS} days, 3 exchanges)")
     rows = []
     try:
         for rate in args.rates.split(","):
             rows += measure_rate(int(rate), args, prefix, store)
     finally:
-        client = redis.Redis.from_url(base.redis.url)
-        keys = list(client.scan_iter(f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        with psycopg2.connect(pg.dsn) as conn, conn.cursor() as cur:
-            for table in ("market_data", "market_data_hourly", "market_data_daily"):
-                cur.execute(f"DELETE FROM {table} WHERE exchange = ANY(%s)", (EXCHANGES,))
+        forget_cached(base.redis.url, prefix)
+        forget_stored(pg.dsn, EXCHANGES)
     print("\n| ticks/s per exchange | query | period | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
     for rate, kind, period, p50, p99 in rows:
         print(f"| {rate:,} | {kind} | {period} | {p50:.2f} | {p99:.2f} |")

@@ -8,7 +8,6 @@ and "went direct" are facts the tests can check, not guesses.
 import json
 import ssl
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -57,17 +56,6 @@ def config(make_config: Callable[..., dict], exchange: FakeExchange, proxy: dict
     }
     live = {"tcp": tcp or [], "websocket": [source], "reconnect_initial_seconds": 0.1, "reconnect_max_seconds": 0.3}
     return make_config(sources={"live": live}, proxy=proxy)
-
-
-def post(service: Service, path: str, body: object = None) -> tuple[int, dict]:
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    request = urllib.request.Request(service.base + path, data=data, method="POST")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def price_arrives(service: Service, exchange: FakeExchange, price: str) -> None:
@@ -242,29 +230,29 @@ def test_endpoint_rules(
     # Test mode never uses a proxy, and refuses to turn one on.
     assert service.get("/proxy/status")[1]["enabled"] is False
     for path in ("/proxy/enable", "/proxy/set-static", "/proxy/set-rotating"):
-        status, body = post(service, path)
+        status, body = service.post(path)
         assert status == 409
         assert "test mode never uses a proxy" in body["error"]
-    assert post(service, "/proxy/disable")[0] == 200
+    assert service.post("/proxy/disable")[0] == 200
 
-    assert post(service, "/mode/live")[0] == 200
-    status, body = post(service, "/proxy/enable")
+    assert service.post("/mode/live")[0] == 200
+    status, body = service.post("/proxy/enable")
     assert (status, body["enabled"], body["mode"]) == (200, True, "static")
     binance.wait_subscribed()
     assert binance.peers == [tinyproxy.peer]
 
     # Switching to rotating over both proxies takes effect on the live connection.
-    status, body = post(service, "/proxy/set-rotating", {"proxies": [dante.url], "policy": "only"})
+    status, body = service.post("/proxy/set-rotating", {"proxies": [dante.url], "policy": "only"})
     assert (status, body["mode"], body["proxies"]) == (200, "rotating", [dante.url])
     binance.wait_subscribed(2)
     assert binance.peers[-1] == dante.peer
 
     # Disable keeps the settings; the feed goes direct.
-    status, body = post(service, "/proxy/disable")
+    status, body = service.post("/proxy/disable")
     assert (status, body["enabled"], body["proxies"]) == (200, False, [dante.url])
     binance.wait_subscribed(3)
     assert binance.peers[-1] == DIRECT_PEER
-    assert post(service, "/proxy/enable")[1]["enabled"] is True
+    assert service.post("/proxy/enable")[1]["enabled"] is True
 
     # Nonsense is a 400 that changes nothing.
     for path, body, words in (
@@ -276,23 +264,23 @@ def test_endpoint_rules(
         ("/proxy/set-static", b"{not json", "must be a JSON object"),
         ("/proxy/set-static", b"x" * 100_000, "Too Large"),
     ):
-        status, answer = post(service, path, body)
+        status, answer = service.post(path, body)
         assert status in (400, 413), (path, body)
         assert words.lower() in answer["error"].lower()
     assert service.get("/proxy/status")[1]["proxies"] == [dante.url]
     assert service.get("/proxy/enable")[0] == 405
 
     # set-disabled clears the settings: enabling or static without a proxy makes no sense.
-    status, body = post(service, "/proxy/set-disabled")
+    status, body = service.post("/proxy/set-disabled")
     assert (status, body["enabled"], body["mode"], body["proxies"]) == (200, False, "disabled", [])
-    assert post(service, "/proxy/enable")[0] == 400
-    status, body = post(service, "/proxy/set-static")
+    assert service.post("/proxy/enable")[0] == 400
+    status, body = service.post("/proxy/set-static")
     assert status == 400
     assert "needs a proxy" in body["error"]
 
     # Switching to test mode turns the proxy off but keeps its settings.
-    assert post(service, "/proxy/set-static", {"proxy": tinyproxy.url})[1]["enabled"] is True
-    assert post(service, "/mode/test")[0] == 200
+    assert service.post("/proxy/set-static", {"proxy": tinyproxy.url})[1]["enabled"] is True
+    assert service.post("/mode/test")[0] == 200
     status, body = service.get("/proxy/status")
     masked = f"http://mfuser:***@127.0.0.1:{tinyproxy.port}"
     assert (body["enabled"], body["mode"], body["static"]) == (False, "static", masked)
@@ -338,7 +326,7 @@ def test_a_refused_proxy_request_changes_nothing(
         ("/proxy/set-rotating", {"proxies": [dante.url], "policy": "bogus"}),
         ("/proxy/set-static", {"proxy": "socks5://nohost"}),
     ):
-        status, answer = post(service, path, body)
+        status, answer = service.post(path, body)
         assert status == 400, (path, body, answer)
         assert service.get("/proxy/status")[1] == before, (path, body)
     time.sleep(1)  # a refused request must not reconnect the feed either

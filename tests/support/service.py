@@ -22,8 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
-def http(method: str, url: str, timeout: float = 5.0) -> tuple[int, dict]:
-    request = urllib.request.Request(url, method=method)
+def http(method: str, url: str, timeout: float = 5.0, body: object = None) -> tuple[int, dict]:
+    """``body``: sent as JSON, or as it is when bytes."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
@@ -87,8 +91,8 @@ class Service:
     def get(self, path: str) -> tuple[int, dict]:
         return http("GET", self.base + path)
 
-    def post(self, path: str) -> tuple[int, dict]:
-        return http("POST", self.base + path)
+    def post(self, path: str, body: object = None) -> tuple[int, dict]:
+        return http("POST", self.base + path, body=body)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -10,11 +10,13 @@
 - ``<p>:process:<run>``: each process's heartbeat, a JSON summary with a
   TTL, which is how processes count each other (to share the feeds out)
   and how ``/health`` in any of them shows all of them.
+- ``<p>:processes``: a set of the runs that sent a heartbeat, so they are
+  found without scanning the key space. The heartbeat's TTL alone decides
+  who is alive: a run whose heartbeat lapsed is dropped from the set by the
+  next reader, and a live one adds itself back with every heartbeat.
 """
 
 import contextlib
-import os
-import socket
 from collections.abc import Sequence
 
 import orjson
@@ -26,13 +28,19 @@ from app.adapters.breaker import Breaker
 
 
 class RedisFeedLeases:
-    def __init__(self, client: redis.Redis, prefix: str, run: str, ttl: float, retry_after: float) -> None:
+    """``process``: this process's name (``host:pid``); ``run``: what tells its incarnations apart."""
+
+    def __init__(
+        self, client: redis.Redis, prefix: str, process: str, run: str, ttl: float, retry_after: float
+    ) -> None:
         self._client = client
         self._prefix = prefix
         self._ttl = ttl
-        self.identity = f"{socket.gethostname()}:{os.getpid()}:{run}"
+        self._process = process
+        self.identity = f"{process}:{run}"
         self._run = run
         self._process_key = f"{prefix}:process:{run}"
+        self._index_key = f"{prefix}:processes"
         self._locks: dict[str, Lock] = {}
         self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
 
@@ -84,22 +92,40 @@ class RedisFeedLeases:
         }
 
     def heartbeat(self, summary: dict[str, object]) -> None:
-        body = orjson.dumps({"id": self.identity.rsplit(":", 1)[0], "run": self._run, **summary})
-        self._breaker.call(lambda: self._client.set(self._process_key, body, px=int(self._ttl * 1000)))
+        body = orjson.dumps({"id": self._process, "run": self._run, **summary})
+
+        def beat() -> None:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(self._process_key, body, px=int(self._ttl * 1000))  # first: an indexed run has a heartbeat
+            pipe.sadd(self._index_key, self._run)
+            pipe.execute()
+
+        self._breaker.call(beat)
 
     def leave(self) -> None:
-        self._breaker.call(lambda: self._client.delete(self._process_key))
+        def go() -> None:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.delete(self._process_key)
+            pipe.srem(self._index_key, self._run)
+            pipe.execute()
+
+        self._breaker.call(go)
 
     def processes(self) -> list[dict[str, object]]:
-        def fetch() -> list[bytes | None]:
-            keys = list(self._client.scan_iter(match=f"{self._prefix}:process:*", count=1000))
-            return self._client.mget(keys) if keys else []
+        def fetch() -> list[bytes]:
+            runs = list(self._client.smembers(self._index_key))
+            if not runs:
+                return []
+            values = self._client.mget([f"{self._prefix}:process:{run.decode(errors='replace')}" for run in runs])
+            lapsed = [run for run, value in zip(runs, values, strict=True) if value is None]
+            if lapsed:
+                self._client.srem(self._index_key, *lapsed)
+            return [value for value in values if value is not None]
 
         found = []
         for value in self._breaker.call(fetch):
-            if value is not None:
-                try:
-                    found.append(orjson.loads(value))
-                except orjson.JSONDecodeError:  # not something marketflow wrote
-                    continue
+            try:
+                found.append(orjson.loads(value))
+            except orjson.JSONDecodeError:  # not something marketflow wrote
+                continue
         return sorted(found, key=lambda p: str(p.get("id")))

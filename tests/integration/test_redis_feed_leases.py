@@ -1,0 +1,87 @@
+"""Feed leases and the process registry against the machine's real Redis, in a private key space."""
+
+import time
+
+import pytest
+import redis
+
+from app.adapters.redis.feed_leases import RedisFeedLeases
+from app.adapters.redis.tick_cache import make_client
+from app.application.ports import StorageUnavailable
+from app.config.schema import RedisConfig
+from tests.conftest import REDIS_URL
+from tests.support.net import free_port
+
+TTL = 0.4
+
+
+def leases(prefix: str, process: str, run: str, url: str = REDIS_URL) -> RedisFeedLeases:
+    return RedisFeedLeases(make_client(RedisConfig(url=url), 0.5), prefix, process, run, TTL, 0.2)
+
+
+def test_a_feed_is_held_by_one_process_until_released_or_lapsed_and_each_token_is_newer(redis_prefix: str) -> None:
+    a, b = leases(redis_prefix, "h:1", "r1"), leases(redis_prefix, "h:2", "r2")
+    first = a.acquire("ex1")
+    assert first is not None
+    assert b.acquire("ex1") is None
+    assert b.renew("ex1") is False
+    assert a.holders(["ex1", "ex2"]) == {"ex1": "h:1", "ex2": None}
+    assert a.renew("ex1") is True
+
+    a.release("ex1")
+    second = b.acquire("ex1")
+    assert second is not None
+    assert second > first
+    assert a.holders(["ex1"]) == {"ex1": "h:2"}
+    b.release("ex2")  # never held: nothing to hand back, nothing raised
+
+    time.sleep(TTL + 0.2)  # b stops renewing: its lease lapses by itself
+    assert a.holders(["ex1"]) == {"ex1": None}
+    third = a.acquire("ex1")
+    assert third is not None
+    assert third > second
+
+
+def test_a_holder_takes_back_a_lease_the_cache_lost(redis_prefix: str) -> None:
+    a, b = leases(redis_prefix, "h:1", "r1"), leases(redis_prefix, "h:2", "r2")
+    assert a.acquire("ex1") is not None
+    redis.Redis.from_url(REDIS_URL).delete(f"{redis_prefix}:lease:ex1")  # what a restart without persistence does
+    assert a.renew("ex1") is True
+    assert b.acquire("ex1") is None
+    assert b.holders(["ex1"]) == {"ex1": "h:1"}
+
+
+def test_processes_are_counted_by_their_heartbeats_and_leave_or_lapse(redis_prefix: str) -> None:
+    a, b = leases(redis_prefix, "h:1", "r1"), leases(redis_prefix, "h:2", "r2")
+    a.heartbeat({"feeds": ["ex1"]})
+    b.heartbeat({"feeds": ["ex2", "ex3"]})
+    raw = redis.Redis.from_url(REDIS_URL)
+    raw.set(f"{redis_prefix}:process:zz", b"not json")  # something marketflow did not write
+    raw.sadd(f"{redis_prefix}:processes", "zz")
+    assert a.processes() == [
+        {"id": "h:1", "run": "r1", "feeds": ["ex1"]},
+        {"id": "h:2", "run": "r2", "feeds": ["ex2", "ex3"]},
+    ]
+
+    b.leave()
+    assert [p["id"] for p in a.processes()] == ["h:1"]
+
+    time.sleep(TTL + 0.2)  # a stops beating: it is no longer counted, and the index forgets it
+    raw.delete(f"{redis_prefix}:process:zz")
+    assert a.processes() == []
+    assert raw.smembers(f"{redis_prefix}:processes") == set()
+    a.heartbeat({"feeds": []})  # back: counted again
+    assert [p["id"] for p in b.processes()] == ["h:1"]
+
+
+def test_every_call_says_the_cache_is_unavailable_when_redis_does_not_answer(redis_prefix: str) -> None:
+    dead = leases(redis_prefix, "h:1", "r1", url=f"redis://127.0.0.1:{free_port()}/0")
+    for call in (
+        lambda: dead.acquire("ex1"),
+        lambda: dead.renew("ex1"),
+        lambda: dead.holders(["ex1"]),
+        lambda: dead.heartbeat({}),
+        dead.processes,
+    ):
+        with pytest.raises(StorageUnavailable):
+            call()
