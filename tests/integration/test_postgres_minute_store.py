@@ -2,6 +2,7 @@
 
 import math
 import random
+import threading
 import uuid
 
 import orjson
@@ -253,6 +254,26 @@ def test_rows_of_a_feed_claimed_by_a_newer_token_are_refused_and_the_rest_writte
     with pg.cursor() as cur:
         cur.execute("SELECT sum(sample_count) FROM market_data_hourly WHERE exchange = 'ex1'")
         assert cur.fetchone()[0] == 2  # the rollups were fenced alike
+
+
+def test_a_claim_made_while_the_old_owners_write_is_in_flight_sees_that_write(pg_dsn: str, pg) -> None:
+    """The old owner's last flush and the successor's claim at once: the claim waits and learns the new mark,
+    so the successor replays nothing the old owner stored."""
+    s = store(pg_dsn)
+    assert s.claim("ex1", 10) == []
+    assert s.write(MinuteBatch("w1", (MinuteRow("ex1", "BTCUSDT", M, 1, 5.0, 5.0, 5.0),), 5, {"ex1": 10})) == []
+    old_owner = psycopg2.connect(pg_dsn)
+    with old_owner.cursor() as cur:  # the write's fence step, not yet committed
+        cur.execute("UPDATE feed_owners SET mark_seq = 10 WHERE exchange = 'ex1'")
+    answers: list[list[SealMark]] = []
+    claim = threading.Thread(target=lambda: answers.append(s.claim("ex1", 20)))
+    claim.start()
+    claim.join(0.5)
+    assert claim.is_alive()  # it waits for the write in flight
+    old_owner.commit()
+    claim.join(5)
+    old_owner.close()
+    assert answers == [[SealMark(10, 10)]]
 
 
 def trades(rng: random.Random, start: int, minutes: int) -> list[Tick]:

@@ -125,20 +125,16 @@ def _merge_sql(minutes: int, rollups: Sequence[int], fences: int) -> str:
 
 
 # Take a feed over: a token at least as new replaces the one there and joins the pending claims; the seal
-# mark stays as it was (the replay batch moves it, see ``MinuteAggregator.claim_pending``). Answers whether
-# it holds the feed now, the mark and the claims before.
+# mark stays as it was (the replay batch moves it, see ``MinuteAggregator.claim_pending``). Answers the row
+# as it is now: whether the token is ours, the mark and the claims. One upsert, because ON CONFLICT works on
+# the row's latest version, after waiting for a write in flight (a read of the mark in the same statement
+# would see the version before that write, and the new owner would replay rows the old one just stored).
 _CLAIM = """
-WITH before AS (SELECT mark_lease, mark_seq, pending FROM feed_owners WHERE exchange = %(exchange)s),
-taken AS (
-    INSERT INTO feed_owners AS f (exchange, token, mark_lease, mark_seq) VALUES (%(exchange)s, %(token)s, %(token)s, 0)
-    ON CONFLICT (exchange) DO UPDATE SET token = EXCLUDED.token,
-        pending = CASE WHEN EXCLUDED.token = ANY (f.pending) THEN f.pending
-                       ELSE array_append(f.pending, EXCLUDED.token) END
-    WHERE f.token <= EXCLUDED.token
-    RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM taken), (SELECT mark_lease FROM before), (SELECT mark_seq FROM before),
-       (SELECT pending FROM before)
+INSERT INTO feed_owners AS f (exchange, token, mark_lease, mark_seq) VALUES (%(exchange)s, %(token)s, %(token)s, 0)
+ON CONFLICT (exchange) DO UPDATE SET token = GREATEST(f.token, EXCLUDED.token),
+    pending = CASE WHEN f.token > EXCLUDED.token OR EXCLUDED.token = ANY (f.pending) THEN f.pending
+                   ELSE array_append(f.pending, EXCLUDED.token) END
+RETURNING token, mark_lease, mark_seq, pending
 """
 
 
@@ -323,11 +319,9 @@ class PostgresMinuteStore:
             cur.execute(_CLAIM, {"exchange": exchange, "token": token})
             return cur.fetchone()
 
-        taken, mark_lease, mark_seq, pending = self._run(take)
-        if not taken:
+        holder, mark_lease, mark_seq, pending = self._run(take)
+        if holder != token:
             raise FeedFenced(f"{exchange}: a newer fencing token holds the feed")
-        if mark_lease is None:  # a feed nobody had read
-            return []
         marks = [SealMark(int(mark_lease), int(mark_seq))] + [SealMark(int(lease), 0) for lease in pending]
         return [mark for mark in marks if mark.lease != token]
 
