@@ -123,9 +123,10 @@ class Container:
         self.stream.close_all()
         if self._direct_retries is not None:
             self._direct_retries.kill()
-        self.feeds.stop()
-        self.modes.stop()
+        self.feeds.stop_taking()
         self.pipeline.stop(timeout=max(1.0, self.config.http.graceful_timeout - 5))
+        self.feeds.stop()  # leases handed back only now: a successor's replay finds every tick in the cache
+        self.modes.stop()
         self.spool.close()
         self.pool.close()
         log.info("pipeline stopped")
@@ -252,11 +253,11 @@ def build_container(config: Config) -> Container:
     )
     pipeline = Pipeline(settings, frozenset(market.symbols), cache, window, aggregator)
     redis_client = make_client(config.redis, config.redis.socket_timeout)
+    lease_settings = LeaseSettings(config.leases.ttl_seconds)
     leases = RedisFeedLeases(
-        redis_client, config.redis.key_prefix, process_name(host, pid), run, config.leases.ttl_seconds, 0.5
+        redis_client, config.redis.key_prefix, process_name(host, pid), run, lease_settings.expiry, 0.5
     )
-    ttl = config.leases.ttl_seconds
-    feeds = FeedOwnership(leases, leases, pipeline, aggregator, LeaseSettings(ttl, min(1.0, ttl / 4)), run)
+    feeds = FeedOwnership(leases, leases, pipeline, aggregator, lease_settings, run)
     modes = ModeService(feeds, sources, config.mode)
     queries = PriceQueries(
         market,

@@ -79,8 +79,8 @@ class MinuteAggregator:
         # Feeds taken over but not yet claimed in the store (or whose predecessor's ticks are not yet replayed).
         self._unclaimed: dict[str, int] = {}
         self._claiming = Semaphore()
-        # Told the name of a feed whose rows the store refused: another process holds a newer token.
-        self.on_fenced: Callable[[str], None] = lambda feed: None
+        # Called with a feed and the lease of its rows the store refused (a newer token claimed the feed).
+        self.on_fenced: Callable[[str, int], None] = lambda feed, lease: None
         self.rows_written = 0
         self.rows_fenced = 0
         self.ticks_replayed = 0
@@ -166,7 +166,7 @@ class MinuteAggregator:
                     if not self._claim(feed, token, cache):
                         return False
                 except FeedFenced:
-                    self.on_fenced(feed)
+                    self.on_fenced(feed, token)
                 del self._unclaimed[feed]
             return True
 
@@ -239,7 +239,7 @@ class MinuteAggregator:
             self.rows_fenced += refused
             for feed in fenced:
                 log.warning("rows refused: another process holds the feed now", extra={"exchange": feed})
-                self.on_fenced(feed)
+                self.on_fenced(feed, batch.fences.get(feed, 0))
         return True
 
 

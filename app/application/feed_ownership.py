@@ -4,7 +4,9 @@ Every process (each gunicorn worker of each host) runs one of these. Each
 ``poll`` it renews the leases it holds and, while it holds fewer than its
 fair share (``ceil(feeds / processes)``), takes feeds nobody holds; beyond
 its share it lets the newest go. So each feed is read by exactly one
-process, and a dead one's feeds move to the others within the lease TTL.
+process, and a dead one's feeds move to the others within the configured
+TTL (the lock itself lapses three polls sooner: a poll to see it free and
+two more before taking it, see below).
 
 - **Taking a feed**: a feed must have been free for two polls first, so a
   live holder that just could not renew in time (Redis came back, a long
@@ -15,13 +17,23 @@ process, and a dead one's feeds move to the others within the lease TTL.
   replayed from the cache by the aggregator's cadence, in the background
   (``MinuteAggregator.claim_pending``), so a long scan holds up no renewal.
 - **Losing a feed** (another process holds the lease, or the store refused
-  our rows for it): the source stops at once.
+  our rows for it because a newer token claimed it): the source stops at
+  once and the lease is let go. Rows of our own earlier lease refused after
+  we took the feed back are no reason: they are replayed under the new one.
 - **A paused process** (SIGSTOP, a long GC) may wake past its lease: no read
   is let through until the lease is renewed, or the feed is dropped.
 - **Redis down**: leases can be neither renewed nor taken. The owner keeps
   reading and writing PostgreSQL (nobody else can take a feed meanwhile);
   when Redis is back it renews first (see above), and if another process
   did take the feed, the store's fence refuses this one's rows.
+- **Shutdown**: no feed is taken once it begins (``stop_taking``), the held
+  leases are still renewed while the pipeline drains, and they are handed
+  back (``stop``) only once every tick is in the cache and the store.
+
+The lease loop, control requests (``want``, ``restart``) and the cadence
+(``_fenced``) all change which feeds are held: they take turns on one lock,
+so a feed is never re-attached after it was lost, or taken for a mode just
+left.
 """
 
 import contextlib
@@ -33,6 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gevent.event import Event
+from gevent.lock import RLock
 
 from app.application.aggregator import MinuteAggregator
 from app.application.owned_loop import OwnedLoop
@@ -44,8 +57,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LeaseSettings:
+    """``ttl``: how soon a dead holder's feed is read again (``leases.ttl_seconds``)."""
+
     ttl: float
-    poll: float
+
+    @property
+    def poll(self) -> float:
+        """How often leases are renewed and free feeds looked for."""
+        return min(1.0, self.ttl / 8)
+
+    @property
+    def expiry(self) -> float:
+        """The lock's own TTL: three polls short of ``ttl``, the time others take to see it free and take it."""
+        return self.ttl - 3 * self.poll
 
 
 @dataclass
@@ -78,6 +102,9 @@ class FeedOwnership:
         self._wanted: dict[str, FeedSource] = {}
         self._held: dict[str, _Held] = {}
         self._free_since: dict[str, float] = {}
+        self._taking = True
+        self._renewed_at = 0.0
+        self._lock = RLock()
         self._wake = Event()
         self._loop = OwnedLoop(self._run_forever)
         # How many processes share the feeds, as of the last heartbeat.
@@ -101,28 +128,36 @@ class FeedOwnership:
     def start(self) -> None:
         self._loop.start()
 
+    def stop_taking(self) -> None:
+        """Shutdown begins: take no more feeds, but keep renewing the held ones while the pipeline drains."""
+        with self._lock:
+            self._taking = False
+
     def stop(self) -> None:
-        """Stop reading and hand every lease back, so other processes take the feeds at once."""
+        """Once drained: hand every lease back, so other processes take the feeds at once."""
         self._loop.stop()
-        for name in list(self._held):
-            self._release(name)
-        with contextlib.suppress(StorageUnavailable):
-            self._registry.leave()
+        with self._lock:
+            for name in list(self._held):
+                self._release(name)
+            with contextlib.suppress(StorageUnavailable):
+                self._registry.leave()
 
     def want(self, sources: Sequence[FeedSource]) -> None:
         """Read these feeds (those this process wins) and no others: the current mode's."""
-        self._wanted = {source.name: source for source in sources}
-        for name in list(self._held):
-            if name not in self._wanted:
-                self._release(name)
+        with self._lock:
+            self._wanted = {source.name: source for source in sources}
+            for name in list(self._held):
+                if name not in self._wanted:
+                    self._release(name)
         self._wake.set()
 
     def restart(self, names: Sequence[str] | None = None) -> None:
         """Reconnect the feeds held here (or those named), so new routing applies."""
-        for name, held in list(self._held.items()):
-            if names is None or name in names:
-                self._pipeline.detach(name)
-                self._attach(name, held)
+        with self._lock:
+            for name, held in list(self._held.items()):
+                if names is None or name in names:
+                    self._pipeline.detach(name)
+                    self._attach(name, held)
 
     # -- the loop ---------------------------------------------------------
 
@@ -136,13 +171,18 @@ class FeedOwnership:
             self._wake.wait(self._settings.poll)
 
     def _cycle(self) -> None:
-        try:
-            others = [p for p in self._registry.processes() if p.get("run") != self._run]
-        except StorageUnavailable:
-            self._keep_while_unreachable()
-            return
+        with self._lock:
+            try:
+                self._share_out()
+            except StorageUnavailable:
+                self._keep_while_unreachable()
+
+    def _share_out(self) -> None:
+        others = [p for p in self._registry.processes() if p.get("run") != self._run]
         processes = self.processes = 1 + len(others)
         self._renew()
+        if not self._taking:
+            return
         share = math.ceil(len(self._wanted) / processes)
         while len(self._held) > share:
             newest = max(self._held, key=lambda name: self._held[name].since_ms)
@@ -163,14 +203,10 @@ class FeedOwnership:
             held.renewed.set()
 
     def _renew(self) -> None:
+        self._renewed_at = self._clock()
         for name, held in list(self._held.items()):
-            try:
-                kept = self._leases.renew(name)
-            except StorageUnavailable:
-                self._keep_while_unreachable()
-                return
-            if kept:
-                held.valid_until = self._clock() + self._settings.ttl - self._settings.poll
+            if self._leases.renew(name):
+                held.valid_until = self._clock() + self._settings.expiry - self._settings.poll
                 held.renewed.set()
             else:
                 self._lose(name, "another process holds its lease")
@@ -185,11 +221,14 @@ class FeedOwnership:
                 self._free_since.setdefault(name, now)
             else:
                 self._free_since.pop(name, None)
+        poll = self._settings.poll
         for name in sorted(free, key=self._preference):
             if len(self._held) >= share:
                 return
-            if now - self._free_since.get(name, now) < 2 * self._settings.poll:
+            if now - self._free_since.get(name, now) < 1.9 * poll:  # two polls, less a timer's early wake-up
                 continue
+            if self._clock() - self._renewed_at >= poll:  # taking several (each a store round trip) took a while
+                self._renew()
             token = self._leases.acquire(name)
             if token is not None:
                 self._take(name, token)
@@ -206,7 +245,7 @@ class FeedOwnership:
             with contextlib.suppress(StorageUnavailable):
                 self._leases.release(name)
             return
-        held = _Held(self._wanted[name], token, int(time.time() * 1000), self._clock() + self._settings.ttl)
+        held = _Held(self._wanted[name], token, int(time.time() * 1000), self._clock() + self._settings.expiry)
         held.renewed.set()
         self._held[name] = held
         log.info("feed taken", extra={"exchange": name})
@@ -224,14 +263,17 @@ class FeedOwnership:
         held.renewed.wait()
 
     def _lose(self, name: str, why: str) -> None:
-        if self._held.pop(name, None) is None:
+        if name not in self._held:
             return
-        self._pipeline.detach(name)
+        self._release(name)
         log.warning("feed lost: stopped reading it", extra={"exchange": name, "reason": why})
 
-    def _fenced(self, name: str) -> None:
-        if name in self._held:
-            self._lose(name, "the minute store holds a newer fencing token")
+    def _fenced(self, name: str, lease: int) -> None:
+        """The store refused rows of ``name`` read under ``lease``: a newer token claimed the feed."""
+        with self._lock:
+            held = self._held.get(name)
+            if held is not None and held.token <= lease:  # not merely our own rows from before we took it back
+                self._lose(name, "the minute store holds a newer fencing token")
 
     def _release(self, name: str) -> None:
         self._held.pop(name, None)

@@ -67,7 +67,7 @@ class SharedControl:
 
     def _publish(self) -> None:
         state = self.state()
-        self._copy.save(state)
+        self._save(state)
         try:
             self._channel.publish(state)
             self.published = True
@@ -90,7 +90,14 @@ class SharedControl:
             state = self._channel.load()
             if state is not None and state != self.state():
                 self._apply(state)
-                self._copy.save(state)
+                self._save(state)
+
+    def _save(self, state: dict[str, object]) -> None:
+        """This host's copy is for a restart while Redis is down: a disk that refuses it must not stop a change."""
+        try:
+            self._copy.save(state)
+        except OSError as exc:
+            log.warning("local control copy not saved", extra={"error": str(exc)})
 
     def _apply(self, state: dict[str, object]) -> None:
         try:

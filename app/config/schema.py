@@ -49,7 +49,7 @@ class PostgresConfig:
 
 @dataclass(frozen=True)
 class LeasesConfig:
-    ttl_seconds: float = 6.0
+    ttl_seconds: float = 8.0
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def fault_config(feed: LineExchange, redis_url: str, dsn: str, spool: Path) -> d
         "postgres": {"dsn": dsn, "connect_timeout": 1, "statement_timeout_ms": 1000, "retry_after": 0.5},
         "aggregator": {"close_grace_seconds": 0.5, "flush_interval_seconds": 0.2, "spool_path": str(spool)},
         # A crashed service's feed is free again after this; a restarted one may take it then.
-        "leases": {"ttl_seconds": 2.0},
+        "leases": {"ttl_seconds": 3.0},
         "sources": {"live": {"tcp": [{"name": "exchange1", "port": feed.port}], "websocket": []}},
     }
 

@@ -202,8 +202,8 @@ def test_a_stale_owner_rows_are_refused_once_the_feed_is_claimed_by_a_newer_toke
     clock, store = Clock((M + 30_000) / 1000), MemoryStore()
     cache = FlakyCache(clock)
     stale = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
-    lost: list[str] = []
-    stale.on_fenced = lost.append
+    lost: list[tuple[str, int]] = []
+    stale.on_fenced = lambda feed, lease: lost.append((feed, lease))
     stale.take_over("ex1", 1)
     assert stale.claim_pending(cache)
     read = ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1)
@@ -216,13 +216,13 @@ def test_a_stale_owner_rows_are_refused_once_the_feed_is_claimed_by_a_newer_toke
     assert successor.ticks_replayed == 2  # the stale owner's batch never reached the store
     assert successor.flush()
     assert stale.flush()  # it wakes up and writes: refused, and it is told
-    assert (lost, stale.rows_fenced, stale.rows_written) == (["ex1"], 1, 0)
+    assert (lost, stale.rows_fenced, stale.rows_written) == ([("ex1", 1)], 1, 0)
     assert store.rows[("ex1", "BTCUSDT", M)].count == 2
     with_older = MinuteAggregator(store, FileSpool(tmp_path / "third.jsonl", 1 << 20, "y"), 2000, clock)
     with_older.take_over("ex1", 1)  # an old token can't claim it back
-    with_older.on_fenced = lost.append
+    with_older.on_fenced = lambda feed, lease: lost.append((feed, lease))
     assert with_older.claim_pending(cache)
-    assert lost == ["ex1", "ex1"]
+    assert lost == [("ex1", 1), ("ex1", 1)]
 
 
 def test_a_feed_taken_back_counts_its_earlier_ticks_once_whether_or_not_a_successor_did(tmp_path: Path) -> None:

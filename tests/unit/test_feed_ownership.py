@@ -4,17 +4,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import gevent
+
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.pipeline import Pipeline
 from app.application.ports import SealMark
 from app.application.recent_window import RecentWindow
+from app.domain.tick import Tick
 from tests.support.fakes import Clock, FlakyCache, MemoryLeases, MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import SYMBOLS, settings
 
 FEEDS = ["a", "b", "c", "d"]
-POLL = 1.0
+POLL = 1.0  # LeaseSettings(8 * POLL).poll
 
 
 class Process:
@@ -29,7 +32,7 @@ class Process:
             leases.of(name),
             self.pipeline,
             self.aggregator,
-            LeaseSettings(6.0, POLL),
+            LeaseSettings(8 * POLL),
             name,
             clock,
         )
@@ -112,12 +115,49 @@ def test_while_redis_is_down_the_owner_keeps_reading_and_renews_first_when_it_is
     assert all(leases.holder[feed] == "p0" for feed in mine)
 
 
-def test_rows_refused_for_a_newer_token_stop_the_feed() -> None:
-    processes, _leases, store, clock = cluster(1)
+def test_rows_refused_for_a_newer_token_stop_the_feed_and_let_its_lease_go() -> None:
+    processes, leases, store, clock = cluster(1)
     settle(processes, clock)
     [process] = processes
     token, mark, pending = store.owners["b"]
     store.owners["b"] = (token + 100, mark, pending)  # another process claimed it meanwhile
-    process.aggregator.on_fenced("b")
+    process.aggregator.add([Tick("b", "BTCUSDT", 5.0, int(time.time() * 1000), 1, lease=token)])
+    process.aggregator.close_all()
+    assert process.aggregator.flush()  # refused by the store
     assert "b" not in process.feeds.held()
     assert "b" not in process.pipeline.attached()
+    assert "b" not in leases.holder  # let go at once, not left to lapse
+
+
+def test_a_feed_taken_back_is_kept_when_rows_of_the_earlier_lease_are_refused() -> None:
+    processes, _leases, store, clock = cluster(1)
+    settle(processes, clock)
+    [process] = processes
+    earlier = process.aggregator.lease("b")
+    process.aggregator.add([Tick("b", "BTCUSDT", 5.0, int(time.time() * 1000), 1, lease=earlier)])
+    process.aggregator.close_all()  # sealed under the earlier lease, not yet written
+    process.feeds.want([ScriptedSource(feed, []) for feed in FEEDS if feed != "b"])  # a mode switch away ...
+    process.feeds.want([ScriptedSource(feed, []) for feed in FEEDS])  # ... and back
+    settle(processes, clock)
+    assert process.aggregator.lease("b") > earlier
+    assert process.aggregator.flush()  # the earlier lease's rows: refused (the replay counts them)
+    assert store.owners["b"][0] == process.aggregator.lease("b")
+    assert "b" in process.feeds.held()
+    assert "b" in process.pipeline.attached()
+
+
+def test_a_feed_lost_while_a_restart_reconnects_it_is_not_read_again() -> None:
+    """A proxy change restarts the feeds while the lease loop finds one lost: they take turns."""
+    processes, leases, _store, clock = cluster(1)
+    settle(processes, clock)
+    [process] = processes
+    process.pipeline.start()
+    try:
+        leases.holder["a"] = "intruder"
+        restart = gevent.spawn(process.feeds.restart)
+        cycle = gevent.spawn(process.cycle)
+        gevent.joinall([restart, cycle], raise_error=True)
+        assert "a" not in process.feeds.held()
+        assert "a" not in process.pipeline.attached()
+    finally:
+        process.pipeline.stop()

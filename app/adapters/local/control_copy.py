@@ -1,10 +1,13 @@
 """The ``ControlCopy`` port: one JSON file, replaced atomically, readable by its owner only.
 
-Owner only because the proxy settings in it may carry credentials.
+Owner only because the proxy settings in it may carry credentials. Every
+worker of a host saves it at the same moment after a change, so each writes
+a temporary file of its own before the rename.
 """
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -28,8 +31,11 @@ class FileControlCopy:
 
     def save(self, state: dict[str, object]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(orjson.dumps(state))
-        os.replace(temporary, self.path)
+        fd, temporary = tempfile.mkstemp(prefix=f"{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:  # mkstemp makes it 0600
+                out.write(orjson.dumps(state))
+            os.replace(temporary, self.path)
+        except BaseException:
+            os.unlink(temporary)
+            raise

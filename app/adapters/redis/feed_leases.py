@@ -4,9 +4,12 @@
   holder (``host:pid:run``), so a lease is held by exactly one process and
   lapses by itself when that process dies or stops renewing it.
 - The fencing token of a lease is Redis's own clock (``TIME``, in
-  microseconds) read once the lock is held: it is newer than the token of
-  any earlier holder, whose lease had to end first, and it stays so after
-  Redis restarts empty (a counter would start again at 1).
+  microseconds) read once the lock is held, and kept only if the lock is
+  still held after the read: it is newer than the token of any earlier
+  holder, whose lease had to end first, and older than any later holder's,
+  which could take the lock only after that check. It stays so after Redis
+  restarts empty (a counter would start again at 1); it assumes Redis's
+  clock does not step back (see the README).
 - ``<p>:process:<run>``: each process's heartbeat, a JSON summary with a
   TTL, which is how processes count each other (to share the feeds out)
   and how ``/health`` in any of them shows all of them.
@@ -57,8 +60,13 @@ class RedisFeedLeases:
         return seconds * 1_000_000 + micros
 
     def acquire(self, feed: str) -> int | None:
+        lock = self._lock(feed)
+
         def take() -> int | None:
-            return self._token() if self._lock(feed).acquire(token=self.identity) else None
+            if not lock.acquire(token=self.identity):
+                return None
+            token = self._token()
+            return token if lock.owned() else None  # a pause after taking it must not date the token later
 
         return self._breaker.call(take)
 
