@@ -272,11 +272,22 @@ def build_container(config: Config) -> Container:
     )
     candles = CandleQueries(queries, store, retention_ms)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
+    proxy = ProxyService(router, modes, connector.probe_direct)
     health = HealthService(
-        pipeline, modes, cache, store, aggregator, leases, feeds.held, gaps, lambda: stream.clients, host, pid
+        pipeline,
+        modes,
+        cache,
+        store,
+        aggregator,
+        leases,
+        feeds.held,
+        gaps,
+        lambda: stream.clients,
+        proxy.runtime,
+        host,
+        pid,
     )
     feeds.summary = health.summary
-    proxy = ProxyService(router, modes, connector.probe_direct)
     control = SharedControl(
         RedisControlChannel(redis_client, config.redis.key_prefix, config.redis.retry_after),
         FileControlCopy(spool_path.with_name("control.json")),

@@ -92,6 +92,7 @@ class HealthService:
         held: Callable[[], list[str]],
         gaps: TradeGaps,
         clients: Callable[[], int],
+        proxy: Callable[[list[str]], dict[str, object]],
         host: str,
         pid: int,
         clock: Callable[[], float] = time.time,
@@ -105,13 +106,14 @@ class HealthService:
         self._held = held
         self._gaps = gaps
         self._clients = clients
+        self._proxy = proxy
         self._clock = clock
         self._host, self._pid = host, pid
         self.process_id = process_name(host, pid)
 
     def summary(self) -> dict[str, object]:
-        """What this process says about itself in its heartbeat: its feeds, its pipeline, its minutes and
-        its stream clients, each read once."""
+        """What this process says about itself in its heartbeat: its feeds, its pipeline, its minutes, its
+        stream clients and its proxy routes, each read once."""
         return self._summary(self._pipeline.snapshot())
 
     def _summary(self, pipeline: PipelineSnapshot) -> dict[str, object]:
@@ -128,6 +130,7 @@ class HealthService:
             "pipeline": _pipeline_view(pipeline),
             "aggregator": asdict(self._aggregator.snapshot()),
             "websocket_clients": self._clients(),
+            "proxy": self._proxy(held),
         }
 
     def processes(self) -> list[dict[str, object]]:

@@ -7,7 +7,7 @@ turning it on in test mode is refused.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import gevent
 
@@ -40,18 +40,42 @@ class ProxyService:
         if modes.mode == "test":
             self._settings.enabled = False
 
-    def status(self) -> dict[str, object]:
-        settings, router = self._settings, self._router
-        live = self._modes.exchanges("live")
+    def runtime(self, held: Sequence[str]) -> dict[str, object]:
+        """What this process's router knows, for its heartbeat: the routes of the feeds it reads, and its
+        proxies' failures and benches."""
+        router = self._router
         return {
-            "enabled": router.active,
+            "routes": {name: router.route_name(name) for name in held},
+            "failures": {p.masked: n for p, n in router.failures.items()},
+            "benched": [p.masked for p in router.benched()],
+        }
+
+    def status(self, processes: Sequence[Mapping[str, object]]) -> dict[str, object]:
+        """Alike on every worker: the shared settings, each feed's route as its owner reports it, and the
+        failures and benches of every process (``processes``: their heartbeats, with ``runtime`` as
+        ``proxy``)."""
+        settings = self._settings
+        routes: dict[str, str] = {}
+        failures: dict[str, int] = {}
+        benched: set[str] = set()
+        for process in processes:
+            runtime = process.get("proxy")
+            if not isinstance(runtime, Mapping):  # a heartbeat of another version
+                continue
+            routes.update(_strings(runtime.get("routes")))
+            for proxy, count in _strings(runtime.get("failures"), int).items():
+                failures[proxy] = failures.get(proxy, 0) + count
+            benched.update(p for p in runtime.get("benched") or () if isinstance(p, str))
+        live = self._modes.exchanges("live") if self._modes.mode == "live" else []
+        return {
+            "enabled": self._router.active,
             "mode": settings.mode,
             "policy": settings.policy,
             "proxies": [p.masked for p in settings.proxies],
             "static": settings.static.masked if settings.static else None,
-            "routes": {name: router.route_name(name) for name in live} if self._modes.mode == "live" else {},
-            "failures": {p.masked: n for p, n in router.failures.items()},
-            "benched": [p.masked for p in router.benched()],
+            "routes": {name: routes.get(name, "none yet: no process reads it") for name in live},
+            "failures": dict(sorted(failures.items())),
+            "benched": sorted(benched),
         }
 
     def shared(self) -> dict[str, object]:
@@ -156,3 +180,10 @@ def _policy(given: str | None, current: str) -> str:
     if given not in POLICIES:
         raise ProxyRequestError(f"policy must be one of {', '.join(POLICIES)}, got {str(given)[:40]!r}")
     return given
+
+
+def _strings(values: object, kind: type = str) -> dict[str, object]:
+    """The entries of a reported mapping whose key is a string and value of ``kind``: the rest is not ours."""
+    if not isinstance(values, Mapping):
+        return {}
+    return {key: value for key, value in values.items() if isinstance(key, str) and isinstance(value, kind)}

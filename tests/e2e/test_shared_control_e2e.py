@@ -33,6 +33,17 @@ def test_mode_and_proxy_changes_reach_every_process_and_survive_a_restart_with_o
             "/proxy/status",
             lambda p: (p["enabled"], p["mode"], p["static"], p["policy"]) == (True, "static", proxy, "fallback"),
         )
+        # The whole status alike on both: each feed's route as its owner reports it (the feeds are split
+        # between the two processes), the failures and benches of both.
+        direct = {f"exchange{i}": "direct" for i in (1, 2, 3)}
+        wait_for(
+            lambda: (
+                first.get("/proxy/status")[1] == second.get("/proxy/status")[1]
+                and first.get("/proxy/status")[1]["routes"] == direct
+            ),
+            timeout=5,
+            message="one proxy status on both processes",
+        )
 
         assert second.post("/mode/test")[0] == 200
         seen_within_a_second(first, "/mode", lambda m: m["mode"] == "test")

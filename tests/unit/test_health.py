@@ -61,6 +61,7 @@ def test_last_message_age_is_measured_after_the_probes() -> None:
         lambda: ["ex1"],
         TradeGaps(lambda gap: None),
         lambda: 0,
+        lambda held: {},
         "host",
         1,
         clock=lambda: clock[0],

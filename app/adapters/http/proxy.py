@@ -25,7 +25,8 @@ def _body() -> dict:
 
 
 def _status() -> ResponseReturnValue:
-    return jsonify(services().proxy.status())
+    http = services()
+    return jsonify(http.proxy.status(http.health.processes()))
 
 
 def _change(action: Callable[[], None]) -> ResponseReturnValue:
