@@ -55,9 +55,10 @@ class CacheWriter:
             self._loop = gevent.spawn(self._write_forever)
 
     def join(self, timeout: float) -> None:
-        """Wait for the writer to end (after the ``None`` its producer puts last)."""
+        """Wait for the writer to end (after the ``None`` its producer puts last); killed if still at it."""
         if self._loop is not None:
             self._loop.join(timeout=timeout)
+            self._loop.kill()
             self._loop = None
 
     def mark_feed(self, feed: str) -> None:

@@ -83,12 +83,14 @@ class Ingestion:
             self._workers = [gevent.spawn(self._decode_loop) for _ in range(self._settings.workers)]
 
     def stop(self, timeout: float) -> None:
-        """Stop every source, then let the workers decode what is queued and end."""
+        """Stop every source, then let the workers decode what is queued and end (those still at it after
+        ``timeout`` are killed: nothing of this process may run on past its shutdown)."""
         for name in list(self._sources):
             self.detach(name)
         for _ in self._workers:
             self._queue.put(None)
         gevent.joinall(self._workers, timeout=timeout)
+        gevent.killall(self._workers)
         self._workers = []
 
     # -- sources ---------------------------------------------------------

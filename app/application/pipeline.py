@@ -207,6 +207,7 @@ class Pipeline:
         self._ingestion.stop(max(0.1, deadline - time.monotonic()))
         self._results.put(None)
         self._collector.join(timeout=max(0.1, deadline - time.monotonic()))
+        self._collector.kill()  # still at it past the deadline: what it has not taken is lost, never doubled
         self._cache_writer.join(max(0.1, deadline - time.monotonic()))
         self._cadence.stop()
         self._collector = None
