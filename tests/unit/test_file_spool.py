@@ -1,5 +1,6 @@
 """The spool on real files: durability, acknowledgements, damage, its bound, and orphans of dead processes."""
 
+import threading
 from pathlib import Path
 
 from app.adapters.spool.file_spool import FileSpool
@@ -96,3 +97,27 @@ def test_nothing_touches_the_disk_before_first_use(tmp_path: Path) -> None:
     assert not base.parent.exists()
     assert spool.pending() == []
     assert spool.path.exists()
+
+
+def test_workers_starting_at_once_never_adopt_each_others_new_spools(tmp_path: Path) -> None:
+    """Each opens its file and then locks it: another may find it in between, and must leave it alone."""
+    for round_ in range(30):
+        base = tmp_path / f"r{round_}" / "minutes.jsonl"
+        base.parent.mkdir()
+        spools = [FileSpool(base, 1 << 20, f"run-{n}") for n in range(6)]
+        start = threading.Barrier(len(spools))
+
+        workers = [threading.Thread(target=_spool_one, args=(s, n, start)) for n, s in enumerate(spools)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert sorted(p.name for p in base.parent.iterdir()) == sorted(s.path.name for s in spools)
+        for spool in spools:
+            spool.close()
+        assert sorted(b.batch_id for b in FileSpool(base, 1 << 20, "next").pending()) == [f"b{n}" for n in range(6)]
+
+
+def _spool_one(spool: FileSpool, n: int, start: threading.Barrier) -> None:
+    start.wait()
+    spool.append(batch(n))

@@ -14,7 +14,9 @@ the store's error, so one bad batch never blocks the ones after it and
 nothing is thrown away.
 
 Each process spools to a file of its own beside ``spool_path``
-(``minutes.<run>.jsonl``), held with an exclusive ``flock`` while it runs.
+(``minutes.<run>.jsonl``), held with an exclusive ``flock`` while it runs
+(taken before the file gets that name, so no process starting at the same
+moment takes it for an orphan).
 Several workers of one host never share a file, and a file whose lock is
 free belongs to a process that is gone: the first process to open its
 spool adopts such orphans (their pending batches join its own, with their
@@ -64,13 +66,17 @@ def _load(path: Path) -> dict[str, MinuteBatch]:
     return pending
 
 
-def _locked(file: BinaryIO) -> bool:
-    """Take the file's exclusive lock without waiting; False while another process holds it."""
+def _locked(file: BinaryIO, path: Path) -> bool:
+    """Take the file's exclusive lock without waiting; False while another process holds it, or once
+    ``path`` no longer names it (another process adopted and removed it between our open and our lock)."""
     try:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
-    return True
+    try:
+        return os.stat(path).st_ino == os.fstat(file.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 class FileSpool:
@@ -89,12 +95,22 @@ class FileSpool:
     def _opened(self) -> BinaryIO:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            file = self.path.open("ab")
-            if not _locked(file):
-                raise RuntimeError(f"spool {self.path} is held by another process")
-            self._file = file
+            self._file = self._open_locked()
             self._adopt_orphans()
         return self._file
+
+    def _open_locked(self) -> BinaryIO:
+        """This process's file, locked before it takes its name: between a plain open and the lock, another
+        process starting at the same moment would take it for the spool of a process that is gone."""
+        existing = self.path.exists()  # reopened after ``close``: ours already
+        name = self.path if existing else self.path.with_suffix(".new")
+        file = name.open("ab")
+        if not _locked(file, name):
+            file.close()
+            raise RuntimeError(f"spool {self.path} is held by another process")
+        if not existing:
+            os.replace(name, self.path)
+        return file
 
     def _adopt_orphans(self) -> None:
         """Take over the batches of spool files whose process is gone (their lock is free)."""
@@ -102,9 +118,13 @@ class FileSpool:
         for orphan in sorted(self._base.parent.glob(pattern)):
             if orphan == self.path:
                 continue
-            with orphan.open("rb") as file:
-                if not _locked(file):
-                    continue  # a live process's spool
+            try:
+                file = orphan.open("rb")
+            except FileNotFoundError:  # adopted by another process just now
+                continue
+            with file:
+                if not _locked(file, orphan):
+                    continue  # a live process's spool, or one adopted meanwhile
                 batches = _load(orphan)
                 for batch in batches.values():
                     if batch.batch_id not in self._pending:
@@ -169,7 +189,7 @@ class FileSpool:
             log.error("spool full: dropped the oldest minute batch", extra={"batch": lost})
         temporary = self.path.with_suffix(".tmp")
         out = temporary.open("wb")
-        _locked(out)  # held on the new file before it takes the name, so no other process adopts it
+        _locked(out, temporary)  # held on the new file before it takes the name, so no other process adopts it
         out.write(b"".join(lines))
         out.flush()
         os.fsync(out.fileno())
