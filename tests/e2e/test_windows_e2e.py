@@ -154,9 +154,11 @@ def test_a_redis_restarted_empty_mid_stream_is_noticed_and_written_back(
         service = start_service(make_config(redis={"url": cache.url, "retry_after": 0.3}))
         connected(service, exchanges)
         up = int(time.time() * 1000)  # the process holds everything it received after this
-        time.sleep(1.5)
+        time.sleep(2.0)
         rng = random.Random(2)
-        ticks = recent_ticks(rng, int(time.time() * 1000), 51, 1000)
+        # All newer than up + 1.5 s: a window of whole seconds back from any later moment that starts after
+        # ``up`` (below) starts before them.
+        ticks = recent_ticks(rng, int(time.time() * 1000), 51, 500)
         feed(exchanges, ticks)
         settled(service, len(ticks))
         cache.kill()
