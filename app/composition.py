@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gevent
 from flask import Flask
 from gevent.lock import Semaphore
 from prometheus_client import CollectorRegistry
@@ -87,7 +86,6 @@ class Container:
     relay: StreamRelay
     spool: FileSpool
     started: bool = False
-    _direct_retries: gevent.Greenlet | None = None
     _stopping: Semaphore = field(default_factory=Semaphore)
 
     def start(self) -> None:
@@ -101,7 +99,7 @@ class Container:
         self.feeds.start()
         self.control.start()
         self.relay.start()
-        self._direct_retries = gevent.spawn(self.proxy.retry_direct_forever)
+        self.proxy.start()
         log.info("pipeline started", extra={"mode": self.modes.mode})
         log.info(self.access.rule)
 
@@ -121,8 +119,7 @@ class Container:
         self.control.stop()
         self.relay.stop()
         self.stream.close_all()
-        if self._direct_retries is not None:
-            self._direct_retries.kill()
+        self.proxy.stop()
         self.feeds.stop_taking()
         self.pipeline.stop(timeout=max(1.0, self.config.http.graceful_timeout - 5))
         self.feeds.stop()  # leases handed back only now: a successor's replay finds every tick in the cache

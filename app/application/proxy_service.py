@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 import gevent
 
 from app.application.modes import ModeService
+from app.application.owned_loop import OwnedLoop
 from app.application.proxy_routing import ProxyRouter
 from app.domain.errors import DomainError
 from app.domain.proxy_endpoint import parse_proxy_url
@@ -19,6 +20,7 @@ from app.domain.proxy_endpoint import parse_proxy_url
 log = logging.getLogger(__name__)
 
 POLICIES = ("fallback", "only")
+DIRECT_RETRY_INTERVAL = 1.0
 
 
 class ProxyConflict(DomainError):
@@ -39,6 +41,14 @@ class ProxyService:
         modes.listeners.append(self._mode_switched)
         if modes.mode == "test":
             self._settings.enabled = False
+        self._direct_retries = OwnedLoop(self._retry_direct_forever)
+
+    def start(self) -> None:
+        """Under ``fallback``, look once a second for feeds on a proxy that may go direct again."""
+        self._direct_retries.start()
+
+    def stop(self) -> None:
+        self._direct_retries.stop()
 
     def runtime(self, held: Sequence[str]) -> dict[str, object]:
         """What this process's router knows, for its heartbeat: the routes of the feeds it reads, and its
@@ -145,14 +155,14 @@ class ProxyService:
         settings.proxies.clear()
         self._apply("cleared")
 
-    def retry_direct_forever(self, interval: float = 1.0) -> None:
-        """Under ``fallback``, move sources on a proxy back to direct once a probe shows direct works.
+    def _retry_direct_forever(self) -> None:
+        """Move sources on a proxy back to direct once a probe shows direct works.
 
         The probe is a connection of its own: the proxied one keeps carrying
         data until then, however long direct stays blocked.
         """
         while True:
-            gevent.sleep(interval)
+            gevent.sleep(DIRECT_RETRY_INTERVAL)
             for source in self._router.due_for_direct():
                 if self._probe_direct(source):
                     log.info("direct route works again: reconnecting", extra={"exchange": source})
