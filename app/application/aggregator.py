@@ -130,20 +130,27 @@ class MinuteAggregator:
         self._leases[feed] = token
         self._unclaimed[feed] = token
 
-    def fence(self, feed: str) -> bool:
+    def fence(self, feed: str, timeout: float) -> bool:
         """Claim a feed just taken over, before its first read, so a stale owner's rows are refused from now.
 
-        False: a newer token holds it (don't read it). The store being down
-        is no reason to wait: ``claim_pending`` claims it again later anyway.
+        False: a newer token holds it (don't read it). The store being down,
+        or slower than ``timeout``, is no reason to wait: ``claim_pending``
+        claims it again later anyway.
         """
+        token = self._unclaimed[feed]
         try:
-            self._store.claim(feed, self._unclaimed[feed])
+            self._store.claim(feed, token, timeout)
         except StorageUnavailable:
             return True
         except FeedFenced:
-            del self._unclaimed[feed]
+            self._claimed(feed, token)
             return False
         return True
+
+    def _claimed(self, feed: str, token: int) -> None:
+        """Done with the claim of ``token``; one of a lease taken since (the feed lost and taken back) stays."""
+        if self._unclaimed.get(feed) == token:
+            del self._unclaimed[feed]
 
     def claim_pending(self, cache: TickCache) -> bool:
         """Claim each feed taken over, and store at once what its previous owner left unsealed.
@@ -167,7 +174,7 @@ class MinuteAggregator:
                         return False
                 except FeedFenced:
                     self.on_fenced(feed, token)
-                del self._unclaimed[feed]
+                self._claimed(feed, token)
             return True
 
     def _claim(self, feed: str, token: int, cache: TickCache) -> bool:

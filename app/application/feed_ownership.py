@@ -71,6 +71,12 @@ class LeaseSettings:
         """The lock's own TTL: three polls short of ``ttl``, the time others take to see it free and take it."""
         return self.ttl - 3 * self.poll
 
+    @property
+    def claim_timeout(self) -> float:
+        """How long the loop waits for the store's claim of a feed it took: never so long its other leases
+        lapse (a claim that times out is made again by the cadence)."""
+        return min(1.0, self.expiry - 2 * self.poll)
+
 
 @dataclass
 class _Held:
@@ -152,8 +158,10 @@ class FeedOwnership:
         self._wake.set()
 
     def restart(self, names: Sequence[str] | None = None) -> None:
-        """Reconnect the feeds held here (or those named), so new routing applies."""
+        """Reconnect the feeds held here (or those named), so new routing applies; not once shutdown began."""
         with self._lock:
+            if not self._taking:
+                return
             for name, held in list(self._held.items()):
                 if names is None or name in names:
                     self._pipeline.detach(name)
@@ -181,14 +189,13 @@ class FeedOwnership:
         others = [p for p in self._registry.processes() if p.get("run") != self._run]
         processes = self.processes = 1 + len(others)
         self._renew()
-        if not self._taking:
-            return
-        share = math.ceil(len(self._wanted) / processes)
-        while len(self._held) > share:
-            newest = max(self._held, key=lambda name: self._held[name].since_ms)
-            log.info("handing a feed over to share them out", extra={"exchange": newest, "processes": processes})
-            self._release(newest)
-        self._take_free(share)
+        if self._taking:
+            share = math.ceil(len(self._wanted) / processes)
+            while len(self._held) > share:
+                newest = max(self._held, key=lambda name: self._held[name].since_ms)
+                log.info("handing a feed over to share them out", extra={"exchange": newest, "processes": processes})
+                self._release(newest)
+            self._take_free(share)
         # After the changes, so every process's /health shows this cycle's owners.
         self._registry.heartbeat(self.summary())
 
@@ -229,23 +236,26 @@ class FeedOwnership:
                 continue
             if self._clock() - self._renewed_at >= poll:  # taking several (each a store round trip) took a while
                 self._renew()
+            acquired_at = self._clock()
             token = self._leases.acquire(name)
             if token is not None:
-                self._take(name, token)
+                self._take(name, token, acquired_at)
 
     def _preference(self, name: str) -> bytes:
         """Each process tries the feeds in an order of its own, so they don't all reach for the same one."""
         return hashlib.blake2b(f"{self._run}:{name}".encode(), digest_size=4).digest()
 
-    def _take(self, name: str, token: int) -> None:
+    def _take(self, name: str, token: int, acquired_at: float) -> None:
         self._free_since.pop(name, None)
         self._aggregator.take_over(name, token)
-        if not self._aggregator.fence(name):
+        if not self._aggregator.fence(name, self._settings.claim_timeout):
             log.warning("feed not taken: the minute store holds a newer fencing token", extra={"exchange": name})
             with contextlib.suppress(StorageUnavailable):
                 self._leases.release(name)
             return
-        held = _Held(self._wanted[name], token, int(time.time() * 1000), self._clock() + self._settings.expiry)
+        # Counted from before the lock was taken, as a renewal is: the claim may have taken a while.
+        valid_until = acquired_at + self._settings.expiry - self._settings.poll
+        held = _Held(self._wanted[name], token, int(time.time() * 1000), valid_until)
         held.renewed.set()
         self._held[name] = held
         log.info("feed taken", extra={"exchange": name})

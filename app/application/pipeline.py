@@ -21,12 +21,13 @@ Overflow policy, per queue:
   later (see ``CacheWriter``); the memory window keeps queries complete.
 """
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
-from gevent.queue import Empty, Queue
+from gevent.queue import Empty, Full, Queue
 
 from app.application.aggregator import MinuteAggregator
 from app.application.cache_writer import CacheWriter
@@ -205,7 +206,8 @@ class Pipeline:
             return
         deadline = time.monotonic() + timeout
         self._ingestion.stop(max(0.1, deadline - time.monotonic()))
-        self._results.put(None)
+        with contextlib.suppress(Full):  # a collector that can't take it now is killed below
+            self._results.put(None, timeout=max(0.1, deadline - time.monotonic()))
         self._collector.join(timeout=max(0.1, deadline - time.monotonic()))
         self._collector.kill()  # still at it past the deadline: what it has not taken is lost, never doubled
         self._cache_writer.join(max(0.1, deadline - time.monotonic()))

@@ -210,11 +210,13 @@ class MinuteStore(Protocol):
         """Merge a batch; returns the exchanges whose rows were refused for a stale fencing token."""
         ...
 
-    def claim(self, exchange: str, token: int) -> list[SealMark]:
+    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
         """Fence the feed with ``token``; returns what no stored batch holds: the feed's mark, and every
         other lease that claimed it since (from its first tick).
 
-        Raises ``FeedFenced`` when a newer token already holds it. The marks
+        Raises ``FeedFenced`` when a newer token already holds it, and
+        ``StorageUnavailable`` past ``timeout`` (None: the store's own call
+        timeout; the lease loop must not wait longer than its leases last). The marks
         move only when a batch of the feed is stored (a batch with no rows
         too), which also clears the claims.
         """

@@ -8,6 +8,7 @@ turning it on in test mode is refused.
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import gevent
 
@@ -72,10 +73,12 @@ class ProxyService:
             runtime = process.get("proxy")
             if not isinstance(runtime, Mapping):  # a heartbeat of another version
                 continue
-            routes.update(_strings(runtime.get("routes")))
-            for proxy, count in _strings(runtime.get("failures"), int).items():
+            routes.update(_entries(runtime.get("routes"), lambda value: isinstance(value, str)))
+            for proxy, count in _entries(runtime.get("failures"), _is_count).items():
                 failures[proxy] = failures.get(proxy, 0) + count
-            benched.update(p for p in runtime.get("benched") or () if isinstance(p, str))
+            reported = runtime.get("benched")
+            if isinstance(reported, list):
+                benched.update(p for p in reported if isinstance(p, str))
         live = self._modes.exchanges("live") if self._modes.mode == "live" else []
         return {
             "enabled": self._router.active,
@@ -192,8 +195,12 @@ def _policy(given: str | None, current: str) -> str:
     return given
 
 
-def _strings(values: object, kind: type = str) -> dict[str, object]:
-    """The entries of a reported mapping whose key is a string and value of ``kind``: the rest is not ours."""
+def _entries(values: object, valid: Callable[[object], bool]) -> dict[str, Any]:
+    """The entries of a reported mapping with a string key and a ``valid`` value: the rest is not ours."""
     if not isinstance(values, Mapping):
         return {}
-    return {key: value for key, value in values.items() if isinstance(key, str) and isinstance(value, kind)}
+    return {key: value for key, value in values.items() if isinstance(key, str) and valid(value)}
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

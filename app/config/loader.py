@@ -297,6 +297,8 @@ def _check_proxy(config: Config) -> None:
 def _check_spool(config: Config) -> None:
     """The spool must be writable, or sealed minutes would have nowhere safe to go."""
     path = Path(config.aggregator.spool_path)
+    if not path.suffix:  # each process's file is <stem>.<run><suffix>: the suffix tells them from the rest
+        raise ConfigError(f"aggregator.spool_path: must end in a file extension, e.g. {path.name or 'minutes'}.jsonl")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

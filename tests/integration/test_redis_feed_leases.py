@@ -57,7 +57,8 @@ def test_processes_are_counted_by_their_heartbeats_and_leave_or_lapse(redis_pref
     b.heartbeat({"feeds": ["ex2", "ex3"]})
     raw = redis.Redis.from_url(REDIS_URL)
     raw.set(f"{redis_prefix}:process:zz", b"not json")  # something marketflow did not write
-    raw.sadd(f"{redis_prefix}:processes", "zz")
+    raw.set(f"{redis_prefix}:process:yy", b"[1]")  # JSON, but not a heartbeat
+    raw.sadd(f"{redis_prefix}:processes", "zz", "yy")
     assert a.processes() == [
         {"id": "h:1", "run": "r1", "feeds": ["ex1"]},
         {"id": "h:2", "run": "r2", "feeds": ["ex2", "ex3"]},
@@ -67,7 +68,7 @@ def test_processes_are_counted_by_their_heartbeats_and_leave_or_lapse(redis_pref
     assert [p["id"] for p in a.processes()] == ["h:1"]
 
     time.sleep(TTL + 0.2)  # a stops beating: it is no longer counted, and the index forgets it
-    raw.delete(f"{redis_prefix}:process:zz")
+    raw.delete(f"{redis_prefix}:process:zz", f"{redis_prefix}:process:yy")
     assert a.processes() == []
     assert raw.smembers(f"{redis_prefix}:processes") == set()
     a.heartbeat({"feeds": []})  # back: counted again
@@ -85,3 +86,18 @@ def test_every_call_says_the_cache_is_unavailable_when_redis_does_not_answer(red
     ):
         with pytest.raises(StorageUnavailable):
             call()
+
+
+class PausedAfterTaking(RedisFeedLeases):
+    """Pauses between taking the lock and reading the clock, long enough for the lock to pass to another."""
+
+    def _token(self) -> int:
+        raw = redis.Redis.from_url(REDIS_URL)
+        raw.set(f"{self._prefix}:lease:ex1", b"h:2:r2")  # lapsed meanwhile, and taken by h:2
+        return super()._token()
+
+
+def test_a_token_read_after_the_lock_passed_to_another_is_not_kept(redis_prefix: str) -> None:
+    paused = PausedAfterTaking(make_client(RedisConfig(url=REDIS_URL), 0.5), redis_prefix, "h:1", "r1", TTL, 0.2)
+    assert paused.acquire("ex1") is None  # its token would date after h:2's
+    assert paused.holders(["ex1"]) == {"ex1": "h:2"}

@@ -101,7 +101,7 @@ class MemoryStore:
         self.attempts = 0
         self.down = False
 
-    def claim(self, exchange: str, token: int) -> list[SealMark]:
+    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
         if self.down:
             raise StorageUnavailable("fake store down")
         before = self.owners.get(exchange)
@@ -204,6 +204,7 @@ class MemoryLeases:
         self.beats: dict[str, dict[str, object]] = {}
         self.token = 0
         self.down = False
+        self.renewals = 0
 
     def of(self, process: str) -> "ProcessLeases":
         return ProcessLeases(self, process)
@@ -230,6 +231,7 @@ class ProcessLeases:
 
     def renew(self, feed: str) -> bool:
         self._shared.check()
+        self._shared.renewals += 1
         return self._shared.holder.setdefault(feed, self.process) == self.process
 
     def release(self, feed: str) -> None:

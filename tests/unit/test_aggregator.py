@@ -189,7 +189,7 @@ def test_a_successor_that_dies_before_storing_its_replay_is_replayed_too(tmp_pat
     cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1), []))  # then it dies
     second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     second.take_over("ex1", 2)
-    assert second.fence("ex1")  # claimed, and reading ...
+    assert second.fence("ex1", 1.0)  # claimed, and reading ...
     cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [30.0], first_seq=1, lease=2), []))  # ... then it dies too
     third = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     third.take_over("ex1", 3)
@@ -248,3 +248,38 @@ def test_a_feed_taken_back_counts_its_earlier_ticks_once_whether_or_not_a_succes
         agg.close_all()
         assert agg.flush()
         assert (store.rows[("ex1", "BTCUSDT", M)].count, agg.rows_fenced) == (3, 1)
+
+
+class RetakenDuringClaim(MemoryStore):
+    """While the cadence claims lease 2, the lease loop loses the feed and takes it back as lease 3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aggregator: MinuteAggregator | None = None
+
+    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
+        if token == 2 and self.aggregator is not None:
+            self.aggregator.take_over(exchange, 3)
+            assert self.aggregator.fence(exchange, 1.0)
+        return super().claim(exchange, token, timeout)
+
+
+def test_a_feed_taken_back_while_its_claim_runs_still_replays_its_predecessor(tmp_path: Path) -> None:
+    clock, store = Clock((M + 30_000) / 1000), RetakenDuringClaim()
+    cache = FlakyCache(clock)
+    dead = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    dead.take_over("ex1", 1)
+    assert dead.claim_pending(cache)
+    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1), []))  # unsealed when it died
+    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    agg.take_over("ex1", 2)
+    store.aggregator = agg
+    assert agg.claim_pending(cache)  # lease 2 refused (lease 3 claimed meanwhile): lease 3's claim stays due
+    mine = ticks("ex1", "BTCUSDT", M, [30.0], first_seq=1, lease=3)
+    agg.add(mine)
+    agg.close_all()
+    assert not agg.flush()  # lease 3's rows wait for its claim and replay ...
+    assert agg.claim_pending(cache)
+    assert agg.ticks_replayed == 2  # ... which counts what lease 1 left unsealed
+    assert agg.flush()
+    assert store.rows[("ex1", "BTCUSDT", M)].count == 3

@@ -145,6 +145,7 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
         ("redis: {url: 'redis://h:70000/0'}", "redis.url: not a valid URL"),
         ("redis: {url: 'localhost:6379'}", "redis.url: must start with redis://"),
         ("sources: {max_price: 1.0e+300}", "sources.max_price: at most 1e+15"),
+        ("aggregator: {spool_path: var/spool/minutes}", "aggregator.spool_path: must end in a file extension"),
     ],
 )
 def test_out_of_range_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:

@@ -161,3 +161,54 @@ def test_a_feed_lost_while_a_restart_reconnects_it_is_not_read_again() -> None:
         assert "a" not in process.pipeline.attached()
     finally:
         process.pipeline.stop()
+
+
+def test_lease_timings_follow_the_ttl_at_both_ends_of_its_range() -> None:
+    timings = [(s.poll, s.expiry, s.claim_timeout) for s in map(LeaseSettings, (1.0, 8.0, 60.0))]
+    assert timings == [(0.125, 0.625, 0.375), (1.0, 5.0, 1.0), (1.0, 57.0, 1.0)]
+
+
+class SlowClaims(MemoryStore):
+    """Each claim takes a whole poll."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
+        self._clock.now += POLL
+        return super().claim(exchange, token, timeout)
+
+
+def test_leases_held_are_renewed_between_takes_that_take_long() -> None:
+    leases, clock = MemoryLeases(), Clock(1000.0)
+    process = Process("p0", leases, SlowClaims(clock), FlakyCache(time.time), clock)
+    process.cycle()  # all four seen free
+    clock.now += 2 * POLL
+    before = leases.renewals
+    process.feeds._cycle()  # takes all four, a poll each
+    assert sorted(process.feeds.held()) == FEEDS
+    assert leases.renewals - before == 1 + 2 + 3  # before the 2nd, 3rd and 4th take: those held so far
+
+
+def test_once_shutdown_begins_no_feed_is_taken_and_those_held_are_renewed_until_handed_back() -> None:
+    processes, leases, _store, clock = cluster(2)
+    settle(processes, clock)
+    first, second = processes
+    mine = sorted(first.feeds.held())
+    first.feeds.stop_taking()
+    for feed in second.feeds.held():  # the other process dies meanwhile
+        del leases.holder[feed]
+    del leases.beats["p1"]
+    renewals = leases.renewals
+    settle([first], clock)
+    assert sorted(first.feeds.held()) == mine  # its share grew, but it takes nothing now
+    assert leases.renewals - renewals == 4 * len(mine)
+    assert "p0" in leases.beats  # still shown as their owner while it drains
+    for feed in mine:  # the drain stops the sources
+        first.pipeline.detach(feed)
+    first.feeds.restart()  # a proxy change arriving now reconnects nothing
+    assert first.pipeline.attached() == []
+    first.feeds.stop()
+    assert [feed for feed, holder in leases.holder.items() if holder == "p0"] == []
+    assert "p0" not in leases.beats

@@ -5,6 +5,7 @@ worker of a host saves it at the same moment after a change, so each writes
 a temporary file of its own before the rename.
 """
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -37,5 +38,6 @@ class FileControlCopy:
                 out.write(orjson.dumps(state))
             os.replace(temporary, self.path)
         except BaseException:
-            os.unlink(temporary)
+            with contextlib.suppress(OSError):  # the error that matters is the one being raised
+                os.unlink(temporary)
             raise

@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # /health must answer quickly even when the server hangs.
 PING_TIMEOUT = 1.0
-# A claim is made from the lease loop, which must go on renewing well within the lease's TTL.
-CLAIM_TIMEOUT = 1.0
 # Batch ids only need to outlive any replay of their batch (a spool drains as soon as the
 # store is back), so a week is ample; pruning runs at most once an hour, after a write.
 BATCH_ID_RETENTION = "7 days"
@@ -316,12 +314,12 @@ class PostgresMinuteStore:
         kept = self._run(move)
         return [exchange for exchange in sorted(batch.fences) if exchange not in kept]
 
-    def claim(self, exchange: str, token: int) -> list[SealMark]:
+    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
         def take(cur: cursor) -> tuple:
             cur.execute(_CLAIM, {"exchange": exchange, "token": token})
             return cur.fetchone()
 
-        holder, mark_lease, mark_seq, pending = self._run(take, timeout=CLAIM_TIMEOUT)
+        holder, mark_lease, mark_seq, pending = self._run(take, timeout=timeout)
         if holder != token:
             raise FeedFenced(f"{exchange}: a newer fencing token holds the feed")
         marks = [SealMark(int(mark_lease), int(mark_seq))] + [SealMark(int(lease), 0) for lease in pending]

@@ -133,7 +133,9 @@ class RedisFeedLeases:
         found = []
         for value in self._breaker.call(fetch):
             try:
-                found.append(orjson.loads(value))
+                beat = orjson.loads(value)
             except orjson.JSONDecodeError:  # not something marketflow wrote
                 continue
+            if isinstance(beat, dict):  # nor is anything but an object
+                found.append(beat)
         return sorted(found, key=lambda p: str(p.get("id")))

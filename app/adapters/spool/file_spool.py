@@ -103,7 +103,7 @@ class FileSpool:
         """This process's file, locked before it takes its name: between a plain open and the lock, another
         process starting at the same moment would take it for the spool of a process that is gone."""
         existing = self.path.exists()  # reopened after ``close``: ours already
-        name = self.path if existing else self.path.with_suffix(".new")
+        name = self.path if existing else self.path.with_name(self.path.name + ".new")
         file = name.open("ab")
         if not _locked(file, name):
             file.close()
@@ -187,7 +187,7 @@ class FileSpool:
             self._pending.pop(lost)
             self.dropped += 1
             log.error("spool full: dropped the oldest minute batch", extra={"batch": lost})
-        temporary = self.path.with_suffix(".tmp")
+        temporary = self.path.with_name(self.path.name + ".tmp")
         out = temporary.open("wb")
         _locked(out, temporary)  # held on the new file before it takes the name, so no other process adopts it
         out.write(b"".join(lines))
