@@ -50,15 +50,18 @@ def send(exchanges: list[LineExchange], sent: Sent, n: int) -> None:
 
 
 def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_a_host(
-    make_config: Callable[..., dict], exchanges: list[LineExchange], tmp_path, pg_dsn: str, pg: object
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+    exchanges: list[LineExchange],
+    pg_dsn: str,
+    pg: object,
 ) -> None:
     config = make_config(
         http={"workers": 2},
         leases={"ttl_seconds": TTL},
         aggregator={"checkpoint_seconds": 3600.0, "close_grace_seconds": 0.5, "flush_interval_seconds": 0.2},
     )
-    first = Service(config, tmp_path).start()
-    second = Service(config, tmp_path).start()
+    first, second = start_service(config), start_service(config)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
@@ -136,19 +139,22 @@ def send_and_count(exchanges: list[LineExchange], sent: Sent, service: Service) 
     wait_for(lambda: counts(service) == expected, timeout=10, message="10 more ticks per feed")
 
 
-def two_hosts(config: dict, tmp_path) -> tuple[Service, Service]:
+def two_hosts(start_service: Callable[[dict], Service], config: dict) -> tuple[Service, Service]:
     """Two masters of one worker each: a worker's pid is the one /health names."""
-    first = Service(config, tmp_path).start()
-    second = Service(config, tmp_path).start()
+    first, second = start_service(config), start_service(config)
     wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
     return first, second
 
 
 def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
-    make_config: Callable[..., dict], exchanges: list[LineExchange], tmp_path, pg_dsn: str, pg: object
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+    exchanges: list[LineExchange],
+    pg_dsn: str,
+    pg: object,
 ) -> None:
     config = make_config(http={"workers": 1}, leases={"ttl_seconds": TTL}, aggregator={"checkpoint_seconds": 3600.0})
-    first, second = two_hosts(config, tmp_path)
+    first, second = two_hosts(start_service, config)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)
@@ -172,7 +178,11 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
 
 
 def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts_a_feed(
-    make_config: Callable[..., dict], exchanges: list[LineExchange], tmp_path, pg_dsn: str, pg: object
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
+    exchanges: list[LineExchange],
+    pg_dsn: str,
+    pg: object,
 ) -> None:
     cache = RedisServer().start()
     config = make_config(
@@ -181,7 +191,7 @@ def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts
         leases={"ttl_seconds": TTL},
         aggregator={"checkpoint_seconds": 1.0},
     )
-    first, second = two_hosts(config, tmp_path)
+    first, second = two_hosts(start_service, config)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)

@@ -18,13 +18,12 @@ def seen_within_a_second(service: Service, path: str, check: Callable[[dict], bo
 
 
 def test_mode_and_proxy_changes_reach_every_process_and_survive_a_restart_with_or_without_redis(
-    make_config: Callable[..., dict], tmp_path
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
 ) -> None:
     cache = RedisServer().start()
     config = make_config(redis={"url": cache.url, "socket_timeout": 0.3, "retry_after": 0.5})
     proxy = f"http://127.0.0.1:{free_port()}"
-    first = Service(config, tmp_path).start()
-    second = Service(config, tmp_path).start()
+    first, second = start_service(config), start_service(config)
     try:
         status, body = first.post("/proxy/set-static", {"proxy": proxy, "policy": "fallback"})
         assert (status, body["enabled"], body["static"]) == (200, True, proxy)
@@ -64,7 +63,7 @@ def test_mode_and_proxy_changes_reach_every_process_and_survive_a_restart_with_o
         first.stop()
         second.stop()
 
-    restarted = Service(make_config(mode="test", redis=config["redis"]), tmp_path).start()
+    restarted = start_service(make_config(mode="test", redis=config["redis"]))
     try:  # from Redis: the configuration says test and no proxy
         assert restarted.get("/mode")[1]["mode"] == "live"
         assert restarted.get("/proxy/status")[1]["static"] == proxy
@@ -72,7 +71,7 @@ def test_mode_and_proxy_changes_reach_every_process_and_survive_a_restart_with_o
         restarted.stop()
 
     cache.kill()
-    without_redis = Service(make_config(mode="test", redis=config["redis"]), tmp_path).start()
+    without_redis = start_service(make_config(mode="test", redis=config["redis"]))
     try:  # from this host's copy beside the spool
         assert without_redis.get("/mode")[1]["mode"] == "live"
         assert without_redis.get("/proxy/status")[1]["static"] == proxy

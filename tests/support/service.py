@@ -1,5 +1,6 @@
 """A real marketflow service: gunicorn started from the repository, driven over HTTP."""
 
+import contextlib
 import json
 import os
 import signal
@@ -76,7 +77,11 @@ class Service:
             stderr=self._log,
             start_new_session=True,  # its own process group, so crash() reaches the worker too
         )
-        wait_for(self._up, timeout=20, message=f"service on {self.port} ({self.log_path})")
+        try:
+            wait_for(self._up, timeout=20, message=f"service on {self.port} ({self.log_path})")
+        except BaseException:  # never left running behind a failed test
+            self.crash()
+            raise
         return self
 
     def _up(self) -> bool:
@@ -99,7 +104,8 @@ class Service:
 
     def crash(self) -> None:
         """kill -9 of the whole service, master and worker: nothing gets to clean up."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self._log.close()
 

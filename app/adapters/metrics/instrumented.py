@@ -99,8 +99,8 @@ class MeasuredStore:
             self._metrics.observe("postgres", len(batch.rows), started, ok)
         return fenced
 
-    def claim(self, exchange: str, token: int) -> list[SealMark]:
-        return self._inner.claim(exchange, token)
+    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
+        return self._inner.claim(exchange, token, timeout)
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         return self._inner.summarize(symbol, exchanges, from_ms, to_ms)
