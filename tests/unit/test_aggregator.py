@@ -180,15 +180,22 @@ def test_a_feed_taken_over_replays_once_what_its_dead_owner_never_sealed(tmp_pat
     assert store.owners["ex1"][1:] == (SealMark(3, 0), [])  # the mark moved to the new lease with the replay
 
 
-def test_a_successor_that_dies_before_storing_its_replay_is_replayed_too(tmp_path: Path) -> None:
-    clock, store = Clock((M + 30_000) / 1000), MemoryStore()
+def successor_of_a_dead_owner(tmp_path: Path, store: MemoryStore) -> tuple[MinuteAggregator, FlakyCache, Clock]:
+    """Lease 2 on ex1, just taken over from lease 1, which claimed it, cached two ticks and died unsealed."""
+    clock = Clock((M + 30_000) / 1000)
     cache = FlakyCache(clock)
     first = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     first.take_over("ex1", 1)
     assert first.claim_pending(cache)
-    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1), []))  # then it dies
-    second = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
-    second.take_over("ex1", 2)
+    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1), []))
+    successor = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    successor.take_over("ex1", 2)
+    return successor, cache, clock
+
+
+def test_a_successor_that_dies_before_storing_its_replay_is_replayed_too(tmp_path: Path) -> None:
+    store = MemoryStore()
+    second, cache, clock = successor_of_a_dead_owner(tmp_path, store)
     assert second.fence("ex1", 1.0)  # claimed, and reading ...
     cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [30.0], first_seq=1, lease=2), []))  # ... then it dies too
     third = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
@@ -265,14 +272,8 @@ class RetakenDuringClaim(MemoryStore):
 
 
 def test_a_feed_taken_back_while_its_claim_runs_still_replays_its_predecessor(tmp_path: Path) -> None:
-    clock, store = Clock((M + 30_000) / 1000), RetakenDuringClaim()
-    cache = FlakyCache(clock)
-    dead = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
-    dead.take_over("ex1", 1)
-    assert dead.claim_pending(cache)
-    cache.write(CacheBatch(ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1), []))  # unsealed when it died
-    agg = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
-    agg.take_over("ex1", 2)
+    store = RetakenDuringClaim()
+    agg, cache, _ = successor_of_a_dead_owner(tmp_path, store)
     store.aggregator = agg
     assert agg.claim_pending(cache)  # lease 2 refused (lease 3 claimed meanwhile): lease 3's claim stays due
     mine = ticks("ex1", "BTCUSDT", M, [30.0], first_seq=1, lease=3)
