@@ -72,6 +72,11 @@ class LeaseSettings:
         return self.ttl - 3 * self.poll
 
     @property
+    def trusted_for(self) -> float:
+        """How long after a renewal (or the taking) reads go through unchecked: a poll short of the expiry."""
+        return self.expiry - self.poll
+
+    @property
     def claim_timeout(self) -> float:
         """How long the loop waits for the store's claim of a feed it took: never so long its other leases
         lapse (a claim that times out is made again by the cadence)."""
@@ -213,7 +218,7 @@ class FeedOwnership:
         self._renewed_at = self._clock()
         for name, held in list(self._held.items()):
             if self._leases.renew(name):
-                held.valid_until = self._clock() + self._settings.expiry - self._settings.poll
+                held.valid_until = self._clock() + self._settings.trusted_for
                 held.renewed.set()
             else:
                 self._lose(name, "another process holds its lease")
@@ -254,8 +259,7 @@ class FeedOwnership:
                 self._leases.release(name)
             return
         # Counted from before the lock was taken, as a renewal is: the claim may have taken a while.
-        valid_until = acquired_at + self._settings.expiry - self._settings.poll
-        held = _Held(self._wanted[name], token, int(time.time() * 1000), valid_until)
+        held = _Held(self._wanted[name], token, int(time.time() * 1000), acquired_at + self._settings.trusted_for)
         held.renewed.set()
         self._held[name] = held
         log.info("feed taken", extra={"exchange": name})

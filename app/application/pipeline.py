@@ -205,11 +205,15 @@ class Pipeline:
             self._ingestion.stop(0.1)
             return
         deadline = time.monotonic() + timeout
-        self._ingestion.stop(max(0.1, deadline - time.monotonic()))
+
+        def left() -> float:
+            return max(0.1, deadline - time.monotonic())
+
+        self._ingestion.stop(left())
         with contextlib.suppress(Full):  # a collector that can't take it now is killed below
-            self._results.put(None, timeout=max(0.1, deadline - time.monotonic()))
-        self._collector.join(timeout=max(0.1, deadline - time.monotonic()))
+            self._results.put(None, timeout=left())
+        self._collector.join(timeout=left())
         self._collector.kill()  # still at it past the deadline: what it has not taken is lost, never doubled
-        self._cache_writer.join(max(0.1, deadline - time.monotonic()))
+        self._cache_writer.join(left())
         self._cadence.stop()
         self._collector = None
