@@ -46,7 +46,7 @@ from app.application.health import HealthService, process_name
 from app.application.incomplete_minutes import IncompleteMinutes
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSettings
-from app.application.ports import FeedSource
+from app.application.ports.feeds import FeedSource
 from app.application.price_queries import PriceQueries
 from app.application.price_stream import PriceStream
 from app.application.proxy_routing import ProxyRouter, ProxySettings

@@ -27,13 +27,13 @@ from psycogreen.gevent import patch_psycopg  # noqa: E402
 from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
 from app.adapters.postgres.pool import ConnectionPool  # noqa: E402
 from app.application.candle_queries import CandleQueries  # noqa: E402
-from app.application.ports import MinuteBatch, MinuteRow  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
 from app.application.trade_gaps import TradeGaps  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.candles import parse_interval  # noqa: E402
 from app.domain.market import Market  # noqa: E402
+from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
 from app.domain.rollup import MS_PER_HOUR  # noqa: E402
 from app.domain.tick import MS_PER_MINUTE  # noqa: E402
 from benchmarks.leftovers import forget_stored  # noqa: E402

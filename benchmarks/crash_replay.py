@@ -21,8 +21,9 @@ import uuid  # noqa: E402
 import redis  # noqa: E402
 
 from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
-from app.application.ports import CacheBatch, SealMark  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
+from app.domain.buckets import CacheBatch  # noqa: E402
+from app.domain.minutes import SealMark  # noqa: E402
 from app.domain.tick import Tick  # noqa: E402
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "TONUSDT", "DOGEUSDT"]

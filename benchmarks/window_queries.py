@@ -37,12 +37,13 @@ from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
 from app.adapters.postgres.pool import ConnectionPool  # noqa: E402
 from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
 from app.application.pipeline_stats import percentile  # noqa: E402
-from app.application.ports import CacheBatch, MinuteBatch, MinuteRow  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
 from app.application.trade_gaps import TradeGaps  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
+from app.domain.buckets import CacheBatch  # noqa: E402
 from app.domain.market import Market  # noqa: E402
+from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
 from app.domain.tick import MS_PER_MINUTE, Tick, minute_start  # noqa: E402
 from benchmarks.leftovers import forget_cached, forget_stored  # noqa: E402

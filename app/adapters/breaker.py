@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from app.application.ports import StorageUnavailable
+from app.application.ports.storage import StorageUnavailable
 
 T = TypeVar("T")
 

@@ -27,16 +27,15 @@ from dataclasses import dataclass
 
 from gevent.lock import Semaphore
 
-from app.application.ports import (
+from app.application.ports.storage import (
     BatchRejected,
     BatchSpool,
     FeedFenced,
-    MinuteBatch,
-    MinuteRow,
     MinuteStore,
     StorageUnavailable,
     TickCache,
 )
+from app.domain.minutes import MinuteBatch, MinuteRow
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE, Tick
 

@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 from gevent.queue import Queue
 
-from app.application.ports import Missing, RawTrade, Recovery, TradeHistory
+from app.application.ports.feeds import TradeHistory
 from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
-from app.domain.trade_gap import TradeGap
+from app.domain.missed_trades import Missing, Recovery, TradeGap
+from app.domain.tick import RawTrade
 
 log = logging.getLogger(__name__)
 

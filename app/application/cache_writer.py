@@ -18,8 +18,9 @@ import gevent
 from gevent.queue import Empty, Queue
 
 from app.application.pipeline_stats import PipelineStats
-from app.application.ports import CacheBatch, StorageUnavailable, TickCache
+from app.application.ports.storage import StorageUnavailable, TickCache
 from app.application.recent_window import RecentWindow
+from app.domain.buckets import CacheBatch
 from app.domain.tick import Tick
 
 log = logging.getLogger(__name__)

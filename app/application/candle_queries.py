@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.application.ports import BucketRead, MinuteStore, StorageUnavailable
+from app.application.ports.storage import MinuteStore, StorageUnavailable
 from app.application.price_queries import STORE_UNAVAILABLE, PriceQueries
 from app.domain.candles import Candle, CandlePlan, Interval, candles, plan_candles
+from app.domain.recent_reads import BucketRead
 from app.domain.stats import PriceStats
 
 

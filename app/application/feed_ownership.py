@@ -50,7 +50,9 @@ from gevent.lock import RLock
 from app.application.aggregator import MinuteAggregator
 from app.application.owned_loop import OwnedLoop
 from app.application.pipeline import Pipeline
-from app.application.ports import FeedLeases, FeedSource, ProcessRegistry, StorageUnavailable
+from app.application.ports.coordination import FeedLeases, ProcessRegistry
+from app.application.ports.feeds import FeedSource
+from app.application.ports.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ alike: feeds read elsewhere are shown as their owner last reported them.
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Protocol
 
 from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSnapshot
-from app.application.ports import ProcessRegistry, StorageUnavailable
+from app.application.ports.coordination import ProcessRegistry
+from app.application.ports.storage import Pingable, StorageUnavailable
 from app.application.source_status import SourceSnapshot, SourceStatus
 from app.application.trade_gaps import TradeGaps, gap_view
 from app.domain.secrets import mask_secrets
@@ -22,10 +22,6 @@ from app.domain.secrets import mask_secrets
 def process_name(host: str, pid: int) -> str:
     """How a process is named in /health, the heartbeats and every metric."""
     return f"{host}:{pid}"
-
-
-class Pingable(Protocol):
-    def ping(self) -> float: ...
 
 
 def _probe(dependency: Pingable) -> dict[str, object]:

@@ -11,20 +11,16 @@ down) is retried with the next batch.
 import logging
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
 
-from app.application.ports import MinuteBatch, MinuteStore, SealMark, StorageUnavailable
+from app.application.ports.storage import MarkableStore, StorageUnavailable
+from app.domain.minutes import MinuteBatch, SealMark
+from app.domain.missed_trades import TradeGap
 from app.domain.stats import PriceStats
-from app.domain.trade_gap import TradeGap
 
 log = logging.getLogger(__name__)
 
 # Gaps whose minutes later batches are checked against; older ones had their minutes written long ago.
 GAPS_CHECKED = 256
-
-
-class MarkableStore(MinuteStore, Protocol):
-    def mark_incomplete(self, gap: TradeGap) -> None: ...
 
 
 class IncompleteMinutes:

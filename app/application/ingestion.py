@@ -20,7 +20,7 @@ import gevent
 from gevent.queue import Full, Queue
 
 from app.application.pipeline_stats import PipelineStats
-from app.application.ports import FeedSource
+from app.application.ports.feeds import FeedSource
 from app.application.source_status import SourceStatus
 from app.application.throttled_log import ThrottledLog
 from app.domain.errors import InvalidTick

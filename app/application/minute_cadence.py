@@ -14,7 +14,7 @@ import gevent
 
 from app.application.aggregator import MinuteAggregator
 from app.application.owned_loop import OwnedLoop
-from app.application.ports import TickCache
+from app.application.ports.storage import TickCache
 
 log = logging.getLogger(__name__)
 

@@ -2,23 +2,14 @@
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 from gevent.lock import RLock
 
-from app.application.ports import FeedSource
+from app.application.ports.feeds import Feeds, FeedSource
 
 log = logging.getLogger(__name__)
 
 MODES = ("test", "live")
-
-
-class Feeds(Protocol):
-    """Who reads the wanted sources (``FeedOwnership``: the leases decide which process)."""
-
-    def want(self, sources: Sequence[FeedSource]) -> None: ...
-
-    def restart(self, names: Sequence[str] | None = None) -> None: ...
 
 
 class ModeService:

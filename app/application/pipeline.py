@@ -34,7 +34,8 @@ from app.application.cache_writer import CacheWriter
 from app.application.ingestion import Ingestion, IngestSettings
 from app.application.minute_cadence import MinuteCadence
 from app.application.pipeline_stats import PipelineStats
-from app.application.ports import FeedSource, TickCache
+from app.application.ports.feeds import FeedSource
+from app.application.ports.storage import TickCache
 from app.application.recent_window import RecentWindow
 from app.application.source_status import SourceSnapshot
 from app.domain.tick import Tick

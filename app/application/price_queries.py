@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from app.application.modes import ModeService
-from app.application.ports import BucketRead, LatestPrice, MinuteStore, StorageUnavailable, TickCache, WindowRead
+from app.application.ports.storage import MinuteStore, StorageUnavailable, TickCache
 from app.application.recent_window import RecentWindow
 from app.application.trade_gaps import TradeGaps, describe
 from app.domain.errors import DomainError
 from app.domain.market import Market
 from app.domain.period import Period
+from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.window import WindowPlan, plan_window
 

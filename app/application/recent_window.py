@@ -16,7 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
-from app.application.ports import Bucket, BucketRead, CacheBatch, LatestPrice, WindowRead
+from app.domain.buckets import Bucket, CacheBatch
+from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
 from app.domain.window import GRAINS, Cover, cover, split_window

@@ -17,7 +17,8 @@ from gevent.lock import Semaphore
 
 from app.application.modes import MODES, ModeService
 from app.application.owned_loop import OwnedLoop
-from app.application.ports import ControlChannel, ControlCopy, StorageUnavailable
+from app.application.ports.coordination import ControlChannel, ControlCopy
+from app.application.ports.storage import StorageUnavailable
 from app.application.proxy_service import ProxyService
 from app.domain.errors import DomainError
 

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 import gevent
 from gevent.event import Event
 
-from app.application.ports import StorageUnavailable, TickRelay
+from app.application.ports.coordination import TickRelay
+from app.application.ports.storage import StorageUnavailable
 from app.application.price_stream import PriceStream
 from app.domain.tick import Tick
 

@@ -19,10 +19,9 @@ from collections.abc import Callable, Collection
 
 from gevent.queue import Full, Queue
 
-from app.application.ports import Missing, TradeMark
 from app.application.trade_gaps import TradeGaps
+from app.domain.missed_trades import Missing, TradeGap, TradeMark
 from app.domain.tick import Tick
-from app.domain.trade_gap import TradeGap
 
 # Findings waiting for one exchange's backfill; more than this and the rest are recorded as lost.
 MAX_PENDING = 1000

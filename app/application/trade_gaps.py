@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from app.domain.trade_gap import TradeGap
+from app.domain.missed_trades import TradeGap
 
 log = logging.getLogger(__name__)
 

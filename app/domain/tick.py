@@ -2,6 +2,15 @@
 
 from dataclasses import dataclass
 
+from app.domain.errors import InvalidTick
+
+RawTrade = tuple[object, object, object, object, object]
+"""One trade as a decoder gives it: ``(symbol, price, timestamp, quantity, trade_id)``, not yet validated
+(``None`` for what a feed lacks)."""
+
+Decoded = RawTrade | InvalidTick
+"""What a decoder yields per trade: the trade, or why it could not be read (so the trades after it still come)."""
+
 
 @dataclass(slots=True)
 class Tick:

@@ -13,7 +13,7 @@ import redis
 from app.adapters.feeds.wire_line import encode_line
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
-from app.application.ports import MinuteBatch, MinuteRow
+from app.domain.minutes import MinuteBatch, MinuteRow
 from app.domain.tick import MS_PER_MINUTE, minute_start
 from tests.support.fakes import SEQ
 from tests.support.net import LineExchange, wait_for

@@ -7,7 +7,7 @@ import redis
 
 from app.adapters.redis.feed_leases import RedisFeedLeases
 from app.adapters.redis.tick_cache import make_client
-from app.application.ports import StorageUnavailable
+from app.application.ports.storage import StorageUnavailable
 from app.config.schema import RedisConfig
 from tests.conftest import REDIS_URL
 from tests.support.net import free_port

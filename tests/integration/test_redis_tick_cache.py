@@ -7,9 +7,11 @@ import pytest
 import redis
 
 from app.adapters.redis.tick_cache import EDGE_RAW_LOST, LOST_SINCE, RedisTickCache, make_client
-from app.application.ports import CacheBatch, SealMark, StorageUnavailable
+from app.application.ports.storage import StorageUnavailable
 from app.application.recent_window import RecentWindow
 from app.config.schema import RedisConfig
+from app.domain.buckets import CacheBatch
+from app.domain.minutes import SealMark
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 from tests.conftest import REDIS_URL

@@ -10,8 +10,8 @@ from gevent.pywsgi import WSGIServer
 
 from app.adapters.feeds.trade_history import trade_history
 from app.adapters.net.connector import Connector, tls_context
-from app.application.ports import Missing, TradeMark
 from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.domain.missed_trades import Missing, TradeMark
 
 DIRECT_ONLY = Connector(ProxyRouter(ProxySettings(False, "disabled", "fallback", [], None, 60, 300)))
 T0 = 1_763_712_000_000

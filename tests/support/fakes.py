@@ -7,20 +7,13 @@ from typing import TYPE_CHECKING
 import gevent
 
 from app.adapters.feeds.wire_line import decode_line
-from app.application.ports import (
-    CacheBatch,
-    Emit,
-    FeedFenced,
-    FeedSource,
-    LatestPrice,
-    MinuteBatch,
-    MinuteRow,
-    SealMark,
-    StorageUnavailable,
-    WindowRead,
-)
+from app.application.ports.feeds import Emit, FeedSource
+from app.application.ports.storage import FeedFenced, StorageUnavailable
 from app.application.recent_window import RecentWindow
 from app.application.source_status import SourceStatus
+from app.domain.buckets import CacheBatch
+from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
+from app.domain.recent_reads import LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 

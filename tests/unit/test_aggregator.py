@@ -2,7 +2,8 @@ from pathlib import Path
 
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
-from app.application.ports import CacheBatch, SealMark
+from app.domain.buckets import CacheBatch
+from app.domain.minutes import SealMark
 from app.domain.tick import Tick
 from tests.support.fakes import Clock, FlakyCache, MemoryStore
 

@@ -2,7 +2,7 @@ import gevent
 import pytest
 
 from app.adapters.breaker import Breaker
-from app.application.ports import StorageUnavailable
+from app.application.ports.storage import StorageUnavailable
 
 
 def fail() -> None:

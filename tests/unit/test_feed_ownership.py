@@ -10,8 +10,8 @@ from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.pipeline import Pipeline
-from app.application.ports import SealMark
 from app.application.recent_window import RecentWindow
+from app.domain.minutes import SealMark
 from app.domain.tick import Tick
 from tests.support.fakes import Clock, FlakyCache, MemoryLeases, MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import SYMBOLS, settings

@@ -4,7 +4,7 @@ import threading
 from pathlib import Path
 
 from app.adapters.spool.file_spool import FileSpool
-from app.application.ports import MinuteBatch, MinuteRow
+from app.domain.minutes import MinuteBatch, MinuteRow
 
 M = 1_763_712_000_000
 

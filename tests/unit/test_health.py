@@ -7,7 +7,7 @@ from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
-from app.application.ports import Emit
+from app.application.ports.feeds import Emit
 from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
 from tests.support.fakes import AllFeeds, MemoryLeases, MemoryStore, ScriptedSource

@@ -10,8 +10,8 @@ from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline, PipelineSettings
-from app.application.ports import CacheBatch
 from app.application.recent_window import RecentWindow
+from app.domain.buckets import CacheBatch
 from app.domain.tick import Tick
 from tests.support.exchange_servers import binance_trade
 from tests.support.fakes import AllFeeds, FlakyCache, MemoryStore, ScriptedSource

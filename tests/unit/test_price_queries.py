@@ -1,10 +1,10 @@
 import pytest
 
 from app.application.modes import ModeService
-from app.application.ports import CacheBatch
 from app.application.price_queries import STORE_UNAVAILABLE, NoData, PriceQueries
 from app.application.recent_window import RecentWindow
 from app.application.trade_gaps import TradeGaps
+from app.domain.buckets import CacheBatch
 from app.domain.errors import UnknownExchange, UnknownSymbol
 from app.domain.market import Market
 from app.domain.period import parse_period
@@ -98,7 +98,7 @@ def test_cache_outage_falls_back_to_the_in_process_window(world: Fixture) -> Non
 
 
 def test_long_periods_add_stored_minutes_weighted_by_count(world: Fixture) -> None:
-    from app.application.ports import MinuteBatch, MinuteRow
+    from app.domain.minutes import MinuteBatch, MinuteRow
 
     old = (NOW_MS - 20 * MIN) // MIN * MIN
     world.store.write(

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 
 from app.application.modes import ModeService
-from app.application.ports import FeedSource
+from app.application.ports.feeds import FeedSource
 from app.application.proxy_routing import ProxyRouter, ProxySettings
 from app.application.proxy_service import ProxyService
 from app.domain.proxy_endpoint import parse_proxy_url

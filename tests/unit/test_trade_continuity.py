@@ -5,12 +5,12 @@ from gevent.queue import Queue
 
 from app.application.backfill import Backfill
 from app.application.incomplete_minutes import IncompleteMinutes
-from app.application.ports import MinuteBatch, MinuteRow, Missing, Recovery, TradeMark
 from app.application.source_status import SourceStatus
 from app.application.trade_continuity import TradeContinuity
 from app.application.trade_gaps import TradeGaps, describe
+from app.domain.minutes import MinuteBatch, MinuteRow
+from app.domain.missed_trades import Missing, Recovery, TradeGap, TradeMark
 from app.domain.tick import Tick
-from app.domain.trade_gap import TradeGap
 from tests.support.fakes import SEQ, Clock, MemoryStore
 
 T0 = 1_763_712_000_000

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.application.ports import RawTrade
+from app.domain.tick import RawTrade
 
 MARK = b"\x00recovered:"
 

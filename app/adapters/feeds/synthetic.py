@@ -12,7 +12,7 @@ import time
 import gevent
 
 from app.adapters.feeds.wire_line import decode_line, encode_line
-from app.application.ports import Emit
+from app.application.ports.feeds import Emit
 from app.application.source_status import SourceStatus
 
 # Rough late-2026 levels; an unknown symbol starts at 100.

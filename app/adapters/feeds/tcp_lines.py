@@ -11,7 +11,7 @@ from app.adapters.feeds.reconnecting import mark_connected, reconnect_forever
 from app.adapters.feeds.wire_line import decode_line
 from app.adapters.net.connector import Connector, Destination
 from app.application.backoff import Backoff
-from app.application.ports import Emit
+from app.application.ports.feeds import Emit
 from app.application.source_status import SourceStatus
 
 READ_SIZE = 65_536

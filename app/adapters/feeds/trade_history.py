@@ -22,8 +22,8 @@ from typing import ClassVar
 from app.adapters.feeds.exchanges.okx import to_inst_id
 from app.adapters.net.connector import Connector
 from app.adapters.net.rest_client import RestClient, RestError
-from app.application.ports import Missing, RawTrade, Recovery
-from app.domain.trade_gap import TradeGap
+from app.domain.missed_trades import Missing, Recovery, TradeGap
+from app.domain.tick import RawTrade
 
 
 def _rows(answer: object, *path: str) -> list[dict]:

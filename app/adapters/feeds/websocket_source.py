@@ -33,17 +33,18 @@ import gevent
 import websocket
 from gevent import socket
 
-from app.adapters.feeds.exchanges.base import Control, Decoded, ExchangeProtocol
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol
 from app.adapters.feeds.reconnecting import mark_connected, reconnect_forever
 from app.adapters.feeds.recovered import decode_recovered, encode_recovered, is_recovered
 from app.adapters.net.connector import Connector, Destination
 from app.application.backfill import Backfill
 from app.application.backoff import Backoff, ConnectPacer
-from app.application.ports import Emit, RawTrade
+from app.application.ports.feeds import Emit
 from app.application.source_status import SourceStatus
 from app.application.trade_continuity import TradeContinuity
 from app.domain.clock_skew import ClockSkew
 from app.domain.errors import InvalidTick
+from app.domain.tick import Decoded, RawTrade
 from app.domain.validation import to_timestamp_ms
 
 log = logging.getLogger(__name__)

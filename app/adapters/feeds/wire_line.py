@@ -11,11 +11,12 @@ from collections.abc import Iterator
 import orjson
 
 from app.domain.errors import InvalidTick
+from app.domain.tick import RawTrade
 
 FIELDS = ("symbol", "price", "timestamp")
 
 
-def decode_line(raw: bytes) -> Iterator[tuple[object, object, object, object, None]]:
+def decode_line(raw: bytes) -> Iterator[RawTrade]:
     """One trade per line, without a trade id; a quantity only where the line has one (the synthetic
     generator's do, the exchange programs' don't)."""
     try:

@@ -9,16 +9,10 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from app.application.ports import (
-    BucketRead,
-    CacheBatch,
-    LatestPrice,
-    MinuteBatch,
-    MinuteStore,
-    SealMark,
-    TickCache,
-    WindowRead,
-)
+from app.application.ports.storage import MinuteStore, TickCache
+from app.domain.buckets import CacheBatch
+from app.domain.minutes import MinuteBatch, SealMark
+from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 

@@ -27,11 +27,12 @@ from psycopg2.extensions import cursor
 from app.adapters.breaker import Breaker
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import migrate
-from app.application.ports import BatchRejected, FeedFenced, MinuteBatch, MinuteRow, SealMark
+from app.application.ports.storage import BatchRejected, FeedFenced
+from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
+from app.domain.missed_trades import TradeGap
 from app.domain.rollup import GRAINS, MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
 from app.domain.stats import PriceStats
 from app.domain.tick import MS_PER_MINUTE, minute_start
-from app.domain.trade_gap import TradeGap
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

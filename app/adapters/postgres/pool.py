@@ -13,7 +13,7 @@ import psycopg2.extensions
 from gevent.lock import BoundedSemaphore
 from gevent.queue import Empty, LifoQueue
 
-from app.application.ports import StorageUnavailable
+from app.application.ports.storage import StorageUnavailable
 
 
 class ConnectionPool:

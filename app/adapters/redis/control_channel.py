@@ -14,7 +14,7 @@ import orjson
 import redis
 
 from app.adapters.breaker import Breaker
-from app.application.ports import StorageUnavailable
+from app.application.ports.storage import StorageUnavailable
 
 RESYNC_SECONDS = 5.0
 

@@ -39,8 +39,10 @@ from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
 from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
-from app.application.ports import Bucket, BucketRead, CacheBatch, LatestPrice, SealMark, WindowRead
 from app.config.schema import RedisConfig
+from app.domain.buckets import Bucket, CacheBatch
+from app.domain.minutes import SealMark
+from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import MS_PER_MINUTE, Tick
 from app.domain.window import GRAINS, MS_PER_SECOND, MS_PER_TENTH, split_window

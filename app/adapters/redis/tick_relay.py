@@ -12,7 +12,7 @@ import orjson
 import redis
 
 from app.adapters.breaker import Breaker
-from app.application.ports import StorageUnavailable
+from app.application.ports.storage import StorageUnavailable
 from app.domain.tick import Tick
 
 

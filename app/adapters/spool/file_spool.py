@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 import orjson
 
-from app.application.ports import MinuteBatch, MinuteRow
+from app.domain.minutes import MinuteBatch, MinuteRow
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,7 @@ from typing import ClassVar
 import orjson
 
 from app.domain.errors import InvalidTick
-
-Trade = tuple[object, object, object, object, object]
-Decoded = Trade | InvalidTick
+from app.domain.tick import Decoded, RawTrade
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ def trade_list(message: dict, key: str = "data") -> list[dict]:
     return trades
 
 
-def fields(trade: object, symbol: str, price: str, ts: str, quantity: str, trade_id: str) -> Trade:
+def fields(trade: object, symbol: str, price: str, ts: str, quantity: str, trade_id: str) -> RawTrade:
     """The five fields of one trade, by the exchange's names for them; all are required."""
     if not isinstance(trade, dict):
         raise InvalidTick("not_an_object", type(trade).__name__)
@@ -55,7 +53,7 @@ def fields(trade: object, symbol: str, price: str, ts: str, quantity: str, trade
     return trade[symbol], trade[price], trade[ts], trade[quantity], trade[trade_id]
 
 
-def per_trade(trades: list, pick: Callable[[object], Iterable[Trade]]) -> Iterator[Decoded]:
+def per_trade(trades: list, pick: Callable[[object], Iterable[RawTrade]]) -> Iterator[Decoded]:
     """``pick``'s trades for each entry in turn; an entry it rejects comes out as its ``InvalidTick``."""
     for trade in trades:
         try:

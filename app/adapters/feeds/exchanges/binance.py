@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.adapters.feeds.exchanges.base import Control, Decoded, ExchangeProtocol, fields, load_object
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, fields, load_object
 from app.domain.errors import InvalidTick
+from app.domain.tick import Decoded
 
 TWENTY_THREE_AND_A_HALF_HOURS = 23.5 * 3600
 

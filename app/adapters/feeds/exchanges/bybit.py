@@ -12,13 +12,13 @@ import orjson
 
 from app.adapters.feeds.exchanges.base import (
     Control,
-    Decoded,
     ExchangeProtocol,
     fields,
     load_object,
     per_trade,
     trade_list,
 )
+from app.domain.tick import Decoded
 
 MAX_ARGS_PER_SUBSCRIBE = 10
 

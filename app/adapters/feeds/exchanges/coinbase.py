@@ -14,9 +14,7 @@ import orjson
 
 from app.adapters.feeds.exchanges.base import (
     Control,
-    Decoded,
     ExchangeProtocol,
-    Trade,
     fields,
     load_object,
     per_trade,
@@ -24,6 +22,7 @@ from app.adapters.feeds.exchanges.base import (
 )
 from app.adapters.feeds.exchanges.okx import to_inst_id
 from app.domain.errors import InvalidTick
+from app.domain.tick import Decoded, RawTrade
 
 
 class CoinbaseProtocol(ExchangeProtocol):
@@ -62,6 +61,6 @@ class CoinbaseProtocol(ExchangeProtocol):
                 yield from per_trade(trade_list(event, "trades"), _trade)
 
 
-def _trade(trade: object) -> list[Trade]:
+def _trade(trade: object) -> list[RawTrade]:
     symbol, price, ts, size, trade_id = fields(trade, "product_id", "price", "time", "size", "trade_id")
     return [((symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts, size, trade_id)]

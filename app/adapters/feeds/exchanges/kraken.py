@@ -15,15 +15,14 @@ import orjson
 
 from app.adapters.feeds.exchanges.base import (
     Control,
-    Decoded,
     ExchangeProtocol,
-    Trade,
     fields,
     load_object,
     per_trade,
     trade_list,
 )
 from app.adapters.feeds.exchanges.okx import to_inst_id
+from app.domain.tick import Decoded, RawTrade
 
 
 class KrakenProtocol(ExchangeProtocol):
@@ -52,6 +51,6 @@ class KrakenProtocol(ExchangeProtocol):
         return per_trade(trade_list(load_object(raw)), _trade)
 
 
-def _trade(trade: object) -> list[Trade]:
+def _trade(trade: object) -> list[RawTrade]:
     symbol, price, ts, qty, trade_id = fields(trade, "symbol", "price", "timestamp", "qty", "trade_id")
     return [((symbol.replace("/", "") if isinstance(symbol, str) else symbol), price, ts, qty, trade_id)]

@@ -16,15 +16,14 @@ import orjson
 
 from app.adapters.feeds.exchanges.base import (
     Control,
-    Decoded,
     ExchangeProtocol,
-    Trade,
     fields,
     load_object,
     per_trade,
     trade_list,
 )
 from app.domain.errors import InvalidTick
+from app.domain.tick import Decoded, RawTrade
 from app.domain.validation import to_quantity
 
 QUOTES = ("USDT", "USDC", "USD", "EUR", "BTC", "ETH")
@@ -70,7 +69,7 @@ class OkxProtocol(ExchangeProtocol):
         return per_trade(trade_list(load_object(raw)), _trades)
 
 
-def _trades(entry: object) -> list[Trade]:
+def _trades(entry: object) -> list[RawTrade]:
     """The ``count`` matched trades one entry stands for (one when it has no ``count``).
 
     They share the entry's size equally and get ids of their own (the entry's

@@ -1,8 +1,8 @@
-"""A span of one (exchange, symbol)'s trades that was missed and could not be recovered."""
+"""Trades a stream missed: where it stood, the span missing, what history gave back, and what is lost."""
 
 from dataclasses import dataclass
 
-from app.domain.tick import minute_start
+from app.domain.tick import RawTrade, minute_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +25,28 @@ class TradeGap:
     def touches_minute(self, minute_ms: int) -> bool:
         """Whether the minute starting at ``minute_ms`` holds part of the gap (so its row may be short)."""
         return minute_start(self.from_ms) <= minute_ms <= minute_start(self.to_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeMark:
+    """A trade seen on a stream: where the stream stood."""
+
+    trade_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """The trades of one symbol that came between two seen trades (both excluded) and were not seen."""
+
+    symbol: str
+    after: TradeMark
+    before: TradeMark
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What an exchange's history gave back for a ``Missing``: trades oldest first, and what it no longer has."""
+
+    trades: list[RawTrade]
+    lost: TradeGap | None

@@ -1,0 +1,71 @@
+"""Coordination ports: what the processes sharing the feeds tell each other, through Redis.
+
+Every call raises ``StorageUnavailable`` when the shared store does not answer.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from app.domain.tick import Tick
+
+
+class FeedLeases(Protocol):
+    """Who reads each feed, across every process sharing the cache: a lease with a TTL per feed."""
+
+    def acquire(self, feed: str) -> int | None:
+        """Take the feed if no process holds it; returns its fencing token (newer than any before), or None."""
+        ...
+
+    def renew(self, feed: str) -> bool:
+        """Extend this process's lease; takes it again if the cache lost it. False: another process has it."""
+        ...
+
+    def release(self, feed: str) -> None: ...
+
+    def holders(self, feeds: Sequence[str]) -> dict[str, str | None]:
+        """Per feed, the process holding it (``host:pid``), or None when it is free."""
+        ...
+
+
+class ProcessRegistry(Protocol):
+    """The processes sharing the cache, each with what it last said about itself (a TTL'd entry)."""
+
+    def heartbeat(self, summary: dict[str, object]) -> None: ...
+
+    def leave(self) -> None:
+        """This process stops: no longer counted, nor shown as reading anything."""
+        ...
+
+    def processes(self) -> list[dict[str, object]]: ...
+
+
+class ControlChannel(Protocol):
+    """The control state every process shares (mode, proxy settings), and news of its changes."""
+
+    def load(self) -> dict[str, object] | None: ...
+
+    def publish(self, state: dict[str, object]) -> None:
+        """Store the state and tell every process."""
+        ...
+
+    def listen(self, changed: Callable[[], None]) -> None:
+        """Call ``changed`` once subscribed and on every change, until the connection fails."""
+        ...
+
+
+class ControlCopy(Protocol):
+    """This host's copy of the last control state seen, for a start while the shared store is down."""
+
+    def load(self) -> dict[str, object] | None: ...
+
+    def save(self, state: dict[str, object]) -> None: ...
+
+
+class TickRelay(Protocol):
+    """Processed ticks passed between processes, so every worker's WebSocket clients see every feed."""
+
+    def send(self, run: str, ticks: Sequence[Tick]) -> None: ...
+
+    def listen(self, received: Callable[[str, list[Tick]], None]) -> None:
+        """Call ``received(run, ticks)`` for every batch any process sends, until the connection fails."""
+        ...

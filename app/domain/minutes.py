@@ -1,0 +1,68 @@
+"""Minutes as the store keeps them: a row per (exchange, symbol, minute), written in batches under fences."""
+
+from dataclasses import dataclass, field
+
+from app.domain.stats import PriceStats
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteRow:
+    """One minute of one (exchange, symbol): the unit PostgreSQL stores.
+
+    ``open``/``close`` carry the trade times they were seen at
+    (``open_ms``/``close_ms``), so deltas of one minute merge into the exact
+    open and close; ``volume`` and ``vwap`` are None when no tick carried a
+    quantity. A row spooled by a version without them has them all None.
+    """
+
+    exchange: str
+    symbol: str
+    minute_ms: int
+    count: int
+    mean: float
+    low: float
+    high: float
+    open: float | None = None
+    open_ms: int | None = None
+    close: float | None = None
+    close_ms: int | None = None
+    volume: float | None = None
+    vwap: float | None = None
+
+    @classmethod
+    def of(cls, exchange: str, symbol: str, minute_ms: int, stats: PriceStats) -> "MinuteRow":
+        """The row of a minute's aggregate (its extremes' times are not stored: the minute is their time)."""
+        s = stats
+        extremes = (s.count, s.mean, s.low, s.high)
+        return cls(exchange, symbol, minute_ms, *extremes, s.first, s.first_ts, s.last, s.last_ts, s.volume, s.vwap)
+
+
+@dataclass(frozen=True, slots=True)
+class SealMark:
+    """How far the stored minutes of a feed got: every tick read under ``lease`` with a ``seq`` up to this.
+
+    A lease's fencing token names one tenure of one process on one feed
+    (a process that takes a feed again gets a new one), and ticks carry it in
+    the cache, so a feed's next owner replays exactly the ticks no stored
+    batch holds.
+    """
+
+    lease: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteBatch:
+    """Minute deltas written together; ``batch_id`` makes a retried write a no-op.
+
+    ``fences`` holds, per exchange of the rows, the lease token they were
+    read under: the store refuses the rows of an exchange whose feed has
+    since been claimed with a newer token. ``seq`` is the last tick sealed
+    into it, so storing it moves each of its feeds' marks to
+    ``SealMark(fence, seq)``.
+    """
+
+    batch_id: str
+    rows: tuple[MinuteRow, ...]
+    seq: int
+    fences: dict[str, int] = field(default_factory=dict)
