@@ -2,10 +2,10 @@
 
 import sys
 
-from app.composition import create_app
-from app.config.loader import ConfigError
+from app.composition import build_container, create_app
+from app.config.loader import ConfigError, load_config
 
 try:
-    app = create_app()
+    app = create_app(build_container(load_config()))
 except ConfigError as exc:
     sys.exit(f"marketflow: invalid configuration: {exc}")

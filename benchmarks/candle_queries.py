@@ -45,6 +45,15 @@ STORED_DAYS = 42  # a little over 1,000 hours
 CANDLES = 1000
 
 
+class NoFeedsRead:
+    """No cache and no feed read here: every span asked for is stored."""
+
+    cache_consistent = False
+
+    def reading_since(self, feed: str) -> int | None:
+        return None
+
+
 def seed_minutes(store: PostgresMinuteStore, last_ms: int) -> int:
     rows = [
         MinuteRow(
@@ -99,9 +108,9 @@ def main() -> None:
         window,
         store,
         retention_ms,
-        lambda: False,
-        lambda feed: None,
-        TradeGaps(lambda gap: None),
+        NoFeedsRead(),
+        NoFeedsRead(),
+        TradeGaps(),
     )
     candles = CandleQueries(queries, store, retention_ms)
     rows = []

@@ -118,7 +118,7 @@ def main() -> None:
     prober.kill()
     gevent.killall(askers)
     latency = stats.latency_summary()
-    depths = container.pipeline.queue_depths()
+    depths = container.pipeline.report().queues
     container.stop()
     rows = container.health.report()["aggregator"]["rows_written"]
 
@@ -127,7 +127,7 @@ def main() -> None:
     print(f"drops                  ingest {stats.ingest_dropped}, cache writes failed {stats.cache_failed}")
     print(f"rejected               {stats.rejected}")
     print(f"trade ids              {'each tick (dedup checked)' if args.trade_ids else 'none (dedup skipped)'}")
-    print(f"read->queryable (Redis) p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms")
+    print(f"read->queryable (Redis) p50 {latency.p50_ms} ms, p99 {latency.p99_ms} ms")
     p50, p99 = percentile(staleness, 0.5), percentile(staleness, 0.99)
     print(f"latest-tick age (API)  p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms ({len(staleness)} probes)")
     if query_times:

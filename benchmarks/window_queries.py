@@ -64,6 +64,15 @@ class Exchanges:
         return EXCHANGES
 
 
+class EveryFeedWritten:
+    """This one process writes every feed, and the cache holds all of it."""
+
+    cache_consistent = True
+
+    def reading_since(self, feed: str) -> int | None:
+        return 0
+
+
 def seed_minutes(store: PostgresMinuteStore, now_ms: int) -> int:
     last = minute_start(now_ms) - 6 * MS_PER_MINUTE
     rows = [
@@ -189,9 +198,9 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
         window,
         store,
         retention_ms,
-        lambda: True,
-        lambda exchange: 0,  # this process writes every feed
-        TradeGaps(lambda gap: None),
+        EveryFeedWritten(),
+        EveryFeedWritten(),
+        TradeGaps(),
     )
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
     memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from gevent.lock import Semaphore
 
@@ -45,17 +46,23 @@ log = logging.getLogger(__name__)
 BucketKey = tuple[str, str, int, int]
 
 
+class FenceListener(Protocol):
+    """Hears that the store refused rows of ``feed`` read under ``lease``: a newer token claimed the feed."""
+
+    def feed_fenced(self, feed: str, lease: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class AggregatorSnapshot:
     """The minutes at one moment: open, waiting in the spool, and what became of the written ones."""
 
-    open_minutes: int
-    unsent_batches: int
-    rows_written: int
-    rows_fenced: int
-    batches_dropped: int
-    batches_set_aside: int
-    ticks_replayed: int
+    open_minutes: int = 0
+    unsent_batches: int = 0
+    rows_written: int = 0
+    rows_fenced: int = 0
+    batches_dropped: int = 0
+    batches_set_aside: int = 0
+    ticks_replayed: int = 0
 
 
 class MinuteAggregator:
@@ -78,8 +85,8 @@ class MinuteAggregator:
         # Feeds taken over but not yet claimed in the store (or whose predecessor's ticks are not yet replayed).
         self._unclaimed: dict[str, int] = {}
         self._claiming = Semaphore()
-        # Called with a feed and the lease of its rows the store refused (a newer token claimed the feed).
-        self.on_fenced: Callable[[str, int], None] = lambda feed, lease: None
+        # Told of a feed whose rows the store refused (connected by the composition root).
+        self.fence_listener: FenceListener | None = None
         self.rows_written = 0
         self.rows_fenced = 0
         self.ticks_replayed = 0
@@ -162,7 +169,7 @@ class MinuteAggregator:
         or counted twice. Returns False while the
         store or the cache does not answer (call again); the rows of an
         unclaimed feed wait in the spool meanwhile. A feed a newer token
-        holds is given up (``on_fenced``).
+        holds is given up (``fence_listener``).
         """
         if self._claiming.locked():
             return False
@@ -172,7 +179,7 @@ class MinuteAggregator:
                     if not self._claim(feed, token, cache):
                         return False
                 except FeedFenced:
-                    self.on_fenced(feed, token)
+                    self._fenced(feed, token)
                 self._claimed(feed, token)
             return True
 
@@ -245,8 +252,12 @@ class MinuteAggregator:
             self.rows_fenced += refused
             for feed in fenced:
                 log.warning("rows refused: another process holds the feed now", extra={"exchange": feed})
-                self.on_fenced(feed, batch.fences.get(feed, 0))
+                self._fenced(feed, batch.fences.get(feed, 0))
         return True
+
+    def _fenced(self, feed: str, lease: int) -> None:
+        if self.fence_listener is not None:
+            self.fence_listener.feed_fenced(feed, lease)
 
 
 def _add(

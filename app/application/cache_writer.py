@@ -12,7 +12,6 @@ it lost (``TickCache.mark``) and written back the same way.
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 import gevent
 from gevent.queue import Empty, Queue
@@ -28,23 +27,18 @@ RETRY_SECONDS = 1.0
 
 
 class CacheWriter:
-    """``feeds()``: the feeds this process reads now, whose marks it keeps."""
+    """Keeps the marks of the feeds this process reads now (it hears of each as it is attached, an
+    ``AttachListener`` of ingestion)."""
 
     def __init__(
-        self,
-        cache: TickCache,
-        window: RecentWindow,
-        queue: Queue,
-        batch_size: int,
-        stats: PipelineStats,
-        feeds: Callable[[], list[str]],
+        self, cache: TickCache, window: RecentWindow, queue: Queue, batch_size: int, stats: PipelineStats
     ) -> None:
         self._cache = cache
         self._window = window
         self._queue = queue
         self._batch_size = batch_size
         self._stats = stats
-        self._feeds = feeds
+        self._reading: set[str] = set()
         self._loop: gevent.Greenlet | None = None
         self.consistent = True
         # The feeds whose mark this process has set (a feed gets one before it is read here).
@@ -62,10 +56,14 @@ class CacheWriter:
             self._loop.kill()
             self._loop = None
 
-    def mark_feed(self, feed: str) -> None:
-        """Before a feed's first read here; if the cache does not answer, its first write marks it."""
+    def feed_attached(self, feed: str) -> None:
+        """Before a feed's first read here, mark it; if the cache does not answer, its first write marks it."""
+        self._reading.add(feed)
         with contextlib.suppress(StorageUnavailable):
             self._mark([feed])
+
+    def feed_detached(self, feed: str) -> None:
+        self._reading.discard(feed)
 
     def _write_forever(self) -> None:
         stats = self._stats
@@ -136,7 +134,7 @@ class CacheWriter:
             gevent.sleep(0)
         self._marked.clear()
         # The first time, the cache had everything before this process; after that a restore may follow a loss.
-        self._mark(self._feeds(), self._window.since_ms if self._restored else 0)
+        self._mark(sorted(self._reading), self._window.since_ms if self._restored else 0)
         self._restored = True
         self.consistent = True
         self._stats.cache_restored += restored

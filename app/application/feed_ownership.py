@@ -31,7 +31,7 @@ two more before taking it, see below).
   back (``stop``) only once every tick is in the cache and the store.
 
 The lease loop, control requests (``want``, ``restart``) and the cadence
-(``_fenced``) all change which feeds are held: they take turns on one lock,
+(``feed_fenced``) all change which feeds are held: they take turns on one lock,
 so a feed is never re-attached after it was lost, or taken for a mode just
 left.
 """
@@ -43,6 +43,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gevent.event import Event
 from gevent.lock import RLock
@@ -53,6 +54,7 @@ from app.application.pipeline import Pipeline
 from app.application.ports.coordination import FeedLeases, ProcessRegistry
 from app.application.ports.feeds import FeedSource
 from app.application.ports.storage import StorageUnavailable
+from app.application.process_report import ProcessReport
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,12 @@ class LeaseSettings:
         """How long the loop waits for the store's claim of a feed it took: never so long its other leases
         lapse (a claim that times out is made again by the cadence)."""
         return min(1.0, self.expiry - 2 * self.poll)
+
+
+class Reporter(Protocol):
+    """What this process says about itself in its heartbeat."""
+
+    def report(self) -> ProcessReport: ...
 
 
 @dataclass
@@ -122,9 +130,8 @@ class FeedOwnership:
         self._loop = OwnedLoop(self._run_forever)
         # How many processes share the feeds, as of the last heartbeat.
         self.processes = 1
-        # What this process says about itself in its heartbeat (set by the composition root).
-        self.summary: Callable[[], dict[str, object]] = dict
-        aggregator.on_fenced = self._fenced
+        # What this process says about itself in its heartbeat (connected by the composition root).
+        self.reporter: Reporter | None = None
 
     # -- what the rest of the process asks -------------------------------
 
@@ -193,7 +200,7 @@ class FeedOwnership:
                 self._keep_while_unreachable()
 
     def _share_out(self) -> None:
-        others = [p for p in self._registry.processes() if p.get("run") != self._run]
+        others = [p for p in self._registry.processes() if p.run != self._run]
         processes = self.processes = 1 + len(others)
         self._renew()
         if self._taking:
@@ -204,7 +211,7 @@ class FeedOwnership:
                 self._release(newest)
             self._take_free(share)
         # After the changes, so every process's /health shows this cycle's owners.
-        self._registry.heartbeat(self.summary())
+        self._registry.heartbeat(self.reporter.report() if self.reporter else ProcessReport(run=self._run))
 
     def _keep_while_unreachable(self) -> None:
         """Redis does not answer: nobody can take a feed, so the owner goes on reading.
@@ -284,8 +291,9 @@ class FeedOwnership:
         self._release(name)
         log.warning("feed lost: stopped reading it", extra={"exchange": name, "reason": why})
 
-    def _fenced(self, name: str, lease: int) -> None:
-        """The store refused rows of ``name`` read under ``lease``: a newer token claimed the feed."""
+    def feed_fenced(self, name: str, lease: int) -> None:
+        """The store refused rows of ``name`` read under ``lease``: a newer token claimed the feed (the
+        aggregator's ``FenceListener``)."""
         with self._lock:
             held = self._held.get(name)
             if held is not None and held.token <= lease:  # not merely our own rows from before we took it back

@@ -1,27 +1,20 @@
 """What /health reports: overall state, dependencies, every feed and who reads it, every process.
 
-Each process puts its own summary (its feeds' states, its pipeline) in its
-heartbeat (``ProcessRegistry``), so every worker of every host answers
-alike: feeds read elsewhere are shown as their owner last reported them.
+Each process puts its own report (``ProcessReport``) in its heartbeat
+(``ProcessRegistry``), so every worker of every host answers alike: feeds
+read elsewhere are shown as their owner last reported them, this process's
+own part as of now.
 """
 
-import time
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Mapping
 
-from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
-from app.application.pipeline import Pipeline, PipelineSnapshot
 from app.application.ports.coordination import ProcessRegistry
 from app.application.ports.storage import Pingable, StorageUnavailable
-from app.application.source_status import SourceSnapshot, SourceStatus
-from app.application.trade_gaps import TradeGaps, gap_view
+from app.application.process_report import ProcessReport, SourceReport
+from app.application.process_reporter import ProcessReporter
+from app.application.report_codec import to_json
 from app.domain.secrets import mask_secrets
-
-
-def process_name(host: str, pid: int) -> str:
-    """How a process is named in /health, the heartbeats and every metric."""
-    return f"{host}:{pid}"
 
 
 def _probe(dependency: Pingable) -> dict[str, object]:
@@ -31,150 +24,60 @@ def _probe(dependency: Pingable) -> dict[str, object]:
         return {"status": "down", "error": mask_secrets(str(exc))}
 
 
-def _source_view(source: SourceSnapshot, now: float, gaps: TradeGaps) -> dict[str, object]:
-    view: dict[str, object] = {
-        "name": source.name,
-        "state": source.state,
-        "connected_since": source.connected_since,
-        "last_message_age_s": None if source.last_message_at is None else round(now - source.last_message_at, 3),
-        "messages": source.messages,
-        "ticks": source.ticks,
-        "reconnects": source.reconnects,
-        "decode_errors": dict(source.decode_errors),
-        "duplicates": source.duplicates,
-        "last_error": source.last_error,
-        "last_exchange_error": source.last_exchange_error,
-    }
-    if source.live:
-        view.update(
-            gaps_count=gaps.counts.get(source.name, 0),
-            gaps=[gap_view(gap) for gap in gaps.of(source.name)],
-            recovered=source.recovered,
-            silent_symbols=list(source.silent_symbols),
-            resubscribes=source.resubscribes,
-            clock_skew=dict(source.clock_skew or {}),
-        )
-    return view
-
-
-def _pipeline_view(pipeline: PipelineSnapshot) -> dict[str, object]:
-    return {
-        "running": pipeline.running,
-        "queues": pipeline.queues,
-        "received": pipeline.received,
-        "ticks": pipeline.ticks,
-        "cached": pipeline.cached,
-        "rejected": pipeline.rejected,
-        "drops": {"ingest": pipeline.ingest_dropped, "cache_write_failed": pipeline.cache_failed},
-        "cache_consistent": pipeline.cache_consistent,
-        "cache_restored": pipeline.cache_restored,
-        "cache_lost": pipeline.cache_lost,
-        "tick_to_cache_latency": pipeline.tick_to_cache_latency,
-    }
-
-
 class HealthService:
-    """``down`` when the pipeline is not running (nothing new can be answered);
-    ``degraded`` when a store is unreachable or a feed is not connected (or read by nobody)."""
+    """``down`` when the pipeline is not running (nothing new can be answered); ``degraded`` when a
+    dependency (``dependencies``: by the name /health gives it) is unreachable or a feed is not connected
+    (or read by nobody)."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
-        modes: ModeService,
-        cache: Pingable,
-        store: Pingable,
-        aggregator: MinuteAggregator,
+        reporter: ProcessReporter,
         registry: ProcessRegistry,
-        held: Callable[[], list[str]],
-        gaps: TradeGaps,
-        clients: Callable[[], int],
-        proxy: Callable[[list[str]], dict[str, object]],
-        host: str,
-        pid: int,
-        clock: Callable[[], float] = time.time,
+        modes: ModeService,
+        dependencies: Mapping[str, Pingable],
     ) -> None:
-        self._pipeline = pipeline
-        self._modes = modes
-        self._cache = cache
-        self._store = store
-        self._aggregator = aggregator
+        self._reporter = reporter
         self._registry = registry
-        self._held = held
-        self._gaps = gaps
-        self._clients = clients
-        self._proxy = proxy
-        self._clock = clock
-        self._host, self._pid = host, pid
-        self.process_id = process_name(host, pid)
+        self._modes = modes
+        self._dependencies = dependencies
 
-    def summary(self) -> dict[str, object]:
-        """What this process says about itself in its heartbeat: its feeds, its pipeline, its minutes, its
-        stream clients and its proxy routes, each read once."""
-        return self._summary(self._pipeline.snapshot())
-
-    def _summary(self, pipeline: PipelineSnapshot) -> dict[str, object]:
-        now = self._clock()
-        held = self._held()
-        return {
-            "host": self._host,
-            "pid": self._pid,
-            "feeds": held,
-            "sources": [
-                _source_view(pipeline.sources.get(name) or SourceStatus(name).snapshot(), now, self._gaps)
-                for name in held
-            ],
-            "pipeline": _pipeline_view(pipeline),
-            "aggregator": asdict(self._aggregator.snapshot()),
-            "websocket_clients": self._clients(),
-            "proxy": self._proxy(held),
-        }
-
-    def processes(self) -> list[dict[str, object]]:
+    def processes(self) -> list[ProcessReport]:
         """Every process sharing the feeds, by id: this one as of now, the others as of their last heartbeat
         (only this one while Redis is down)."""
-        return self._with_others({"id": self.process_id, **self.summary()})
+        return self._with_others(self._reporter.report())
 
-    def _with_others(self, own: dict[str, object]) -> list[dict[str, object]]:
+    def _with_others(self, own: ProcessReport) -> list[ProcessReport]:
         try:
             reported = self._registry.processes()
         except StorageUnavailable:
             reported = []
-        others = [p for p in reported if p.get("id") != self.process_id]
-        return sorted([*others, own], key=lambda p: str(p["id"]))
+        return sorted([*(p for p in reported if p.id != own.id), own], key=lambda p: p.id)
 
     def report(self) -> dict[str, object]:
-        redis, postgres = _probe(self._cache), _probe(self._store)
-        # This process's own part fresh, rather than as of its last heartbeat (or missing while Redis is down).
-        pipeline = self._pipeline.snapshot()
-        own = {"id": self.process_id, **self._summary(pipeline)}
+        probes = {name: _probe(dependency) for name, dependency in self._dependencies.items()}
+        # This process's own part after the probes, fresh rather than as of its last heartbeat.
+        own = self._reporter.report()
         processes = self._with_others(own)
-        reported = {}
-        for process in processes:
-            views = process.get("sources")
-            for view in views if isinstance(views, list) else []:
-                if isinstance(view, dict):
-                    reported[view.get("name")] = {**view, "owner": process["id"]}
-        now = self._clock()
-        sources = [
-            reported.get(name) or {**_source_view(SourceStatus(name).snapshot(), now, self._gaps), "owner": None}
-            for name in self._modes.exchanges()
-        ]
-        if not pipeline.running:
+        owners = {source.name: (source, process.id) for process in processes for source in process.sources}
+        sources = []
+        for name in self._modes.exchanges():
+            source, owner = owners.get(name, (SourceReport(name=name), None))
+            sources.append({**to_json(source), "owner": owner})
+        if not own.pipeline.running:
             overall = "down"
-        elif redis["status"] != "up" or postgres["status"] != "up" or any(s["state"] != "connected" for s in sources):
+        elif any(probe["status"] != "up" for probe in probes.values()) or any(
+            source["state"] != "connected" for source in sources
+        ):
             overall = "degraded"
         else:
             overall = "ok"
         return {
             "status": overall,
             "mode": self._modes.mode,
-            "process": self.process_id,
-            "redis": redis,
-            "postgres": postgres,
+            "process": own.id,
+            **probes,
             "sources": sources,
-            "processes": [
-                {"id": p["id"], "feeds": p.get("feeds", []), "pipeline": p.get("pipeline")} for p in processes
-            ],
-            "pipeline": own["pipeline"],
-            "aggregator": own["aggregator"],
+            "processes": [{"id": p.id, "feeds": list(p.feeds), "pipeline": to_json(p.pipeline)} for p in processes],
+            "pipeline": to_json(own.pipeline),
+            "aggregator": to_json(own.aggregator),
         }

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import gevent
 from gevent.queue import Full, Queue
@@ -47,26 +48,37 @@ class _Read:
     received: float
 
 
-class Ingestion:
-    """``lease_of(feed)``: the lease token the feed is read under (ticks carry it); ``on_attach(feed)``:
-    called before a feed's first read (the cache writer marks it)."""
+class LeaseTokens(Protocol):
+    """The fencing token of the lease each feed is read under (the minute aggregator's): ticks carry it."""
 
+    def lease(self, feed: str) -> int: ...
+
+
+class AttachListener(Protocol):
+    """Told before a feed's first read here and once it is no longer read (the cache writer marks it)."""
+
+    def feed_attached(self, feed: str) -> None: ...
+
+    def feed_detached(self, feed: str) -> None: ...
+
+
+class Ingestion:
     def __init__(
         self,
         settings: IngestSettings,
         symbols: frozenset[str],
         results: Queue,
         stats: PipelineStats,
-        lease_of: Callable[[str], int],
-        on_attach: Callable[[str], None],
+        leases: LeaseTokens,
+        attachments: AttachListener,
     ) -> None:
         self._settings = settings
         self._symbols = symbols
         self._queue: Queue = Queue(settings.queue_size)
         self._results = results
         self._stats = stats
-        self._lease_of = lease_of
-        self._on_attach = on_attach
+        self._leases = leases
+        self._attachments = attachments
         self._workers: list[gevent.Greenlet] = []
         self._sources: dict[str, tuple[FeedSource, SourceStatus, gevent.Greenlet]] = {}
         self.statuses: dict[str, SourceStatus] = {}
@@ -101,7 +113,7 @@ class Ingestion:
         status = self.statuses.get(source.name) or SourceStatus(source.name)
         self.statuses[source.name] = status
         status.connecting()
-        self._on_attach(source.name)
+        self._attachments.feed_attached(source.name)
         greenlet = gevent.spawn(self._run_source, source, self._emitter(source, status, admit), status)
         self._sources[source.name] = (source, status, greenlet)
 
@@ -113,6 +125,7 @@ class Ingestion:
         _, status, greenlet = entry
         greenlet.kill(timeout=timeout)
         status.stopped()
+        self._attachments.feed_detached(name)
 
     def attached(self) -> list[str]:
         return list(self._sources)
@@ -156,7 +169,7 @@ class Ingestion:
                 return
             source, status = read.source, read.status
             now_ms = int(time.time() * 1000)
-            lease = self._lease_of(source.name)
+            lease = self._leases.lease(source.name)
             ticks: list[Tick] = []
             for raw in read.lines:
                 try:

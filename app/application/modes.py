@@ -1,7 +1,8 @@
 """Test mode (synthetic feeds) versus live mode (real exchanges), switchable at runtime."""
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from gevent.lock import RLock
 
@@ -10,6 +11,12 @@ from app.application.ports.feeds import Feeds, FeedSource
 log = logging.getLogger(__name__)
 
 MODES = ("test", "live")
+
+
+class ModeListener(Protocol):
+    def mode_switched(self, mode: str) -> None:
+        """Called with the new mode after every switch (e.g. the proxy turns itself off for test mode)."""
+        ...
 
 
 class ModeService:
@@ -28,8 +35,8 @@ class ModeService:
         self.mode = initial
         self._active = False
         self._lock = RLock()
-        # Called with the new mode after every switch (e.g. the proxy turns itself off for test mode).
-        self.listeners: list[Callable[[str], None]] = []
+        # Connected by the composition root.
+        self.listeners: list[ModeListener] = []
 
     def exchanges(self, mode: str | None = None) -> list[str]:
         return [source.name for source in self._sources[mode or self.mode]]
@@ -54,7 +61,7 @@ class ModeService:
             log.info("mode switched", extra={"mode": mode, "previous": self.mode})
             self.mode = mode
         for listener in self.listeners:
-            listener(mode)
+            listener.mode_switched(mode)
         return True
 
     def restart(self, names: Sequence[str] | None = None) -> None:

@@ -3,6 +3,8 @@
 from collections import deque
 from dataclasses import dataclass, field
 
+from app.application.process_report import Percentiles
+
 
 def percentile(samples: list[float], fraction: float) -> float | None:
     """Nearest-rank percentile; None when there is nothing to rank."""
@@ -28,10 +30,10 @@ class PipelineStats:
     # Seconds from a raw read to the moment its ticks are queryable in the cache.
     cache_latency: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
 
-    def latency_summary(self) -> dict[str, float | None]:
+    def latency_summary(self) -> Percentiles:
         samples = list(self.cache_latency)
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
-        return {
-            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
-        }
+        return Percentiles(
+            p50_ms=None if p50 is None else round(p50 * 1000, 3),
+            p99_ms=None if p99 is None else round(p99 * 1000, 3),
+        )

@@ -14,7 +14,7 @@ is partial, and says which.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from app.application.modes import ModeService
 from app.application.ports.storage import MinuteStore, StorageUnavailable, TickCache
@@ -57,10 +57,21 @@ class WindowAnswer:
     partial: tuple[str, ...] = ()
 
 
-class PriceQueries:
-    """``reading_since(exchange)``: since when this process reads that feed itself (None: another process
-    does), which is what the in-process window can stand in for when Redis can't."""
+class CacheState(Protocol):
+    @property
+    def cache_consistent(self) -> bool:
+        """Whether the cache holds the whole window of the feeds this process reads (the pipeline's writer)."""
+        ...
 
+
+class LocalFeeds(Protocol):
+    def reading_since(self, feed: str) -> int | None:
+        """Since when (ms) this process reads ``feed`` itself (None: another process does): what the
+        in-process window can stand in for when Redis can't."""
+        ...
+
+
+class PriceQueries:
     def __init__(
         self,
         market: Market,
@@ -69,8 +80,8 @@ class PriceQueries:
         fallback: RecentWindow,
         store: MinuteStore,
         retention_ms: int,
-        cache_ready: Callable[[], bool],
-        reading_since: Callable[[str], int | None],
+        cache_state: CacheState,
+        local: LocalFeeds,
         gaps: TradeGaps,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -80,8 +91,8 @@ class PriceQueries:
         self._fallback = fallback
         self._store = store
         self._retention_ms = retention_ms
-        self._cache_ready = cache_ready
-        self._reading_since = reading_since
+        self._cache_state = cache_state
+        self._local = local
         self._gaps = gaps
         self._clock = clock
 
@@ -94,9 +105,9 @@ class PriceQueries:
 
     def _from_cache(self, exchanges: list[str]) -> list[str]:
         """The exchanges to ask the cache for: all, unless this process's own writes to it are behind."""
-        if self._cache_ready():
+        if self._cache_state.cache_consistent:
             return exchanges
-        return [exchange for exchange in exchanges if self._reading_since(exchange) is None]
+        return [exchange for exchange in exchanges if self._local.reading_since(exchange) is None]
 
     def latest(self, symbol: str, exchange: str | None = None) -> tuple[str, LatestPrice]:
         canonical, exchanges = self.scope(symbol, exchange)
@@ -109,7 +120,9 @@ class PriceQueries:
             missing.extend(lost)
         except StorageUnavailable:
             missing = exchanges
-        prices.extend(self._fallback.latest(canonical, [e for e in missing if self._reading_since(e) is not None]))
+        prices.extend(
+            self._fallback.latest(canonical, [e for e in missing if self._local.reading_since(e) is not None])
+        )
         if not prices:
             raise NoData(f"no price seen yet for {canonical}")
         return canonical, max(prices, key=lambda price: price.ts_ms)
@@ -127,7 +140,7 @@ class PriceQueries:
             missing.extend(answer.lost)
         except StorageUnavailable:
             missing = list(exchanges)
-        here = {e: since for e in missing if (since := self._reading_since(e)) is not None}
+        here = {e: since for e in missing if (since := self._local.reading_since(e)) is not None}
         if here or answer is None:
             local = read(self._fallback, list(here))
             since = max(self._fallback.since_ms, *here.values())

@@ -7,13 +7,14 @@ turning it on in test mode is refused.
 """
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 import gevent
 
 from app.application.modes import ModeService
 from app.application.owned_loop import OwnedLoop
+from app.application.process_report import ProcessReport, ProxyRuntime
 from app.application.proxy_routing import ProxyRouter
 from app.domain.errors import DomainError
 from app.domain.proxy_endpoint import parse_proxy_url
@@ -32,16 +33,20 @@ class ProxyRequestError(DomainError):
     """A request that makes no sense, e.g. static mode with no proxy."""
 
 
+class DirectProbe(Protocol):
+    def probe_direct(self, source: str) -> bool:
+        """Can ``source`` reach its exchange directly now, on a connection of its own?"""
+        ...
+
+
 class ProxyService:
-    def __init__(self, router: ProxyRouter, modes: ModeService, probe_direct: Callable[[str], bool]) -> None:
-        """``probe_direct(source)``: can ``source`` reach its exchange directly now, on a connection of its own?"""
+    """Hears every mode switch (a ``ModeListener``, connected by the composition root)."""
+
+    def __init__(self, router: ProxyRouter, modes: ModeService, probe: DirectProbe) -> None:
         self._router = router
-        self._probe_direct = probe_direct
+        self._probe = probe
         self._settings = router.settings
         self._modes = modes
-        modes.listeners.append(self._mode_switched)
-        if modes.mode == "test":
-            self._settings.enabled = False
         self._direct_retries = OwnedLoop(self._retry_direct_forever)
 
     def start(self) -> None:
@@ -51,34 +56,28 @@ class ProxyService:
     def stop(self) -> None:
         self._direct_retries.stop()
 
-    def runtime(self, held: Sequence[str]) -> dict[str, object]:
-        """What this process's router knows, for its heartbeat: the routes of the feeds it reads, and its
+    def runtime(self, held: Sequence[str]) -> ProxyRuntime:
+        """What this process's router knows, for its report: the routes of the feeds it reads, and its
         proxies' failures and benches."""
         router = self._router
-        return {
-            "routes": {name: router.route_name(name) for name in held},
-            "failures": {p.masked: n for p, n in router.failures.items()},
-            "benched": [p.masked for p in router.benched()],
-        }
+        return ProxyRuntime(
+            routes={name: router.route_name(name) for name in held},
+            failures={p.masked: n for p, n in router.failures.items()},
+            benched=tuple(p.masked for p in router.benched()),
+        )
 
-    def status(self, processes: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    def status(self, processes: Sequence[ProcessReport]) -> dict[str, object]:
         """Alike on every worker: the shared settings, each feed's route as its owner reports it, and the
-        failures and benches of every process (``processes``: their heartbeats, with ``runtime`` as
-        ``proxy``)."""
+        failures and benches of every process."""
         settings = self._settings
         routes: dict[str, str] = {}
         failures: dict[str, int] = {}
         benched: set[str] = set()
         for process in processes:
-            runtime = process.get("proxy")
-            if not isinstance(runtime, Mapping):  # a heartbeat of another version
-                continue
-            routes.update(_entries(runtime.get("routes"), lambda value: isinstance(value, str)))
-            for proxy, count in _entries(runtime.get("failures"), _is_count).items():
+            routes.update(process.proxy.routes)
+            for proxy, count in process.proxy.failures.items():
                 failures[proxy] = failures.get(proxy, 0) + count
-            reported = runtime.get("benched")
-            if isinstance(reported, list):
-                benched.update(p for p in reported if isinstance(p, str))
+            benched.update(process.proxy.benched)
         live = self._modes.exchanges("live") if self._modes.mode == "live" else []
         return {
             "enabled": self._router.active,
@@ -167,7 +166,7 @@ class ProxyService:
         while True:
             gevent.sleep(DIRECT_RETRY_INTERVAL)
             for source in self._router.due_for_direct():
-                if self._probe_direct(source):
+                if self._probe.probe_direct(source):
                     log.info("direct route works again: reconnecting", extra={"exchange": source})
                     self._modes.restart([source])
 
@@ -180,7 +179,7 @@ class ProxyService:
         log.info("proxy settings changed", extra={"change": what, "mode": self._settings.mode})
         self._modes.restart()
 
-    def _mode_switched(self, mode: str) -> None:
+    def mode_switched(self, mode: str) -> None:
         if mode == "test" and self._settings.enabled:
             self._settings.enabled = False
             self._router.reset()
@@ -193,14 +192,3 @@ def _policy(given: str | None, current: str) -> str:
     if given not in POLICIES:
         raise ProxyRequestError(f"policy must be one of {', '.join(POLICIES)}, got {str(given)[:40]!r}")
     return given
-
-
-def _entries(values: object, valid: Callable[[object], bool]) -> dict[str, Any]:
-    """The entries of a reported mapping with a string key and a ``valid`` value: the rest is not ours."""
-    if not isinstance(values, Mapping):
-        return {}
-    return {key: value for key, value in values.items() if isinstance(key, str) and valid(value)}
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

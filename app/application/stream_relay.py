@@ -5,13 +5,13 @@ may land on any worker of any host. This process's own ticks reach its own
 clients at once (Redis or not) and are sent to the others in batches from
 a bounded buffer (past ``MAX_BUFFERED`` the oldest are dropped and counted:
 a live stream prefers the newest prices); batches from other processes go
-to this process's clients. A process alone (``others()`` False) sends
-nothing.
+to this process's clients. A process alone (no ``Peers``) sends nothing.
 """
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import gevent
 from gevent.event import Event
@@ -27,10 +27,16 @@ SEND_EVERY_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 
 
+class Peers(Protocol):
+    """How many processes share the feeds (``FeedOwnership``), this one included."""
+
+    processes: int
+
+
 class StreamRelay:
-    def __init__(self, relay: TickRelay, stream: PriceStream, run: str, others: Callable[[], bool]) -> None:
+    def __init__(self, relay: TickRelay, stream: PriceStream, run: str, peers: Peers) -> None:
         self._relay = relay
-        self._others = others
+        self._peers = peers
         self._stream = stream
         self._run = run
         self._buffer: deque[Tick] = deque(maxlen=MAX_BUFFERED)
@@ -38,8 +44,8 @@ class StreamRelay:
         self._greenlets: list[gevent.Greenlet] = []
         self.dropped = 0
 
-    def publish(self, ticks: Sequence[Tick]) -> None:
-        """This process's ticks (a pipeline observer)."""
+    def observe(self, ticks: Sequence[Tick]) -> None:
+        """This process's ticks (a ``TickObserver`` of the pipeline)."""
         self._stream.publish(ticks)
         overflow = len(self._buffer) + len(ticks) - MAX_BUFFERED
         if overflow > 0:
@@ -61,7 +67,7 @@ class StreamRelay:
             self._pending.clear()
             batch = list(self._buffer)
             self._buffer.clear()
-            if not self._others():
+            if self._peers.processes <= 1:
                 continue
             try:
                 self._relay.send(self._run, batch)

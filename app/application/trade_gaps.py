@@ -1,7 +1,7 @@
 """The trade gaps known to be lost: counted per source, shown in /health, flagged on answers and rows.
 
 A gap is recorded once backfill has recovered what the exchange still had.
-It then marks the minute rows it touches incomplete (``on_gap``, the
+It then marks the minute rows it touches incomplete (``GapListener``, the
 minute store's side), and every window answer of that (exchange, symbol)
 that reaches into it says it is partial. Memory is bounded: the newest
 ``MAX_GAPS_KEPT`` gaps per source are kept for answers and /health, while
@@ -10,9 +10,11 @@ the count keeps growing.
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
+from app.application.process_report import GapReport
 from app.domain.missed_trades import TradeGap
 
 log = logging.getLogger(__name__)
@@ -29,14 +31,20 @@ def describe(gap: TradeGap) -> str:
     return f"{lost} of {gap.exchange} {gap.symbol} lost between {_iso(gap.from_ms)} and {_iso(gap.to_ms)}"
 
 
-def gap_view(gap: TradeGap) -> dict[str, object]:
-    """What /health shows of a gap: ``lost`` is null when the exchange's ids can't tell how many."""
-    return {"symbol": gap.symbol, "from": _iso(gap.from_ms), "to": _iso(gap.to_ms), "lost": gap.lost}
+def gap_report(gap: TradeGap) -> GapReport:
+    """What /health shows of a gap."""
+    return GapReport(gap.symbol, _iso(gap.from_ms), _iso(gap.to_ms), gap.lost)
+
+
+class GapListener(Protocol):
+    def gap_found(self, gap: TradeGap) -> None:
+        """A gap was recorded (the minute store's side marks the rows it touches incomplete)."""
+        ...
 
 
 class TradeGaps:
-    def __init__(self, on_gap: Callable[[TradeGap], None]) -> None:
-        self._on_gap = on_gap
+    def __init__(self, listener: GapListener | None = None) -> None:
+        self._listener = listener
         self._kept: dict[str, deque[TradeGap]] = {}
         self.counts: dict[str, int] = {}
 
@@ -44,7 +52,8 @@ class TradeGaps:
         self._kept.setdefault(gap.exchange, deque(maxlen=MAX_GAPS_KEPT)).append(gap)
         self.counts[gap.exchange] = self.counts.get(gap.exchange, 0) + 1
         log.warning("trades could not be recovered", extra={"exchange": gap.exchange, "error": describe(gap)})
-        self._on_gap(gap)
+        if self._listener is not None:
+            self._listener.gap_found(gap)
 
     def of(self, exchange: str) -> list[TradeGap]:
         return list(self._kept.get(exchange, ()))

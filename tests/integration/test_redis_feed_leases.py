@@ -8,6 +8,7 @@ import redis
 from app.adapters.redis.feed_leases import RedisFeedLeases
 from app.adapters.redis.tick_cache import make_client
 from app.application.ports.storage import StorageUnavailable
+from app.application.process_report import ProcessReport
 from app.config.schema import RedisConfig
 from tests.conftest import REDIS_URL
 from tests.support.net import free_port
@@ -53,26 +54,26 @@ def test_a_holder_takes_back_a_lease_the_cache_lost(redis_prefix: str) -> None:
 
 def test_processes_are_counted_by_their_heartbeats_and_leave_or_lapse(redis_prefix: str) -> None:
     a, b = leases(redis_prefix, "h:1", "r1"), leases(redis_prefix, "h:2", "r2")
-    a.heartbeat({"feeds": ["ex1"]})
-    b.heartbeat({"feeds": ["ex2", "ex3"]})
+    a.heartbeat(ProcessReport(id="h:1", run="r1", feeds=("ex1",)))
+    b.heartbeat(ProcessReport(id="h:2", run="r2", feeds=("ex2", "ex3")))
     raw = redis.Redis.from_url(REDIS_URL)
     raw.set(f"{redis_prefix}:process:zz", b"not json")  # something marketflow did not write
     raw.set(f"{redis_prefix}:process:yy", b"[1]")  # JSON, but not a heartbeat
     raw.sadd(f"{redis_prefix}:processes", "zz", "yy")
     assert a.processes() == [
-        {"id": "h:1", "run": "r1", "feeds": ["ex1"]},
-        {"id": "h:2", "run": "r2", "feeds": ["ex2", "ex3"]},
+        ProcessReport(id="h:1", run="r1", feeds=("ex1",)),
+        ProcessReport(id="h:2", run="r2", feeds=("ex2", "ex3")),
     ]
 
     b.leave()
-    assert [p["id"] for p in a.processes()] == ["h:1"]
+    assert [p.id for p in a.processes()] == ["h:1"]
 
     time.sleep(TTL + 0.2)  # a stops beating: it is no longer counted, and the index forgets it
     raw.delete(f"{redis_prefix}:process:zz", f"{redis_prefix}:process:yy")
     assert a.processes() == []
     assert raw.smembers(f"{redis_prefix}:processes") == set()
-    a.heartbeat({"feeds": []})  # back: counted again
-    assert [p["id"] for p in b.processes()] == ["h:1"]
+    a.heartbeat(ProcessReport(id="h:1", run="r1"))  # back: counted again
+    assert [p.id for p in b.processes()] == ["h:1"]
 
 
 def test_every_call_says_the_cache_is_unavailable_when_redis_does_not_answer(redis_prefix: str) -> None:
@@ -81,7 +82,7 @@ def test_every_call_says_the_cache_is_unavailable_when_redis_does_not_answer(red
         lambda: dead.acquire("ex1"),
         lambda: dead.renew("ex1"),
         lambda: dead.holders(["ex1"]),
-        lambda: dead.heartbeat({}),
+        lambda: dead.heartbeat(ProcessReport()),
         dead.processes,
     ):
         with pytest.raises(StorageUnavailable):

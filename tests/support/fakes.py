@@ -1,5 +1,6 @@
 """In-memory stand-ins for the ports, for unit tests of the services only."""
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -9,10 +10,12 @@ import gevent
 from app.adapters.feeds.wire_line import decode_line
 from app.application.ports.feeds import Emit, FeedSource
 from app.application.ports.storage import FeedFenced, StorageUnavailable
+from app.application.process_report import ProcessReport
 from app.application.recent_window import RecentWindow
 from app.application.source_status import SourceStatus
 from app.domain.buckets import CacheBatch
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
+from app.domain.missed_trades import TradeGap
 from app.domain.recent_reads import LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
@@ -93,6 +96,7 @@ class MemoryStore:
         self.owners: dict[str, tuple[int, SealMark, list[int]]] = {}
         self.attempts = 0
         self.down = False
+        self.incomplete: list[TradeGap] = []
 
     def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
         if self.down:
@@ -158,6 +162,11 @@ class MemoryStore:
             raise StorageUnavailable("fake store down")
         return 0.0
 
+    def mark_incomplete(self, gap: TradeGap) -> None:
+        if self.down:
+            raise StorageUnavailable("fake store down")
+        self.incomplete.append(gap)
+
 
 class ScriptedSource:
     """A source that emits the reads it was given, then idles."""
@@ -194,7 +203,7 @@ class MemoryLeases:
 
     def __init__(self) -> None:
         self.holder: dict[str, str] = {}
-        self.beats: dict[str, dict[str, object]] = {}
+        self.beats: dict[str, ProcessReport] = {}
         self.token = 0
         self.down = False
         self.renewals = 0
@@ -236,15 +245,15 @@ class ProcessLeases:
         self._shared.check()
         return {feed: self._shared.holder.get(feed) for feed in feeds}
 
-    def heartbeat(self, summary: dict[str, object]) -> None:
+    def heartbeat(self, report: ProcessReport) -> None:
         self._shared.check()
-        self._shared.beats[self.process] = {"id": self.process, "run": self.process, **summary}
+        self._shared.beats[self.process] = dataclasses.replace(report, id=self.process, run=self.process)
 
     def leave(self) -> None:
         self._shared.check()
         self._shared.beats.pop(self.process, None)
 
-    def processes(self) -> list[dict[str, object]]:
+    def processes(self) -> list[ProcessReport]:
         self._shared.check()
         return list(self._shared.beats.values())
 

@@ -13,6 +13,16 @@ M = 1_763_712_000_000  # a minute boundary
 _open: list[FileSpool] = []
 
 
+class Lost:
+    """A fence listener that notes each feed it is told was fenced, and under which lease."""
+
+    def __init__(self, into: list[tuple[str, int]]) -> None:
+        self._into = into
+
+    def feed_fenced(self, feed: str, lease: int) -> None:
+        self._into.append((feed, lease))
+
+
 def spool(tmp_path: Path) -> FileSpool:
     """A spool for a new process; the processes before it in the test are gone (their locks with them)."""
     while _open:
@@ -211,7 +221,7 @@ def test_a_stale_owner_rows_are_refused_once_the_feed_is_claimed_by_a_newer_toke
     cache = FlakyCache(clock)
     stale = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
     lost: list[tuple[str, int]] = []
-    stale.on_fenced = lambda feed, lease: lost.append((feed, lease))
+    stale.fence_listener = Lost(lost)
     stale.take_over("ex1", 1)
     assert stale.claim_pending(cache)
     read = ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1)
@@ -228,7 +238,7 @@ def test_a_stale_owner_rows_are_refused_once_the_feed_is_claimed_by_a_newer_toke
     assert store.rows[("ex1", "BTCUSDT", M)].count == 2
     with_older = MinuteAggregator(store, FileSpool(tmp_path / "third.jsonl", 1 << 20, "y"), 2000, clock)
     with_older.take_over("ex1", 1)  # an old token can't claim it back
-    with_older.on_fenced = lambda feed, lease: lost.append((feed, lease))
+    with_older.fence_listener = Lost(lost)
     assert with_older.claim_pending(cache)
     assert lost == [("ex1", 1), ("ex1", 1)]
 

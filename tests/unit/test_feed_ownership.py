@@ -9,8 +9,8 @@ import gevent
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
-from app.application.pipeline import Pipeline
 from app.application.recent_window import RecentWindow
+from app.composition.pipeline import build_pipeline
 from app.domain.minutes import SealMark
 from app.domain.tick import Tick
 from tests.support.fakes import Clock, FlakyCache, MemoryLeases, MemoryStore, ScriptedSource
@@ -26,7 +26,7 @@ class Process:
     def __init__(self, name: str, leases: MemoryLeases, store: MemoryStore, cache: FlakyCache, clock: Clock) -> None:
         spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20, name)
         self.aggregator = MinuteAggregator(store, spool, grace_ms=1000)
-        self.pipeline = Pipeline(settings(), SYMBOLS, cache, RecentWindow(3_600_000, 1000), self.aggregator)
+        self.pipeline = build_pipeline(settings(), SYMBOLS, cache, RecentWindow(3_600_000, 1000), self.aggregator)
         self.feeds = FeedOwnership(
             leases.of(name),
             leases.of(name),
@@ -36,6 +36,7 @@ class Process:
             name,
             clock,
         )
+        self.aggregator.fence_listener = self.feeds
         self.feeds.want([ScriptedSource(feed, []) for feed in FEEDS])
         self.cache = cache
 

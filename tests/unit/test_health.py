@@ -8,6 +8,8 @@ from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.ports.feeds import Emit
+from app.application.process_report import ProxyRuntime
+from app.application.process_reporter import ProcessReporter
 from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
 from tests.support.fakes import AllFeeds, MemoryLeases, MemoryStore, ScriptedSource
@@ -36,6 +38,15 @@ class WatchedSource(ScriptedSource):
         super().run(emit, status)
 
 
+class Quiet:
+    """No stream clients, no proxy routes."""
+
+    clients = 0
+
+    def runtime(self, held: list[str]) -> ProxyRuntime:
+        return ProxyRuntime()
+
+
 def test_last_message_age_is_measured_after_the_probes() -> None:
     pipeline, *_ = build()
     source = WatchedSource("ex1", [])
@@ -51,21 +62,10 @@ def test_last_message_age_is_measured_after_the_probes() -> None:
     probe = SlowProbe(clock, source.status)
     leases = MemoryLeases()
     leases.down = True  # this process's own view, as when Redis is down
-    health = HealthService(
-        pipeline,
-        modes,
-        probe,
-        probe,
-        aggregator,
-        leases.of("p"),
-        lambda: ["ex1"],
-        TradeGaps(lambda gap: None),
-        lambda: 0,
-        lambda held: {},
-        "host",
-        1,
-        clock=lambda: clock[0],
+    reporter = ProcessReporter(
+        pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), "host", 1, "r", lambda: clock[0]
     )
+    health = HealthService(reporter, leases.of("p"), modes, {"redis": probe, "postgres": probe})
     report = health.report()
     pipeline.stop()
     assert report["sources"][0]["last_message_age_s"] == 0.0

@@ -9,8 +9,9 @@ from app.adapters.feeds.wire_line import encode_line
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
-from app.application.pipeline import Pipeline, PipelineSettings
+from app.application.pipeline import Pipeline
 from app.application.recent_window import RecentWindow
+from app.composition.pipeline import PipelineSettings, build_pipeline
 from app.domain.buckets import CacheBatch
 from app.domain.tick import Tick
 from tests.support.exchange_servers import binance_trade
@@ -40,7 +41,7 @@ def build(**changes: object) -> tuple[Pipeline, FlakyCache, RecentWindow, Memory
     window = RecentWindow(3_600_000, 10_000)
     spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20, "test-run")
     aggregator = MinuteAggregator(store, spool, grace_ms=1000)
-    return Pipeline(settings(**changes), SYMBOLS, cache, window, aggregator), cache, window, store
+    return build_pipeline(settings(**changes), SYMBOLS, cache, window, aggregator), cache, window, store
 
 
 def now_ms() -> int:
@@ -62,7 +63,7 @@ def test_every_tick_reaches_cache_window_and_store_after_a_drain() -> None:
     assert window.window("BTCUSDT", ["ex1"], 0, ts + 10**6).stats["ex1"].count == 350
     # The open minute was flushed at stop: every tick is in the store exactly once.
     assert sum(row.count for row in store.rows.values()) == 350
-    assert pipeline.snapshot().sources["ex1"].messages == 350
+    assert pipeline.sources()["ex1"].messages == 350
     assert not pipeline.running
 
 
@@ -77,7 +78,7 @@ def test_a_quantity_from_the_feed_reaches_the_minute_and_a_bad_one_is_counted() 
     pipeline.stop()
     (row,) = store.rows.values()
     assert (row.count, row.volume, row.vwap, row.open, row.close) == (3, 3.0, 40.0 / 3.0, 10.0, 30.0)
-    assert pipeline.snapshot().sources["ex1"].decode_errors == {"bad_quantity": 1}
+    assert pipeline.sources()["ex1"].decode_errors == {"bad_quantity": 1}
 
 
 def test_bad_lines_are_counted_by_reason_and_the_rest_goes_through() -> None:
@@ -96,7 +97,7 @@ def test_bad_lines_are_counted_by_reason_and_the_rest_goes_through() -> None:
     pipeline.attach(ScriptedSource("ex1", [lines]))
     gevent.sleep(0.2)
     pipeline.stop()
-    status = pipeline.snapshot().sources["ex1"]
+    status = pipeline.sources()["ex1"]
     assert status.decode_errors == {
         "invalid_json": 1,
         "unknown_symbol": 1,
@@ -115,7 +116,7 @@ def test_full_ingest_queue_drops_and_counts() -> None:
     pipeline.attach(source)  # workers not started: nothing drains the queue
     gevent.sleep(0.1)
     assert pipeline.stats.ingest_dropped == 2
-    assert pipeline.queue_depths()["ingest"] == 1
+    assert pipeline.report().queues["ingest"] == 1
     pipeline.detach("ex1")
 
 
@@ -155,7 +156,7 @@ def test_mode_switch_swaps_sources_and_repeating_it_is_harmless() -> None:
     assert pipeline.attached() == ["t1"]
     assert modes.switch("live") is True
     assert pipeline.attached() == ["l1"]
-    assert pipeline.snapshot().sources["t1"].state == "stopped"
+    assert pipeline.sources()["t1"].state == "stopped"
     assert modes.switch("live") is False
     assert pipeline.attached() == ["l1"]
     assert modes.exchanges() == ["l1"]
@@ -170,21 +171,31 @@ class BinanceLikeSource(ScriptedSource):
     decode = staticmethod(BinanceProtocol(["BTCUSDT"]).decode)
 
 
+class Seen:
+    """An observer of the pipeline that keeps every tick it is shown."""
+
+    def __init__(self) -> None:
+        self.ticks: list[Tick] = []
+
+    def observe(self, ticks: list[Tick]) -> None:
+        self.ticks.extend(ticks)
+
+
 def test_a_trade_seen_twice_is_counted_once_and_reported() -> None:
     pipeline, cache, _, store = build()
     ts = now_ms()
     first = [binance_trade("BTCUSDT", str(100 + i), ts + i, trade_id=i, qty="0.5").encode() for i in range(10)]
     # The last 4 again (a replay on subscribe), then 2 new ones.
     again = first[6:] + [binance_trade("BTCUSDT", str(200 + i), ts + 20 + i, 10 + i).encode() for i in range(2)]
-    seen: list[Tick] = []
-    pipeline.observers.append(seen.extend)
+    seen = Seen()
+    pipeline.observe(seen)
     pipeline.start()
     pipeline.attach(BinanceLikeSource("binance", [first, again]))
     gevent.sleep(0.3)
     pipeline.stop()
     assert pipeline.stats.ticks == 12
-    assert pipeline.snapshot().sources["binance"].duplicates == 4
+    assert pipeline.sources()["binance"].duplicates == 4
     assert sum(row.count for row in store.rows.values()) == 12
     assert len(cache.held()) == 12
-    assert [t.trade_id for t in seen] == [str(i) for i in range(12)]
-    assert [t.quantity for t in seen] == [0.5] * 10 + [0.001] * 2
+    assert [t.trade_id for t in seen.ticks] == [str(i) for i in range(12)]
+    assert [t.quantity for t in seen.ticks] == [0.5] * 10 + [0.001] * 2

@@ -22,7 +22,7 @@ class Fixture:
         self.fallback = RecentWindow(3_600_000, 10_000, self.clock)
         self.store = MemoryStore()
         self.seq = 0
-        self.gaps = TradeGaps(lambda gap: None)
+        self.gaps = TradeGaps()
         sources = {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("a", []), ScriptedSource("b", [])]}
         feeds: AllFeeds = None  # type: ignore[assignment]  # queries never switch modes
         self.modes = ModeService(feeds, sources, "live")
@@ -34,11 +34,13 @@ class Fixture:
             self.fallback,
             self.store,
             5 * MIN,
-            lambda: True,
-            self.reading_since,
+            self,
+            self,
             self.gaps,
             clock=self.clock,
         )
+
+    cache_consistent = True
 
     def reading_since(self, exchange: str) -> int | None:
         """This one process reads every feed."""

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from app.application.modes import ModeService
 from app.application.ports.feeds import FeedSource
+from app.application.process_report import ProcessReport
 from app.application.proxy_routing import ProxyRouter, ProxySettings
 from app.application.proxy_service import ProxyService
 from app.domain.proxy_endpoint import parse_proxy_url
@@ -19,18 +20,28 @@ class NoFeeds:
     def restart(self, names: Sequence[str] | None = None) -> None: ...
 
 
+class NoDirectRoute:
+    def probe_direct(self, source: str) -> bool:
+        return False
+
+
+def reports(*heartbeats: object) -> list[ProcessReport]:
+    """Heartbeats as another process sent them, read back as this one reads them."""
+    return [ProcessReport.from_json(heartbeat) for heartbeat in heartbeats]
+
+
 def service() -> ProxyService:
     sources = {"test": [], "live": [ScriptedSource(name, []) for name in ("ex1", "ex2", "ex3")]}
     modes = ModeService(NoFeeds(), sources, "live")
     router = ProxyRouter(ProxySettings(True, "rotating", "fallback", [A, B], None, 60, 300))
-    return ProxyService(router, modes, lambda source: False)
+    return ProxyService(router, modes, NoDirectRoute())
 
 
 def test_each_feed_shows_its_owners_route_and_failures_and_benches_add_up_over_processes() -> None:
     proxy = service()
     first = {"proxy": {"routes": {"ex1": "direct"}, "failures": {A.masked: 2}, "benched": [A.masked]}}
     second = {"proxy": {"routes": {"ex2": B.masked}, "failures": {A.masked: 1, B.masked: 4}, "benched": []}}
-    status = proxy.status([first, second])
+    status = proxy.status(reports(first, second))
     assert status["routes"] == {"ex1": "direct", "ex2": B.masked, "ex3": "none yet: no process reads it"}
     assert status["failures"] == {A.masked: 3, B.masked: 4}
     assert status["benched"] == [A.masked]
@@ -46,7 +57,7 @@ def test_heartbeats_of_the_wrong_shape_are_left_out() -> None:
         {"proxy": {"failures": {A.masked: 2}, "benched": [B.masked, 7]}},
         {},
     ]
-    status = proxy.status(odd)
+    status = proxy.status(reports(*odd))
     assert status["routes"] == {
         "ex1": "none yet: no process reads it",
         "ex2": "direct",

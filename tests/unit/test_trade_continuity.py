@@ -28,7 +28,7 @@ def drain(queue: Queue) -> list[Missing]:
 
 
 def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -> None:
-    continuity = TradeContinuity(TradeGaps(lambda gap: None))
+    continuity = TradeContinuity(TradeGaps())
     missing = continuity.watch("binance", sequential=True)
     continuity.started("binance")
     continuity.observe([tick("binance", "BTCUSDT", 10, T0), tick("binance", "BTCUSDT", 11, T0 + 1)])
@@ -39,7 +39,7 @@ def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -
 
 
 def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> None:
-    continuity = TradeContinuity(TradeGaps(lambda gap: None))
+    continuity = TradeContinuity(TradeGaps())
     missing = continuity.watch("okx", sequential=False)
     continuity.started("okx")
     continuity.observe([tick("okx", "BTCUSDT", 7, T0), tick("okx", "ETHUSDT", 3, T0 + 1)])
@@ -52,7 +52,7 @@ def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> No
 
 def test_a_symbol_is_silent_only_while_others_trade() -> None:
     clock = Clock(100.0)
-    continuity = TradeContinuity(TradeGaps(lambda gap: None), clock)
+    continuity = TradeContinuity(TradeGaps(), clock)
     continuity.watch("binance", sequential=True)
     continuity.started("binance")
     continuity.observe([tick("binance", "BTCUSDT", 1, T0), tick("binance", "ETHUSDT", 1, T0)])
@@ -77,7 +77,7 @@ def test_what_the_history_lacks_is_recorded_and_its_minute_rows_marked() -> None
             marked.append(gap)
 
     incomplete = IncompleteMinutes(Store())
-    gaps = TradeGaps(incomplete.gap_found)
+    gaps = TradeGaps(incomplete)
     queue: Queue = Queue()
     queue.put(Missing("BTCUSDT", TradeMark("10", T0), TradeMark("15", T0 + 70_000)))
     emitted: list[list] = []

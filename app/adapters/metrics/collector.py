@@ -7,45 +7,36 @@ hosts are their own targets, so no series is scraped twice. A feed's series
 move to its new owner's ``process`` when it is taken over.
 """
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-Process = Mapping[str, object]
+from app.application.process_report import Percentiles, ProcessReport
 
 
-def _number(view: object, key: str) -> float:
-    """A count from a heartbeat (possibly from another version of the service); 0 when it has none."""
-    value = view.get(key) if isinstance(view, Mapping) else None
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
-
-
-def _part(process: Process, key: str) -> Mapping[str, object]:
-    part = process.get(key)
-    return part if isinstance(part, Mapping) else {}
-
-
-def _sources(process: Process) -> list[Mapping[str, object]]:
-    views = process.get("sources")
-    return [v for v in views if isinstance(v, Mapping)] if isinstance(views, list) else []
+def _quantiles(percentiles: Percentiles) -> Iterator[tuple[str, float]]:
+    """``(quantile label, seconds)`` of the percentiles reported (none before any sample)."""
+    for quantile, ms in (("0.5", percentiles.p50_ms), ("0.99", percentiles.p99_ms)):
+        if ms is not None:
+            yield quantile, ms / 1000
 
 
 class ServiceCollector(Collector):
-    """``processes``: every process's summary (``HealthService.processes``); ``host``: this host's name."""
+    """``processes``: every process's report (``HealthService.processes``); ``host``: this host's name."""
 
-    def __init__(self, processes: Callable[[], Sequence[Process]], host: str) -> None:
+    def __init__(self, processes: Callable[[], Sequence[ProcessReport]], host: str) -> None:
         self._processes = processes
         self._host = host
 
     def collect(self) -> Iterator[Metric]:
-        processes = [p for p in self._processes() if p.get("host") == self._host]
+        processes = [p for p in self._processes() if p.host == self._host]
         yield from self._feeds(processes)
         yield from self._live_feeds(processes)
         yield from self._pipelines(processes)
         yield from self._minutes(processes)
 
-    def _feeds(self, processes: list[Process]) -> Iterator[Metric]:
+    def _feeds(self, processes: list[ProcessReport]) -> Iterator[Metric]:
         labels = ["process", "source"]
         messages = CounterMetricFamily("marketflow_source_messages", "Raw messages read", labels=labels)
         ticks = CounterMetricFamily("marketflow_source_ticks", "Valid ticks decoded", labels=labels)
@@ -58,19 +49,18 @@ class ServiceCollector(Collector):
         )
         connected = GaugeMetricFamily("marketflow_source_connected", "1 while the source is connected", labels=labels)
         for process in processes:
-            for view in _sources(process):
-                key = [str(process["id"]), str(view.get("name"))]
-                messages.add_metric(key, _number(view, "messages"))
-                ticks.add_metric(key, _number(view, "ticks"))
-                reconnects.add_metric(key, _number(view, "reconnects"))
-                duplicates.add_metric(key, _number(view, "duplicates"))
-                connected.add_metric(key, 1 if view.get("state") == "connected" else 0)
-                reasons = view.get("decode_errors")
-                for reason in reasons if isinstance(reasons, Mapping) else {}:
-                    errors.add_metric([*key, str(reason)], _number(reasons, reason))
+            for source in process.sources:
+                key = [process.id, source.name]
+                messages.add_metric(key, source.messages)
+                ticks.add_metric(key, source.ticks)
+                reconnects.add_metric(key, source.reconnects)
+                duplicates.add_metric(key, source.duplicates)
+                connected.add_metric(key, 1 if source.state == "connected" else 0)
+                for reason, count in source.decode_errors.items():
+                    errors.add_metric([*key, reason], count)
         yield from (messages, ticks, errors, reconnects, duplicates, connected)
 
-    def _live_feeds(self, processes: list[Process]) -> Iterator[Metric]:
+    def _live_feeds(self, processes: list[ProcessReport]) -> Iterator[Metric]:
         """Gaps, recovery, silent symbols and clock skew of the live exchanges."""
         labels = ["process", "source"]
         gaps = CounterMetricFamily("marketflow_trade_gaps", "Spans of trades lost for good", labels=labels)
@@ -91,25 +81,24 @@ class ServiceCollector(Collector):
             "marketflow_clock_skew_flagged", "1 when the median skew is past the bound", labels=labels
         )
         for process in processes:
-            for view in _sources(process):
-                summary = view.get("clock_skew")
-                if not isinstance(summary, Mapping):
+            for source in process.sources:
+                live = source.live
+                if live is None:
                     continue  # not a live exchange
-                key = [str(process["id"]), str(view.get("name"))]
-                gaps.add_metric(key, _number(view, "gaps_count"))
-                recovered.add_metric(key, _number(view, "recovered"))
-                silent_symbols = view.get("silent_symbols")
-                silent.add_metric(key, len(silent_symbols) if isinstance(silent_symbols, list) else 0)
-                resubscribes.add_metric(key, _number(view, "resubscribes"))
-                for quantile, name in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
-                    if summary.get(name) is not None:
-                        skew.add_metric([*key, quantile], _number(summary, name) / 1000)
-                if summary.get("last_ms") is not None:
-                    skew_last.add_metric(key, _number(summary, "last_ms") / 1000)
-                skewed.add_metric(key, int(bool(summary.get("flagged"))))
+                key = [process.id, source.name]
+                gaps.add_metric(key, live.gaps_count)
+                recovered.add_metric(key, live.recovered)
+                silent.add_metric(key, len(live.silent_symbols))
+                resubscribes.add_metric(key, live.resubscribes)
+                skew_report = live.clock_skew
+                for quantile, seconds in _quantiles(Percentiles(skew_report.p50_ms, skew_report.p99_ms)):
+                    skew.add_metric([*key, quantile], seconds)
+                if skew_report.last_ms is not None:
+                    skew_last.add_metric(key, skew_report.last_ms / 1000)
+                skewed.add_metric(key, int(skew_report.flagged))
         yield from (gaps, recovered, silent, resubscribes, skew, skew_last, skewed)
 
-    def _pipelines(self, processes: list[Process]) -> Iterator[Metric]:
+    def _pipelines(self, processes: list[ProcessReport]) -> Iterator[Metric]:
         depths = GaugeMetricFamily(
             "marketflow_queue_depth", "Items waiting in each pipeline queue", labels=["process", "queue"]
         )
@@ -128,26 +117,22 @@ class ServiceCollector(Collector):
         )
         clients = GaugeMetricFamily("marketflow_websocket_clients", "Clients on /ws/prices", labels=["process"])
         for process in processes:
-            key = [str(process["id"])]
-            pipeline = _part(process, "pipeline")
-            queues = _part(pipeline, "queues")
-            for queue in queues:
-                depths.add_metric([*key, queue], _number(queues, queue))
-            pipeline_drops = _part(pipeline, "drops")
-            drops.add_metric([*key, "ingest_queue"], _number(pipeline_drops, "ingest"))
-            drops.add_metric([*key, "cache_write"], _number(pipeline_drops, "cache_write_failed"))
-            drops.add_metric([*key, "spool_full"], _number(_part(process, "aggregator"), "batches_dropped"))
-            ticks.add_metric(key, _number(pipeline, "ticks"))
-            percentiles = _part(pipeline, "tick_to_cache_latency")
-            for quantile, name in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
-                if percentiles.get(name) is not None:
-                    latency.add_metric([*key, quantile], _number(percentiles, name) / 1000)
-            consistent.add_metric(key, int(bool(pipeline.get("cache_consistent"))))
-            lost.add_metric(key, _number(pipeline, "cache_lost"))
-            clients.add_metric(key, _number(process, "websocket_clients"))
+            key = [process.id]
+            pipeline = process.pipeline
+            for queue, depth in pipeline.queues.items():
+                depths.add_metric([*key, queue], depth)
+            drops.add_metric([*key, "ingest_queue"], pipeline.drops.ingest)
+            drops.add_metric([*key, "cache_write"], pipeline.drops.cache_write_failed)
+            drops.add_metric([*key, "spool_full"], process.aggregator.batches_dropped)
+            ticks.add_metric(key, pipeline.ticks)
+            for quantile, seconds in _quantiles(pipeline.tick_to_cache_latency):
+                latency.add_metric([*key, quantile], seconds)
+            consistent.add_metric(key, int(pipeline.cache_consistent))
+            lost.add_metric(key, pipeline.cache_lost)
+            clients.add_metric(key, process.websocket_clients)
         yield from (depths, drops, ticks, latency, consistent, lost, clients)
 
-    def _minutes(self, processes: list[Process]) -> Iterator[Metric]:
+    def _minutes(self, processes: list[ProcessReport]) -> Iterator[Metric]:
         spooled = GaugeMetricFamily("marketflow_spool_batches", "Sealed batches not yet stored", labels=["process"])
         written = CounterMetricFamily("marketflow_minute_rows_written", "Minute rows merged", labels=["process"])
         fenced = CounterMetricFamily(
@@ -166,11 +151,11 @@ class ServiceCollector(Collector):
             labels=["process"],
         )
         for process in processes:
-            key = [str(process["id"])]
-            minutes = _part(process, "aggregator")
-            spooled.add_metric(key, _number(minutes, "unsent_batches"))
-            written.add_metric(key, _number(minutes, "rows_written"))
-            fenced.add_metric(key, _number(minutes, "rows_fenced"))
-            replayed.add_metric(key, _number(minutes, "ticks_replayed"))
-            set_aside.add_metric(key, _number(minutes, "batches_set_aside"))
+            key = [process.id]
+            minutes = process.aggregator
+            spooled.add_metric(key, minutes.unsent_batches)
+            written.add_metric(key, minutes.rows_written)
+            fenced.add_metric(key, minutes.rows_fenced)
+            replayed.add_metric(key, minutes.ticks_replayed)
+            set_aside.add_metric(key, minutes.batches_set_aside)
         yield from (spooled, written, fenced, replayed, set_aside)

@@ -28,6 +28,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from app.adapters.breaker import Breaker
+from app.application.process_report import ProcessReport
 
 
 class RedisFeedLeases:
@@ -39,7 +40,6 @@ class RedisFeedLeases:
         self._client = client
         self._prefix = prefix
         self._ttl = ttl
-        self._process = process
         self.identity = f"{process}:{run}"
         self._run = run
         self._process_key = f"{prefix}:process:{run}"
@@ -99,8 +99,8 @@ class RedisFeedLeases:
             for feed, value in zip(feeds, values, strict=True)
         }
 
-    def heartbeat(self, summary: dict[str, object]) -> None:
-        body = orjson.dumps({"id": self._process, "run": self._run, **summary})
+    def heartbeat(self, report: ProcessReport) -> None:
+        body = orjson.dumps(report.to_json())
 
         def beat() -> None:
             pipe = self._client.pipeline(transaction=False)
@@ -119,7 +119,7 @@ class RedisFeedLeases:
 
         self._breaker.call(go)
 
-    def processes(self) -> list[dict[str, object]]:
+    def processes(self) -> list[ProcessReport]:
         def fetch() -> list[bytes]:
             runs = list(self._client.smembers(self._index_key))
             if not runs:
@@ -137,5 +137,5 @@ class RedisFeedLeases:
             except orjson.JSONDecodeError:  # not something marketflow wrote
                 continue
             if isinstance(beat, dict):  # nor is anything but an object
-                found.append(beat)
-        return sorted(found, key=lambda p: str(p.get("id")))
+                found.append(ProcessReport.from_json(beat))
+        return sorted(found, key=lambda p: p.id)

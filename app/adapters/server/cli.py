@@ -57,9 +57,10 @@ class _Service(BaseApplication):
                 self.cfg.set(key, getattr(gunicorn_settings, key))
 
     def load(self) -> Flask:
-        from app.composition import create_app
+        from app.composition import build_container, create_app
+        from app.config.loader import load_config
 
-        return create_app()
+        return create_app(build_container(load_config()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ Every call raises ``StorageUnavailable`` when the shared store does not answer.
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from app.application.process_report import ProcessReport
 from app.domain.tick import Tick
 
 
@@ -30,13 +31,15 @@ class FeedLeases(Protocol):
 class ProcessRegistry(Protocol):
     """The processes sharing the cache, each with what it last said about itself (a TTL'd entry)."""
 
-    def heartbeat(self, summary: dict[str, object]) -> None: ...
+    def heartbeat(self, report: ProcessReport) -> None: ...
 
     def leave(self) -> None:
         """This process stops: no longer counted, nor shown as reading anything."""
         ...
 
-    def processes(self) -> list[dict[str, object]]: ...
+    def processes(self) -> list[ProcessReport]:
+        """Every live process's last report, by id (another version's read leniently)."""
+        ...
 
 
 class ControlChannel(Protocol):

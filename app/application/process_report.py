@@ -1,0 +1,135 @@
+"""What one process says about itself: its feeds, its pipeline, its minutes, its stream clients, its routes.
+
+One typed report, read alike by /health, by the heartbeat every other
+process reads, by /metrics and by /proxy/status, so a field renamed here
+fails every reader that names it instead of silently exporting 0. As JSON
+(``report_codec``) it keeps the shape /health has always shown.
+"""
+
+from dataclasses import dataclass, field
+
+from app.application.aggregator import AggregatorSnapshot
+from app.application.report_codec import from_json, to_json
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """Recent p50 and p99 in milliseconds; None before any sample."""
+
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ClockSkewReport:
+    """Receive time minus exchange time (ms): recent p50 and p99, the last one, and whether the median is past
+    the source's bound."""
+
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    last_ms: float | None = None
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """A span of trades lost for good: ``lost`` is None when the exchange's ids can't tell how many."""
+
+    symbol: str = ""
+    from_: str = field(default="", metadata={"json": "from"})
+    to: str = ""
+    lost: int | None = None
+
+
+@dataclass(frozen=True)
+class LiveSourceReport:
+    """What only a real exchange's feed has: gaps, recovery, silent symbols, clock skew."""
+
+    gaps_count: int = 0
+    gaps: tuple[GapReport, ...] = ()
+    recovered: int = 0
+    silent_symbols: tuple[str, ...] = ()
+    resubscribes: int = 0
+    clock_skew: ClockSkewReport = ClockSkewReport()
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """One feed as its reader sees it."""
+
+    name: str = ""
+    state: str = "stopped"
+    connected_since: float | None = None
+    last_message_age_s: float | None = None
+    messages: int = 0
+    ticks: int = 0
+    reconnects: int = 0
+    decode_errors: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    last_error: str | None = None
+    last_exchange_error: str | None = None
+    live: LiveSourceReport | None = field(default=None, metadata={"flatten": True})
+
+
+@dataclass(frozen=True)
+class Drops:
+    """Ticks given up on: reads the ingest queue had no room for, and cache writes that failed."""
+
+    ingest: int = 0
+    cache_write_failed: int = 0
+
+
+@dataclass(frozen=True)
+class PipelineReport:
+    running: bool = False
+    queues: dict[str, int] = field(default_factory=dict)
+    received: int = 0
+    ticks: int = 0
+    cached: int = 0
+    rejected: int = 0
+    drops: Drops = Drops()
+    # Whether the cache holds the whole window of this process's feeds.
+    cache_consistent: bool = False
+    cache_restored: int = 0
+    cache_lost: int = 0
+    # Read to queryable in the cache.
+    tick_to_cache_latency: Percentiles = Percentiles()
+
+
+@dataclass(frozen=True)
+class ProxyRuntime:
+    """What this process's proxy router knows: the route of each feed it reads, its proxies' failures and
+    benches (proxies masked)."""
+
+    routes: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    benched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProcessReport:
+    """``id`` is ``host:pid``, as every view names the process; ``run`` tells its incarnations apart."""
+
+    id: str = ""
+    run: str = ""
+    host: str = ""
+    pid: int = 0
+    feeds: tuple[str, ...] = ()
+    sources: tuple[SourceReport, ...] = ()
+    pipeline: PipelineReport = PipelineReport()
+    aggregator: AggregatorSnapshot = field(default_factory=AggregatorSnapshot)
+    websocket_clients: int = 0
+    proxy: ProxyRuntime = ProxyRuntime()
+
+    def to_json(self) -> dict[str, object]:
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> "ProcessReport":
+        """Another process's heartbeat; whatever it lacks (another version) reads as not reported."""
+        return from_json(cls, data)
+
+
+def process_name(host: str, pid: int) -> str:
+    """How a process is named in /health, the heartbeats and every metric."""
+    return f"{host}:{pid}"

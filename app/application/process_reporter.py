@@ -1,0 +1,113 @@
+"""This process's report (``ProcessReport``), built from one snapshot of each of its parts.
+
+The heartbeat sends it, /health shows it, /metrics exports it and
+/proxy/status reads its routes: all of them read this one report, taken at
+one moment, never the components themselves.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from app.application.aggregator import MinuteAggregator
+from app.application.pipeline import Pipeline
+from app.application.process_report import (
+    ClockSkewReport,
+    LiveSourceReport,
+    ProcessReport,
+    ProxyRuntime,
+    SourceReport,
+    process_name,
+)
+from app.application.report_codec import from_json
+from app.application.source_status import SourceSnapshot
+from app.application.trade_gaps import TradeGaps, gap_report
+
+
+class HeldFeeds(Protocol):
+    """The feeds this process reads now."""
+
+    def held(self) -> list[str]: ...
+
+
+class StreamClients(Protocol):
+    """How many /ws/prices clients this process serves."""
+
+    @property
+    def clients(self) -> int: ...
+
+
+class RouteReports(Protocol):
+    """What this process's proxy router knows of the feeds it reads."""
+
+    def runtime(self, held: Sequence[str]) -> ProxyRuntime: ...
+
+
+class ProcessReporter:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        aggregator: MinuteAggregator,
+        feeds: HeldFeeds,
+        gaps: TradeGaps,
+        stream: StreamClients,
+        proxy: RouteReports,
+        host: str,
+        pid: int,
+        run: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pipeline = pipeline
+        self._aggregator = aggregator
+        self._feeds = feeds
+        self._gaps = gaps
+        self._stream = stream
+        self._proxy = proxy
+        self._host, self._pid, self._run = host, pid, run
+        self._clock = clock
+        self.process_id = process_name(host, pid)
+
+    def report(self) -> ProcessReport:
+        now = self._clock()
+        held = self._feeds.held()
+        snapshots = self._pipeline.sources()
+        return ProcessReport(
+            id=self.process_id,
+            run=self._run,
+            host=self._host,
+            pid=self._pid,
+            feeds=tuple(held),
+            sources=tuple(
+                self.source(snapshots[name], now) if name in snapshots else SourceReport(name=name) for name in held
+            ),
+            pipeline=self._pipeline.report(),
+            aggregator=self._aggregator.snapshot(),
+            websocket_clients=self._stream.clients,
+            proxy=self._proxy.runtime(held),
+        )
+
+    def source(self, source: SourceSnapshot, now: float) -> SourceReport:
+        live = None
+        if source.live:
+            live = LiveSourceReport(
+                gaps_count=self._gaps.counts.get(source.name, 0),
+                gaps=tuple(gap_report(gap) for gap in self._gaps.of(source.name)),
+                recovered=source.recovered,
+                silent_symbols=source.silent_symbols,
+                resubscribes=source.resubscribes,
+                clock_skew=from_json(ClockSkewReport, source.clock_skew),
+            )
+        return SourceReport(
+            name=source.name,
+            state=source.state,
+            connected_since=source.connected_since,
+            last_message_age_s=None if source.last_message_at is None else round(now - source.last_message_at, 3),
+            messages=source.messages,
+            ticks=source.ticks,
+            reconnects=source.reconnects,
+            decode_errors=dict(source.decode_errors),
+            duplicates=source.duplicates,
+            last_error=source.last_error,
+            last_exchange_error=source.last_exchange_error,
+            live=live,
+        )

@@ -1,0 +1,80 @@
+"""Each real adapter, built from its section of the configuration. Building connects nothing: clients and pools
+connect on first use."""
+
+from pathlib import Path
+
+from app.adapters.local.control_copy import FileControlCopy
+from app.adapters.postgres.minute_store import PostgresMinuteStore
+from app.adapters.postgres.pool import ConnectionPool
+from app.adapters.redis.control_channel import RedisControlChannel
+from app.adapters.redis.feed_leases import RedisFeedLeases
+from app.adapters.redis.tick_cache import RedisTickCache, make_client
+from app.adapters.redis.tick_relay import RedisTickRelay
+from app.adapters.spool.file_spool import FileSpool
+from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.config.schema import AggregatorConfig, Config, PostgresConfig, RedisConfig
+from app.domain.proxy_endpoint import parse_proxy_url
+
+
+def postgres_pool(pg: PostgresConfig) -> ConnectionPool:
+    return ConnectionPool(pg.dsn, pg.pool_size, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
+
+
+def postgres_store(pool: ConnectionPool, pg: PostgresConfig) -> PostgresMinuteStore:
+    # Our deadline: the server's statement timeout plus the connect time, plus a margin.
+    return PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
+
+
+def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str) -> RedisTickCache:
+    """Writes and reads on separate clients and timeouts, so a slow read never looks like a dead server to the
+    writer."""
+    return RedisTickCache(
+        make_client(redis, redis.socket_timeout),
+        make_client(redis, redis.query_timeout),
+        redis.key_prefix,
+        retention_ms,
+        redis.retry_after,
+        run,
+    )
+
+
+class RedisCoordination:
+    """The leases, registry, control channel and tick relay, on one client of their own."""
+
+    def __init__(self, redis: RedisConfig) -> None:
+        self._redis = redis
+        self._client = make_client(redis, redis.socket_timeout)
+
+    def leases(self, process: str, run: str, expiry: float) -> RedisFeedLeases:
+        return RedisFeedLeases(self._client, self._redis.key_prefix, process, run, expiry, 0.5)
+
+    def channel(self) -> RedisControlChannel:
+        return RedisControlChannel(self._client, self._redis.key_prefix, self._redis.retry_after)
+
+    def relay(self) -> RedisTickRelay:
+        return RedisTickRelay(self._client, self._redis.key_prefix, self._redis.retry_after)
+
+
+def file_spool(aggregator: AggregatorConfig, run: str) -> FileSpool:
+    return FileSpool(Path(aggregator.spool_path), aggregator.spool_max_mb * 1024 * 1024, run)
+
+
+def control_copy(aggregator: AggregatorConfig) -> FileControlCopy:
+    """Beside the spool: this host's copy of the shared control state."""
+    return FileControlCopy(Path(aggregator.spool_path).with_name("control.json"))
+
+
+def proxy_router(config: Config) -> ProxyRouter:
+    """Test mode never uses a proxy: there it starts off, whatever the configuration says."""
+    proxy = config.proxy
+    proxies = [parse_proxy_url(url) for url in proxy.proxies]
+    settings = ProxySettings(
+        enabled=proxy.enabled and config.mode != "test",
+        mode=proxy.mode,
+        policy=proxy.policy,
+        proxies=proxies,
+        static=parse_proxy_url(proxy.static) if proxy.static else (proxies[0] if proxy.mode == "static" else None),
+        bench_seconds=proxy.bench_seconds,
+        direct_retry_seconds=proxy.direct_retry_seconds,
+    )
+    return ProxyRouter(settings)
