@@ -1,0 +1,168 @@
+"""The one process report: every reader (the heartbeat, /health, /metrics) gets every field, or a test fails."""
+
+import dataclasses
+
+from prometheus_client import CollectorRegistry
+
+from app.adapters.metrics.collector import ServiceCollector
+from app.application.aggregator import AggregatorSnapshot
+from app.application.process_report import (
+    ClockSkewReport,
+    Drops,
+    GapReport,
+    LiveSourceReport,
+    Percentiles,
+    PipelineReport,
+    ProcessReport,
+    ProxyRuntime,
+    SourceReport,
+)
+
+LIVE = SourceReport(
+    name="binance",
+    state="connected",
+    connected_since=1_700_000_000.5,
+    last_message_age_s=0.25,
+    messages=11,
+    ticks=12,
+    reconnects=13,
+    decode_errors={"bad_price": 14},
+    duplicates=15,
+    last_error="closed",
+    last_exchange_error="-1121 Invalid symbol.",
+    live=LiveSourceReport(
+        gaps_count=16,
+        gaps=(GapReport("BTCUSDT", "2026-11-21T10:15:30.123Z", "2026-11-21T10:15:31.000Z", 17),),
+        recovered=18,
+        silent_symbols=("ETHUSDT", "SOLUSDT"),
+        resubscribes=19,
+        clock_skew=ClockSkewReport(p50_ms=-20.0, p99_ms=21.0, last_ms=22.0, flagged=True),
+    ),
+)
+TCP = SourceReport(name="exchange1", state="backing_off", messages=31, ticks=32, reconnects=33)
+REPORT = ProcessReport(
+    id="host:7",
+    run="abcd",
+    host="host",
+    pid=7,
+    feeds=("binance", "exchange1"),
+    sources=(LIVE, TCP),
+    pipeline=PipelineReport(
+        running=True,
+        queues={"ingest": 41, "results": 42, "cache": 43},
+        received=44,
+        ticks=45,
+        cached=46,
+        rejected=47,
+        drops=Drops(ingest=48, cache_write_failed=49),
+        cache_consistent=True,
+        cache_restored=50,
+        cache_lost=51,
+        tick_to_cache_latency=Percentiles(p50_ms=52.0, p99_ms=53.0),
+    ),
+    aggregator=AggregatorSnapshot(54, 55, 56, 57, 58, 59, 60),
+    websocket_clients=61,
+    proxy=ProxyRuntime({"binance": "direct"}, {"http://p:3128": 62}, ("http://p:3128",)),
+)
+
+
+def test_a_report_survives_the_heartbeat_whole() -> None:
+    assert ProcessReport.from_json(REPORT.to_json()) == REPORT
+
+
+def test_the_health_view_of_a_feed_keeps_its_shape() -> None:
+    view = REPORT.to_json()["sources"]
+    assert list(view[1]) == [
+        "name",
+        "state",
+        "connected_since",
+        "last_message_age_s",
+        "messages",
+        "ticks",
+        "reconnects",
+        "decode_errors",
+        "duplicates",
+        "last_error",
+        "last_exchange_error",
+    ]
+    assert list(view[0])[11:] == ["gaps_count", "gaps", "recovered", "silent_symbols", "resubscribes", "clock_skew"]
+    assert view[0]["gaps"] == [
+        {"symbol": "BTCUSDT", "from": LIVE.live.gaps[0].from_, "to": LIVE.live.gaps[0].to, "lost": 17}
+    ]
+
+
+def test_a_heartbeat_of_another_version_reads_as_not_reported_where_it_differs() -> None:
+    odd = {
+        "id": "h:1",
+        "pid": -3,  # not a count
+        "feeds": ["ex1", 5],
+        "sources": [{"name": "ex1", "messages": "many", "decode_errors": {"x": 2, "y": True}}, 7],
+        "pipeline": [1],
+        "aggregator": {"rows_written": 9, "unknown": 1},
+        "proxy": {"routes": {"ex1": 5, "ex2": "direct"}, "failures": {"a": True, "b": -1, "c": 2}, "benched": "abc"},
+    }
+    report = ProcessReport.from_json(odd)
+    assert (report.id, report.pid) == ("h:1", 0)
+    assert report.feeds == ("ex1",)
+    assert report.sources == (SourceReport(name="ex1", decode_errors={"x": 2}),)
+    assert report.pipeline == PipelineReport()
+    assert report.aggregator == AggregatorSnapshot(rows_written=9)
+    assert report.proxy == ProxyRuntime(routes={"ex2": "direct"}, failures={"c": 2})
+
+
+def samples(report: ProcessReport) -> dict[tuple[str, tuple[str, ...]], float]:
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(lambda: [report], report.host))
+    return {
+        (sample.name, tuple(v for k, v in sorted(sample.labels.items()) if k != "process")): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+    }
+
+
+def test_every_count_of_the_report_is_exported_as_reported() -> None:
+    exported = samples(ProcessReport.from_json(REPORT.to_json()))
+    expected = {
+        ("marketflow_source_messages_total", ("binance",)): 11,
+        ("marketflow_source_ticks_total", ("binance",)): 12,
+        ("marketflow_source_reconnects_total", ("binance",)): 13,
+        ("marketflow_decode_errors_total", ("bad_price", "binance")): 14,
+        ("marketflow_duplicate_trades_total", ("binance",)): 15,
+        ("marketflow_source_connected", ("binance",)): 1,
+        ("marketflow_source_connected", ("exchange1",)): 0,
+        ("marketflow_source_messages_total", ("exchange1",)): 31,
+        ("marketflow_trade_gaps_total", ("binance",)): 16,
+        ("marketflow_recovered_trades_total", ("binance",)): 18,
+        ("marketflow_silent_symbols", ("binance",)): 2,
+        ("marketflow_resubscribes_total", ("binance",)): 19,
+        ("marketflow_clock_skew_seconds", ("0.5", "binance")): -0.02,
+        ("marketflow_clock_skew_seconds", ("0.99", "binance")): 0.021,
+        ("marketflow_clock_skew_last_seconds", ("binance",)): 0.022,
+        ("marketflow_clock_skew_flagged", ("binance",)): 1,
+        ("marketflow_queue_depth", ("ingest",)): 41,
+        ("marketflow_queue_depth", ("cache",)): 43,
+        ("marketflow_ticks_total", ()): 45,
+        ("marketflow_dropped_total", ("ingest_queue",)): 48,
+        ("marketflow_dropped_total", ("cache_write",)): 49,
+        ("marketflow_dropped_total", ("spool_full",)): 58,
+        ("marketflow_cache_consistent", ()): 1,
+        ("marketflow_cache_lost_total", ()): 51,
+        ("marketflow_tick_to_cache_seconds", ("0.5",)): 0.052,
+        ("marketflow_tick_to_cache_seconds", ("0.99",)): 0.053,
+        ("marketflow_websocket_clients", ()): 61,
+        ("marketflow_spool_batches", ()): 55,
+        ("marketflow_minute_rows_written_total", ()): 56,
+        ("marketflow_minute_rows_fenced_total", ()): 57,
+        ("marketflow_batches_set_aside_total", ()): 59,
+        ("marketflow_ticks_replayed_total", ()): 60,
+    }
+    assert {key: exported.get(key) for key in expected} == expected
+    # A source that is not a live exchange exports no live series.
+    assert not any(labels == ("exchange1",) and "gaps" in name for name, labels in exported)
+
+
+def test_another_hosts_processes_are_left_to_that_hosts_scrape() -> None:
+    elsewhere = dataclasses.replace(REPORT, host="other")
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(lambda: [elsewhere], "host"))
+    assert not [s for family in registry.collect() for s in family.samples]
