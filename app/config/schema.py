@@ -21,7 +21,6 @@ from app.domain.validation import DEFAULT_MAX_PRICE
 DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
 # A price bound far above any market, yet low enough that a sum of 10^290 such prices stays finite.
 MAX_PRICE_BOUND = 1e15
-SEVERAL_WORKERS = "[several workers and hosts](#several-workers-and-hosts)"
 RETRY_AFTER = "after a failure, seconds of failing fast (one probe at a time retries)"
 
 
@@ -32,7 +31,8 @@ class HttpConfig:
     workers: int = key(
         factory=lambda: os.cpu_count() or 1,
         shown="one per CPU",
-        doc=f"gunicorn workers; each serves the whole API and reads its share of the feeds ({SEVERAL_WORKERS})",
+        doc="gunicorn workers; each serves the whole API and reads its share of the feeds: see "
+        "[several workers and hosts](#several-workers-and-hosts)",
         at_least=1,
         at_most=256,
     )
