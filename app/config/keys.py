@@ -43,11 +43,13 @@ class Key:
             return f"be from {_number(low)} to {_number(high)}"
         if low == 0:
             return "not be negative"
-        parts = [
-            *([f"greater than {'zero' if self.above == 0 else _number(self.above)}"] if self.above is not None else []),
-            *([f"at least {_number(low)}"] if low is not None else []),
-            *([f"at most {_number(high)}"] if high is not None else []),
-        ]
+        parts = []
+        if self.above is not None:
+            parts.append("greater than zero" if self.above == 0 else f"greater than {_number(self.above)}")
+        if low is not None:
+            parts.append(f"at least {_number(low)}")
+        if high is not None:
+            parts.append(f"at most {_number(high)}")
         return "be " + " and ".join(parts)
 
     def range(self) -> str:
@@ -55,11 +57,13 @@ class Key:
         low, high = self.at_least, self.at_most
         if low is not None and high is not None:
             return f"{_number(low)}-{_number(high)}"
-        parts = [
-            *([f"> {_number(self.above)}"] if self.above is not None else []),
-            *([f"≥ {_number(low)}"] if low is not None else []),
-            *([f"≤ {_number(high)}"] if high is not None else []),
-        ]
+        parts = []
+        if self.above is not None:
+            parts.append(f"> {_number(self.above)}")
+        if low is not None:
+            parts.append(f"≥ {_number(low)}")
+        if high is not None:
+            parts.append(f"≤ {_number(high)}")
         return ", ".join(parts)
 
 

@@ -21,7 +21,7 @@ from app.domain.validation import DEFAULT_MAX_PRICE
 DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
 # A price bound far above any market, yet low enough that a sum of 10^290 such prices stays finite.
 MAX_PRICE_BOUND = 1e15
-RETRY_AFTER = "after a failure, seconds of failing fast (one probe at a time retries)"
+RETRY_AFTER_DOC = "after a failure, seconds of failing fast (one probe at a time retries)"
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class RedisConfig:
     )
     pool_size: int = key(16, doc="blocking pool size (each: the writer's and the queries')", above=0)
     pool_timeout: float = key(1.0, doc="wait for a pooled connection, seconds", above=0)
-    retry_after: float = key(2.0, doc=RETRY_AFTER, at_least=0)
+    retry_after: float = key(2.0, doc=RETRY_AFTER_DOC, at_least=0)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class PostgresConfig:
     pool_timeout: float = key(2.0, doc="wait for a pooled connection, seconds", above=0)
     connect_timeout: int = key(2, doc="connect timeout, seconds", above=0)
     statement_timeout_ms: int = key(5000, doc="server-side statement timeout, ms", above=0)
-    retry_after: float = key(2.0, doc=RETRY_AFTER, at_least=0)
+    retry_after: float = key(2.0, doc=RETRY_AFTER_DOC, at_least=0)
 
 
 @dataclass(frozen=True)
@@ -153,19 +153,19 @@ class TestSourcesConfig:
     rate_per_symbol: float = key(2.0, doc="synthetic ticks per second per exchange and symbol", above=0)
 
 
-EXCHANGE_NAME = "the exchange name in the API: letters, digits, `.`, `_` or `-`, unique among all feeds"
+EXCHANGE_NAME_DOC = "the exchange name in the API: letters, digits, `.`, `_` or `-`, unique among all feeds"
 
 
 @dataclass(frozen=True)
 class TcpSourceConfig:
-    name: str = key(doc=EXCHANGE_NAME)
+    name: str = key(doc=EXCHANGE_NAME_DOC)
     port: int = port(doc="the exchange program's port")
     host: str = key("127.0.0.1", doc="the exchange program's host")
 
 
 @dataclass(frozen=True)
 class WebSocketSourceConfig:
-    name: str = key(doc=EXCHANGE_NAME)
+    name: str = key(doc=EXCHANGE_NAME_DOC)
     kind: Literal["binance", "bybit", "okx", "coinbase", "kraken"] = key(
         doc="the exchange's protocol ([live mode](docs/design.md#live-mode))"
     )
