@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-servers lint format bench bench-tools migrate clean
+.PHONY: install run test test-servers lint format config-table bench bench-tools migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The README's configuration table, rendered from app/config/schema.py (a unit test fails while they differ).
+config-table: $(STAMP)
+	$(BIN)/python -m app.config.reference --write
 
 # Programs the tests start themselves, from Debian's packages: tinyproxy and dante (proxy tests),
 # Chromium and its driver (dashboard test).

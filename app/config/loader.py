@@ -13,6 +13,7 @@ import psycopg2.extensions
 import yaml
 from redis.connection import parse_url
 
+from app.config.keys import declared
 from app.config.masking import is_secret
 from app.config.schema import Config
 from app.domain.proxy_endpoint import InvalidProxy, parse_proxy_url
@@ -140,72 +141,14 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-MAX_WORKERS = 256
-# A lease is renewed several times per TTL, at most once a second; beyond a minute a dead owner's feeds
-# would stay unread too long.
-MIN_LEASE_TTL, MAX_LEASE_TTL = 1.0, 60.0
-# A price bound far above any market, yet low enough that a sum of 10^290 such prices stays finite.
-MAX_PRICE_BOUND = 1e15
-
-
 def _check(config: Config) -> None:
-    """Rules across keys, or on ranges, that types alone can't express."""
-    if not 1 <= config.http.workers <= MAX_WORKERS:
-        raise ConfigError(f"http.workers: must be from 1 to {MAX_WORKERS}")
-    if not MIN_LEASE_TTL <= config.leases.ttl_seconds <= MAX_LEASE_TTL:
-        raise ConfigError(f"leases.ttl_seconds: must be from {MIN_LEASE_TTL:g} to {MAX_LEASE_TTL:g}")
-    if not 0 < config.http.port < 65536:
-        raise ConfigError(f"http.port: {config.http.port} is not a valid TCP port")
-    if config.window.raw_seconds < 60:
-        raise ConfigError("window.raw_seconds: must be at least 60")
+    """Every key's declared range, then the rules across keys, or on text, that a range can't express."""
+    _check_ranges(config, "")
     if not config.symbols:
         raise ConfigError("symbols: at least one symbol is required")
     for i, symbol in enumerate(config.symbols):
         if not SYMBOL.fullmatch(symbol):
             raise ConfigError(f"symbols[{i}]: {symbol[:40]!r} must be letters and digits only")
-    positives = {
-        "pipeline.workers": config.pipeline.workers,
-        "pipeline.ingest_queue_size": config.pipeline.ingest_queue_size,
-        "pipeline.result_queue_size": config.pipeline.result_queue_size,
-        "pipeline.cache_batch_size": config.pipeline.cache_batch_size,
-        "pipeline.cache_queue_size": config.pipeline.cache_queue_size,
-        "window.memory_max_ticks": config.window.memory_max_ticks,
-        "redis.pool_size": config.redis.pool_size,
-        "redis.query_timeout": config.redis.query_timeout,
-        "postgres.pool_size": config.postgres.pool_size,
-        "aggregator.spool_max_mb": config.aggregator.spool_max_mb,
-        "stream.max_pending": config.stream.max_pending,
-        "stream.max_lag_seconds": config.stream.max_lag_seconds,
-        "stream.max_send_seconds": config.stream.max_send_seconds,
-        "sources.test.rate_per_symbol": config.sources.test.rate_per_symbol,
-        "sources.max_price": config.sources.max_price,
-        "redis.socket_timeout": config.redis.socket_timeout,
-        "redis.pool_timeout": config.redis.pool_timeout,
-        "postgres.pool_timeout": config.postgres.pool_timeout,
-        "postgres.connect_timeout": config.postgres.connect_timeout,
-        "postgres.statement_timeout_ms": config.postgres.statement_timeout_ms,
-        "http.graceful_timeout": config.http.graceful_timeout,
-        "aggregator.flush_interval_seconds": config.aggregator.flush_interval_seconds,
-        "sources.live.reconnect_initial_seconds": config.sources.live.reconnect_initial_seconds,
-        "sources.live.reconnect_max_seconds": config.sources.live.reconnect_max_seconds,
-        "sources.live.max_line_bytes": config.sources.live.max_line_bytes,
-        "sources.live.silence_timeout_seconds": config.sources.live.silence_timeout_seconds,
-    }
-    for key, value in positives.items():
-        if not value > 0:  # NaN too
-            raise ConfigError(f"{key}: must be greater than zero")
-    non_negatives = {
-        "redis.retry_after": config.redis.retry_after,
-        "postgres.retry_after": config.postgres.retry_after,
-        "pipeline.ingest_put_timeout": config.pipeline.ingest_put_timeout,
-        "pipeline.cache_batch_interval_ms": config.pipeline.cache_batch_interval_ms,
-        "aggregator.close_grace_seconds": config.aggregator.close_grace_seconds,
-    }
-    for key, value in non_negatives.items():
-        if not value >= 0:
-            raise ConfigError(f"{key}: must not be negative")
-    if config.sources.max_price > MAX_PRICE_BOUND:
-        raise ConfigError(f"sources.max_price: at most {MAX_PRICE_BOUND:g}, so that sums of many prices stay finite")
     _check_redis(config)
     live = config.sources.live
     if live.reconnect_max_seconds < live.reconnect_initial_seconds:
@@ -221,9 +164,6 @@ def _check(config: Config) -> None:
     duplicate = next((name for name in names if lowered.count(name.lower()) > 1), None)
     if duplicate:
         raise ConfigError(f"sources: exchange name {duplicate!r} is used twice")
-    for i, tcp in enumerate(live.tcp):
-        if not 0 < tcp.port < 65536:
-            raise ConfigError(f"sources.live.tcp[{i}].port: {tcp.port} is not a valid TCP port")
     _check_spool(config)
     _check_proxy(config)
     _check_http(config)
@@ -239,13 +179,20 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{key}.ca_file: no such file {ws.ca_file!r}")
         if ws.rest_url:
             _check_rest_url(f"{key}.rest_url", ws.rest_url)
-        positive = ("silence_timeout_seconds", "ack_timeout_seconds", "connect_timeout_seconds")
-        for name in (*positive, "symbol_silence_seconds", "max_clock_skew_seconds"):
-            if not getattr(ws, name) > 0:
-                raise ConfigError(f"{key}.{name}: must be greater than zero")
-        for name in ("ping_interval_seconds", "min_connect_interval_seconds", "max_connection_age_seconds"):
-            if not getattr(ws, name) >= 0:
-                raise ConfigError(f"{key}.{name}: must not be negative")
+
+
+def _check_ranges(section: Any, path: str) -> None:
+    """Each number against the range its ``key`` declares, in nested sections and list entries alike."""
+    for field in dataclasses.fields(section):
+        value, key = getattr(section, field.name), _join(path, field.name)
+        if dataclasses.is_dataclass(value):
+            _check_ranges(value, key)
+        elif isinstance(value, list):
+            for i, entry in enumerate(value):
+                if dataclasses.is_dataclass(entry):
+                    _check_ranges(entry, f"{key}[{i}]")
+        elif not declared(field).allows(value):
+            raise ConfigError(f"{key}: {declared(field).refusal(value)}")
 
 
 def _check_rest_url(key: str, url: str) -> None:
@@ -288,10 +235,6 @@ def _check_proxy(config: Config) -> None:
         raise ConfigError("proxy.static: must be one of proxy.proxies")
     if proxy.enabled and (proxy.mode == "disabled" or not proxy.proxies):
         raise ConfigError("proxy.enabled: needs proxy.mode static or rotating and at least one proxy")
-    if config.aggregator.checkpoint_seconds < 0:
-        raise ConfigError("aggregator.checkpoint_seconds: must not be negative (0 turns checkpoints off)")
-    if proxy.bench_seconds < 0 or proxy.direct_retry_seconds < 0:
-        raise ConfigError("proxy: bench_seconds and direct_retry_seconds must not be negative")
 
 
 def _check_spool(config: Config) -> None:
@@ -312,7 +255,7 @@ PRINTABLE_TOKEN = re.compile(r"[!-~]{16,}")
 
 
 def _check_http(config: Config) -> None:
-    """The admin token, the allowed origins and the limits on slow clients; no message repeats the token."""
+    """The admin token and the allowed origins; no message repeats the token."""
     http = config.http
     if http.admin_token and not PRINTABLE_TOKEN.fullmatch(http.admin_token):
         raise ConfigError(
@@ -325,11 +268,6 @@ def _check_http(config: Config) -> None:
                 f"http.allowed_origins[{i}]: must be an origin such as https://prices.example.com "
                 f"(scheme, host and optional port only), got {origin[:80]!r}"
             )
-    for key in ("header_timeout_seconds", "keepalive_seconds"):
-        if getattr(http, key) <= 0:
-            raise ConfigError(f"http.{key}: must be greater than zero")
-    if http.max_connections < 10:
-        raise ConfigError("http.max_connections: must be at least 10")
 
 
 def _check_stores(config: Config) -> None:

@@ -1,165 +1,289 @@
-"""Every configuration key, its type and its default; the README documents each.
+"""Every configuration key: its type, its default, what it means and its range.
 
-The loader rejects keys not declared here and values of the wrong type, so
-a typo fails at startup instead of silently using a default.
+Each field is declared with ``key`` (or ``port``), so this file is the one
+source: the loader checks every range from it, and the README's table is
+rendered from it (``make config-table``). The loader also rejects keys not
+declared here and values of the wrong type, so a typo fails at startup
+instead of silently using a default.
+
+``key`` returns a ``dataclasses.field`` (a list key gets a fresh list per
+config from its ``factory``), which ruff can't see through: hence the
+``noqa: RUF009`` on list keys.
 """
 
 import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.config.keys import key, port
 from app.domain.validation import DEFAULT_MAX_PRICE
 
 DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
+# A price bound far above any market, yet low enough that a sum of 10^290 such prices stays finite.
+MAX_PRICE_BOUND = 1e15
+RETRY_AFTER_DOC = "after a failure, seconds of failing fast (one probe at a time retries)"
 
 
 @dataclass(frozen=True)
 class HttpConfig:
-    port: int = 8080
-    host: str = "0.0.0.0"
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    graceful_timeout: int = 20
-    admin_token: str = ""
-    allowed_origins: list[str] = field(default_factory=list)
-    header_timeout_seconds: float = 10.0
-    keepalive_seconds: float = 5.0
-    max_connections: int = 1000
+    port: int = port(8080, doc="the port the API listens on")
+    host: str = key("0.0.0.0", doc="the address the API listens on")
+    workers: int = key(
+        factory=lambda: os.cpu_count() or 1,
+        shown="one per CPU",
+        doc="gunicorn workers; each serves the whole API and reads its share of the feeds: see "
+        "[several workers and hosts](#several-workers-and-hosts)",
+        at_least=1,
+        at_most=256,
+    )
+    graceful_timeout: int = key(20, doc="seconds to finish requests and drain on shutdown", above=0)
+    admin_token: str = key(
+        "",
+        doc="the token every control request must carry (`Authorization: Bearer ...`): at least 16 printable "
+        "ASCII characters without spaces (e.g. `openssl rand -hex 16`). Unset: control requests from loopback only",
+    )
+    allowed_origins: list[str] = key(  # noqa: RUF009
+        factory=list,
+        doc="other origins (`https://host[:port]`) whose pages may send control requests and open `/ws/prices`, "
+        "e.g. the public name behind a reverse proxy",
+    )
+    header_timeout_seconds: float = key(
+        10.0, doc="a request line and headers must arrive within this, or the answer is 408", above=0
+    )
+    keepalive_seconds: float = key(5.0, doc="how long a kept-alive connection may sit idle between requests", above=0)
+    max_connections: int = key(
+        1000,
+        doc="connections per worker (gunicorn's `worker_connections`); at most half may be waiting for a request "
+        "at once, the longest waiting one is closed past that. The service raises its open-file limit to fit "
+        "(startup fails, naming this key, if it can't)",
+        at_least=10,
+    )
 
 
 @dataclass(frozen=True)
 class RedisConfig:
-    url: str = "redis://127.0.0.1:6379/0"
-    key_prefix: str = "mf"
-    socket_timeout: float = 0.5
-    query_timeout: float = 0.5
-    pool_size: int = 16
-    pool_timeout: float = 1.0
-    retry_after: float = 2.0
+    url: str = key("redis://127.0.0.1:6379/0", doc="Redis server: `redis://`, `rediss://` or `unix://`")
+    key_prefix: str = key("mf", doc="prefix of every key: not empty, no spaces, none of `*?[]\\`")
+    socket_timeout: float = key(0.5, doc="connect and read timeout of the writer, seconds", above=0)
+    query_timeout: float = key(
+        0.5, doc="connect and read timeout of queries, seconds (their own pool and breaker)", above=0
+    )
+    pool_size: int = key(16, doc="blocking pool size (each: the writer's and the queries')", above=0)
+    pool_timeout: float = key(1.0, doc="wait for a pooled connection, seconds", above=0)
+    retry_after: float = key(2.0, doc=RETRY_AFTER_DOC, at_least=0)
 
 
 @dataclass(frozen=True)
 class PostgresConfig:
-    dsn: str = "postgresql://postgres@127.0.0.1:5432/test"
-    pool_size: int = 4
-    pool_timeout: float = 2.0
-    connect_timeout: int = 2
-    statement_timeout_ms: int = 5000
-    retry_after: float = 2.0
+    dsn: str = key(
+        "postgresql://postgres@127.0.0.1:5432/test",
+        doc="PostgreSQL server: `postgresql://...` or `key=value` pairs",
+    )
+    pool_size: int = key(4, doc="gevent connection pool size", above=0)
+    pool_timeout: float = key(2.0, doc="wait for a pooled connection, seconds", above=0)
+    connect_timeout: int = key(2, doc="connect timeout, seconds", above=0)
+    statement_timeout_ms: int = key(5000, doc="server-side statement timeout, ms", above=0)
+    retry_after: float = key(2.0, doc=RETRY_AFTER_DOC, at_least=0)
 
 
 @dataclass(frozen=True)
 class LeasesConfig:
-    ttl_seconds: float = 8.0
+    # A lease is renewed several times per TTL, at most once a second; beyond a minute a dead owner's feeds
+    # would stay unread too long.
+    ttl_seconds: float = key(
+        8.0,
+        doc="how soon a dead process's feeds are read again ([leases](docs/design.md#one-reader-per-feed))",
+        at_least=1,
+        at_most=60,
+    )
 
 
 @dataclass(frozen=True)
 class WindowConfig:
-    raw_seconds: int = 300
-    memory_max_ticks: int = 50_000
+    raw_seconds: int = key(
+        300,
+        doc="the retention of raw ticks and buckets: periods up to it are exact to the millisecond",
+        at_least=60,
+    )
+    memory_max_ticks: int = key(
+        50_000,
+        doc="raw ticks kept in process per (exchange, symbol) for when Redis is down (the buckets are always "
+        "kept whole)",
+        above=0,
+    )
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    workers: int = 5
-    ingest_queue_size: int = 4096
-    ingest_put_timeout: float = 1.0
-    result_queue_size: int = 4096
-    cache_batch_size: int = 2000
-    cache_batch_interval_ms: int = 20
-    cache_queue_size: int = 8
+    workers: int = key(5, doc="decode workers", above=0)
+    ingest_queue_size: int = key(4096, doc="reads queued before sources wait", above=0)
+    ingest_put_timeout: float = key(
+        1.0, doc="how long a source waits for room before its read is dropped, seconds", at_least=0
+    )
+    result_queue_size: int = key(4096, doc="decoded reads queued for the collector", above=0)
+    cache_batch_size: int = key(2000, doc="a Redis batch is sent at this many ticks…", above=0)
+    cache_batch_interval_ms: int = key(20, doc="…or at this age, ms", at_least=0)
+    cache_queue_size: int = key(8, doc="batches queued for the Redis writer", above=0)
 
 
 @dataclass(frozen=True)
 class AggregatorConfig:
-    close_grace_seconds: float = 2.0
-    flush_interval_seconds: float = 1.0
-    checkpoint_seconds: float = 5.0
-    spool_path: str = "var/spool/minutes.jsonl"
-    spool_max_mb: int = 64
+    close_grace_seconds: float = key(2.0, doc="how long after its end a minute is sealed", at_least=0)
+    flush_interval_seconds: float = key(1.0, doc="how often sealed minutes are written", above=0)
+    checkpoint_seconds: float = key(
+        5.0,
+        doc="how often open minutes are sealed as deltas (bounds what a crash leaves for the Redis replay; "
+        "0: only when a minute closes)",
+        at_least=0,
+    )
+    spool_path: str = key(
+        "var/spool/minutes.jsonl",
+        doc="the on-disk spool of sealed minutes (relative to the working directory; its directory must be "
+        "writable); it must have an extension: each process's file is `<stem>.<run><extension>`",
+    )
+    spool_max_mb: int = key(64, doc="the spool's bound; beyond it the oldest batch is dropped and logged", above=0)
 
 
 @dataclass(frozen=True)
 class TestSourcesConfig:
-    exchanges: list[str] = field(default_factory=lambda: ["test-exchange1", "test-exchange2", "test-exchange3"])
-    rate_per_symbol: float = 2.0
+    exchanges: list[str] = key(  # noqa: RUF009
+        factory=lambda: ["test-exchange1", "test-exchange2", "test-exchange3"],
+        doc="names of the synthetic exchanges (at least one)",
+    )
+    rate_per_symbol: float = key(2.0, doc="synthetic ticks per second per exchange and symbol", above=0)
+
+
+EXCHANGE_NAME_DOC = "the exchange name in the API: letters, digits, `.`, `_` or `-`, unique among all feeds"
 
 
 @dataclass(frozen=True)
 class TcpSourceConfig:
-    name: str
-    port: int
-    host: str = "127.0.0.1"
+    name: str = key(doc=EXCHANGE_NAME_DOC)
+    port: int = port(doc="the exchange program's port")
+    host: str = key("127.0.0.1", doc="the exchange program's host")
 
 
 @dataclass(frozen=True)
 class WebSocketSourceConfig:
-    name: str
-    kind: Literal["binance", "bybit", "okx", "coinbase", "kraken"]
-    url: str = ""
-    symbols: list[str] = field(default_factory=list)
-    ca_file: str = ""
-    ping_interval_seconds: float = 0.0
-    silence_timeout_seconds: float = 60.0
-    ack_timeout_seconds: float = 10.0
-    connect_timeout_seconds: float = 10.0
-    min_connect_interval_seconds: float = 1.0
-    # The REST base for backfill, without the API path ("": the exchange's documented base).
-    rest_url: str = ""
-    # A planned, overlapping reconnect after this long (0: the exchange's own cut, just under 24 h for Binance).
-    max_connection_age_seconds: float = 0.0
-    symbol_silence_seconds: float = 300.0
-    max_clock_skew_seconds: float = 2.0
+    name: str = key(doc=EXCHANGE_NAME_DOC)
+    kind: Literal["binance", "bybit", "okx", "coinbase", "kraken"] = key(
+        doc="the exchange's protocol ([live mode](docs/design.md#live-mode))"
+    )
+    url: str = key("", shown="the exchange's documented endpoint", doc="`ws://` or `wss://` URL")
+    symbols: list[str] = key(  # noqa: RUF009
+        factory=list, shown="all `symbols`", doc="which of `symbols` to subscribe to"
+    )
+    ca_file: str = key(
+        "", doc="extra CA certificates to trust (a private CA or a TLS-inspecting proxy); the file must exist"
+    )
+    ping_interval_seconds: float = key(
+        0.0,
+        shown="`0.0`: the exchange's default (Bybit, OKX 20 s; Binance pings us)",
+        doc="client ping interval (Binance and Coinbase get WebSocket ping frames, the others their own ping message)",
+        at_least=0,
+    )
+    silence_timeout_seconds: float = key(60.0, doc="no trade this long: reconnect", above=0)
+    ack_timeout_seconds: float = key(10.0, doc="subscription not acknowledged this long: reconnect", above=0)
+    connect_timeout_seconds: float = key(10.0, doc="TCP, TLS and handshake timeout", above=0)
+    min_connect_interval_seconds: float = key(
+        1.0, doc="at most one connection attempt per interval to this exchange", at_least=0
+    )
+    rest_url: str = key(
+        "",
+        shown="the exchange's documented REST base (`https://api.binance.com`, `https://api.bybit.com`, "
+        "`https://www.okx.com`)",
+        doc="where missed trades are fetched: `http(s)://host[:port]`, no path",
+    )
+    max_connection_age_seconds: float = key(
+        0.0,
+        shown="`0.0`: the exchange's own cut (23.5 h for Binance, none for the others)",
+        doc="a planned, overlapping reconnect after this long",
+        at_least=0,
+    )
+    symbol_silence_seconds: float = key(
+        300.0, doc="a symbol silent this long while others trade is flagged and resubscribed", above=0
+    )
+    max_clock_skew_seconds: float = key(
+        2.0, doc="a median receive-minus-exchange time past this (either way) flags the source", above=0
+    )
 
 
 @dataclass(frozen=True)
 class LiveSourcesConfig:
-    tcp: list[TcpSourceConfig] = field(
-        default_factory=lambda: [TcpSourceConfig(f"exchange{i}", 40100 + i) for i in (1, 2, 3)]
+    tcp: list[TcpSourceConfig] = key(  # noqa: RUF009
+        factory=lambda: [TcpSourceConfig(f"exchange{i}", 40100 + i) for i in (1, 2, 3)],
+        shown="`exchange1..3` on `127.0.0.1:40101-40103`",
+        doc="the exchange programs (JSON lines over TCP); each entry has the keys below",
     )
-    websocket: list[WebSocketSourceConfig] = field(
-        default_factory=lambda: [WebSocketSourceConfig(kind, kind) for kind in ("binance", "bybit", "okx")]
+    websocket: list[WebSocketSourceConfig] = key(  # noqa: RUF009
+        factory=lambda: [WebSocketSourceConfig(kind, kind) for kind in ("binance", "bybit", "okx")],
+        shown="`binance`, `bybit`, `okx`",
+        doc="real exchanges; each entry has the keys below",
     )
-    reconnect_initial_seconds: float = 0.5
-    reconnect_max_seconds: float = 30.0
-    max_line_bytes: int = 4096
-    silence_timeout_seconds: float = 30.0
+    reconnect_initial_seconds: float = key(
+        0.5, doc="first wait of the reconnect backoff (exponential, jittered, capped)", above=0
+    )
+    reconnect_max_seconds: float = key(30.0, doc="the backoff's cap; at least `reconnect_initial_seconds`", above=0)
+    max_line_bytes: int = key(4096, doc="longer lines are skipped and counted", above=0)
+    silence_timeout_seconds: float = key(30.0, doc="a TCP feed silent this long is reconnected", above=0)
 
 
 @dataclass(frozen=True)
 class SourcesConfig:
     test: TestSourcesConfig = field(default_factory=TestSourcesConfig)
     live: LiveSourcesConfig = field(default_factory=LiveSourcesConfig)
-    max_price: float = DEFAULT_MAX_PRICE
+    max_price: float = key(
+        DEFAULT_MAX_PRICE,
+        doc="a price above this, from any feed, is rejected as `bad_price`; bounded so that sums of many prices "
+        "stay finite",
+        above=0,
+        at_most=MAX_PRICE_BOUND,
+    )
 
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    enabled: bool = False
-    mode: Literal["static", "rotating", "disabled"] = "disabled"
-    policy: Literal["fallback", "only"] = "fallback"
-    proxies: list[str] = field(default_factory=list)
-    static: str = ""
-    bench_seconds: float = 60.0
-    direct_retry_seconds: float = 300.0
+    enabled: bool = key(
+        False,
+        doc="use the proxy at startup (live mode only); needs `proxy.mode` `static` or `rotating` and at least "
+        "one proxy",
+    )
+    mode: Literal["static", "rotating", "disabled"] = key("disabled", doc="one proxy, or each connection the next")
+    policy: Literal["fallback", "only"] = key(
+        "fallback", doc="direct first, proxies when direct fails; or proxies only"
+    )
+    proxies: list[str] = key(  # noqa: RUF009
+        factory=list, doc="proxy URLs, `http://` or `socks5://` `[user:pass@]host:port` (credentials allowed)"
+    )
+    static: str = key("", shown="the first proxy", doc="which proxy static mode uses: one of `proxy.proxies`")
+    bench_seconds: float = key(60.0, doc="how long a failed proxy sits out of the rotation", at_least=0)
+    direct_retry_seconds: float = key(
+        300.0, doc="under `fallback`, how often a probe tries direct while a feed is on a proxy", at_least=0
+    )
 
 
 @dataclass(frozen=True)
 class StreamConfig:
-    max_pending: int = 10_000
-    max_lag_seconds: float = 10.0
-    max_send_seconds: float = 10.0
+    max_pending: int = key(10_000, doc="ticks queued per WebSocket client before its prices are coalesced", above=0)
+    max_lag_seconds: float = key(10.0, doc="a client behind this long is closed (1008)", above=0)
+    max_send_seconds: float = key(10.0, doc="a client whose send blocks this long is cut off", above=0)
 
 
 @dataclass(frozen=True)
 class LoggingConfig:
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["json", "text"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = key("INFO", doc="the least severe level logged")
+    format: Literal["json", "text"] = key(
+        "json", doc="`json`: one object per line, with context fields and the request id"
+    )
 
 
 @dataclass(frozen=True)
 class Config:
-    mode: Literal["test", "live"] = "test"
-    symbols: list[str] = field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    mode: Literal["test", "live"] = key("test", doc="the mode at startup")
+    symbols: list[str] = key(  # noqa: RUF009
+        factory=lambda: list(DEFAULT_SYMBOLS),
+        doc="the symbols accepted from feeds and queries (at least one; letters and digits)",
+    )
     http: HttpConfig = field(default_factory=HttpConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)

@@ -1,9 +1,14 @@
+import dataclasses
 import re
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from app.config.loader import ConfigError, load_config
+from app.config.schema import Config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -144,13 +149,48 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
         ("redis: {key_prefix: ''}", "redis.key_prefix: must be non-empty, without spaces"),
         ("redis: {url: 'redis://h:70000/0'}", "redis.url: not a valid URL"),
         ("redis: {url: 'localhost:6379'}", "redis.url: must start with redis://"),
-        ("sources: {max_price: 1.0e+300}", "sources.max_price: at most 1e+15"),
+        ("sources: {max_price: 1.0e+300}", "sources.max_price: must be greater than zero and at most 1e+15"),
+        ("http: {port: 65536}", "http.port: 65536 is not a valid TCP port (1-65535)"),
+        ("http: {workers: 257}", "http.workers: must be from 1 to 256"),
+        ("leases: {ttl_seconds: 61}", "leases.ttl_seconds: must be from 1 to 60"),
+        ("aggregator: {checkpoint_seconds: -1}", "aggregator.checkpoint_seconds: must not be negative"),
+        ("proxy: {bench_seconds: -1}", "proxy.bench_seconds: must not be negative"),
+        ("proxy: {direct_retry_seconds: -1}", "proxy.direct_retry_seconds: must not be negative"),
+        (
+            "sources: {live: {websocket: [{name: a, kind: okx}, {name: b, kind: bybit, silence_timeout_seconds: 0}]}}",
+            "sources.live.websocket[1].silence_timeout_seconds: must be greater than zero",
+        ),
         ("aggregator: {spool_path: var/spool/minutes}", "aggregator.spool_path: must end in a file extension"),
     ],
 )
 def test_out_of_range_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError, match="^" + re.escape(key)):
         load_config(write(tmp_path, text), env={})
+
+
+def float_keys(cls: type, path: str) -> Iterator[tuple[str, dict]]:
+    """Every float key of the schema, with the YAML that sets it to NaN (in a list's first entry)."""
+    hints = typing.get_type_hints(cls)
+    required = {"TcpSourceConfig": {"name": "a", "port": 1}, "WebSocketSourceConfig": {"name": "a", "kind": "okx"}}
+    for field in dataclasses.fields(cls):
+        hint, key = hints[field.name], f"{path}{field.name}"
+        if dataclasses.is_dataclass(hint):
+            for inner, raw in float_keys(hint, f"{key}."):
+                yield inner, {field.name: raw}
+        elif typing.get_origin(hint) is list and dataclasses.is_dataclass(entry := typing.get_args(hint)[0]):
+            for inner, raw in float_keys(entry, f"{key}[0]."):
+                yield inner, {field.name: [{**required[entry.__name__], **raw}]}
+        elif hint is float:
+            yield key, {field.name: float("nan")}
+
+
+FLOAT_KEYS = list(float_keys(Config, ""))
+
+
+@pytest.mark.parametrize(("key", "raw"), FLOAT_KEYS, ids=[key for key, _ in FLOAT_KEYS])
+def test_nan_is_out_of_every_range(tmp_path: Path, key: str, raw: dict) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(f"{key}: must ")):
+        load_config(write(tmp_path, yaml.safe_dump(raw)), env={})
 
 
 def test_string_overrides_are_taken_as_strings_never_yaml(tmp_path: Path) -> None:
