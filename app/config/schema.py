@@ -7,8 +7,7 @@ declared here and values of the wrong type, so a typo fails at startup
 instead of silently using a default.
 
 ``key`` returns a ``dataclasses.field`` (a list key gets a fresh list per
-config from its ``factory``), which ruff can't see through: hence the
-``noqa: RUF009`` on list keys.
+config from its ``factory``); ruff is told so in ``pyproject.toml``.
 """
 
 import os
@@ -42,7 +41,7 @@ class HttpConfig:
         doc="the token every control request must carry (`Authorization: Bearer ...`): at least 16 printable "
         "ASCII characters without spaces (e.g. `openssl rand -hex 16`). Unset: control requests from loopback only",
     )
-    allowed_origins: list[str] = key(  # noqa: RUF009
+    allowed_origins: list[str] = key(
         factory=list,
         doc="other origins (`https://host[:port]`) whose pages may send control requests and open `/ws/prices`, "
         "e.g. the public name behind a reverse proxy",
@@ -146,7 +145,7 @@ class AggregatorConfig:
 
 @dataclass(frozen=True)
 class TestSourcesConfig:
-    exchanges: list[str] = key(  # noqa: RUF009
+    exchanges: list[str] = key(
         factory=lambda: ["test-exchange1", "test-exchange2", "test-exchange3"],
         doc="names of the synthetic exchanges (at least one)",
     )
@@ -170,7 +169,7 @@ class WebSocketSourceConfig:
         doc="the exchange's protocol ([live mode](docs/design.md#live-mode))"
     )
     url: str = key("", shown="the exchange's documented endpoint", doc="`ws://` or `wss://` URL")
-    symbols: list[str] = key(  # noqa: RUF009
+    symbols: list[str] = key(
         factory=list, shown="all `symbols`", doc="which of `symbols` to subscribe to"
     )
     ca_file: str = key(
@@ -210,12 +209,12 @@ class WebSocketSourceConfig:
 
 @dataclass(frozen=True)
 class LiveSourcesConfig:
-    tcp: list[TcpSourceConfig] = key(  # noqa: RUF009
+    tcp: list[TcpSourceConfig] = key(
         factory=lambda: [TcpSourceConfig(f"exchange{i}", 40100 + i) for i in (1, 2, 3)],
         shown="`exchange1..3` on `127.0.0.1:40101-40103`",
         doc="the exchange programs (JSON lines over TCP); each entry has the keys below",
     )
-    websocket: list[WebSocketSourceConfig] = key(  # noqa: RUF009
+    websocket: list[WebSocketSourceConfig] = key(
         factory=lambda: [WebSocketSourceConfig(kind, kind) for kind in ("binance", "bybit", "okx")],
         shown="`binance`, `bybit`, `okx`",
         doc="real exchanges; each entry has the keys below",
@@ -252,7 +251,7 @@ class ProxyConfig:
     policy: Literal["fallback", "only"] = key(
         "fallback", doc="direct first, proxies when direct fails; or proxies only"
     )
-    proxies: list[str] = key(  # noqa: RUF009
+    proxies: list[str] = key(
         factory=list, doc="proxy URLs, `http://` or `socks5://` `[user:pass@]host:port` (credentials allowed)"
     )
     static: str = key("", shown="the first proxy", doc="which proxy static mode uses: one of `proxy.proxies`")
@@ -280,7 +279,7 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class Config:
     mode: Literal["test", "live"] = key("test", doc="the mode at startup")
-    symbols: list[str] = key(  # noqa: RUF009
+    symbols: list[str] = key(
         factory=lambda: list(DEFAULT_SYMBOLS),
         doc="the symbols accepted from feeds and queries (at least one; letters and digits)",
     )
