@@ -169,9 +169,7 @@ class WebSocketSourceConfig:
         doc="the exchange's protocol ([live mode](docs/design.md#live-mode))"
     )
     url: str = key("", shown="the exchange's documented endpoint", doc="`ws://` or `wss://` URL")
-    symbols: list[str] = key(
-        factory=list, shown="all `symbols`", doc="which of `symbols` to subscribe to"
-    )
+    symbols: list[str] = key(factory=list, shown="all `symbols`", doc="which of `symbols` to subscribe to")
     ca_file: str = key(
         "", doc="extra CA certificates to trust (a private CA or a TLS-inspecting proxy); the file must exist"
     )
