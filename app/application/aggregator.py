@@ -7,16 +7,11 @@ durable spool before anything else. The store merges deltas into rows and
 ignores a batch id it has seen, so a retried write never double counts and a
 crash after sealing loses nothing.
 
-Each tick carries the fencing token of the lease its feed was read under,
-and a bucket holds the ticks of one lease: a batch's rows carry those
-tokens (``fences``) and the last ``seq`` sealed, so storing it moves each of
-its feeds' marks to ``SealMark(lease, seq)``. A process that takes a feed
-over first claims it in the store (so a stale owner's later rows are
-refused), then replays from the cache the ticks no stored batch holds (past
-the mark, and of every lease that claimed the feed since) and stores them at
-once. So what a crashed, paused or partitioned owner received is counted
-once: by the store or by the replay, never both; and a process that takes a
-feed back gets a new lease, so its own earlier ticks are handled alike.
+A bucket holds the ticks of one lease (each tick carries its feed's fencing
+token), a batch carries those tokens (``fences``) and its last ``seq``, and a
+feed taken over is claimed, then its predecessor's unsealed ticks replayed
+from the cache (``claim_pending``): the rules that make a handover lose and
+double nothing are written once, in docs/design.md, "Fencing" and "Handover".
 """
 
 import logging

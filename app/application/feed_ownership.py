@@ -1,39 +1,12 @@
 """Which feeds this process reads: a lease per feed, shared out across every process.
 
-Every process (each gunicorn worker of each host) runs one of these. Each
-``poll`` it renews the leases it holds and, while it holds fewer than its
-fair share (``ceil(feeds / processes)``), takes feeds nobody holds; beyond
-its share it lets the newest go. So each feed is read by exactly one
-process, and a dead one's feeds move to the others within the configured
-TTL (the lock itself lapses three polls sooner: a poll to see it free and
-two more before taking it, see below).
-
-- **Taking a feed**: a feed must have been free for two polls first, so a
-  live holder that just could not renew in time (Redis came back, a long
-  pause) takes its own lease back before anyone else may. The new owner
-  then claims it in the minute store with the lease's fencing token before
-  reading a line (``MinuteAggregator.fence``): from then on the store
-  refuses the old owner's rows. The ticks the old owner left unsealed are
-  replayed from the cache by the aggregator's cadence, in the background
-  (``MinuteAggregator.claim_pending``), so a long scan holds up no renewal.
-- **Losing a feed** (another process holds the lease, or the store refused
-  our rows for it because a newer token claimed it): the source stops at
-  once and the lease is let go. Rows of our own earlier lease refused after
-  we took the feed back are no reason: they are replayed under the new one.
-- **A paused process** (SIGSTOP, a long GC) may wake past its lease: no read
-  is let through until the lease is renewed, or the feed is dropped.
-- **Redis down**: leases can be neither renewed nor taken. The owner keeps
-  reading and writing PostgreSQL (nobody else can take a feed meanwhile);
-  when Redis is back it renews first (see above), and if another process
-  did take the feed, the store's fence refuses this one's rows.
-- **Shutdown**: no feed is taken once it begins (``stop_taking``), the held
-  leases are still renewed while the pipeline drains, and they are handed
-  back (``stop``) only once every tick is in the cache and the store.
-
-The lease loop, control requests (``want``, ``restart``) and the cadence
-(``feed_fenced``) all change which feeds are held: they take turns on one lock,
-so a feed is never re-attached after it was lost, or taken for a mode just
-left.
+Every process (each gunicorn worker of each host) runs one of these, and its
+loop (one greenlet, every ``LeaseSettings.poll``) renews the leases held,
+takes free feeds up to a fair share, hands back the newest beyond it, and
+sends this process's heartbeat. The rules it keeps (the two-poll rule, the
+claim before the first read, the read gate, losing a feed, Redis down,
+shutdown, the one lock) are written once, in docs/design.md, "One reader
+per feed"; the names below follow it.
 """
 
 import contextlib

@@ -19,7 +19,7 @@ def _json(schema: dict, description: str) -> dict:
 
 
 ERROR = _json(_ref("Error"), "An error, e.g. a malformed request or an unknown symbol")
-# Every control request (see the README's "Security"): the admin token, loopback, the origin, a JSON body.
+# Every control request (README and docs/design.md, "Security"): the admin token, loopback, the origin, a JSON body.
 CONTROL_ERRORS = {
     "401": _json(_ref("Error"), "An admin token is set and the request lacks Authorization: Bearer <token>"),
     "403": _json(_ref("Error"), "A cross-site request, or no admin token is set and the peer is not loopback"),

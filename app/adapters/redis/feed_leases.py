@@ -9,7 +9,7 @@
   holder, whose lease had to end first, and older than any later holder's,
   which could take the lock only after that check. It stays so after Redis
   restarts empty (a counter would start again at 1); it assumes Redis's
-  clock does not step back (see the README).
+  clock does not step back (docs/design.md, "Fencing").
 - ``<p>:process:<run>``: each process's heartbeat, a JSON summary with a
   TTL, which is how processes count each other (to share the feeds out)
   and how ``/health`` in any of them shows all of them.
