@@ -38,7 +38,8 @@ from app.application.ports.storage import (
 )
 from app.domain.minutes import MinuteBatch, MinuteRow
 from app.domain.stats import PriceStats
-from app.domain.tick import MS_PER_MINUTE, Tick
+from app.domain.tick import Tick
+from app.domain.time_grid import MS_PER_MINUTE
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from app.application.process_report import Percentiles
+from app.domain.time_grid import MS_PER_SECOND
 
 
 def percentile(samples: list[float], fraction: float) -> float | None:
@@ -34,6 +35,6 @@ class PipelineStats:
         samples = list(self.cache_latency)
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
         return Percentiles(
-            p50_ms=None if p50 is None else round(p50 * 1000, 3),
-            p99_ms=None if p99 is None else round(p99 * 1000, 3),
+            p50_ms=None if p50 is None else round(p50 * MS_PER_SECOND, 3),
+            p99_ms=None if p99 is None else round(p99 * MS_PER_SECOND, 3),
         )

@@ -22,10 +22,9 @@ from datetime import datetime
 
 from app.domain.errors import DomainError
 from app.domain.period import parse_duration
-from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats, merge_at
-from app.domain.tick import MS_PER_MINUTE, minute_start
-from app.domain.window import MS_PER_SECOND
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_DAY, MS_PER_MINUTE, MS_PER_SECOND
 
 _MILLISECONDS = re.compile(r"[0-9]{1,15}")
 DEFAULT_LIMIT = 500
@@ -77,7 +76,7 @@ def parse_instant(text: str, name: str) -> int:
                 f"invalid {name} {text[:40]!r}: use Unix milliseconds or ISO 8601 with a zone, e.g. "
                 "2026-11-21T10:15:00Z"
             )
-        ms = math.floor(moment.timestamp() * 1000)
+        ms = math.floor(moment.timestamp() * MS_PER_SECOND)
     if not 0 <= ms <= MAX_INSTANT_MS:
         raise InvalidCandleRequest(f"{name} {text[:40]!r} is out of range (1970 to 9999)")
     return ms

@@ -4,12 +4,13 @@ import re
 from dataclasses import dataclass
 
 from app.domain.errors import InvalidPeriod
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND
 
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_UNIT_MS = {"s": MS_PER_SECOND, "m": MS_PER_MINUTE, "h": MS_PER_HOUR, "d": MS_PER_DAY}
 # ASCII digits only, as the OpenAPI pattern ^[0-9]{1,9}[smhd]$ says (\d and int() take any Unicode digit).
 _PATTERN = re.compile(r"([0-9]{1,9})([smhd])")
 # A year of history is far beyond any retention we keep; larger asks are typos.
-MAX_PERIOD_MS = 366 * _UNIT_MS["d"]
+MAX_PERIOD_MS = 366 * MS_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,8 @@ so they stay exact under retries and late ticks.
 from collections.abc import Iterable
 
 from app.domain.stats import PriceStats, merge_at
-from app.domain.tick import MS_PER_MINUTE
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 
-MS_PER_HOUR = 60 * MS_PER_MINUTE
-MS_PER_DAY = 24 * MS_PER_HOUR
 GRAINS = (MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE)
 
 StoredRange = tuple[int, int, int]

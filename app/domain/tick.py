@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from app.domain.errors import InvalidTick
+from app.domain.time_grid import MS_PER_MINUTE
 
 RawTrade = tuple[object, object, object, object, object]
 """One trade as a decoder gives it: ``(symbol, price, timestamp, quantity, trade_id)``, not yet validated
@@ -37,9 +38,6 @@ class Tick:
     quantity: float | None = None
     trade_id: str | None = None
     lease: int = 0
-
-
-MS_PER_MINUTE = 60_000
 
 
 def minute_start(ts_ms: int) -> int:

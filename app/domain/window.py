@@ -15,9 +15,8 @@ period would.
 from dataclasses import dataclass
 from enum import Enum
 
-from app.domain.tick import MS_PER_MINUTE, minute_start
-
-MS_PER_SECOND = 1000
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH
 
 
 def second_start(ts_ms: int) -> int:
@@ -68,7 +67,6 @@ def plan_window(now_ms: int, period_ms: int, retention_ms: int) -> WindowPlan:
     return WindowPlan(retained_after, now_ms)
 
 
-MS_PER_TENTH = 100
 GRAINS = (MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH)
 """The bucket sizes kept for the recent window, coarsest first; the finest keeps its raw ticks."""
 

@@ -15,9 +15,9 @@ from app.adapters.postgres.schema import MIGRATIONS, migrate
 from app.application.ports.storage import FeedFenced, StorageUnavailable
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap
-from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
+from app.domain.time_grid import MS_PER_DAY
 from tests.support.fakes import SEQ
 from tests.support.net import free_port
 from tests.support.reference import summary

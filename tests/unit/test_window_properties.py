@@ -4,9 +4,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.application.recent_window import RecentWindow
-from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
+from app.domain.rollup import roll_up, stored_ranges
 from app.domain.stats import PriceStats
-from app.domain.tick import MS_PER_MINUTE, Tick, minute_start
+from app.domain.tick import Tick, minute_start
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 from app.domain.window import plan_window, split_window
 from tests.support.fakes import Clock
 from tests.support.reference import reference_stats, summary
