@@ -4,15 +4,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from app.application.process_report import Percentiles
+from app.domain.percentile import percentile
 from app.domain.time_grid import MS_PER_SECOND
-
-
-def percentile(samples: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile; None when there is nothing to rank."""
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 @dataclass
