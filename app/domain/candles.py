@@ -51,12 +51,8 @@ class Interval:
 
 def parse_interval(text: str) -> Interval:
     """``<whole number><s|m|h|d>``, from 1s to 1d, dividing a day evenly."""
-    parsed = parse_duration(text)
-    if parsed is None:
-        raise InvalidCandleRequest(
-            f"invalid interval {text[:40]!r}: use a whole number of s, m, h or d that divides a day, e.g. 1s or 5m"
-        )
-    name, ms = parsed
+    usage = "a whole number of s, m, h or d that divides a day, e.g. 1s or 5m"
+    name, ms = parse_duration(text, "interval", usage, InvalidCandleRequest)
     if not 0 < ms <= MS_PER_DAY or MS_PER_DAY % ms:
         raise InvalidCandleRequest(f"interval {text[:40]!r} must be from 1s to 1d and divide a day evenly")
     return Interval(name, ms)
