@@ -33,7 +33,8 @@ from app.application.ports.storage import (
 )
 from app.domain.minutes import MinuteBatch, MinuteRow
 from app.domain.stats import PriceStats
-from app.domain.tick import MS_PER_MINUTE, Tick
+from app.domain.tick import Tick, minute_start
+from app.domain.time_grid import MS_PER_MINUTE
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def _add(
     """Ticks into their minute buckets, under their own lease (or ``lease``: a replay is stored under the new one)."""
     for tick in ticks:
         ts = tick.ts_ms
-        key = (tick.exchange, tick.symbol, ts - ts % MS_PER_MINUTE, tick.lease if lease is None else lease)
+        key = (tick.exchange, tick.symbol, minute_start(ts), tick.lease if lease is None else lease)
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = PriceStats()

@@ -4,14 +4,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from app.application.process_report import Percentiles
-
-
-def percentile(samples: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile; None when there is nothing to rank."""
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+from app.domain.percentile import percentile
+from app.domain.time_grid import MS_PER_SECOND
 
 
 @dataclass
@@ -34,6 +28,6 @@ class PipelineStats:
         samples = list(self.cache_latency)
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
         return Percentiles(
-            p50_ms=None if p50 is None else round(p50 * 1000, 3),
-            p99_ms=None if p99 is None else round(p99 * 1000, 3),
+            p50_ms=None if p50 is None else round(p50 * MS_PER_SECOND, 3),
+            p99_ms=None if p99 is None else round(p99 * MS_PER_SECOND, 3),
         )

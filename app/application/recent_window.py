@@ -20,6 +20,7 @@ from app.domain.buckets import Bucket, CacheBatch
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
+from app.domain.time_grid import ceil_to, floor_to
 from app.domain.window import GRAINS, Cover, cover, split_window
 
 RAW_CAPPED = "the in-process window keeps at most {max_ticks} raw ticks per exchange and symbol"
@@ -89,7 +90,7 @@ class RecentWindow:
     @staticmethod
     def _add(series: _Series, tick: Tick) -> None:
         ts = tick.ts_ms
-        start = ts - ts % FINEST
+        start = floor_to(ts, FINEST)
         slot = series.slots.get(start)
         if slot is None:
             slot = series.slots[start] = _Slot()
@@ -107,13 +108,13 @@ class RecentWindow:
     def _add_late(series: _Series, tick: Tick, horizon: int) -> None:
         """Count a tick older than the horizon in the coarser buckets still held (at most its minute's)."""
         for grain in COARSER:
-            if tick.ts_ms - tick.ts_ms % grain + grain - 1 > horizon:
+            if floor_to(tick.ts_ms, grain) + grain - 1 > horizon:
                 RecentWindow._add_coarse(series, grain, tick)
 
     @staticmethod
     def _add_coarse(series: _Series, grain: int, tick: Tick) -> None:
         ts = tick.ts_ms
-        start = ts - ts % grain
+        start = floor_to(ts, grain)
         table = series.coarse[grain]
         stats = table.get(start)
         if stats is None:
@@ -145,7 +146,7 @@ class RecentWindow:
             if series is None:
                 continue
             for grain in GRAINS:
-                key = (tick.exchange, tick.symbol, grain, tick.ts_ms - tick.ts_ms % grain)
+                key = (tick.exchange, tick.symbol, grain, floor_to(tick.ts_ms, grain))
                 if key in seen:
                     continue
                 seen.add(key)
@@ -170,7 +171,7 @@ class RecentWindow:
         """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``: whole buckets, then edge ticks."""
         read = WindowRead({})
         now = int(self._clock() * 1000)
-        oldest = now - now % FINEST - self._retention_ms
+        oldest = floor_to(now, FINEST) - self._retention_ms
         split = split_window(after_ms, to_ms)
         for exchange in exchanges:
             stats = read.stats[exchange] = PriceStats()
@@ -184,7 +185,7 @@ class RecentWindow:
                     if part is not None:
                         stats.merge(part)
             for after, to in split.edges:
-                first = max(after + 1 - (after + 1) % FINEST, oldest)
+                first = max(floor_to(after + 1, FINEST), oldest)
                 for start in range(first, min(to, series.newest) + 1, FINEST):
                     if not self._count_slot(series.slots.get(start), exchange, after, to, stats):
                         read.partial = RAW_CAPPED.format(max_ticks=self._max_ticks)
@@ -216,7 +217,7 @@ class RecentWindow:
             table = series.coarse[grain_ms]
             # Only the retention can hold buckets: the scan never outgrows it, whatever span was asked.
             oldest = series.newest - self._retention_ms - grain_ms
-            first = max(from_ms + (-from_ms) % grain_ms, oldest - oldest % grain_ms)
+            first = max(ceil_to(from_ms, grain_ms), floor_to(oldest, grain_ms))
             for start in range(first, min(to_ms, series.newest + 1), grain_ms):
                 part = table.get(start)
                 if part is not None:

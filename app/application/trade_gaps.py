@@ -11,10 +11,10 @@ the count keeps growing.
 import logging
 from collections import deque
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Protocol
 
 from app.application.process_report import GapReport
+from app.domain.iso_instant import iso_ms
 from app.domain.missed_trades import TradeGap
 
 log = logging.getLogger(__name__)
@@ -22,18 +22,14 @@ log = logging.getLogger(__name__)
 MAX_GAPS_KEPT = 100
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def describe(gap: TradeGap) -> str:
     lost = f"{gap.lost} trades" if gap.lost is not None else "trades"
-    return f"{lost} of {gap.exchange} {gap.symbol} lost between {_iso(gap.from_ms)} and {_iso(gap.to_ms)}"
+    return f"{lost} of {gap.exchange} {gap.symbol} lost between {iso_ms(gap.from_ms)} and {iso_ms(gap.to_ms)}"
 
 
 def gap_report(gap: TradeGap) -> GapReport:
     """What /health shows of a gap."""
-    return GapReport(gap.symbol, _iso(gap.from_ms), _iso(gap.to_ms), gap.lost)
+    return GapReport(gap.symbol, iso_ms(gap.from_ms), iso_ms(gap.to_ms), gap.lost)
 
 
 class GapListener(Protocol):

@@ -22,10 +22,9 @@ from datetime import datetime
 
 from app.domain.errors import DomainError
 from app.domain.period import parse_duration
-from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats, merge_at
-from app.domain.tick import MS_PER_MINUTE, minute_start
-from app.domain.window import MS_PER_SECOND
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_DAY, MS_PER_MINUTE, MS_PER_SECOND, ceil_to, floor_to
 
 _MILLISECONDS = re.compile(r"[0-9]{1,15}")
 DEFAULT_LIMIT = 500
@@ -52,12 +51,8 @@ class Interval:
 
 def parse_interval(text: str) -> Interval:
     """``<whole number><s|m|h|d>``, from 1s to 1d, dividing a day evenly."""
-    parsed = parse_duration(text)
-    if parsed is None:
-        raise InvalidCandleRequest(
-            f"invalid interval {text[:40]!r}: use a whole number of s, m, h or d that divides a day, e.g. 1s or 5m"
-        )
-    name, ms = parsed
+    usage = "a whole number of s, m, h or d that divides a day, e.g. 1s or 5m"
+    name, ms = parse_duration(text, "interval", usage, InvalidCandleRequest)
     if not 0 < ms <= MS_PER_DAY or MS_PER_DAY % ms:
         raise InvalidCandleRequest(f"interval {text[:40]!r} must be from 1s to 1d and divide a day evenly")
     return Interval(name, ms)
@@ -77,7 +72,7 @@ def parse_instant(text: str, name: str) -> int:
                 f"invalid {name} {text[:40]!r}: use Unix milliseconds or ISO 8601 with a zone, e.g. "
                 "2026-11-21T10:15:00Z"
             )
-        ms = math.floor(moment.timestamp() * 1000)
+        ms = math.floor(moment.timestamp() * MS_PER_SECOND)
     if not 0 <= ms <= MAX_INSTANT_MS:
         raise InvalidCandleRequest(f"{name} {text[:40]!r} is out of range (1970 to 9999)")
     return ms
@@ -114,10 +109,6 @@ class CandlePlan:
         return self.stored_to_ms > self.stored_from_ms
 
 
-def _ceil(ms: int, step: int) -> int:
-    return -(-ms // step) * step
-
-
 def plan_candles(
     interval: Interval, from_ms: int | None, to_ms: int | None, limit: int, now_ms: int, retention_ms: int
 ) -> CandlePlan:
@@ -130,8 +121,8 @@ def plan_candles(
         raise InvalidCandleRequest("from must be before to")
     step = interval.ms
     # The first candle start at or after ``to``; no later than the current candle's end: nothing is there.
-    end = min(_ceil(now_ms + 1, step), _ceil(now_ms + 1 if to_ms is None else to_ms, step))
-    start = min(end, max(0, end - limit * step) if from_ms is None else _ceil(from_ms, step))
+    end = min(ceil_to(now_ms + 1, step), ceil_to(now_ms + 1 if to_ms is None else to_ms, step))
+    start = min(end, max(0, end - limit * step) if from_ms is None else ceil_to(from_ms, step))
     end = min(end, start + limit * step)
     horizon = now_ms - retention_ms
     if interval.whole_minutes:
@@ -140,7 +131,7 @@ def plan_candles(
         recent_from = max(start, straddling)
         return CandlePlan(interval, start, end, start, min(end, straddling), MS_PER_MINUTE, recent_from, end)
     # Only the retention holds seconds: a candle counts when its first second is still wholly retained.
-    start = min(end, max(start, _ceil(horizon + 1, step)))
+    start = min(end, max(start, ceil_to(horizon + 1, step)))
     return CandlePlan(interval, start, end, 0, 0, MS_PER_SECOND, start, end)
 
 
@@ -164,7 +155,7 @@ def candles(pieces: Iterable[tuple[int, PriceStats]], interval_ms: int, now_ms: 
     """Merge ``(start, stats)`` pieces (buckets, stored candles) into candles, oldest first."""
     grouped: dict[int, PriceStats] = {}
     for start, stats in pieces:
-        merge_at(grouped, start - start % interval_ms, stats)
+        merge_at(grouped, floor_to(start, interval_ms), stats)
     return [
         Candle(
             start,

@@ -2,6 +2,8 @@
 
 from collections import deque
 
+from app.domain.percentile import percentile
+
 # Recent samples kept for the percentiles.
 SAMPLES = 2000
 
@@ -18,9 +20,13 @@ class ClockSkew:
 
     def summary(self) -> dict[str, object]:
         """``p50_ms``, ``p99_ms``, ``last_ms`` (None before any sample) and ``flagged``."""
-        ordered = sorted(self.samples)
-        if not ordered:
+        samples = list(self.samples)  # one snapshot for all three figures
+        p50 = percentile(samples, 0.5)
+        if p50 is None:
             return {"p50_ms": None, "p99_ms": None, "last_ms": None, "flagged": False}
-        p50 = ordered[len(ordered) // 2]
-        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-        return {"p50_ms": p50, "p99_ms": p99, "last_ms": self.samples[-1], "flagged": abs(p50) > self.bound_ms}
+        return {
+            "p50_ms": p50,
+            "p99_ms": percentile(samples, 0.99),
+            "last_ms": samples[-1],
+            "flagged": abs(p50) > self.bound_ms,
+        }

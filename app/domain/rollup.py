@@ -11,10 +11,8 @@ so they stay exact under retries and late ticks.
 from collections.abc import Iterable
 
 from app.domain.stats import PriceStats, merge_at
-from app.domain.tick import MS_PER_MINUTE
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, ceil_to, floor_to
 
-MS_PER_HOUR = 60 * MS_PER_MINUTE
-MS_PER_DAY = 24 * MS_PER_HOUR
 GRAINS = (MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE)
 
 StoredRange = tuple[int, int, int]
@@ -31,8 +29,8 @@ def stored_ranges(from_ms: int, to_ms: int, grains: tuple[int, ...] = GRAINS) ->
     grain, finer = grains[0], grains[1:]
     if not finer:
         return [(grain, from_ms, to_ms)]
-    lo = -(-from_ms // grain) * grain
-    hi = to_ms // grain * grain
+    lo = ceil_to(from_ms, grain)
+    hi = floor_to(to_ms, grain)
     if lo >= hi:
         return stored_ranges(from_ms, to_ms, finer)
     return [*stored_ranges(from_ms, lo, finer), (grain, lo, hi), *stored_ranges(hi, to_ms, finer)]
@@ -46,5 +44,5 @@ def roll_up(minutes: Iterable[tuple[str, str, int, PriceStats]], grain_ms: int) 
     """
     rolled: dict[RollupKey, PriceStats] = {}
     for exchange, symbol, minute_ms, stats in minutes:
-        merge_at(rolled, (exchange, symbol, minute_ms - minute_ms % grain_ms), stats)
+        merge_at(rolled, (exchange, symbol, floor_to(minute_ms, grain_ms)), stats)
     return rolled

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from app.domain.errors import InvalidTick
+from app.domain.time_grid import MS_PER_MINUTE, floor_to
 
 RawTrade = tuple[object, object, object, object, object]
 """One trade as a decoder gives it: ``(symbol, price, timestamp, quantity, trade_id)``, not yet validated
@@ -39,9 +40,6 @@ class Tick:
     lease: int = 0
 
 
-MS_PER_MINUTE = 60_000
-
-
 def minute_start(ts_ms: int) -> int:
     """The start (ms) of the UTC minute holding ``ts_ms``; buckets are keyed by it."""
-    return ts_ms - ts_ms % MS_PER_MINUTE
+    return floor_to(ts_ms, MS_PER_MINUTE)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from app.domain.errors import InvalidTick
 from app.domain.tick import Tick
+from app.domain.time_grid import MS_PER_DAY, MS_PER_SECOND
 
 # Timestamps below this are taken as seconds: 1e11 ms is March 1973, while
 # 1e11 s is far in the future, so the two ranges cannot be confused.
@@ -17,7 +18,7 @@ _SECONDS_CEILING = 100_000_000_000
 # and accepting it would open a minute bucket that never closes.
 MAX_FUTURE_SKEW_MS = 10_000
 # Older trades than this are not live data; they would only rewrite history.
-MAX_AGE_MS = 86_400_000
+MAX_AGE_MS = MS_PER_DAY
 # No traded asset is priced anywhere near this; far above it sums of prices overflow to infinity.
 DEFAULT_MAX_PRICE = 1e12
 # Far beyond any single trade; it keeps price x quantity sums finite.
@@ -59,11 +60,11 @@ def to_timestamp_ms(value: object) -> int:
                 raise InvalidTick("bad_timestamp", repr(value)[:40]) from None
             if parsed.tzinfo is None:
                 raise InvalidTick("bad_timestamp", "ISO timestamp without a zone") from None
-            return round(parsed.timestamp() * 1000)
+            return round(parsed.timestamp() * MS_PER_SECOND)
         value = number
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InvalidTick("bad_timestamp", repr(value)[:40])
-    return round(value * 1000) if value < _SECONDS_CEILING else int(value)
+    return round(value * MS_PER_SECOND) if value < _SECONDS_CEILING else int(value)
 
 
 def to_quantity(value: object) -> float | None:

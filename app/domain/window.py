@@ -15,14 +15,8 @@ period would.
 from dataclasses import dataclass
 from enum import Enum
 
-from app.domain.tick import MS_PER_MINUTE, minute_start
-
-MS_PER_SECOND = 1000
-
-
-def second_start(ts_ms: int) -> int:
-    """The start (ms) of the second holding ``ts_ms``; buckets are keyed by it."""
-    return ts_ms - ts_ms % MS_PER_SECOND
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH, floor_to
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +62,6 @@ def plan_window(now_ms: int, period_ms: int, retention_ms: int) -> WindowPlan:
     return WindowPlan(retained_after, now_ms)
 
 
-MS_PER_TENTH = 100
 GRAINS = (MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH)
 """The bucket sizes kept for the recent window, coarsest first; the finest keeps its raw ticks."""
 
@@ -93,8 +86,8 @@ def split_window(after_ms: int, to_ms: int, grains: tuple[int, ...] = GRAINS) ->
     grain, finer = grains[0], grains[1:]
     if not finer:
         return Split((), ((after_ms, to_ms),))
-    first = after_ms - after_ms % grain + grain  # the first bucket holding no millisecond at or before ``after``
-    end = (to_ms + 1) - (to_ms + 1) % grain  # buckets before it end at or before ``to``
+    first = floor_to(after_ms, grain) + grain  # the first bucket holding no millisecond at or before ``after``
+    end = floor_to(to_ms + 1, grain)  # buckets before it end at or before ``to``
     if first >= end:
         return split_window(after_ms, to_ms, finer)
     left, right = split_window(after_ms, first - 1, finer), split_window(end - 1, to_ms, finer)

@@ -15,9 +15,9 @@ from app.adapters.postgres.schema import MIGRATIONS, migrate
 from app.application.ports.storage import FeedFenced, StorageUnavailable
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap
-from app.domain.rollup import MS_PER_DAY
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
+from app.domain.time_grid import MS_PER_DAY, floor_to
 from tests.support.fakes import SEQ
 from tests.support.net import free_port
 from tests.support.reference import summary
@@ -118,7 +118,7 @@ def brute_force(minutes: list[MinuteRow], from_ms: int, to_ms: int) -> tuple:
 def test_long_ranges_read_rollups_and_equal_the_minutes_they_cover(pg_dsn: str, pg) -> None:
     rng = random.Random(3)
     s = store(pg_dsn)
-    start = M - M % MS_PER_DAY - 2 * MS_PER_DAY
+    start = floor_to(M, MS_PER_DAY) - 2 * MS_PER_DAY
     fed = minute_rows(rng, start, 4 * 24 * 60)
     # The same minutes arrive as several deltas in several batches, one batch twice (a retry).
     deltas = [*fed, *fed[::5]]
@@ -293,7 +293,7 @@ def brute_candles(ticks: list[Tick], exchanges: set[str], interval: int, lo: int
     groups: dict[int, list[Tick]] = {}
     for tick in ticks:
         if tick.exchange in exchanges and lo <= tick.ts_ms < hi:
-            groups.setdefault(tick.ts_ms - tick.ts_ms % interval, []).append(tick)
+            groups.setdefault(floor_to(tick.ts_ms, interval), []).append(tick)
     out = []
     for start, group in sorted(groups.items()):
         # Across exchanges, a tie in trade time goes to the exchange named first (open) or last (close).
@@ -324,7 +324,7 @@ def close(got: list[tuple], want: list[tuple]) -> bool:
 def test_open_close_volume_and_vwap_merge_exactly_across_deltas_into_every_grain(pg_dsn: str, pg) -> None:
     rng = random.Random(9)
     s = store(pg_dsn)
-    start = M - M % MS_PER_DAY - MS_PER_DAY
+    start = floor_to(M, MS_PER_DAY) - MS_PER_DAY
     ticks = trades(rng, start, 2 * 24 * 60)
     # Sealed in arrival order at random checkpoints: every minute arrives as several deltas.
     cuts = sorted(rng.sample(range(1, len(ticks)), 12))

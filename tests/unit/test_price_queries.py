@@ -9,6 +9,7 @@ from app.domain.errors import UnknownExchange, UnknownSymbol
 from app.domain.market import Market
 from app.domain.period import parse_period
 from app.domain.tick import Tick
+from app.domain.time_grid import floor_to
 from tests.support.fakes import SEQ, AllFeeds, Clock, FlakyCache, MemoryStore, ScriptedSource
 
 NOW_MS = 1_763_712_345_000
@@ -102,7 +103,7 @@ def test_cache_outage_falls_back_to_the_in_process_window(world: Fixture) -> Non
 def test_long_periods_add_stored_minutes_weighted_by_count(world: Fixture) -> None:
     from app.domain.minutes import MinuteBatch, MinuteRow
 
-    old = (NOW_MS - 20 * MIN) // MIN * MIN
+    old = floor_to(NOW_MS - 20 * MIN, MIN)
     world.store.write(
         MinuteBatch(
             "b1",

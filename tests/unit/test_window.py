@@ -1,3 +1,4 @@
+from app.domain.time_grid import floor_to
 from app.domain.window import Cover, WindowPlan, cover, plan_window
 
 MIN = 60_000
@@ -12,11 +13,11 @@ def test_a_period_inside_the_retention_is_answered_whole_from_the_recent_window(
 
 def test_long_period_reads_whole_minutes_up_to_the_first_boundary_inside_the_retention() -> None:
     plan = plan_window(NOW, 60 * MIN, RETENTION)
-    boundary = (NOW - RETENTION) // MIN * MIN + MIN
+    boundary = floor_to(NOW - RETENTION, MIN) + MIN
     # The minute straddling the retention edge comes from its recent bucket, not from the store.
     assert (plan.recent_after_ms, plan.stored_to_ms) == (boundary - MIN - 1, boundary - MIN)
     # The first whole minute after now - period; the leading partial minute is left out.
-    assert plan.stored_from_ms == (NOW - 60 * MIN) // MIN * MIN + MIN
+    assert plan.stored_from_ms == floor_to(NOW - 60 * MIN, MIN) + MIN
     assert plan.covered_from_ms == plan.stored_from_ms
 
 

@@ -4,9 +4,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.application.recent_window import RecentWindow
-from app.domain.rollup import MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
+from app.domain.rollup import roll_up, stored_ranges
 from app.domain.stats import PriceStats
-from app.domain.tick import MS_PER_MINUTE, Tick, minute_start
+from app.domain.tick import Tick, minute_start
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floor_to
 from app.domain.window import plan_window, split_window
 from tests.support.fakes import Clock
 from tests.support.reference import reference_stats, summary
@@ -103,7 +104,7 @@ def documented_rule(ticks: list[Tick], now: int, period: int) -> int:
 def test_no_period_answers_fewer_ticks_than_a_shorter_one_or_than_the_rule(
     ages: list[int], now_offset: int, periods: list[int]
 ) -> None:
-    now = NOW - NOW % MS_PER_MINUTE + now_offset
+    now = floor_to(NOW, MS_PER_MINUTE) + now_offset
     ticks = [Tick("ex1", "BTCUSDT", 1.0, now - age) for age in ages]
     counts = [answered(ticks, now, p * 1000) for p in sorted(periods)]
     assert counts == sorted(counts)

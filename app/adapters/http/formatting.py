@@ -1,9 +1,9 @@
-"""Wire formats of the API's values."""
+"""Wire formats of the API's values.
 
-from datetime import UTC, datetime
+Instants are written by the domain's ``iso_ms``, which the application's
+texts about time (trade gaps) use too, so that every answer spells a time alike.
+"""
 
+from app.domain.iso_instant import iso_ms
 
-def iso_ms(ts_ms: int) -> str:
-    """``2026-11-21T10:15:30.123Z``: UTC, millisecond precision, as the API promises."""
-    moment = datetime.fromtimestamp(ts_ms // 1000, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
+__all__ = ["iso_ms"]

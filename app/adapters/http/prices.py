@@ -1,5 +1,7 @@
 """``/prices/{latest,highest,lowest,average}/[exchange/]symbol``."""
 
+from collections.abc import Callable
+
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
@@ -7,6 +9,7 @@ from app.adapters.http.formatting import iso_ms
 from app.adapters.http.services import services
 from app.application.price_queries import WindowAnswer
 from app.domain.period import parse_period
+from app.domain.stats import PriceStats
 
 prices_bp = Blueprint("prices", __name__, url_prefix="/prices")
 
@@ -31,6 +34,17 @@ def _window_fields(answer: WindowAnswer) -> dict[str, object]:
     return fields
 
 
+PickExtreme = Callable[[PriceStats], tuple[str, float, int]]
+"""Picks one extreme of a window's stats: ``(exchange, price, ts_ms)`` where and when it was seen."""
+
+
+def _extreme(symbol: str, exchange: str | None, pick: PickExtreme) -> ResponseReturnValue:
+    """One view for both extremes: highest and lowest differ only in which one ``pick`` takes."""
+    answer = _window(symbol, exchange)
+    seen_on, price, ts_ms = pick(answer.stats)
+    return jsonify(exchange=seen_on, price=price, timestamp=iso_ms(ts_ms), **_window_fields(answer))
+
+
 @prices_bp.get("/latest/<symbol>")
 @prices_bp.get("/latest/<exchange>/<symbol>")
 def latest(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
@@ -41,21 +55,13 @@ def latest(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
 @prices_bp.get("/highest/<symbol>")
 @prices_bp.get("/highest/<exchange>/<symbol>")
 def highest(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
-    answer = _window(symbol, exchange)
-    stats = answer.stats
-    return jsonify(
-        exchange=stats.high_exchange, price=stats.high, timestamp=iso_ms(stats.high_ts), **_window_fields(answer)
-    )
+    return _extreme(symbol, exchange, lambda stats: (stats.high_exchange, stats.high, stats.high_ts))
 
 
 @prices_bp.get("/lowest/<symbol>")
 @prices_bp.get("/lowest/<exchange>/<symbol>")
 def lowest(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
-    answer = _window(symbol, exchange)
-    stats = answer.stats
-    return jsonify(
-        exchange=stats.low_exchange, price=stats.low, timestamp=iso_ms(stats.low_ts), **_window_fields(answer)
-    )
+    return _extreme(symbol, exchange, lambda stats: (stats.low_exchange, stats.low, stats.low_ts))
 
 
 @prices_bp.get("/average/<symbol>")

@@ -5,7 +5,8 @@ adapters know that anything is being measured.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -41,9 +42,20 @@ class WriteMetrics:
             registry=registry,
         )
 
-    def observe(self, backend: str, items: int, started: float, ok: bool) -> None:
-        self.size.labels(self._process, backend).observe(items)
-        self.seconds.labels(self._process, backend, "ok" if ok else "failed").observe(time.perf_counter() - started)
+    @contextmanager
+    def timed(self, backend: str, items: int) -> Iterator[None]:
+        """Count a batch of ``items`` written to ``backend`` and time the write in the ``with`` block.
+
+        A write that raises is timed as ``failed`` (the error still goes on):
+        a backend that fails slowly shows as slow, not as missing writes.
+        """
+        started, ok = time.perf_counter(), False
+        try:
+            yield
+            ok = True
+        finally:
+            self.size.labels(self._process, backend).observe(items)
+            self.seconds.labels(self._process, backend, "ok" if ok else "failed").observe(time.perf_counter() - started)
 
 
 class MeasuredCache:
@@ -52,13 +64,8 @@ class MeasuredCache:
         self._metrics = metrics
 
     def write(self, batch: CacheBatch) -> bool:
-        started, ok = time.perf_counter(), False
-        try:
-            kept = self._inner.write(batch)
-            ok = True
-        finally:
-            self._metrics.observe("redis", len(batch.ticks), started, ok)
-        return kept
+        with self._metrics.timed("redis", len(batch.ticks)):
+            return self._inner.write(batch)
 
     def mark(self, since_ms: int, exchanges: Sequence[str]) -> None:
         self._inner.mark(since_ms, exchanges)
@@ -85,13 +92,8 @@ class MeasuredStore:
         self._metrics = metrics
 
     def write(self, batch: MinuteBatch) -> list[str]:
-        started, ok = time.perf_counter(), False
-        try:
-            fenced = self._inner.write(batch)
-            ok = True
-        finally:
-            self._metrics.observe("postgres", len(batch.rows), started, ok)
-        return fenced
+        with self._metrics.timed("postgres", len(batch.rows)):
+            return self._inner.write(batch)
 
     def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
         return self._inner.claim(exchange, token, timeout)

@@ -30,9 +30,10 @@ from app.adapters.postgres.schema import migrate
 from app.application.ports.storage import BatchRejected, FeedFenced
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap
-from app.domain.rollup import GRAINS, MS_PER_DAY, MS_PER_HOUR, roll_up, stored_ranges
+from app.domain.rollup import GRAINS, roll_up, stored_ranges
 from app.domain.stats import PriceStats
-from app.domain.tick import MS_PER_MINUTE, minute_start
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -44,8 +44,9 @@ from app.domain.buckets import Bucket, CacheBatch
 from app.domain.minutes import SealMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
-from app.domain.tick import MS_PER_MINUTE, Tick
-from app.domain.window import GRAINS, MS_PER_SECOND, MS_PER_TENTH, split_window
+from app.domain.tick import Tick
+from app.domain.time_grid import MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH
+from app.domain.window import GRAINS, split_window
 
 EDGE_RAW_LOST = "raw ticks of a second at the window's edge were lost with Redis (written back without them)"
 LOST_SINCE = "Redis lost its data while this process ran: older ticks are only those this process still held"
@@ -126,7 +127,7 @@ class RedisTickCache:
         self._reader = reader
         self._prefix = prefix
         self._retention_ms = retention_ms
-        self._ttl_ms = retention_ms + 60_000
+        self._ttl_ms = retention_ms + MS_PER_MINUTE
         self._write_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
         self._read_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
         self._run = run
