@@ -19,7 +19,7 @@ through the same validation as streamed trades.
 import ssl
 from typing import ClassVar
 
-from app.adapters.feeds.exchanges.okx import to_inst_id
+from app.adapters.feeds.exchanges.symbol_spelling import DASHED
 from app.adapters.net.connector import Connector
 from app.adapters.net.rest_client import RestClient, RestError
 from app.domain.missed_trades import Missing, Recovery, TradeGap
@@ -129,7 +129,7 @@ class OkxHistory(ExchangeHistory):
     MAX_PAGES = 30
 
     def recover(self, missing: Missing) -> Recovery:
-        inst_id = to_inst_id(missing.symbol)
+        inst_id = DASHED.theirs(missing.symbol)
         after, cursor = missing.after, missing.before.trade_id
         newest_first: list[RawTrade] = []
         for _ in range(self.MAX_PAGES):

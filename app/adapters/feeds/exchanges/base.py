@@ -9,14 +9,11 @@ can't read, so one bad trade never hides the good ones after it in the same
 message. A message it can't read at all raises ``InvalidTick``.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-import orjson
-
-from app.domain.errors import InvalidTick
-from app.domain.tick import Decoded, RawTrade
+from app.domain.tick import Decoded
 
 
 @dataclass(frozen=True)
@@ -25,43 +22,13 @@ class Control:
     detail: str = ""
 
 
-def load_object(raw: bytes | str) -> dict:
-    """Parse a JSON object or raise ``InvalidTick`` with a counter reason."""
-    try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidTick("invalid_json", str(raw[:60])) from None
-    if not isinstance(message, dict):
-        raise InvalidTick("not_an_object", type(message).__name__)
-    return message
+# Sent on subscribe, a snapshot repeats recent history: counting it would count old trades again after a reconnect.
+SNAPSHOT = Control("ignore", "snapshot of past trades")
 
 
-def trade_list(message: dict, key: str = "data") -> list[dict]:
-    trades = message.get(key)
-    if not isinstance(trades, list):
-        raise InvalidTick("missing_field", key)
-    return trades
-
-
-def fields(trade: object, symbol: str, price: str, ts: str, quantity: str, trade_id: str) -> RawTrade:
-    """The five fields of one trade, by the exchange's names for them; all are required."""
-    if not isinstance(trade, dict):
-        raise InvalidTick("not_an_object", type(trade).__name__)
-    for name in (symbol, price, ts, quantity, trade_id):
-        if name not in trade:
-            raise InvalidTick("missing_field", name)
-    return trade[symbol], trade[price], trade[ts], trade[quantity], trade[trade_id]
-
-
-def per_trade(trades: list, pick: Callable[[object], Iterable[RawTrade]]) -> Iterator[Decoded]:
-    """``pick``'s trades for each entry in turn; an entry it rejects comes out as its ``InvalidTick``."""
-    for trade in trades:
-        try:
-            picked = list(pick(trade))
-        except InvalidTick as exc:
-            yield exc
-            continue
-        yield from picked
+def unrecognised(raw: str) -> Control:
+    """A message none of the exchange's rules knows: ignored, with its start kept for the log."""
+    return Control("ignore", raw[:80])
 
 
 class ExchangeProtocol:

@@ -10,9 +10,8 @@ second per connection: one SUBSCRIBE carries every stream.
 
 from collections.abc import Iterator
 
-import orjson
-
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, fields, load_object
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, unrecognised
+from app.adapters.feeds.exchanges.json_messages import fields, json_text, load_object
 from app.domain.errors import InvalidTick
 from app.domain.tick import Decoded
 
@@ -27,7 +26,7 @@ class BinanceProtocol(ExchangeProtocol):
 
     def subscribe_messages(self) -> list[str]:
         streams = [f"{symbol.lower()}@trade" for symbol in self.symbols]
-        return [orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": 1}).decode()]
+        return [json_text({"method": "SUBSCRIBE", "params": streams, "id": 1})]
 
     def control(self, raw: str) -> Control | None:
         message = load_object(raw)
@@ -42,7 +41,7 @@ class BinanceProtocol(ExchangeProtocol):
             return Control("error", f"{error.get('code', '')} {error.get('msg') or error.get('error') or ''}".strip())
         if isinstance(payload, dict) and payload.get("e") == "serverShutdown":
             return Control("reconnect", "serverShutdown")
-        return Control("ignore", raw[:80])
+        return unrecognised(raw)
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
         message = load_object(raw)

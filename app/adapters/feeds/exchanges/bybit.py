@@ -8,16 +8,8 @@ The client sends ``{"op":"ping"}`` about every 20 s; the reply carries
 
 from collections.abc import Iterator
 
-import orjson
-
-from app.adapters.feeds.exchanges.base import (
-    Control,
-    ExchangeProtocol,
-    fields,
-    load_object,
-    per_trade,
-    trade_list,
-)
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, unrecognised
+from app.adapters.feeds.exchanges.json_messages import data_trades, fields, json_text, load_object
 from app.domain.tick import Decoded
 
 MAX_ARGS_PER_SUBSCRIBE = 10
@@ -32,9 +24,7 @@ class BybitProtocol(ExchangeProtocol):
     def subscribe_messages(self) -> list[str]:
         topics = [f"publicTrade.{symbol}" for symbol in self.symbols]
         return [
-            orjson.dumps(
-                {"req_id": str(n + 1), "op": "subscribe", "args": topics[i : i + MAX_ARGS_PER_SUBSCRIBE]}
-            ).decode()
+            json_text({"req_id": str(n + 1), "op": "subscribe", "args": topics[i : i + MAX_ARGS_PER_SUBSCRIBE]})
             for n, i in enumerate(range(0, len(topics), MAX_ARGS_PER_SUBSCRIBE))
         ]
 
@@ -50,7 +40,7 @@ class BybitProtocol(ExchangeProtocol):
             return Control("error", str(message.get("ret_msg") or "subscribe failed"))
         if message.get("success") is False:
             return Control("error", str(message.get("ret_msg")))
-        return Control("ignore", raw[:80])
+        return unrecognised(raw)
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
-        return per_trade(trade_list(load_object(raw)), lambda trade: [fields(trade, "s", "p", "T", "v", "i")])
+        return data_trades(raw, lambda trade: [fields(trade, "s", "p", "T", "v", "i")])

@@ -12,31 +12,15 @@ averages weigh it as the trades it stands for.
 
 from collections.abc import Iterator
 
-import orjson
-
-from app.adapters.feeds.exchanges.base import (
-    Control,
-    ExchangeProtocol,
-    fields,
-    load_object,
-    per_trade,
-    trade_list,
-)
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, unrecognised
+from app.adapters.feeds.exchanges.json_messages import data_trades, fields, json_text, load_object
+from app.adapters.feeds.exchanges.symbol_spelling import DASHED
 from app.domain.errors import InvalidTick
 from app.domain.tick import Decoded, RawTrade
 from app.domain.validation import to_quantity
 
-QUOTES = ("USDT", "USDC", "USD", "EUR", "BTC", "ETH")
 # More matched trades than this in one entry is not a real aggregation but a broken message.
 MAX_TRADES_PER_ENTRY = 10_000
-
-
-def to_inst_id(symbol: str) -> str:
-    """BTCUSDT -> BTC-USDT, splitting off the longest known quote currency."""
-    for quote in QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return f"{symbol[: -len(quote)]}-{quote}"
-    return symbol
 
 
 class OkxProtocol(ExchangeProtocol):
@@ -46,8 +30,8 @@ class OkxProtocol(ExchangeProtocol):
     ping_payload = "ping"
 
     def subscribe_messages(self) -> list[str]:
-        args = [{"channel": "trades", "instId": to_inst_id(symbol)} for symbol in self.symbols]
-        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+        args = [{"channel": "trades", "instId": DASHED.theirs(symbol)} for symbol in self.symbols]
+        return [json_text({"op": "subscribe", "args": args})]
 
     def control(self, raw: str) -> Control | None:
         if raw == "pong":
@@ -63,10 +47,10 @@ class OkxProtocol(ExchangeProtocol):
             return Control("error", f"{message.get('code', '')} {message.get('msg', '')}".strip())
         if event == "notice":
             return Control("reconnect", str(message.get("msg", "notice")))
-        return Control("ignore", raw[:80])
+        return unrecognised(raw)
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
-        return per_trade(trade_list(load_object(raw)), _trades)
+        return data_trades(raw, _trades)
 
 
 def _trades(entry: object) -> list[RawTrade]:
@@ -76,8 +60,7 @@ def _trades(entry: object) -> list[RawTrade]:
     ``tradeId``, then ``tradeId:2`` ...), so a replay of the entry is
     recognised as a whole and its trades are never taken for repeats of each other.
     """
-    symbol, price, ts, size, trade_id = fields(entry, "instId", "px", "ts", "sz", "tradeId")
-    symbol = symbol.replace("-", "") if isinstance(symbol, str) else symbol
+    symbol, price, ts, size, trade_id = fields(entry, "instId", "px", "ts", "sz", "tradeId", DASHED)
     count = _count(entry)
     if count == 1:
         return [(symbol, price, ts, size, trade_id)]
