@@ -1,4 +1,4 @@
-"""Coinbase Advanced Trade, ``market_trades`` channel.
+"""Coinbase Advanced Trade, ``market_trades`` channel (no trade history here: what a stream misses is lost).
 
 Subscribe: ``{"type":"subscribe","product_ids":["BTC-USDT"],"channel":"market_trades"}``,
 plus the ``heartbeats`` channel, or quiet channels are closed after 60-90 s.

@@ -1,4 +1,4 @@
-"""Kraken v2, ``trade`` channel.
+"""Kraken v2, ``trade`` channel (no trade history here: what a stream misses is lost).
 
 Subscribe: ``{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USDT"]}}``,
 answered by ``{"method":"subscribe","success":true,...}`` per symbol (errors
