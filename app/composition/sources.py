@@ -3,10 +3,9 @@ TCP and the real exchanges over WebSocket (live)."""
 
 from collections.abc import Sequence
 
-from app.adapters.feeds.exchanges import PROTOCOLS
+from app.adapters.feeds.exchanges import EXCHANGES
 from app.adapters.feeds.synthetic import SyntheticSource
 from app.adapters.feeds.tcp_lines import TcpLineSource
-from app.adapters.feeds.trade_history import trade_history
 from app.adapters.feeds.websocket_source import WebSocketSettings, WebSocketSource
 from app.adapters.net.connector import Connector, tls_context
 from app.application.backfill import Backfill
@@ -46,7 +45,7 @@ def feed_sources(config: Config, connector: Connector, continuity: TradeContinui
 def _websocket_source(
     ws: WebSocketSourceConfig, config: Config, connector: Connector, continuity: TradeContinuity, gaps: TradeGaps
 ) -> WebSocketSource:
-    protocol = PROTOCOLS[ws.kind](ws.symbols or config.symbols)
+    protocol = EXCHANGES[ws.kind](ws.symbols or config.symbols)
     tls = tls_context(ws.ca_file)
     settings = WebSocketSettings(
         url=ws.url or protocol.default_url,
@@ -58,7 +57,7 @@ def _websocket_source(
         max_connection_age=ws.max_connection_age_seconds or protocol.max_connection_age,
         symbol_silence=ws.symbol_silence_seconds,
     )
-    history = trade_history(ws.kind, ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
+    history = protocol.trade_history(ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
     live = config.sources.live
     return WebSocketSource(
         ws.name,

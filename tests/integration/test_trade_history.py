@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 from gevent.pywsgi import WSGIServer
 
-from app.adapters.feeds.trade_history import trade_history
+from app.adapters.feeds.exchanges import EXCHANGES
 from app.adapters.net.connector import Connector, tls_context
 from app.application.proxy_routing import ProxyRouter, ProxySettings
 from app.domain.missed_trades import Missing, TradeMark
@@ -38,7 +38,7 @@ def serving(answer: Callable[[str, dict[str, str]], tuple[str, list, object]]) -
 
 
 def history(kind: str, base: str):
-    found = trade_history(kind, kind, base, DIRECT_ONLY, 5.0, tls_context())
+    found = EXCHANGES[kind].trade_history(kind, base, DIRECT_ONLY, 5.0, tls_context())
     assert found is not None
     return found
 

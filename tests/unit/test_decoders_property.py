@@ -6,7 +6,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.adapters.feeds.exchanges import PROTOCOLS
+from app.adapters.feeds.exchanges import EXCHANGES
 from app.adapters.feeds.exchanges.base import ExchangeProtocol
 from app.adapters.feeds.wire_line import decode_line, encode_line
 from app.domain.errors import InvalidTick
@@ -15,7 +15,7 @@ from tests.support.exchange_servers import binance_trade, bybit_trades, coinbase
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "DOGEUSDT"]
 NOW = 1_763_712_000_000
-PROTOCOL_OBJECTS: list[ExchangeProtocol] = [cls(SYMBOLS) for cls in PROTOCOLS.values()]
+PROTOCOL_OBJECTS: list[ExchangeProtocol] = [cls(SYMBOLS) for cls in EXCHANGES.values()]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -75,10 +75,10 @@ def test_valid_trades_come_out_exactly(symbol: str, batch: list[tuple[str, int]]
     expected = [(symbol, float(price), ts, 0.001) for price, ts in batch]
 
     def decoded(protocol: str, messages: list[str]) -> list[tuple[str, float, int, float | None]]:
-        decode = PROTOCOLS[protocol](SYMBOLS).decode
+        decode = EXCHANGES[protocol](SYMBOLS).decode
         out = []
         for message in messages:
-            assert PROTOCOLS[protocol](SYMBOLS).control(message) is None
+            assert EXCHANGES[protocol](SYMBOLS).control(message) is None
             for fields in decode(message.encode()):
                 tick = make_tick(protocol, *fields, symbols, NOW)
                 assert tick.trade_id

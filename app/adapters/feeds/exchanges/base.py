@@ -7,16 +7,20 @@ to reconnect. ``decode`` yields one ``(symbol, price, timestamp, quantity, trade
 per trade, with the symbol in our spelling, or an ``InvalidTick`` in place of a trade it
 can't read, so one bad trade never hides the good ones after it in the same
 message. A message it can't read at all raises ``InvalidTick``.
+
+An exchange may also name its REST trade history (``history``), which
+recovers what a stream missed; ``trade_history`` builds it for one source.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-import orjson
-
-from app.domain.errors import InvalidTick
-from app.domain.tick import Decoded, RawTrade
+from app.adapters.feeds.exchanges.rest_history import ExchangeHistory
+from app.adapters.net.connector import Connector
+from app.adapters.net.rest_client import RestClient
+from app.domain.tick import Decoded
 
 
 @dataclass(frozen=True)
@@ -25,47 +29,17 @@ class Control:
     detail: str = ""
 
 
-def load_object(raw: bytes | str) -> dict:
-    """Parse a JSON object or raise ``InvalidTick`` with a counter reason."""
-    try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidTick("invalid_json", str(raw[:60])) from None
-    if not isinstance(message, dict):
-        raise InvalidTick("not_an_object", type(message).__name__)
-    return message
+# Sent on subscribe, a snapshot repeats recent history: counting it would count old trades again after a reconnect.
+SNAPSHOT = Control("ignore", "snapshot of past trades")
 
 
-def trade_list(message: dict, key: str = "data") -> list[dict]:
-    trades = message.get(key)
-    if not isinstance(trades, list):
-        raise InvalidTick("missing_field", key)
-    return trades
-
-
-def fields(trade: object, symbol: str, price: str, ts: str, quantity: str, trade_id: str) -> RawTrade:
-    """The five fields of one trade, by the exchange's names for them; all are required."""
-    if not isinstance(trade, dict):
-        raise InvalidTick("not_an_object", type(trade).__name__)
-    for name in (symbol, price, ts, quantity, trade_id):
-        if name not in trade:
-            raise InvalidTick("missing_field", name)
-    return trade[symbol], trade[price], trade[ts], trade[quantity], trade[trade_id]
-
-
-def per_trade(trades: list, pick: Callable[[object], Iterable[RawTrade]]) -> Iterator[Decoded]:
-    """``pick``'s trades for each entry in turn; an entry it rejects comes out as its ``InvalidTick``."""
-    for trade in trades:
-        try:
-            picked = list(pick(trade))
-        except InvalidTick as exc:
-            yield exc
-            continue
-        yield from picked
+def unrecognised(raw: str) -> Control:
+    """A message none of the exchange's rules knows: ignored, with its start kept for the log."""
+    return Control("ignore", raw[:80])
 
 
 class ExchangeProtocol:
-    """Defaults suit a JSON protocol with server-side keep-alive."""
+    """Defaults suit a JSON protocol with server-side keep-alive and no trade history."""
 
     kind: ClassVar[str]
     default_url: ClassVar[str]
@@ -78,9 +52,28 @@ class ExchangeProtocol:
     max_connection_age: ClassVar[float | None] = None
     # Whether trade ids count up by one per trade of a symbol, so a jump shows trades missed, and how many.
     sequential_ids: ClassVar[bool] = False
+    # Its public trade history over REST (None: what a stream misses is recorded as lost).
+    history: ClassVar[type[ExchangeHistory] | None] = None
 
     def __init__(self, symbols: list[str]) -> None:
         self.symbols = symbols
+
+    @classmethod
+    def trade_history(
+        cls, name: str, rest_url: str, connector: Connector, timeout: float, tls: ssl.SSLContext
+    ) -> ExchangeHistory | None:
+        """Source ``name``'s history at ``rest_url`` (or the documented base), or None for an exchange without one.
+
+        The REST client has a name of its own for the proxy router (``<name> rest``): it follows the same
+        proxy settings as the stream without taking over the stream's route state or its direct probes.
+        """
+        history = cls.history
+        if history is None:
+            return None
+        client = RestClient(
+            f"{name} rest", rest_url or history.default_base, connector, timeout, tls, history.min_interval
+        )
+        return history(name, client)
 
     def subscribe_messages(self) -> list[str]:
         raise NotImplementedError

@@ -1,4 +1,4 @@
-"""Coinbase Advanced Trade, ``market_trades`` channel.
+"""Coinbase Advanced Trade, ``market_trades`` channel (no trade history here: what a stream misses is lost).
 
 Subscribe: ``{"type":"subscribe","product_ids":["BTC-USDT"],"channel":"market_trades"}``,
 plus the ``heartbeats`` channel, or quiet channels are closed after 60-90 s.
@@ -10,17 +10,9 @@ The snapshot event sent on subscribe repeats recent history, so only
 
 from collections.abc import Iterator
 
-import orjson
-
-from app.adapters.feeds.exchanges.base import (
-    Control,
-    ExchangeProtocol,
-    fields,
-    load_object,
-    per_trade,
-    trade_list,
-)
-from app.adapters.feeds.exchanges.okx import to_inst_id
+from app.adapters.feeds.exchanges.base import SNAPSHOT, Control, ExchangeProtocol, unrecognised
+from app.adapters.feeds.exchanges.json_messages import fields, json_text, load_object, per_trade, trade_list
+from app.adapters.feeds.exchanges.symbol_spelling import DASHED
 from app.domain.errors import InvalidTick
 from app.domain.tick import Decoded, RawTrade
 
@@ -30,9 +22,9 @@ class CoinbaseProtocol(ExchangeProtocol):
     default_url = "wss://advanced-trade-ws.coinbase.com"
 
     def subscribe_messages(self) -> list[str]:
-        products = [to_inst_id(symbol) for symbol in self.symbols]
+        products = [DASHED.theirs(symbol) for symbol in self.symbols]
         return [
-            orjson.dumps({"type": "subscribe", "product_ids": products, "channel": channel}).decode()
+            json_text({"type": "subscribe", "product_ids": products, "channel": channel})
             for channel in ("market_trades", "heartbeats")
         ]
 
@@ -44,14 +36,14 @@ class CoinbaseProtocol(ExchangeProtocol):
             updates = isinstance(events, list) and any(
                 isinstance(e, dict) and e.get("type") == "update" for e in events
             )
-            return None if updates else Control("ignore", "snapshot of past trades")
+            return None if updates else SNAPSHOT
         if channel == "subscriptions":
             return Control("ack", "subscriptions")
         if channel == "heartbeats":
             return Control("pong")
         if message.get("type") == "error":
             return Control("error", str(message.get("message", "error")))
-        return Control("ignore", raw[:80])
+        return unrecognised(raw)
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
         for event in trade_list(load_object(raw), "events"):
@@ -62,5 +54,4 @@ class CoinbaseProtocol(ExchangeProtocol):
 
 
 def _trade(trade: object) -> list[RawTrade]:
-    symbol, price, ts, size, trade_id = fields(trade, "product_id", "price", "time", "size", "trade_id")
-    return [((symbol.replace("-", "") if isinstance(symbol, str) else symbol), price, ts, size, trade_id)]
+    return [fields(trade, "product_id", "price", "time", "size", "trade_id", DASHED)]

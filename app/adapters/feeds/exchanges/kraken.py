@@ -1,4 +1,4 @@
-"""Kraken v2, ``trade`` channel.
+"""Kraken v2, ``trade`` channel (no trade history here: what a stream misses is lost).
 
 Subscribe: ``{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USDT"]}}``,
 answered by ``{"method":"subscribe","success":true,...}`` per symbol (errors
@@ -11,17 +11,9 @@ subscribe repeats recent history, so only ``update`` messages are data.
 
 from collections.abc import Iterator
 
-import orjson
-
-from app.adapters.feeds.exchanges.base import (
-    Control,
-    ExchangeProtocol,
-    fields,
-    load_object,
-    per_trade,
-    trade_list,
-)
-from app.adapters.feeds.exchanges.okx import to_inst_id
+from app.adapters.feeds.exchanges.base import SNAPSHOT, Control, ExchangeProtocol, unrecognised
+from app.adapters.feeds.exchanges.json_messages import data_trades, fields, json_text, load_object
+from app.adapters.feeds.exchanges.symbol_spelling import SLASHED
 from app.domain.tick import Decoded, RawTrade
 
 
@@ -32,25 +24,24 @@ class KrakenProtocol(ExchangeProtocol):
     ping_payload = '{"method":"ping"}'
 
     def subscribe_messages(self) -> list[str]:
-        pairs = [to_inst_id(symbol).replace("-", "/") for symbol in self.symbols]
-        return [orjson.dumps({"method": "subscribe", "params": {"channel": "trade", "symbol": pairs}}).decode()]
+        pairs = [SLASHED.theirs(symbol) for symbol in self.symbols]
+        return [json_text({"method": "subscribe", "params": {"channel": "trade", "symbol": pairs}})]
 
     def control(self, raw: str) -> Control | None:
         message = load_object(raw)
         if message.get("channel") == "trade":
-            return None if message.get("type") == "update" else Control("ignore", "snapshot of past trades")
+            return None if message.get("type") == "update" else SNAPSHOT
         if message.get("channel") == "heartbeat" or message.get("method") == "pong":
             return Control("pong")
         if message.get("method") == "subscribe":
             if message.get("success"):
                 return Control("ack", "subscribe")
             return Control("error", str(message.get("error", "subscribe failed")))
-        return Control("ignore", raw[:80])
+        return unrecognised(raw)
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
-        return per_trade(trade_list(load_object(raw)), _trade)
+        return data_trades(raw, _trade)
 
 
 def _trade(trade: object) -> list[RawTrade]:
-    symbol, price, ts, qty, trade_id = fields(trade, "symbol", "price", "timestamp", "qty", "trade_id")
-    return [((symbol.replace("/", "") if isinstance(symbol, str) else symbol), price, ts, qty, trade_id)]
+    return [fields(trade, "symbol", "price", "timestamp", "qty", "trade_id", SLASHED)]

@@ -1,4 +1,4 @@
-"""OKX v5 public ``trades`` channel.
+"""OKX v5: the public ``trades`` channel, and ``history-trades`` for what a stream missed.
 
 Subscribe: ``{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT"}]}``,
 acknowledged per channel with ``{"event":"subscribe",...}``; errors come as
@@ -8,35 +8,57 @@ expects the text ``pong``. Numbers and timestamps are strings; symbols are
 spelled ``BTC-USDT``. One ``trades`` entry can stand for several matched
 trades at one price (``count``): it becomes that many ticks, so counts and
 averages weigh it as the trades it stands for.
+
+History: ``GET /api/v5/market/history-trades?instId=&type=1&after=&limit=``
+(up to 100 a page, newest first, ``after`` a trade id: older ones; 20
+requests per 2 s per IP) pages back from the first trade after the span
+until it reaches the trade before it; where the history ends first, the
+rest is lost, with no count.
 """
 
 from collections.abc import Iterator
 
-import orjson
-
-from app.adapters.feeds.exchanges.base import (
-    Control,
-    ExchangeProtocol,
-    fields,
-    load_object,
-    per_trade,
-    trade_list,
-)
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, unrecognised
+from app.adapters.feeds.exchanges.json_messages import data_trades, fields, json_text, load_object
+from app.adapters.feeds.exchanges.rest_history import ExchangeHistory, as_int, row_field, rows_at
+from app.adapters.feeds.exchanges.symbol_spelling import DASHED
+from app.adapters.net.rest_client import RestError
 from app.domain.errors import InvalidTick
+from app.domain.missed_trades import Missing, Recovery, TradeGap
 from app.domain.tick import Decoded, RawTrade
 from app.domain.validation import to_quantity
 
-QUOTES = ("USDT", "USDC", "USD", "EUR", "BTC", "ETH")
 # More matched trades than this in one entry is not a real aggregation but a broken message.
 MAX_TRADES_PER_ENTRY = 10_000
 
 
-def to_inst_id(symbol: str) -> str:
-    """BTCUSDT -> BTC-USDT, splitting off the longest known quote currency."""
-    for quote in QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return f"{symbol[: -len(quote)]}-{quote}"
-    return symbol
+class OkxHistory(ExchangeHistory):
+    default_base = "https://www.okx.com"
+    # 20 requests per 2 s per IP: 5 a second leaves half of it.
+    min_interval = 0.2
+    PAGE = 100
+    MAX_PAGES = 30
+
+    def recover(self, missing: Missing) -> Recovery:
+        inst_id = DASHED.theirs(missing.symbol)
+        after, cursor = missing.after, missing.before.trade_id
+        newest_first: list[RawTrade] = []
+        for _ in range(self.MAX_PAGES):
+            params = {"instId": inst_id, "type": 1, "after": cursor, "limit": self.PAGE}
+            answer = self._client.get("/api/v5/market/history-trades", params)
+            if isinstance(answer, dict) and str(answer.get("code", "0")) != "0":
+                raise RestError(f"OKX {answer.get('code')} {answer.get('msg', '')}".strip())
+            rows = rows_at(answer, "data")
+            if not rows:
+                break
+            for row in rows:
+                trade_id, ts = str(row_field(row, "tradeId")), as_int(row_field(row, "ts"))
+                if trade_id == after.trade_id or ts < after.ts_ms:
+                    return Recovery(newest_first[::-1], None)
+                newest_first.append((missing.symbol, row_field(row, "px"), ts, row_field(row, "sz"), trade_id))
+            cursor = str(rows[-1]["tradeId"])
+        oldest = newest_first[-1][2] if newest_first else missing.before.ts_ms
+        return Recovery(newest_first[::-1], TradeGap(self._exchange, missing.symbol, after.ts_ms, oldest, None))
 
 
 class OkxProtocol(ExchangeProtocol):
@@ -44,10 +66,11 @@ class OkxProtocol(ExchangeProtocol):
     default_url = "wss://ws.okx.com:8443/ws/v5/public"
     default_ping_interval = 20.0
     ping_payload = "ping"
+    history = OkxHistory
 
     def subscribe_messages(self) -> list[str]:
-        args = [{"channel": "trades", "instId": to_inst_id(symbol)} for symbol in self.symbols]
-        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+        args = [{"channel": "trades", "instId": DASHED.theirs(symbol)} for symbol in self.symbols]
+        return [json_text({"op": "subscribe", "args": args})]
 
     def control(self, raw: str) -> Control | None:
         if raw == "pong":
@@ -63,10 +86,10 @@ class OkxProtocol(ExchangeProtocol):
             return Control("error", f"{message.get('code', '')} {message.get('msg', '')}".strip())
         if event == "notice":
             return Control("reconnect", str(message.get("msg", "notice")))
-        return Control("ignore", raw[:80])
+        return unrecognised(raw)
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
-        return per_trade(trade_list(load_object(raw)), _trades)
+        return data_trades(raw, _trades)
 
 
 def _trades(entry: object) -> list[RawTrade]:
@@ -76,8 +99,7 @@ def _trades(entry: object) -> list[RawTrade]:
     ``tradeId``, then ``tradeId:2`` ...), so a replay of the entry is
     recognised as a whole and its trades are never taken for repeats of each other.
     """
-    symbol, price, ts, size, trade_id = fields(entry, "instId", "px", "ts", "sz", "tradeId")
-    symbol = symbol.replace("-", "") if isinstance(symbol, str) else symbol
+    symbol, price, ts, size, trade_id = fields(entry, "instId", "px", "ts", "sz", "tradeId", DASHED)
     count = _count(entry)
     if count == 1:
         return [(symbol, price, ts, size, trade_id)]

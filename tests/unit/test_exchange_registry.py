@@ -1,0 +1,85 @@
+"""The exchange registry: one entry per exchange class, each complete, its REST history consistent."""
+
+import ssl
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+
+from app.adapters.feeds.exchanges import EXCHANGE_KINDS, EXCHANGES, REGISTERED
+from app.adapters.feeds.exchanges.base import ExchangeProtocol
+from app.adapters.feeds.exchanges.rest_history import ExchangeHistory
+from app.adapters.net.connector import Destination, tls_context
+from app.domain.missed_trades import Missing, TradeMark
+
+
+def test_every_class_is_registered_once_under_its_own_kind() -> None:
+    assert len({exchange.kind for exchange in REGISTERED}) == len(REGISTERED)
+    assert tuple(exchange.kind for exchange in REGISTERED) == EXCHANGE_KINDS
+    assert all(EXCHANGES[exchange.kind] is exchange for exchange in REGISTERED)
+
+
+@pytest.mark.parametrize("exchange", REGISTERED, ids=lambda exchange: exchange.kind)
+def test_each_exchange_has_a_default_url_and_its_own_protocol(exchange: type[ExchangeProtocol]) -> None:
+    url = urlsplit(exchange.default_url)
+    assert (url.scheme, bool(url.hostname)) == ("wss", True)
+    for method in ("subscribe_messages", "control", "decode"):
+        assert getattr(exchange, method) is not getattr(ExchangeProtocol, method), method
+    assert exchange.default_ping_interval is None or exchange.default_ping_interval > 0
+    assert exchange.max_connection_age is None or exchange.max_connection_age > 0
+
+
+@pytest.mark.parametrize("exchange", REGISTERED, ids=lambda exchange: exchange.kind)
+def test_a_history_has_its_documented_base_pacing_and_recovery(exchange: type[ExchangeProtocol]) -> None:
+    history = exchange.history
+    if history is None:
+        return
+    assert issubclass(history, ExchangeHistory)
+    base = urlsplit(history.default_base)
+    assert (base.scheme, bool(base.hostname), base.path) == ("https", True, "")
+    assert history.min_interval > 0
+    assert history.recover is not ExchangeHistory.recover
+
+
+class Unreachable:
+    """A connector that records where each request would go, and fails it."""
+
+    def __init__(self) -> None:
+        self.destinations: list[Destination] = []
+
+    def exchange(self, destination: Destination, handshake: Callable) -> None:
+        self.destinations.append(destination)
+        raise ConnectionRefusedError("not in a unit test")
+
+
+def asked(exchange: type[ExchangeProtocol], rest_url: str) -> Destination | None:
+    """Where the source ``feed-1``'s history of ``exchange`` sends its first request, or None for none."""
+    connector = Unreachable()
+    history = exchange.trade_history("feed-1", rest_url, connector, 5.0, tls_context())  # type: ignore[arg-type]
+    if history is None:
+        return None
+    with pytest.raises(OSError, match="not in a unit test"):
+        history.recover(Missing("BTCUSDT", TradeMark("10", 1_000), TradeMark("20", 2_000)))
+    return connector.destinations[0]
+
+
+@pytest.mark.parametrize("exchange", REGISTERED, ids=lambda exchange: exchange.kind)
+def test_a_history_asks_the_documented_base_or_the_configured_one_under_its_own_proxy_name(
+    exchange: type[ExchangeProtocol],
+) -> None:
+    documented = asked(exchange, "")
+    if exchange.history is None:
+        assert documented is None
+        assert asked(exchange, "http://127.0.0.1:9") is None
+        return
+    assert documented is not None
+    assert (documented.source, documented.host, documented.port) == (
+        "feed-1 rest",
+        urlsplit(exchange.history.default_base).hostname,
+        443,
+    )
+    assert isinstance(documented.tls, ssl.SSLContext)
+    configured = asked(exchange, "http://127.0.0.1:9")
+    assert configured is not None
+    assert (configured.source, configured.host, configured.port) == ("feed-1 rest", "127.0.0.1", 9)
+    assert configured.tls is None
