@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.adapters.feeds.exchanges import EXCHANGE_KINDS
 from app.config.keys import key, port
 from app.domain.validation import DEFAULT_MAX_PRICE
 
@@ -165,7 +166,8 @@ class TcpSourceConfig:
 @dataclass(frozen=True)
 class WebSocketSourceConfig:
     name: str = key(doc=EXCHANGE_NAME_DOC)
-    kind: Literal["binance", "bybit", "okx", "coinbase", "kraken"] = key(
+    # Exactly the registered exchanges: a new one is accepted once it is in the registry, and only then.
+    kind: Literal[EXCHANGE_KINDS] = key(  # type: ignore[valid-type]
         doc="the exchange's protocol ([live mode](docs/design.md#live-mode))"
     )
     url: str = key("", shown="the exchange's documented endpoint", doc="`ws://` or `wss://` URL")

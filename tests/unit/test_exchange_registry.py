@@ -2,14 +2,17 @@
 
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from app.adapters.feeds.exchanges import EXCHANGE_KINDS, EXCHANGES, REGISTERED
 from app.adapters.feeds.exchanges.base import ExchangeProtocol
 from app.adapters.feeds.exchanges.rest_history import ExchangeHistory
 from app.adapters.net.connector import Destination, tls_context
+from app.config.loader import ConfigError, load_config
 from app.domain.missed_trades import Missing, TradeMark
 
 
@@ -83,3 +86,21 @@ def test_a_history_asks_the_documented_base_or_the_configured_one_under_its_own_
     assert configured is not None
     assert (configured.source, configured.host, configured.port) == ("feed-1 rest", "127.0.0.1", 9)
     assert configured.tls is None
+
+
+@pytest.mark.parametrize("kind", EXCHANGE_KINDS)
+def test_the_config_accepts_each_registered_kind(tmp_path: Path, kind: str) -> None:
+    config = write_config(tmp_path, {"sources": {"live": {"websocket": [{"name": "ex", "kind": kind}]}}})
+    assert load_config(config, env={}).sources.live.websocket[0].kind == kind
+
+
+def test_the_config_refuses_a_kind_that_is_not_registered(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"sources": {"live": {"websocket": [{"name": "ex", "kind": "bitstamp"}]}}})
+    with pytest.raises(ConfigError, match=r"sources\.live\.websocket\[0\]\.kind: must be one of binance, bybit"):
+        load_config(config, env={})
+
+
+def write_config(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "marketflow.yaml"
+    path.write_text(yaml.safe_dump({"aggregator": {"spool_path": str(tmp_path / "spool.jsonl")}, **raw}))
+    return path
