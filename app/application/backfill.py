@@ -36,7 +36,12 @@ def unrecoverable(exchange: str, missing: Missing, sequential: bool) -> Recovery
 
 
 class Backfill:
-    def __init__(self, exchange: str, history: TradeHistory | None, sequential: bool, gaps: TradeGaps) -> None:
+    """One feed's (``feed``: an exchange, or a shard of one): the findings of its own trades."""
+
+    def __init__(
+        self, feed: str, exchange: str, history: TradeHistory | None, sequential: bool, gaps: TradeGaps
+    ) -> None:
+        self._feed = feed
         self._exchange = exchange
         self._history = history
         self._sequential = sequential
@@ -51,7 +56,7 @@ class Backfill:
                 emit(recovery.trades)
                 status.recovered(len(recovery.trades))
             if recovery.lost is not None:
-                self._gaps.record(recovery.lost)
+                self._gaps.record(self._feed, recovery.lost)
 
     def _recover(self, finding: Missing) -> Recovery:
         if self._history is None:

@@ -98,6 +98,9 @@ class FeedOwnership:
         self._free_since: dict[str, float] = {}
         self._taking = True
         self._renewed_at = 0.0
+        # Set by a cycle Redis did not answer; after it, no feed is taken before ``_quiet_until``.
+        self._outage = False
+        self._quiet_until = 0.0
         self._lock = RLock()
         self._wake = Event()
         self._loop = OwnedLoop(self._run_forever)
@@ -174,6 +177,9 @@ class FeedOwnership:
 
     def _share_out(self) -> None:
         others = [p for p in self._registry.processes() if p.run != self._run]
+        if self._outage:  # the first cycle Redis answers again: its owners get a lock TTL to take theirs back
+            self._outage = False
+            self._quiet_until = self._clock() + self._settings.expiry
         processes = self.processes = 1 + len(others)
         self._renew()
         if self._taking:
@@ -189,8 +195,10 @@ class FeedOwnership:
     def _keep_while_unreachable(self) -> None:
         """Redis does not answer: nobody can take a feed, so the owner goes on reading.
 
-        What was seen free before no longer counts: after the outage a feed must be seen free afresh.
+        What was seen free before no longer counts: after the outage a feed must be seen free afresh, and none is
+        taken for a lock TTL once Redis answers (if it came back empty, every owner must first see it again too).
         """
+        self._outage = True
         self._free_since.clear()
         for held in self._held.values():
             held.valid_until = math.inf
@@ -207,6 +215,8 @@ class FeedOwnership:
 
     def _take_free(self, share: int) -> None:
         """Take free feeds up to the share; a feed counts as free once seen free on consecutive cycles."""
+        if self._clock() < self._quiet_until:
+            return
         free = [name for name in self._wanted if name not in self._held]
         holders = self._leases.holders(free)
         now = self._clock()

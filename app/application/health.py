@@ -60,7 +60,7 @@ class HealthService:
         processes = self._with_others(own)
         owners = {source.name: (source, process.id) for process in processes for source in process.sources}
         sources = []
-        for name in self._modes.exchanges():
+        for name in self._modes.feeds():
             source, owner = owners.get(name, (SourceReport(name=name), None))
             sources.append({**to_json(source), "owner": owner})
         if not own.pipeline.running:

@@ -66,14 +66,12 @@ class Ingestion:
     def __init__(
         self,
         settings: IngestSettings,
-        symbols: frozenset[str],
         results: Queue,
         stats: PipelineStats,
         leases: LeaseTokens,
         attachments: AttachListener,
     ) -> None:
         self._settings = settings
-        self._symbols = symbols
         self._queue: Queue = Queue(settings.queue_size)
         self._results = results
         self._stats = stats
@@ -161,7 +159,7 @@ class Ingestion:
     # -- workers ---------------------------------------------------------
 
     def _decode_loop(self) -> None:
-        get, put, symbols, max_price = self._queue.get, self._results.put, self._symbols, self._settings.max_price
+        get, put, max_price = self._queue.get, self._results.put, self._settings.max_price
         first_time = self._seen.first_time
         while True:
             read = get()
@@ -169,7 +167,8 @@ class Ingestion:
                 return
             source, status = read.source, read.status
             now_ms = int(time.time() * 1000)
-            lease = self._leases.lease(source.name)
+            feed = source.name
+            lease = self._leases.lease(feed)
             ticks: list[Tick] = []
             for raw in read.lines:
                 try:
@@ -178,12 +177,12 @@ class Ingestion:
                             self._reject(status, decoded.reason, decoded)
                             continue
                         try:
-                            tick = make_tick(source.name, *decoded, symbols, now_ms, max_price)
+                            tick = make_tick(source.exchange, *decoded, source.symbols, now_ms, max_price)
                         except InvalidTick as exc:
                             self._reject(status, exc.reason, exc)
                             continue
                         if tick.trade_id is None or first_time(tick.exchange, tick.symbol, tick.trade_id):
-                            tick.lease = lease
+                            tick.lease, tick.feed = lease, feed
                             ticks.append(tick)
                         else:
                             status.duplicate()

@@ -39,6 +39,11 @@ class ModeService:
         self.listeners: list[ModeListener] = []
 
     def exchanges(self, mode: str | None = None) -> list[str]:
+        """The exchanges of a mode (the current one by default), each once, in the configured order."""
+        return list(dict.fromkeys(source.exchange for source in self._sources[mode or self.mode]))
+
+    def feeds(self, mode: str | None = None) -> list[str]:
+        """The feeds of a mode: each exchange, or each shard of a wide one."""
         return [source.name for source in self._sources[mode or self.mode]]
 
     def start(self) -> None:

@@ -78,7 +78,7 @@ class ProxyService:
             for proxy, count in process.proxy.failures.items():
                 failures[proxy] = failures.get(proxy, 0) + count
             benched.update(process.proxy.benched)
-        live = self._modes.exchanges("live") if self._modes.mode == "live" else []
+        live = self._modes.feeds("live") if self._modes.mode == "live" else []
         return {
             "enabled": self._router.active,
             "mode": settings.mode,

@@ -8,7 +8,7 @@ newest trade seen. Two things show that trades were missed:
 - on an exchange whose ids are sequential per symbol (Binance), an id that
   jumps: the ids in between are trades never delivered (after a reconnect
   too, so there a jump of one means nothing was missed).
-Each finding becomes a ``Missing`` on the exchange's queue, which its
+Each finding becomes a ``Missing`` on the feed's queue, which its
 backfill works through in order. A full queue is a gap nobody can recover,
 recorded as such. The time each symbol was last seen also tells which
 symbols fell silent on a live connection (``silent``).
@@ -23,7 +23,7 @@ from app.application.trade_gaps import TradeGaps
 from app.domain.missed_trades import Missing, TradeGap, TradeMark
 from app.domain.tick import Tick
 
-# Findings waiting for one exchange's backfill; more than this and the rest are recorded as lost.
+# Findings waiting for one feed's backfill; more than this and the rest are recorded as lost.
 MAX_PENDING = 1000
 
 
@@ -43,9 +43,10 @@ def _number(trade_id: str) -> int | None:
         return None
 
 
-class _Exchange:
-    def __init__(self, name: str, sequential: bool) -> None:
+class _Feed:
+    def __init__(self, name: str, exchange: str, sequential: bool) -> None:
         self.name = name
+        self.exchange = exchange
         self.sequential = sequential
         self.last: dict[str, _Last] = {}
         self.awaiting: set[str] = set()  # symbols whose first trade since a reconnect is still to come
@@ -57,27 +58,27 @@ class TradeContinuity:
     def __init__(self, gaps: TradeGaps, clock: Callable[[], float] = time.monotonic) -> None:
         self._gaps = gaps
         self._clock = clock
-        self._exchanges: dict[str, _Exchange] = {}
+        self._feeds: dict[str, _Feed] = {}
 
-    def watch(self, exchange: str, sequential: bool) -> Queue:
-        """Start watching ``exchange``; returns the queue of its ``Missing`` findings."""
-        return self._exchanges.setdefault(exchange, _Exchange(exchange, sequential)).missing
+    def watch(self, feed: str, exchange: str, sequential: bool) -> Queue:
+        """Start watching ``feed`` (an exchange, or a shard of it); returns the queue of its ``Missing`` findings."""
+        return self._feeds.setdefault(feed, _Feed(feed, exchange, sequential)).missing
 
-    def started(self, exchange: str) -> None:
+    def started(self, feed: str) -> None:
         """A feed (re)started from scratch (attached): what came before is not ours to recover."""
-        state = self._exchanges[exchange]
+        state = self._feeds[feed]
         state.last.clear()
         state.awaiting.clear()
         state.connected_at = self._clock()
 
-    def reconnected(self, exchange: str) -> None:
+    def reconnected(self, feed: str) -> None:
         """A new connection carries the stream from now on: each symbol's next trade closes a possible gap."""
-        state = self._exchanges[exchange]
+        state = self._feeds[feed]
         state.awaiting = set(state.last)
         state.connected_at = self._clock()
 
     def observe(self, ticks: list[Tick]) -> None:
-        state = self._exchanges.get(ticks[0].exchange) if ticks else None
+        state = self._feeds.get(ticks[0].feed) if ticks else None
         if state is None:
             return
         now = self._clock()
@@ -106,15 +107,16 @@ class TradeContinuity:
             if tick.ts_ms >= before.mark.ts_ms:
                 before.mark = mark
 
-    def _missing(self, state: _Exchange, missing: Missing, count: int | None) -> None:
+    def _missing(self, state: _Feed, missing: Missing, count: int | None) -> None:
         try:
             state.missing.put_nowait(missing)
         except Full:
-            self._gaps.record(TradeGap(state.name, missing.symbol, missing.after.ts_ms, missing.before.ts_ms, count))
+            gap = TradeGap(state.exchange, missing.symbol, missing.after.ts_ms, missing.before.ts_ms, count)
+            self._gaps.record(state.name, gap)
 
-    def silent(self, exchange: str, symbols: Collection[str], after: float) -> list[str]:
+    def silent(self, feed: str, symbols: Collection[str], after: float) -> list[str]:
         """Symbols without a trade for ``after`` seconds (counted from the connection at most) while others trade."""
-        state = self._exchanges[exchange]
+        state = self._feeds[feed]
         now = self._clock()
         heard = {s: max(state.connected_at, last.seen_at) for s, last in state.last.items() if s in symbols}
         if not any(now - at < after for at in heard.values()):

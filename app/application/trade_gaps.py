@@ -39,26 +39,29 @@ class GapListener(Protocol):
 
 
 class TradeGaps:
+    """Kept and counted per feed (the one that missed them: an exchange, or a shard of one)."""
+
     def __init__(self, listener: GapListener | None = None) -> None:
         self._listener = listener
         self._kept: dict[str, deque[TradeGap]] = {}
         self.counts: dict[str, int] = {}
 
-    def record(self, gap: TradeGap) -> None:
-        self._kept.setdefault(gap.exchange, deque(maxlen=MAX_GAPS_KEPT)).append(gap)
-        self.counts[gap.exchange] = self.counts.get(gap.exchange, 0) + 1
-        log.warning("trades could not be recovered", extra={"exchange": gap.exchange, "error": describe(gap)})
+    def record(self, feed: str, gap: TradeGap) -> None:
+        self._kept.setdefault(feed, deque(maxlen=MAX_GAPS_KEPT)).append(gap)
+        self.counts[feed] = self.counts.get(feed, 0) + 1
+        log.warning("trades could not be recovered", extra={"exchange": feed, "error": describe(gap)})
         if self._listener is not None:
             self._listener.gap_found(gap)
 
-    def of(self, exchange: str) -> list[TradeGap]:
-        return list(self._kept.get(exchange, ()))
+    def of(self, feed: str) -> list[TradeGap]:
+        return list(self._kept.get(feed, ()))
 
     def overlapping(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> list[TradeGap]:
         """The kept gaps of ``symbol`` on ``exchanges`` that a window ``from_ms..to_ms`` reaches into."""
-        return [
+        found = [
             gap
-            for exchange in exchanges
-            for gap in self._kept.get(exchange, ())
-            if gap.symbol == symbol and gap.overlaps(from_ms, to_ms)
+            for kept in self._kept.values()
+            for gap in kept
+            if gap.symbol == symbol and gap.exchange in exchanges and gap.overlaps(from_ms, to_ms)
         ]
+        return sorted(found, key=lambda gap: exchanges.index(gap.exchange))

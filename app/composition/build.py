@@ -38,9 +38,8 @@ from app.application.trade_gaps import TradeGaps
 from app.composition import adapters
 from app.composition.container import Closable, Container
 from app.composition.pipeline import PipelineSettings, build_pipeline
-from app.composition.sources import feed_sources
+from app.composition.sources import build_feed_map, feed_sources
 from app.config.schema import Config
-from app.domain.feed_map import FeedMap
 from app.domain.market import Market
 
 
@@ -76,16 +75,16 @@ def build_container(
     incomplete = IncompleteMinutes(store)
     gaps = TradeGaps(incomplete)
     continuity = TradeContinuity(gaps)
+    feed_map = build_feed_map(config)
     if sources is None:
-        sources = feed_sources(config, connector, continuity, gaps)
-    market = Market.of(config.symbols, [s.name for group in sources.values() for s in group])
+        sources = feed_sources(config, feed_map, connector, continuity, gaps)
+    market = Market.of(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
 
     redis = adapters.RedisCoordination(config.redis)
     lease_settings = LeaseSettings(config.leases.ttl_seconds)
     if leases is None or registry is None:
         redis_leases = redis.leases(process, run, lease_settings.expiry)
         leases, registry = leases or redis_leases, registry or redis_leases
-    feed_map = FeedMap()
     measured_cache = MeasuredCache(
         cache or adapters.redis_tick_cache(config.redis, retention_ms, run, feed_map), writes
     )
@@ -97,7 +96,7 @@ def build_container(
 
     window = RecentWindow(retention_ms, config.window.memory_max_ticks)
     aggregator = MinuteAggregator(measured_store, spool, int(config.aggregator.close_grace_seconds * 1000))
-    pipeline = build_pipeline(_pipeline_settings(config), frozenset(market.symbols), measured_cache, window, aggregator)
+    pipeline = build_pipeline(_pipeline_settings(config), measured_cache, window, aggregator)
     feeds = FeedOwnership(leases, registry, pipeline, aggregator, lease_settings, run)
     aggregator.fence_listener = feeds
     modes = ModeService(feeds, sources, config.mode)

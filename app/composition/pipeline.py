@@ -33,7 +33,6 @@ class PipelineSettings:
 
 def build_pipeline(
     settings: PipelineSettings,
-    symbols: frozenset[str],
     cache: TickCache,
     window: RecentWindow,
     aggregator: MinuteAggregator,
@@ -46,7 +45,7 @@ def build_pipeline(
         settings.workers, settings.ingest_queue_size, settings.ingest_put_timeout, settings.max_price
     )
     # Ticks carry the aggregator's lease of their feed; the writer marks each feed before its first read.
-    ingestion = Ingestion(ingest, symbols, results, stats, aggregator, writer)
+    ingestion = Ingestion(ingest, results, stats, aggregator, writer)
     collector = TickCollector(
         results, cache_queue, window, aggregator, settings.cache_batch_size, settings.cache_batch_interval
     )

@@ -1,5 +1,5 @@
 """The feeds of each mode, built from the configuration: synthetic exchanges (test), the exchange programs over
-TCP and the real exchanges over WebSocket (live)."""
+TCP and the real exchanges over WebSocket (live), a wide exchange as one feed per shard (``domain.feed_map``)."""
 
 from collections.abc import Sequence
 
@@ -15,20 +15,41 @@ from app.application.trade_continuity import TradeContinuity
 from app.application.trade_gaps import TradeGaps
 from app.config.schema import Config, WebSocketSourceConfig
 from app.domain.clock_skew import ClockSkew
+from app.domain.feed_map import FeedMap
 
 FeedsByMode = dict[str, Sequence[FeedSource]]
 
 
-def feed_sources(config: Config, connector: Connector, continuity: TradeContinuity, gaps: TradeGaps) -> FeedsByMode:
-    live = config.sources.live
+def build_feed_map(config: Config) -> FeedMap:
+    """How many feeds each exchange is split into, as every process of this configuration sees it."""
+    shards = {name: config.sources.test.shards for name in config.sources.test.exchanges}
+    shards.update({ws.name: ws.shards for ws in config.sources.live.websocket})
+    return FeedMap(shards)
+
+
+def _split(feeds: FeedMap, exchange: str, symbols: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Each feed of ``exchange`` with the symbols it holds, in the symbols' order; a feed holding none of a fixed
+    list is left out (no symbol can ever map to it)."""
+    held: dict[str, list[str]] = {feed: [] for feed in feeds.feeds_of(exchange)}
+    for symbol in symbols:
+        held[feeds.feed_of(exchange, symbol)].append(symbol)
+    return [(feed, shard) for feed, shard in held.items() if shard]
+
+
+def feed_sources(
+    config: Config, feeds: FeedMap, connector: Connector, continuity: TradeContinuity, gaps: TradeGaps
+) -> FeedsByMode:
+    live, test = config.sources.live, config.sources.test
     return {
         "test": [
-            SyntheticSource(name, config.symbols, config.sources.test.rate_per_symbol)
-            for name in config.sources.test.exchanges
+            SyntheticSource(feed, exchange, symbols, test.rate_per_symbol)
+            for exchange in test.exchanges
+            for feed, symbols in _split(feeds, exchange, config.symbols)
         ],
         "live": [
             TcpLineSource(
                 tcp.name,
+                frozenset(config.symbols),
                 tcp.host,
                 tcp.port,
                 live.max_line_bytes,
@@ -38,35 +59,51 @@ def feed_sources(config: Config, connector: Connector, continuity: TradeContinui
             )
             for tcp in live.tcp
         ]
-        + [_websocket_source(ws, config, connector, continuity, gaps) for ws in live.websocket],
+        + [
+            source
+            for ws in live.websocket
+            for source in _websocket_sources(ws, config, feeds, connector, continuity, gaps)
+        ],
     }
 
 
-def _websocket_source(
-    ws: WebSocketSourceConfig, config: Config, connector: Connector, continuity: TradeContinuity, gaps: TradeGaps
-) -> WebSocketSource:
-    protocol = EXCHANGES[ws.kind](ws.symbols or config.symbols)
+def _websocket_sources(
+    ws: WebSocketSourceConfig,
+    config: Config,
+    feeds: FeedMap,
+    connector: Connector,
+    continuity: TradeContinuity,
+    gaps: TradeGaps,
+) -> list[WebSocketSource]:
+    """One source per shard; the shards of one exchange share its REST history client (and so its pacing) and its
+    connection pacer."""
+    exchange = EXCHANGES[ws.kind]
     tls = tls_context(ws.ca_file)
     settings = WebSocketSettings(
-        url=ws.url or protocol.default_url,
+        url=ws.url or exchange.default_url,
         connect_timeout=ws.connect_timeout_seconds,
         silence_timeout=ws.silence_timeout_seconds,
         ack_timeout=ws.ack_timeout_seconds,
-        ping_interval=ws.ping_interval_seconds or protocol.default_ping_interval,
+        ping_interval=ws.ping_interval_seconds or exchange.default_ping_interval,
         tls=tls,
-        max_connection_age=ws.max_connection_age_seconds or protocol.max_connection_age,
+        max_connection_age=ws.max_connection_age_seconds or exchange.max_connection_age,
         symbol_silence=ws.symbol_silence_seconds,
     )
-    history = protocol.trade_history(ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
+    history = exchange.trade_history(ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
+    pacer = ConnectPacer(ws.min_connect_interval_seconds)
     live = config.sources.live
-    return WebSocketSource(
-        ws.name,
-        protocol,
-        settings,
-        connector,
-        Backoff(live.reconnect_initial_seconds, live.reconnect_max_seconds),
-        ConnectPacer(ws.min_connect_interval_seconds),
-        continuity,
-        Backfill(ws.name, history, protocol.sequential_ids, gaps),
-        ClockSkew(ws.max_clock_skew_seconds * 1000),
-    )
+    return [
+        WebSocketSource(
+            feed,
+            ws.name,
+            exchange(symbols),
+            settings,
+            connector,
+            Backoff(live.reconnect_initial_seconds, live.reconnect_max_seconds),
+            pacer,
+            continuity,
+            Backfill(feed, ws.name, history, exchange.sequential_ids, gaps),
+            ClockSkew(ws.max_clock_skew_seconds * 1000),
+        )
+        for feed, symbols in _split(feeds, ws.name, ws.symbols or config.symbols)
+    ]

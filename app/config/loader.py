@@ -124,12 +124,22 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {_shown(path, value)}")
         return value
     if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"{path}: union types are not supported in the schema")
+        section = _optional_section(hint)
+        return None if value is None else _build(section, value, path)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
         raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__}{_shown(path, value, ' ')}")
     return value
+
+
+def _optional_section(hint: Any) -> type:
+    """The section of an optional one (``Section | None``: absent means off); no other union is in the schema."""
+    args = typing.get_args(hint)
+    sections = [arg for arg in args if dataclasses.is_dataclass(arg)]
+    if len(args) != 2 or type(None) not in args or len(sections) != 1:
+        raise TypeError(f"{hint}: only an optional section (Section | None) may be a union in the schema")
+    return sections[0]
 
 
 def _shown(path: str, value: Any, lead: str = "") -> str:
@@ -185,6 +195,8 @@ def _check_ranges(section: Any, path: str) -> None:
     """Each number against the range its ``key`` declares, in nested sections and list entries alike."""
     for field in dataclasses.fields(section):
         value, key = getattr(section, field.name), _join(path, field.name)
+        if value is None:  # an optional section left out
+            continue
         if dataclasses.is_dataclass(value):
             _check_ranges(value, key)
         elif isinstance(value, list):

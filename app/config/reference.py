@@ -8,6 +8,7 @@ disagree, so the reference can't drift from what the loader accepts.
 
 import argparse
 import dataclasses
+import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,10 @@ def _keys(cls: type, path: str) -> Iterator[tuple[str, dataclasses.Field[Any], A
         hint, dotted = hints[field.name], f"{path}{field.name}"
         if dataclasses.is_dataclass(hint):
             yield from _keys(hint, f"{dotted}.")
+            continue
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # an optional section: a row, then its keys
+            yield dotted, field, hint
+            yield from _keys(next(arg for arg in typing.get_args(hint) if dataclasses.is_dataclass(arg)), f"{dotted}.")
             continue
         yield dotted, field, hint
         if typing.get_origin(hint) is list and dataclasses.is_dataclass(entry := typing.get_args(hint)[0]):

@@ -144,6 +144,15 @@ class AggregatorConfig:
     spool_max_mb: int = key(64, doc="the spool's bound; beyond it the oldest batch is dropped and logged", above=0)
 
 
+# A shard is a feed: a lease, a fence and (for a WebSocket exchange) at least one connection of its own.
+MAX_SHARDS = 64
+SHARDS_DOC = (
+    "how many feeds each exchange's symbols are split into (a stable hash of the symbol), so that several processes "
+    "share its reading: each shard is read by one process under a lease of its own "
+    "([shards](docs/design.md#shards)). Change it only with the service stopped"
+)
+
+
 @dataclass(frozen=True)
 class TestSourcesConfig:
     exchanges: list[str] = key(
@@ -151,6 +160,7 @@ class TestSourcesConfig:
         doc="names of the synthetic exchanges (at least one)",
     )
     rate_per_symbol: float = key(2.0, doc="synthetic ticks per second per exchange and symbol", above=0)
+    shards: int = key(1, doc=SHARDS_DOC, at_least=1, at_most=MAX_SHARDS)
 
 
 EXCHANGE_NAME_DOC = "the exchange name in the API: letters, digits, `.`, `_` or `-`, unique among all feeds"
@@ -171,7 +181,12 @@ class WebSocketSourceConfig:
         doc="the exchange's protocol ([live mode](docs/design.md#live-mode))"
     )
     url: str = key("", shown="the exchange's documented endpoint", doc="`ws://` or `wss://` URL")
-    symbols: list[str] = key(factory=list, shown="all `symbols`", doc="which of `symbols` to subscribe to")
+    symbols: list[str] = key(
+        factory=list,
+        shown="all `symbols`",
+        doc="which of `symbols` to subscribe to",
+    )
+    shards: int = key(1, doc=SHARDS_DOC, at_least=1, at_most=MAX_SHARDS)
     ca_file: str = key(
         "", doc="extra CA certificates to trust (a private CA or a TLS-inspecting proxy); the file must exist"
     )

@@ -139,10 +139,15 @@ def send_and_count(exchanges: list[LineExchange], sent: Sent, service: Service) 
     wait_for(lambda: counts(service) == expected, timeout=10, message="10 more ticks per feed")
 
 
-def two_hosts(start_service: Callable[[dict], Service], config: dict) -> tuple[Service, Service]:
-    """Two masters of one worker each: a worker's pid is the one /health names."""
+def two_hosts(
+    start_service: Callable[[dict], Service], config: dict, exchanges: list[LineExchange]
+) -> tuple[Service, Service]:
+    """Two masters of one worker each (a worker's pid is the one /health names), every feed owned and connected:
+    a line an exchange program sends before it has accepted its reader reaches nobody."""
     first, second = start_service(config), start_service(config)
     wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
+    for exchange in exchanges:
+        exchange.wait_connected()
     return first, second
 
 
@@ -154,7 +159,7 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
     pg: object,
 ) -> None:
     config = make_config(http={"workers": 1}, leases={"ttl_seconds": TTL}, aggregator={"checkpoint_seconds": 3600.0})
-    first, second = two_hosts(start_service, config)
+    first, second = two_hosts(start_service, config, exchanges)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)
@@ -191,7 +196,7 @@ def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts
         leases={"ttl_seconds": TTL},
         aggregator={"checkpoint_seconds": 1.0},
     )
-    first, second = two_hosts(start_service, config)
+    first, second = two_hosts(start_service, config, exchanges)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)

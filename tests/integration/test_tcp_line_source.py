@@ -24,7 +24,9 @@ def reading(port: int, max_line: int = 64) -> Iterator[tuple[list[bytes], Source
     """Run a TCP source against ``port`` in a greenlet; yields what it emitted and its status."""
     received: list[bytes] = []
     status = SourceStatus("ex1")
-    source = TcpLineSource("ex1", "127.0.0.1", port, max_line, 5.0, DIRECT_ONLY, Backoff(0.05, 0.1))
+    source = TcpLineSource(
+        "ex1", frozenset({"BTCUSDT", "ETHUSDT"}), "127.0.0.1", port, max_line, 5.0, DIRECT_ONLY, Backoff(0.05, 0.1)
+    )
     greenlet = gevent.spawn(source.run, received.extend, status)
     try:
         yield received, status
@@ -94,7 +96,16 @@ def test_lines_pushed_at_once_on_connect_all_arrive_through_http_connect(tmp_pat
     exchange = LineExchange(greeting=greeting)
     received: list[bytes] = []
     status = SourceStatus("ex1")
-    source = TcpLineSource("ex1", "127.0.0.1", exchange.port, 64, 5.0, through_proxy, Backoff(0.01, 0.02))
+    source = TcpLineSource(
+        "ex1",
+        frozenset({"BTCUSDT", "ETHUSDT"}),
+        "127.0.0.1",
+        exchange.port,
+        64,
+        5.0,
+        through_proxy,
+        Backoff(0.01, 0.02),
+    )
     greenlet = gevent.spawn(source.run, received.extend, status)
     try:
         for connection in range(1, 31):

@@ -182,8 +182,11 @@ class ScriptedSource:
 
     decode = staticmethod(decode_line)
 
-    def __init__(self, name: str, reads: list[list[bytes]]) -> None:
-        self.name = name
+    def __init__(
+        self, name: str, reads: list[list[bytes]], symbols: frozenset[str] = frozenset({"BTCUSDT", "ETHUSDT"})
+    ) -> None:
+        self.name = self.exchange = name
+        self.symbols = symbols
         self._reads = reads
 
     def run(self, emit: Emit, status: SourceStatus) -> None:

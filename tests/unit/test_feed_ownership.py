@@ -14,7 +14,7 @@ from app.composition.pipeline import build_pipeline
 from app.domain.minutes import SealMark
 from app.domain.tick import Tick
 from tests.support.fakes import Clock, FlakyCache, MemoryLeases, MemoryStore, ScriptedSource
-from tests.unit.test_pipeline import SYMBOLS, settings
+from tests.unit.test_pipeline import settings
 
 FEEDS = ["a", "b", "c", "d"]
 POLL = 1.0  # LeaseSettings(8 * POLL).poll
@@ -26,7 +26,7 @@ class Process:
     def __init__(self, name: str, leases: MemoryLeases, store: MemoryStore, cache: FlakyCache, clock: Clock) -> None:
         spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20, name)
         self.aggregator = MinuteAggregator(store, spool, grace_ms=1000)
-        self.pipeline = build_pipeline(settings(), SYMBOLS, cache, RecentWindow(3_600_000, 1000), self.aggregator)
+        self.pipeline = build_pipeline(settings(), cache, RecentWindow(3_600_000, 1000), self.aggregator)
         self.feeds = FeedOwnership(
             leases.of(name),
             leases.of(name),
@@ -111,6 +111,31 @@ def test_while_redis_is_down_the_owner_keeps_reading_and_renews_first_when_it_is
     second.cycle()  # sees them free once
     first.cycle()  # the owner takes its own leases back
     clock.now += 3 * POLL
+    second.cycle()
+    assert sorted(first.feeds.held()) == mine
+    assert all(leases.holder[feed] == "p0" for feed in mine)
+
+
+def test_after_redis_comes_back_empty_nobody_takes_a_feed_before_its_owner_could_see_redis_again() -> None:
+    """The other process sees Redis again first, twice, two polls apart: the owner, later, still keeps its feeds."""
+    processes, leases, _store, clock = cluster(2)
+    settle(processes, clock)
+    first, second = processes
+    mine = sorted(first.feeds.held())
+    leases.down = True
+    clock.now += 30
+    first.cycle()
+    second.cycle()
+    leases.down = False
+    leases.holder.clear()  # Redis came back empty, its registry too
+    leases.beats.clear()
+    second.cycle()  # alone, as far as it can tell
+    clock.now += 2 * POLL
+    second.cycle()  # its feeds seen free twice: without the quiet period it would take them all
+    assert not set(second.feeds.held()) & set(mine)
+    clock.now += 2 * POLL
+    first.cycle()  # the owner, late (a breaker still open, a slow host), takes its own back
+    clock.now += 8 * POLL
     second.cycle()
     assert sorted(first.feeds.held()) == mine
     assert all(leases.holder[feed] == "p0" for feed in mine)

@@ -41,7 +41,7 @@ def build(**changes: object) -> tuple[Pipeline, FlakyCache, RecentWindow, Memory
     window = RecentWindow(3_600_000, 10_000)
     spool = FileSpool(Path(tempfile.mkdtemp()) / "spool.jsonl", 1 << 20, "test-run")
     aggregator = MinuteAggregator(store, spool, grace_ms=1000)
-    return build_pipeline(settings(**changes), SYMBOLS, cache, window, aggregator), cache, window, store
+    return build_pipeline(settings(**changes), cache, window, aggregator), cache, window, store
 
 
 def now_ms() -> int:

@@ -29,7 +29,7 @@ def drain(queue: Queue) -> list[Missing]:
 
 def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -> None:
     continuity = TradeContinuity(TradeGaps())
-    missing = continuity.watch("binance", sequential=True)
+    missing = continuity.watch("binance", "binance", sequential=True)
     continuity.started("binance")
     continuity.observe([tick("binance", "BTCUSDT", 10, T0), tick("binance", "BTCUSDT", 11, T0 + 1)])
     continuity.reconnected("binance")
@@ -40,7 +40,7 @@ def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -
 
 def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> None:
     continuity = TradeContinuity(TradeGaps())
-    missing = continuity.watch("okx", sequential=False)
+    missing = continuity.watch("okx", "okx", sequential=False)
     continuity.started("okx")
     continuity.observe([tick("okx", "BTCUSDT", 7, T0), tick("okx", "ETHUSDT", 3, T0 + 1)])
     continuity.observe([tick("okx", "BTCUSDT", 9, T0 + 5)])
@@ -53,7 +53,7 @@ def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> No
 def test_a_symbol_is_silent_only_while_others_trade() -> None:
     clock = Clock(100.0)
     continuity = TradeContinuity(TradeGaps(), clock)
-    continuity.watch("binance", sequential=True)
+    continuity.watch("binance", "binance", sequential=True)
     continuity.started("binance")
     continuity.observe([tick("binance", "BTCUSDT", 1, T0), tick("binance", "ETHUSDT", 1, T0)])
     clock.now = 108.0
@@ -82,7 +82,9 @@ def test_what_the_history_lacks_is_recorded_and_its_minute_rows_marked() -> None
     queue.put(Missing("BTCUSDT", TradeMark("10", T0), TradeMark("15", T0 + 70_000)))
     emitted: list[list] = []
     status = SourceStatus("binance")
-    worker = gevent.spawn(Backfill("binance", PartialHistory(), True, gaps).run, queue, emitted.append, status)
+    worker = gevent.spawn(
+        Backfill("binance", "binance", PartialHistory(), True, gaps).run, queue, emitted.append, status
+    )
     gevent.sleep(0.01)
     worker.kill()
     assert emitted == [[("BTCUSDT", "2.5", T0 + 65_000, "1", "14")]]

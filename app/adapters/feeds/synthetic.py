@@ -70,10 +70,15 @@ class RandomWalk:
 
 
 class SyntheticSource:
+    """One feed of a synthetic exchange: ``name`` is the feed (the exchange, or a shard of it holding ``symbols``)."""
+
     decode = staticmethod(decode_line)
 
-    def __init__(self, name: str, symbols: list[str], rate_per_symbol: float, seed: int | None = None) -> None:
-        self.name = name
+    def __init__(
+        self, name: str, exchange: str, symbols: list[str], rate_per_symbol: float, seed: int | None = None
+    ) -> None:
+        self.name, self.exchange = name, exchange
+        self.symbols = frozenset(symbols)
         self._walk = RandomWalk(symbols, rate_per_symbol, seed)
 
     def run(self, emit: Emit, status: SourceStatus) -> None:

@@ -24,6 +24,7 @@ class TcpLineSource:
     def __init__(
         self,
         name: str,
+        symbols: frozenset[str],
         host: str,
         port: int,
         max_line_bytes: int,
@@ -31,7 +32,8 @@ class TcpLineSource:
         connector: Connector,
         backoff: Backoff,
     ) -> None:
-        self.name = name
+        self.name = self.exchange = name
+        self.symbols = symbols
         self._connector = connector
         self._destination = Destination(name, host, port, CONNECT_TIMEOUT)
         self._max_line = max_line_bytes

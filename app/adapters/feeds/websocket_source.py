@@ -84,6 +84,7 @@ class WebSocketSource:
     def __init__(
         self,
         name: str,
+        exchange: str,
         protocol: ExchangeProtocol,
         settings: WebSocketSettings,
         connector: Connector,
@@ -93,7 +94,8 @@ class WebSocketSource:
         backfill: Backfill,
         skew: ClockSkew,
     ) -> None:
-        self.name = name
+        self.name, self.exchange = name, exchange
+        self.symbols = frozenset(protocol.symbols)
         self._protocol = protocol
         self._settings = settings
         self._connector = connector
@@ -102,7 +104,7 @@ class WebSocketSource:
         self._continuity = continuity
         self._backfill = backfill
         self._skew = skew
-        self._missing = continuity.watch(name, sequential=protocol.sequential_ids)
+        self._missing = continuity.watch(name, exchange, sequential=protocol.sequential_ids)
         url = urlsplit(settings.url)
         tls = url.scheme == "wss"
         self._destination = Destination(

@@ -12,9 +12,15 @@ Emit = Callable[[list[bytes]], None]
 
 
 class FeedSource(Protocol):
-    """A producer of raw messages for one exchange name."""
+    """A producer of raw messages for one feed: an exchange, or one shard of it (``domain.feed_map``).
+
+    ``name`` is the feed's (what its lease and fence are named by), ``exchange`` the exchange its trades are of,
+    and ``symbols`` the symbols it may yield now: a trade of any other is rejected as ``unknown_symbol``.
+    """
 
     name: str
+    exchange: str
+    symbols: frozenset[str]
 
     def run(self, emit: Emit, status: SourceStatus) -> None:
         """Produce until killed; reconnects are the source's own business."""
