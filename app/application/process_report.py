@@ -42,20 +42,30 @@ class GapReport:
 
 
 @dataclass(frozen=True)
+class ListingReport:
+    """A feed that follows its exchange's listing: the pairs it follows from it, when it was last read, and why the
+    latest read failed (null: it did not; the feed keeps the last listing it had)."""
+
+    symbols: int = 0
+    fetched_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class LiveSourceReport:
-    """What only a real exchange's feed has: gaps, recovery, silent symbols, clock skew."""
+    """What only a real exchange's feed has: gaps (the newest few: ``gaps_count`` counts them all), recovery,
+    resubscribes of silent symbols, clock skew."""
 
     gaps_count: int = 0
     gaps: tuple[GapReport, ...] = ()
     recovered: int = 0
-    silent_symbols: tuple[str, ...] = ()
     resubscribes: int = 0
     clock_skew: ClockSkewReport = ClockSkewReport()
 
 
 @dataclass(frozen=True)
 class SourceReport:
-    """One feed as its reader sees it."""
+    """One feed as its reader sees it: a summary whatever its width (its pairs counted by state, never listed)."""
 
     name: str = ""
     state: str = "stopped"
@@ -68,6 +78,10 @@ class SourceReport:
     duplicates: int = 0
     last_error: str | None = None
     last_exchange_error: str | None = None
+    symbols: dict[str, int] = field(default_factory=dict)
+    connections_open: int = 0
+    connections: int = 0
+    listing: ListingReport | None = None
     live: LiveSourceReport | None = field(default=None, metadata={"flatten": True})
 
 

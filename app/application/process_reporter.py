@@ -7,12 +7,14 @@ one moment, never the components themselves.
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Protocol
 
 from app.application.aggregator import MinuteAggregator
 from app.application.pipeline import Pipeline
 from app.application.process_report import (
     ClockSkewReport,
+    ListingReport,
     LiveSourceReport,
     ProcessReport,
     ProxyRuntime,
@@ -22,6 +24,10 @@ from app.application.process_report import (
 from app.application.report_codec import from_json
 from app.application.source_status import SourceSnapshot
 from app.application.trade_gaps import TradeGaps, gap_report
+
+# The newest gaps of a feed shown in /health and the heartbeat (``gaps_count`` counts every one): a feed of
+# thousands of pairs must not make either large.
+GAPS_SHOWN = 10
 
 
 class HeldFeeds(Protocol):
@@ -91,9 +97,8 @@ class ProcessReporter:
         if source.live:
             live = LiveSourceReport(
                 gaps_count=self._gaps.counts.get(source.name, 0),
-                gaps=tuple(gap_report(gap) for gap in self._gaps.of(source.name)),
+                gaps=tuple(gap_report(gap) for gap in self._gaps.of(source.name)[-GAPS_SHOWN:]),
                 recovered=source.recovered,
-                silent_symbols=source.silent_symbols,
                 resubscribes=source.resubscribes,
                 clock_skew=from_json(ClockSkewReport, source.clock_skew),
             )
@@ -109,5 +114,9 @@ class ProcessReporter:
             duplicates=source.duplicates,
             last_error=source.last_error,
             last_exchange_error=source.last_exchange_error,
+            symbols=dict(source.pairs),
+            connections_open=source.connections_open,
+            connections=source.connections,
+            listing=None if source.listing is None else ListingReport(**asdict(source.listing)),
             live=live,
         )

@@ -51,7 +51,9 @@ class _Feed:
         self.last: dict[str, _Last] = {}
         self.awaiting: set[str] = set()  # symbols whose first trade since a reconnect is still to come
         self.missing: Queue = Queue(MAX_PENDING)
-        self.connected_at = 0.0
+        self.started_at = 0.0
+        # Per symbol, when the connection carrying it last (re)connected: silence counts from there at most.
+        self.connected_at: dict[str, float] = {}
 
 
 class TradeContinuity:
@@ -69,13 +71,16 @@ class TradeContinuity:
         state = self._feeds[feed]
         state.last.clear()
         state.awaiting.clear()
-        state.connected_at = self._clock()
+        state.connected_at.clear()
+        state.started_at = self._clock()
 
-    def reconnected(self, feed: str) -> None:
-        """A new connection carries the stream from now on: each symbol's next trade closes a possible gap."""
+    def reconnected(self, feed: str, symbols: Collection[str]) -> None:
+        """A new connection carries ``symbols`` of the feed from now on: each one's next trade closes a possible
+        gap (the feed's other connections went on meanwhile)."""
         state = self._feeds[feed]
-        state.awaiting = set(state.last)
-        state.connected_at = self._clock()
+        state.awaiting |= set(symbols) & set(state.last)
+        now = self._clock()
+        state.connected_at.update(dict.fromkeys(symbols, now))
 
     def observe(self, ticks: list[Tick]) -> None:
         state = self._feeds.get(ticks[0].feed) if ticks else None
@@ -118,7 +123,11 @@ class TradeContinuity:
         """Symbols without a trade for ``after`` seconds (counted from the connection at most) while others trade."""
         state = self._feeds[feed]
         now = self._clock()
-        heard = {s: max(state.connected_at, last.seen_at) for s, last in state.last.items() if s in symbols}
+
+        def connected(symbol: str) -> float:
+            return state.connected_at.get(symbol, state.started_at)
+
+        heard = {s: max(connected(s), last.seen_at) for s, last in state.last.items() if s in symbols}
         if not any(now - at < after for at in heard.values()):
             return []  # nothing flows at all: the connection's own silence timeout handles that
-        return sorted(s for s in symbols if now - heard.get(s, state.connected_at) >= after)
+        return sorted(s for s in symbols if now - heard.get(s, connected(s)) >= after)

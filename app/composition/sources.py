@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from app.adapters.feeds.exchanges import EXCHANGES
 from app.adapters.feeds.synthetic import SyntheticSource
 from app.adapters.feeds.tcp_lines import TcpLineSource
-from app.adapters.feeds.websocket_source import WebSocketSettings, WebSocketSource
+from app.adapters.feeds.websocket.connection import WebSocketSettings
+from app.adapters.feeds.websocket.feed import FeedLimits, StaggerSlots, WebSocketFeed
+from app.adapters.feeds.websocket.listing import Discovery, ExchangeListing, Lineup
 from app.adapters.net.connector import Connector, tls_context
 from app.application.backfill import Backfill
 from app.application.backoff import Backoff, ConnectPacer
@@ -23,7 +25,7 @@ FeedsByMode = dict[str, Sequence[FeedSource]]
 def build_feed_map(config: Config) -> FeedMap:
     """How many feeds each exchange is split into, as every process of this configuration sees it."""
     shards = {name: config.sources.test.shards for name in config.sources.test.exchanges}
-    shards.update({ws.name: ws.shards for ws in config.sources.live.websocket})
+    shards.update({ws.name: ws.shard_count() for ws in config.sources.live.websocket})
     return FeedMap(shards)
 
 
@@ -74,9 +76,9 @@ def _websocket_sources(
     connector: Connector,
     continuity: TradeContinuity,
     gaps: TradeGaps,
-) -> list[WebSocketSource]:
-    """One source per shard; the shards of one exchange share its REST history client (and so its pacing) and its
-    connection pacer."""
+) -> list[WebSocketFeed]:
+    """One feed per shard. The shards of one exchange share its REST client (its history and listing, and so their
+    pacing), its listing, its connection pacer and its planned-reconnect slots."""
     exchange = EXCHANGES[ws.kind]
     tls = tls_context(ws.ca_file)
     settings = WebSocketSettings(
@@ -86,24 +88,38 @@ def _websocket_sources(
         ack_timeout=ws.ack_timeout_seconds,
         ping_interval=ws.ping_interval_seconds or exchange.default_ping_interval,
         tls=tls,
-        max_connection_age=ws.max_connection_age_seconds or exchange.max_connection_age,
         symbol_silence=ws.symbol_silence_seconds,
     )
-    history = exchange.trade_history(ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
-    pacer = ConnectPacer(ws.min_connect_interval_seconds)
+    age = ws.max_connection_age_seconds or exchange.max_connection_age
+    # Planned reconnects a minute apart (or a fortieth of the age, if shorter), so one exchange's never cut together.
+    limits = FeedLimits(ws.max_symbols_per_connection, age, 0.0 if age is None else min(60.0, age / 40))
+    client = exchange.rest_client(ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
+    history = exchange.trade_history(ws.name, client)
+    discovery, listing = None, None
+    if ws.discover is not None:
+        discover = ws.discover
+        discovery = Discovery(tuple(discover.quotes), discover.refresh_seconds, discover.max_symbols)
+        listing = ExchangeListing(exchange, client, discover.refresh_seconds)
+    configured = ws.symbols or ([] if ws.discover is not None else config.symbols)
+    # Never faster than the exchange's documented limit on new connections, whatever the configuration says.
+    pacer = ConnectPacer(max(ws.min_connect_interval_seconds, exchange.connect_interval))
+    stagger = StaggerSlots()
     live = config.sources.live
     return [
-        WebSocketSource(
+        WebSocketFeed(
             feed,
             ws.name,
-            exchange(symbols),
+            exchange,
+            Lineup(feed, ws.name, feeds, configured, discovery, listing),
             settings,
+            limits,
             connector,
-            Backoff(live.reconnect_initial_seconds, live.reconnect_max_seconds),
+            (live.reconnect_initial_seconds, live.reconnect_max_seconds),
             pacer,
+            stagger,
             continuity,
             Backfill(feed, ws.name, history, exchange.sequential_ids, gaps),
             ClockSkew(ws.max_clock_skew_seconds * 1000),
         )
-        for feed, symbols in _split(feeds, ws.name, ws.symbols or config.symbols)
+        for feed in (feeds.feeds_of(ws.name) if ws.discover else [f for f, _ in _split(feeds, ws.name, configured)])
     ]

@@ -189,6 +189,12 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{key}.ca_file: no such file {ws.ca_file!r}")
         if ws.rest_url:
             _check_rest_url(f"{key}.rest_url", ws.rest_url)
+        if ws.discover is not None:
+            if not ws.discover.quotes:
+                raise ConfigError(f"{key}.discover.quotes: at least one quote asset is required")
+            for n, quote in enumerate(ws.discover.quotes):
+                if not SYMBOL.fullmatch(quote) or quote != quote.upper():
+                    raise ConfigError(f"{key}.discover.quotes[{n}]: {quote[:40]!r} must be upper case letters, digits")
 
 
 def _check_ranges(section: Any, path: str) -> None:

@@ -146,11 +146,31 @@ class AggregatorConfig:
 
 # A shard is a feed: a lease, a fence and (for a WebSocket exchange) at least one connection of its own.
 MAX_SHARDS = 64
+SYMBOLS_PER_SHARD = 1000
 SHARDS_DOC = (
     "how many feeds each exchange's symbols are split into (a stable hash of the symbol), so that several processes "
     "share its reading: each shard is read by one process under a lease of its own "
     "([shards](docs/design.md#shards)). Change it only with the service stopped"
 )
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    quotes: list[str] = key(
+        factory=lambda: ["USDT"],
+        doc="quote assets (upper case) whose pairs are followed: every pair the exchange lists as trading with one "
+        "of them",
+    )
+    refresh_seconds: float = key(
+        600.0,
+        doc="how often the listing is fetched again: new listings are subscribed, delisted or halted pairs "
+        "unsubscribed (shown as `delisted`; their stored minutes stay)",
+        at_least=5,
+        at_most=86_400,
+    )
+    max_symbols: int = key(
+        5000, doc="at most this many pairs from the listing (the first by name), besides `symbols`", at_least=1
+    )
 
 
 @dataclass(frozen=True)
@@ -183,10 +203,29 @@ class WebSocketSourceConfig:
     url: str = key("", shown="the exchange's documented endpoint", doc="`ws://` or `wss://` URL")
     symbols: list[str] = key(
         factory=list,
-        shown="all `symbols`",
-        doc="which of `symbols` to subscribe to",
+        shown="all `symbols` (none with `discover`)",
+        doc="which of `symbols` to subscribe to; with `discover`, followed besides the listing's",
     )
-    shards: int = key(1, doc=SHARDS_DOC, at_least=1, at_most=MAX_SHARDS)
+    discover: DiscoverConfig | None = key(
+        None,
+        shown="none: only `symbols`",
+        doc="follow what the exchange lists over its public REST API, refreshed while running "
+        "([discovery](docs/design.md#discovery)); never in test mode. `discover: {}` takes every key's default",
+    )
+    shards: int = key(
+        0,
+        shown=f"`0`: 1, or with `discover` one per {SYMBOLS_PER_SHARD:,} of `max_symbols`",
+        doc=SHARDS_DOC,
+        at_least=0,
+        at_most=MAX_SHARDS,
+    )
+    max_symbols_per_connection: int = key(
+        0,
+        shown="`0`: the exchange's own bound (Binance 1,024 streams, Bybit 21,000 characters of topics, OKX 500, "
+        "Coinbase 100, Kraken 200)",
+        doc="how many symbols one WebSocket connection subscribes to at most; more symbols take more connections",
+        at_least=0,
+    )
     ca_file: str = key(
         "", doc="extra CA certificates to trust (a private CA or a TLS-inspecting proxy); the file must exist"
     )
@@ -220,6 +259,12 @@ class WebSocketSourceConfig:
     max_clock_skew_seconds: float = key(
         2.0, doc="a median receive-minus-exchange time past this (either way) flags the source", above=0
     )
+
+    def shard_count(self) -> int:
+        """``shards``, or its default: 1 for a fixed list, one per ``SYMBOLS_PER_SHARD`` of a listing's bound."""
+        if self.shards:
+            return self.shards
+        return 1 if self.discover is None else min(MAX_SHARDS, -(-self.discover.max_symbols // SYMBOLS_PER_SHARD))
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,17 @@ EXPECTED_SUBSCRIBE = {
     "binance": {"method": "SUBSCRIBE", "params": ["btcusdt@trade", "ethusdt@trade"], "id": 1},
     "bybit": {"req_id": "1", "op": "subscribe", "args": ["publicTrade.BTCUSDT", "publicTrade.ETHUSDT"]},
     "okx": {
+        "id": "1",
         "op": "subscribe",
         "args": [{"channel": "trades", "instId": "BTC-USDT"}, {"channel": "trades", "instId": "ETH-USDT"}],
     },
-    "coinbase": {"type": "subscribe", "product_ids": ["BTC-USDT", "ETH-USDT"], "channel": "market_trades"},
-    "kraken": {"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USDT", "ETH/USDT"]}},
+    # Heartbeats first (they keep quiet channels open), then the trades, each request once the one before is acked.
+    "coinbase": {"type": "subscribe", "channel": "heartbeats"},
+    "kraken": {
+        "method": "subscribe",
+        "params": {"channel": "trade", "symbol": ["BTC/USDT", "ETH/USDT"], "snapshot": False},
+        "req_id": 1,
+    },
 }
 # How each keeps the connection alive: the server pings, the client sends a ping message, or the server heartbeats.
 CLIENT_PINGS = {"bybit": '{"op":"ping"}', "okx": "ping", "kraken": '{"method":"ping"}'}
@@ -100,8 +106,13 @@ def test_exchange_adapter_end_to_end(
     # or subscribes to heartbeats (Coinbase).
     if kind == "binance":
         assert exchange.ping_clients()
-    elif kind == "coinbase":
-        assert '"channel": "heartbeats"' in exchange.received[1] or '"channel":"heartbeats"' in exchange.received[1]
+    elif kind == "coinbase":  # the trades once the heartbeats are acked (Coinbase's acks name no request)
+        wait_for(lambda: len(exchange.received) >= 2, message="the market_trades subscribe")
+        assert json.loads(exchange.received[1]) == {
+            "type": "subscribe",
+            "product_ids": ["BTC-USDT", "ETH-USDT"],
+            "channel": "market_trades",
+        }
     else:
         wait_for(lambda: exchange.received.count(CLIENT_PINGS[kind]) >= 2, message="client pings")
     assert exchange.connects == 1
@@ -292,28 +303,45 @@ def test_an_okx_entry_counts_as_the_trades_it_stands_for(
 
 
 @pytest.mark.parametrize(
-    ("kind", "message", "words"),
+    ("kind", "message", "words", "ended", "refused"),
     [
-        ("okx", '{"event":"error","code":"60012","msg":"Invalid request"}', "60012 Invalid request"),
+        # An error answering no request: the subscription stays unanswered, and the connection ends for it.
+        (
+            "okx",
+            '{"event":"error","code":"60012","msg":"Invalid request"}',
+            "60012 Invalid request",
+            "subscription not acknowledged within 2s",
+            0,
+        ),
+        # An error answering our request: both its symbols are refused, and the silence ends the connection.
         (
             "binance",
             '{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":1}',
             "2 Invalid request: unknown stream",
+            "no trade for 3s",
+            2,
         ),
     ],
 )
 def test_the_exchanges_error_stays_visible_after_the_connection_ends(
-    kind: str, message: str, words: str, make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+    kind: str,
+    message: str,
+    words: str,
+    ended: str,
+    refused: int,
+    make_config: Callable[..., dict],
+    start_service: Callable[[dict], Service],
 ) -> None:
     server = FakeExchange(kind, acks=False)
     try:
         service = start_service(ws_config(make_config, kind, server.url))
         server.wait_subscribed()
         server.send(message)
-        wait_for(lambda: source_health(service)["reconnects"] >= 1, message="the unacknowledged subscription ends")
+        wait_for(lambda: source_health(service)["reconnects"] >= 1, message="the connection ends")
         health = source_health(service)
-        assert "subscription not acknowledged within 2s" in health["last_error"]
+        assert ended in health["last_error"]
         assert health["last_exchange_error"] == words
+        assert health["symbols"]["refused"] == refused
     finally:
         server.close()
 
@@ -413,9 +441,9 @@ def test_a_silent_symbol_is_flagged_and_resubscribed(
             if '"ethusdt@trade"' in "".join(server.received[1:]):
                 break
         resubscribes = [json.loads(m) for m in server.received[1:] if "SUBSCRIBE" in m]
-        assert resubscribes[0] == {"method": "SUBSCRIBE", "params": ["ethusdt@trade"], "id": 1}
+        assert resubscribes[0] == {"method": "SUBSCRIBE", "params": ["ethusdt@trade"], "id": 2}  # the connection's 2nd
         health = source_health(service)
-        assert health["silent_symbols"] == ["ETHUSDT"]
+        assert health["symbols"] == {"subscribing": 0, "live": 1, "silent": 1, "refused": 0, "delisted": 0}
         assert health["resubscribes"] >= 1
         assert health["state"] == "connected"
     finally:

@@ -38,7 +38,8 @@ def serving(answer: Callable[[str, dict[str, str]], tuple[str, list, object]]) -
 
 
 def history(kind: str, base: str):
-    found = EXCHANGES[kind].trade_history(kind, base, DIRECT_ONLY, 5.0, tls_context())
+    exchange = EXCHANGES[kind]
+    found = exchange.trade_history(kind, exchange.rest_client(kind, base, DIRECT_ONLY, 5.0, tls_context()))
     assert found is not None
     return found
 

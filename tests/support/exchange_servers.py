@@ -53,7 +53,10 @@ def _coinbase_reply(message: str) -> list[str]:
     request = json.loads(message)
     if request.get("type") != "subscribe":
         return []
-    ack = {"channel": "subscriptions", "events": [{"subscriptions": {request["channel"]: request["product_ids"]}}]}
+    ack = {
+        "channel": "subscriptions",
+        "events": [{"subscriptions": {request["channel"]: request.get("product_ids", [])}}],
+    }
     replies = [json.dumps(ack)]
     if request["channel"] == "market_trades":  # recent history first, as Coinbase does
         snapshot = {

@@ -16,8 +16,10 @@ def test_the_readme_table_is_the_schemas() -> None:
 
 
 def dotted_keys(config: object, path: str = "") -> set[str]:
-    """Every key of a config, found from its values (a list of entries: ``[]`` and the keys of its first)."""
+    """Every key of a config, found from its values (a list of entries: ``[]`` and the keys of its first; an
+    optional section left out: its own key, and those of the section as its defaults would be)."""
     keys = set()
+    hints = typing.get_type_hints(type(config))
     for name, value in vars(config).items():
         dotted = f"{path}{name}"
         if dataclasses.is_dataclass(value):
@@ -26,6 +28,9 @@ def dotted_keys(config: object, path: str = "") -> set[str]:
         keys.add(dotted)
         if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
             keys |= dotted_keys(value[0], f"{dotted}[].")
+        optional = [arg for arg in typing.get_args(hints[name]) if dataclasses.is_dataclass(arg)]
+        if value is None and optional:
+            keys |= dotted_keys(optional[0](), f"{dotted}.")
     return keys
 
 

@@ -26,22 +26,22 @@ def test_every_class_is_registered_once_under_its_own_kind() -> None:
 def test_each_exchange_has_a_default_url_and_its_own_protocol(exchange: type[ExchangeProtocol]) -> None:
     url = urlsplit(exchange.default_url)
     assert (url.scheme, bool(url.hostname)) == ("wss", True)
-    for method in ("subscribe_messages", "control", "decode"):
+    for method in ("message", "control", "decode", "listing"):
         assert getattr(exchange, method) is not getattr(ExchangeProtocol, method), method
     assert exchange.default_ping_interval is None or exchange.default_ping_interval > 0
     assert exchange.max_connection_age is None or exchange.max_connection_age > 0
 
 
 @pytest.mark.parametrize("exchange", REGISTERED, ids=lambda exchange: exchange.kind)
-def test_a_history_has_its_documented_base_pacing_and_recovery(exchange: type[ExchangeProtocol]) -> None:
-    history = exchange.history
-    if history is None:
-        return
-    assert issubclass(history, ExchangeHistory)
-    base = urlsplit(history.default_base)
+def test_each_exchange_declares_its_limits_and_its_rest_base(exchange: type[ExchangeProtocol]) -> None:
+    assert exchange.max_symbols_per_connection > 0
+    assert 0 < exchange.max_symbols_per_request <= exchange.max_symbols_per_connection
+    assert exchange.request_interval > 0
+    assert exchange.connect_interval > 0
+    assert exchange.rest_interval > 0
+    base = urlsplit(exchange.rest_base)
     assert (base.scheme, bool(base.hostname), base.path) == ("https", True, "")
-    assert history.min_interval > 0
-    assert history.recover is not ExchangeHistory.recover
+    assert exchange.history is None or exchange.history.recover is not ExchangeHistory.recover
 
 
 class Unreachable:
@@ -58,7 +58,8 @@ class Unreachable:
 def asked(exchange: type[ExchangeProtocol], rest_url: str) -> Destination | None:
     """Where the source ``feed-1``'s history of ``exchange`` sends its first request, or None for none."""
     connector = Unreachable()
-    history = exchange.trade_history("feed-1", rest_url, connector, 5.0, tls_context())  # type: ignore[arg-type]
+    client = exchange.rest_client("feed-1", rest_url, connector, 5.0, tls_context())  # type: ignore[arg-type]
+    history = exchange.trade_history("feed-1", client)
     if history is None:
         return None
     with pytest.raises(OSError, match="not in a unit test"):
@@ -78,7 +79,7 @@ def test_a_history_asks_the_documented_base_or_the_configured_one_under_its_own_
     assert documented is not None
     assert (documented.source, documented.host, documented.port) == (
         "feed-1 rest",
-        urlsplit(exchange.history.default_base).hostname,
+        urlsplit(exchange.rest_base).hostname,
         443,
     )
     assert isinstance(documented.tls, ssl.SSLContext)

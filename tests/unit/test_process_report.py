@@ -10,6 +10,7 @@ from app.application.process_report import (
     ClockSkewReport,
     Drops,
     GapReport,
+    ListingReport,
     LiveSourceReport,
     Percentiles,
     PipelineReport,
@@ -30,11 +31,14 @@ LIVE = SourceReport(
     duplicates=15,
     last_error="closed",
     last_exchange_error="-1121 Invalid symbol.",
+    symbols={"subscribing": 1, "live": 20, "silent": 2, "refused": 0, "delisted": 3},
+    connections_open=1,
+    connections=2,
+    listing=ListingReport(symbols=26, fetched_at=1_700_000_010.5, error="OSError: timed out"),
     live=LiveSourceReport(
         gaps_count=16,
         gaps=(GapReport("BTCUSDT", "2026-11-21T10:15:30.123Z", "2026-11-21T10:15:31.000Z", 17),),
         recovered=18,
-        silent_symbols=("ETHUSDT", "SOLUSDT"),
         resubscribes=19,
         clock_skew=ClockSkewReport(p50_ms=-20.0, p99_ms=21.0, last_ms=22.0, flagged=True),
     ),
@@ -84,8 +88,13 @@ def test_the_health_view_of_a_feed_keeps_its_shape() -> None:
         "duplicates",
         "last_error",
         "last_exchange_error",
+        "symbols",
+        "connections_open",
+        "connections",
+        "listing",
     ]
-    assert list(view[0])[11:] == ["gaps_count", "gaps", "recovered", "silent_symbols", "resubscribes", "clock_skew"]
+    assert list(view[0])[15:] == ["gaps_count", "gaps", "recovered", "resubscribes", "clock_skew"]
+    assert view[0]["listing"] == {"symbols": 26, "fetched_at": 1_700_000_010.5, "error": "OSError: timed out"}
     assert view[0]["gaps"] == [
         {"symbol": "BTCUSDT", "from": LIVE.live.gaps[0].from_, "to": LIVE.live.gaps[0].to, "lost": 17}
     ]

@@ -32,7 +32,7 @@ def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -
     missing = continuity.watch("binance", "binance", sequential=True)
     continuity.started("binance")
     continuity.observe([tick("binance", "BTCUSDT", 10, T0), tick("binance", "BTCUSDT", 11, T0 + 1)])
-    continuity.reconnected("binance")
+    continuity.reconnected("binance", ["BTCUSDT", "ETHUSDT"])
     continuity.observe([tick("binance", "BTCUSDT", 12, T0 + 2), tick("binance", "BTCUSDT", 20, T0 + 9)])
     continuity.observe([tick("binance", "BTCUSDT", 15, T0 + 5)])  # recovered later: not a new gap
     assert drain(missing) == [Missing("BTCUSDT", TradeMark("12", T0 + 2), TradeMark("20", T0 + 9))]
@@ -45,7 +45,7 @@ def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> No
     continuity.observe([tick("okx", "BTCUSDT", 7, T0), tick("okx", "ETHUSDT", 3, T0 + 1)])
     continuity.observe([tick("okx", "BTCUSDT", 9, T0 + 5)])
     assert drain(missing) == []
-    continuity.reconnected("okx")
+    continuity.reconnected("okx", ["BTCUSDT", "ETHUSDT"])
     continuity.observe([tick("okx", "BTCUSDT", 99, T0 + 50), tick("okx", "BTCUSDT", 100, T0 + 51)])
     assert drain(missing) == [Missing("BTCUSDT", TradeMark("9", T0 + 5), TradeMark("99", T0 + 50))]
 

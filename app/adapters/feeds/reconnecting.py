@@ -11,25 +11,39 @@ any other.
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import gevent
 import websocket
 
 from app.application.backoff import Backoff, ConnectPacer
-from app.application.source_status import SourceStatus
 
 log = logging.getLogger(__name__)
 
 EXPECTED = (OSError, websocket.WebSocketException)
 
 
-def mark_connected(status: SourceStatus) -> None:
+class ConnectionEvents(Protocol):
+    """What a connection's loop reports: a feed's ``SourceStatus``, or one link of it."""
+
+    name: str
+
+    def connecting(self) -> None: ...
+
+    def connected(self, at: float) -> None: ...
+
+    def disconnected(self, reason: str) -> None: ...
+
+    def backing_off(self) -> None: ...
+
+
+def mark_connected(status: ConnectionEvents) -> None:
     status.connected(time.time())
     log.info("feed connected", extra={"exchange": status.name})
 
 
 def reconnect_forever(
-    status: SourceStatus, session: Callable[[], str], backoff: Backoff, pacer: ConnectPacer | None = None
+    status: ConnectionEvents, session: Callable[[], str], backoff: Backoff, pacer: ConnectPacer | None = None
 ) -> None:
     while True:
         if pacer is not None:

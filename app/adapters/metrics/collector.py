@@ -88,7 +88,7 @@ class ServiceCollector(Collector):
                 key = [process.id, source.name]
                 gaps.add_metric(key, live.gaps_count)
                 recovered.add_metric(key, live.recovered)
-                silent.add_metric(key, len(live.silent_symbols))
+                silent.add_metric(key, source.symbols.get("silent", 0))
                 resubscribes.add_metric(key, live.resubscribes)
                 skew_report = live.clock_skew
                 for quantile, seconds in _quantiles(Percentiles(skew_report.p50_ms, skew_report.p99_ms)):

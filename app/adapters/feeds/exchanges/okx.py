@@ -1,13 +1,25 @@
-"""OKX v5: the public ``trades`` channel, and ``history-trades`` for what a stream missed.
+"""OKX v5: the public ``trades`` channel, ``public/instruments`` for the listing, ``history-trades`` for what a
+stream missed.
 
-Subscribe: ``{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT"}]}``,
-acknowledged per channel with ``{"event":"subscribe",...}``; errors come as
-``{"event":"error","code":...,"msg":...}``. The server drops a connection
-silent for 30 s, so the client sends the text ``ping`` well before and
-expects the text ``pong``. Numbers and timestamps are strings; symbols are
-spelled ``BTC-USDT``. One ``trades`` entry can stand for several matched
-trades at one price (``count``): it becomes that many ticks, so counts and
-averages weigh it as the trades it stands for.
+Subscribe: ``{"id":"1","op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT"}]}``
+(unsubscribe alike), acknowledged per channel with ``{"event":"subscribe","arg":{...}}``;
+an unknown or delisted instId is refused with ``{"event":"error","code":"60018","msg":"Wrong URL or
+channel:trades,instId:XYZ-USDT doesn't exist. ..."}``. Limits: a request's args
+at most 64 KB; at most 480 subscribe/unsubscribe requests per connection an
+hour (a request with many args counts once); at most 3 new connections a
+second per IP; how many channels one connection may hold is not documented,
+but closes 4008/4009 ("exceeds the maximum limit") exist, so we keep 500. The
+server drops a connection silent for 30 s, so the client sends the text
+``ping`` well before and expects the text ``pong``. Numbers and timestamps are
+strings; symbols are spelled ``BTC-USDT``. One ``trades`` entry can stand for
+several matched trades at one price (``count``): it becomes that many ticks,
+so counts and averages weigh it as the trades it stands for.
+
+Listing: ``GET /api/v5/public/instruments?instType=SPOT`` (20 requests per
+2 s; no paging): ``data[]`` with ``instId``, ``quoteCcy``, ``state``
+(``live`` trades); a delisted pair drops out of it, and an announced one may
+have an empty ``quoteCcy`` until shortly before it lists (the ``instId``
+tells it).
 
 History: ``GET /api/v5/market/history-trades?instId=&type=1&after=&limit=``
 (up to 100 a page, newest first, ``after`` a trade id: older ones; 20
@@ -16,13 +28,15 @@ until it reaches the trade before it; where the history ends first, the
 rest is lost, with no count.
 """
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 
-from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, unrecognised
+from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Listed, unrecognised
 from app.adapters.feeds.exchanges.json_messages import data_trades, fields, json_text, load_object
-from app.adapters.feeds.exchanges.rest_history import ExchangeHistory, as_int, row_field, rows_at
+from app.adapters.feeds.exchanges.rest_answers import as_int, row_field, rows_at
+from app.adapters.feeds.exchanges.rest_history import ExchangeHistory
 from app.adapters.feeds.exchanges.symbol_spelling import DASHED
-from app.adapters.net.rest_client import RestError
+from app.adapters.net.rest_client import RestClient, RestError
 from app.domain.errors import InvalidTick
 from app.domain.missed_trades import Missing, Recovery, TradeGap
 from app.domain.tick import Decoded, RawTrade
@@ -30,12 +44,11 @@ from app.domain.validation import to_quantity
 
 # More matched trades than this in one entry is not a real aggregation but a broken message.
 MAX_TRADES_PER_ENTRY = 10_000
+# 60018: "Wrong URL or channel:trades,instId:XYZ-USDT doesn't exist. ..."
+MISSING_INSTRUMENT = re.compile(r"instId:([^,\s]+)")
 
 
 class OkxHistory(ExchangeHistory):
-    default_base = "https://www.okx.com"
-    # 20 requests per 2 s per IP: 5 a second leaves half of it.
-    min_interval = 0.2
     PAGE = 100
     MAX_PAGES = 30
 
@@ -67,10 +80,20 @@ class OkxProtocol(ExchangeProtocol):
     default_ping_interval = 20.0
     ping_payload = "ping"
     history = OkxHistory
+    rest_base = "https://www.okx.com"
+    # 20 requests per 2 s per IP: 5 a second leaves half of it.
+    rest_interval = 0.2
+    max_symbols_per_connection = 500
+    max_symbols_per_request = 500
+    max_request_bytes = 60_000
+    requests_per_hour = 480
+    acks_per_symbol = True
+    connect_interval = 0.4
+    spelling = DASHED
 
-    def subscribe_messages(self) -> list[str]:
-        args = [{"channel": "trades", "instId": DASHED.theirs(symbol)} for symbol in self.symbols]
-        return [json_text({"op": "subscribe", "args": args})]
+    def message(self, symbols: Sequence[str], request_id: str, subscribe: bool) -> str:
+        args = [{"channel": "trades", "instId": self.theirs(symbol)} for symbol in symbols]
+        return json_text({"id": request_id, "op": "subscribe" if subscribe else "unsubscribe", "args": args})
 
     def control(self, raw: str) -> Control | None:
         if raw == "pong":
@@ -79,17 +102,35 @@ class OkxProtocol(ExchangeProtocol):
         if "data" in message and isinstance(message.get("arg"), dict):
             return None
         event = message.get("event")
-        if event == "subscribe":
+        request_id = None if message.get("id") in (None, "") else str(message["id"])
+        if event in ("subscribe", "unsubscribe"):
             arg = message.get("arg")
-            return Control("ack", str(arg.get("instId", "")) if isinstance(arg, dict) else "")
+            inst_id = arg.get("instId") if isinstance(arg, dict) else None
+            return Control("ack", request_id=request_id, symbols=(DASHED.ours(inst_id),) if inst_id else ())
         if event == "error":
-            return Control("error", f"{message.get('code', '')} {message.get('msg', '')}".strip())
+            words = f"{message.get('code', '')} {message.get('msg', '')}".strip()
+            named = MISSING_INSTRUMENT.search(str(message.get("msg", "")))
+            if named is None and request_id is None:
+                return Control("error", words)
+            return Control("refused", words, request_id, (DASHED.ours(named.group(1)),) if named else ())
         if event == "notice":
             return Control("reconnect", str(message.get("msg", "notice")))
         return unrecognised(raw)
 
     def decode(self, raw: bytes | str) -> Iterator[Decoded]:
         return data_trades(raw, _trades)
+
+    @classmethod
+    def listing(cls, client: RestClient) -> list[Listed]:
+        answer = client.get("/api/v5/public/instruments", {"instType": "SPOT"})
+        if isinstance(answer, dict) and str(answer.get("code", "0")) != "0":
+            raise RestError(f"OKX {answer.get('code')} {answer.get('msg', '')}".strip())
+        listed = []
+        for row in rows_at(answer, "data"):
+            inst_id = str(row_field(row, "instId"))
+            quote = str(row.get("quoteCcy") or inst_id.rpartition("-")[2])
+            listed.append(Listed(str(DASHED.ours(inst_id)), inst_id, quote, row_field(row, "state") == "live"))
+        return listed
 
 
 def _trades(entry: object) -> list[RawTrade]:

@@ -1,0 +1,94 @@
+"""Which pairs a feed follows: a fixed list, or what its exchange lists as trading now.
+
+``ExchangeListing`` fetches one exchange's listing over its public REST API
+(the exchange's own ``listing``: same client, proxy routing and pacing as
+its trade history), at most once per ``refresh_seconds`` however many of its
+shards this process reads. ``Lineup`` turns it into one feed's symbols: the
+pairs trading in one of the ``quotes``, the first ``max_symbols`` of them by
+name (the same cut in every process), plus the configured ``symbols``, of
+the feed's shard. A listing that can't be fetched keeps the last good one;
+before any, the configured symbols stand in.
+"""
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from app.adapters.feeds.exchanges.base import ExchangeProtocol, Listed
+from app.adapters.net.rest_client import RestClient
+from app.domain.feed_map import FeedMap
+
+
+@dataclass(frozen=True)
+class Discovery:
+    quotes: tuple[str, ...]
+    refresh_seconds: float
+    max_symbols: int
+
+
+class ExchangeListing:
+    def __init__(
+        self,
+        exchange: type[ExchangeProtocol],
+        client: RestClient,
+        refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._exchange = exchange
+        self._client = client
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._fetched_at = float("-inf")
+        self._pairs: list[Listed] | None = None
+
+    def pairs(self) -> list[Listed]:
+        """The listing as of at most ``refresh_seconds`` ago; raises ``OSError`` when it can't be fetched now."""
+        if self._pairs is None or self._clock() - self._fetched_at >= self._refresh:
+            self._pairs = self._exchange.listing(self._client)
+            self._fetched_at = self._clock()
+        return self._pairs
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """One feed's symbols and the exchange's spelling of each (where its listing gave one)."""
+
+    symbols: frozenset[str]
+    spellings: dict[str, str]
+
+
+class Lineup:
+    """Feed ``feed``'s symbols: its shard of ``configured``, and with ``discovery`` of what ``listing`` lists."""
+
+    def __init__(
+        self,
+        feed: str,
+        exchange: str,
+        feeds: FeedMap,
+        configured: Collection[str],
+        discovery: Discovery | None = None,
+        listing: ExchangeListing | None = None,
+    ) -> None:
+        self._feed = feed
+        self._exchange = exchange
+        self._feeds = feeds
+        self._configured = self._mine(configured)
+        self.discovery = discovery
+        self._listing = listing
+
+    def _mine(self, symbols: Collection[str]) -> frozenset[str]:
+        return frozenset(s for s in symbols if self._feeds.feed_of(self._exchange, s) == self._feed)
+
+    def configured(self) -> Chosen:
+        return Chosen(self._configured, {})
+
+    def listed(self) -> Chosen:
+        """What the listing says now; raises ``OSError`` when it can't be fetched (the caller keeps the last)."""
+        if self.discovery is None or self._listing is None:
+            return self.configured()
+        pairs = self._listing.pairs()
+        spelled = {pair.symbol: pair.theirs for pair in pairs}
+        quotes = set(self.discovery.quotes)
+        trading = sorted(pair.symbol for pair in pairs if pair.trading and pair.quote in quotes)
+        mine = self._mine(trading[: self.discovery.max_symbols]) | self._configured
+        return Chosen(mine, {symbol: spelled[symbol] for symbol in mine if symbol in spelled})
