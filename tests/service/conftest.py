@@ -9,11 +9,11 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from tests.support.entry_points import EntryPoints
 from tests.support.in_process import InProcessService
-from tests.support.service import starter
+from tests.support.service import Starter, starter
 
 
 @pytest.fixture
-def start_in_process(tmp_path: Path) -> Iterator[Callable[[dict], InProcessService]]:
+def start_in_process(tmp_path: Path) -> Iterator[Starter[InProcessService]]:
     """``start_in_process(config)``: the service started in this process, stopped (and checked to have left no
     greenlet running) when the test ends."""
     with starter(InProcessService, tmp_path) as start:

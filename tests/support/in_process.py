@@ -15,7 +15,6 @@ import io
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
 
 import gevent
 from click.testing import CliRunner, Result
@@ -85,11 +84,13 @@ class InProcessService(ServiceUnderTest):
         self.container: Container = self.app.extensions[RUNTIME_KEY]
         self._client = self.app.test_client()
 
-    def start(self) -> Self:
+    def launch(self) -> None:
         self._before = live_greenlets()
         self._logs = LogCapture().__enter__()
         self.container.start()
-        return self
+
+    def wait_up(self) -> None:
+        """Nothing to wait for: the container has started when ``launch`` returns."""
 
     def request(
         self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes | None = None

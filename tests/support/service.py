@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.client import HTTPConnection
 from pathlib import Path
-from typing import NamedTuple, Self, TypeVar
+from typing import Generic, NamedTuple, Self, TypeVar
 
 import redis
 import yaml
@@ -79,6 +79,16 @@ class ServiceUnderTest:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
+        self.launch()
+        self.wait_up()
+        return self
+
+    def launch(self) -> None:
+        """Set it going, without waiting for it to answer."""
+        raise NotImplementedError
+
+    def wait_up(self) -> None:
+        """Wait until it answers with its pipeline running."""
         raise NotImplementedError
 
     def request(
@@ -113,7 +123,7 @@ class Service(ServiceUnderTest):
 
     process: subprocess.Popen | None = None
 
-    def start(self) -> Self:
+    def launch(self) -> None:
         env = {**os.environ, "MARKETFLOW_CONFIG": str(self.config_path)}
         for var in (
             "MARKETFLOW_MODE",
@@ -132,12 +142,13 @@ class Service(ServiceUnderTest):
             stderr=self._log,
             start_new_session=True,  # its own process group, so crash() reaches the worker too
         )
+
+    def wait_up(self) -> None:
         try:
             wait_for(self._up, timeout=20, message=f"service on {self.port} ({self.log_path})")
         except BaseException:  # never left running behind a failed test
             self.crash()
             raise
-        return self
 
     def _up(self) -> bool:
         if self.process.poll() is not None:
@@ -195,16 +206,32 @@ def private_service(workdir: Path, pg_dsn: str) -> Iterator[Service]:
 S = TypeVar("S", bound=ServiceUnderTest)
 
 
+class Starter(Generic[S]):
+    """``start(config)`` for a test, and ``start.together(config, ...)`` for services meant to come up at the same
+    moment (hosts sharing the feeds). Each is stopped when the test ends, whatever happened."""
+
+    def __init__(self, kind: Callable[[dict, Path], S], workdir: Path) -> None:
+        self._kind = kind
+        self._workdir = workdir
+        self.running: list[S] = []
+
+    def __call__(self, config: dict) -> S:
+        return self.together(config)[0]
+
+    def together(self, *configs: dict) -> list[S]:
+        """All launched first, then each waited for."""
+        services = [self._kind(config, self._workdir) for config in configs]
+        for service in services:
+            service.launch()
+            self.running.append(service)
+        for service in services:
+            service.wait_up()
+        return services
+
+
 @contextmanager
-def starter(kind: Callable[[dict, Path], S], workdir: Path) -> Iterator[Callable[[dict], S]]:
-    """``start(config)`` for a test: each service started is stopped when the test ends, whatever happened."""
-    running: list[S] = []
-
-    def start(config: dict) -> S:
-        service = kind(config, workdir).start()
-        running.append(service)
-        return service
-
+def starter(kind: Callable[[dict, Path], S], workdir: Path) -> Iterator[Starter[S]]:
+    start = Starter(kind, workdir)
     yield start
-    for service in running:
+    for service in start.running:
         service.stop()
