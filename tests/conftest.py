@@ -13,6 +13,7 @@ import redis
 import trustme
 
 from tests.support.net import LineExchange
+from tests.support.throwaway import RedisServer
 
 ADMIN_DSN = os.environ.get("MARKETFLOW_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MARKETFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -56,6 +57,14 @@ def redis_prefix() -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis server of this test's own on a free port (nothing saved), to kill and restart; killed at the end."""
+    server = RedisServer().start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

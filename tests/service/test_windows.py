@@ -145,50 +145,45 @@ def test_thirty_days_read_stored_minutes_and_rollups_exactly(
 
 
 def test_a_redis_restarted_empty_mid_stream_is_noticed_and_written_back(
+    own_redis: RedisServer,
     make_config: Callable[..., dict],
     start_in_process: Callable[[dict], ServiceUnderTest],
     exchanges: list[LineExchange],
 ) -> None:
-    cache = RedisServer().start()
-    try:
-        # Checkpoints every 0.5 s: the open minute's ticks are sealed (``settled``) within a second.
-        config = make_config(redis={"url": cache.url, "retry_after": 0.3}, aggregator={"checkpoint_seconds": 0.5})
-        service = start_in_process(config)
-        connected(service, exchanges)
-        up = int(time.time() * 1000)  # the process holds everything it received after this
-        gevent.sleep(2.0)
-        rng = random.Random(2)
-        # All newer than up + 1.5 s: a window of whole seconds back from any later moment that starts after
-        # ``up`` (below) starts before them.
-        ticks = recent_ticks(rng, int(time.time() * 1000), 51, 500)
-        feed(exchanges, ticks)
-        settled(service, len(ticks))
-        cache.kill()
-        cache.start()  # same port, empty, between two writes
-        more = [("exchange1", 123.0, int(time.time() * 1000))]
-        feed(exchanges, more)
-        everything = [*ticks, *more]
-        health = wait_for(
-            lambda: (
-                (h := service.get("/health")[1])["pipeline"]["cache_lost"] == 1
-                and h["pipeline"]["cache_consistent"]
-                and h
-            ),
-            timeout=15,
-            message="the loss noticed and the window written back",
-        )
-        assert health["pipeline"]["drops"]["cache_write_failed"] == 0
-        members = sum(
-            redis.Redis.from_url(cache.url).zcard(k) for k in redis.Redis.from_url(cache.url).keys("*:ticks:*")
-        )
-        assert members == len(everything)
-        # Inside this process's lifetime the answer is exact again, from Redis.
-        lifetime = (int(time.time() * 1000) - up) // 1000
-        assert check(service, everything, f"/prices/average/BTCUSDT?period={lifetime}s")["count"] == len(everything)
-        check(service, everything, f"/prices/highest/BTCUSDT?period={lifetime}s")
-        # Reaching back before this process started: Redis may have lost a predecessor's ticks, and says so.
-        status, body = service.get("/prices/average/BTCUSDT?period=1m")
-        assert (status, body["count"], body.get("partial")) == (200, len(everything), True)
-        assert "Redis lost its data" in body["partial_reason"]
-    finally:
-        cache.kill()
+    # Checkpoints every 0.5 s: the open minute's ticks are sealed (``settled``) within a second.
+    config = make_config(redis={"url": own_redis.url, "retry_after": 0.3}, aggregator={"checkpoint_seconds": 0.5})
+    service = start_in_process(config)
+    connected(service, exchanges)
+    up = int(time.time() * 1000)  # the process holds everything it received after this
+    gevent.sleep(2.0)
+    rng = random.Random(2)
+    # All newer than up + 1.5 s: a window of whole seconds back from any later moment that starts after
+    # ``up`` (below) starts before them.
+    ticks = recent_ticks(rng, int(time.time() * 1000), 51, 500)
+    feed(exchanges, ticks)
+    settled(service, len(ticks))
+    own_redis.kill()
+    own_redis.start()  # same port, empty, between two writes
+    more = [("exchange1", 123.0, int(time.time() * 1000))]
+    feed(exchanges, more)
+    everything = [*ticks, *more]
+    health = wait_for(
+        lambda: (
+            (h := service.get("/health")[1])["pipeline"]["cache_lost"] == 1 and h["pipeline"]["cache_consistent"] and h
+        ),
+        timeout=15,
+        message="the loss noticed and the window written back",
+    )
+    assert health["pipeline"]["drops"]["cache_write_failed"] == 0
+    members = sum(
+        redis.Redis.from_url(own_redis.url).zcard(k) for k in redis.Redis.from_url(own_redis.url).keys("*:ticks:*")
+    )
+    assert members == len(everything)
+    # Inside this process's lifetime the answer is exact again, from Redis.
+    lifetime = (int(time.time() * 1000) - up) // 1000
+    assert check(service, everything, f"/prices/average/BTCUSDT?period={lifetime}s")["count"] == len(everything)
+    check(service, everything, f"/prices/highest/BTCUSDT?period={lifetime}s")
+    # Reaching back before this process started: Redis may have lost a predecessor's ticks, and says so.
+    status, body = service.get("/prices/average/BTCUSDT?period=1m")
+    assert (status, body["count"], body.get("partial")) == (200, len(everything), True)
+    assert "Redis lost its data" in body["partial_reason"]

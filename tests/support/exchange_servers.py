@@ -323,3 +323,4 @@ class BinanceHistoryServer:
 
     def close(self) -> None:
         self._server.shutdown()
+        self._server.server_close()

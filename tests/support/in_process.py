@@ -58,13 +58,13 @@ class LogCapture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.text.write(self.format(record) + "\n")
 
-    def __enter__(self) -> "LogCapture":
+    def attach(self) -> "LogCapture":
         for name in self.LOGGERS:
             logging.getLogger(name).addHandler(self)
             logging.getLogger(name).setLevel(logging.INFO)
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def detach(self) -> None:
         for name, level in self._levels.items():
             logging.getLogger(name).removeHandler(self)
             logging.getLogger(name).setLevel(level)
@@ -86,7 +86,7 @@ class InProcessService(ServiceUnderTest):
 
     def launch(self) -> None:
         self._before = live_greenlets()
-        self._logs = LogCapture().__enter__()
+        self._logs = LogCapture().attach()
         self.container.start()
 
     def wait_up(self) -> None:
@@ -98,7 +98,8 @@ class InProcessService(ServiceUnderTest):
         headers = dict(headers or {})
         host = headers.pop("Host", f"127.0.0.1:{self.port}")
         response = self._client.open(path, method=method, headers=headers, data=body, base_url=f"http://{host}")
-        return Answer(response.status_code, response.headers, response.get_data())
+        with response:
+            return Answer(response.status_code, response.headers, response.get_data())
 
     def logs(self) -> str:
         return self._logs.text.getvalue()
@@ -108,7 +109,7 @@ class InProcessService(ServiceUnderTest):
         if not self.container.started:
             return 0
         self.container.stop()
-        self._logs.__exit__()
+        self._logs.detach()
         for _ in range(50):
             left = live_greenlets() - self._before
             if not left:

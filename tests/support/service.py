@@ -72,7 +72,6 @@ class ServiceUnderTest:
         config.setdefault("aggregator", {}).setdefault("spool_path", str(workdir / f"spool-{self.port}.jsonl"))
         self.config_path = workdir / f"marketflow-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
-        self.log_path = workdir / f"service-{self.port}.log"
 
     @property
     def base(self) -> str:
@@ -111,7 +110,8 @@ class ServiceUnderTest:
         return answer.status, answer.json()
 
     def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """Everything it logged so far, one JSON object a line."""
+        raise NotImplementedError
 
     def stop(self) -> int:
         """Stop it the way its operator would; 0 when it stopped cleanly."""
@@ -122,6 +122,13 @@ class Service(ServiceUnderTest):
     """Writes ``config`` to a file and runs ``gunicorn -c gunicorn.conf.py wsgi:app`` on it."""
 
     process: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.config_path.with_name(f"service-{self.port}.log")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def launch(self) -> None:
         env = {**os.environ, "MARKETFLOW_CONFIG": str(self.config_path)}
