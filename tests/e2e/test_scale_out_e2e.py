@@ -139,11 +139,13 @@ def send_and_count(exchanges: list[LineExchange], sent: Sent, service: Service) 
     wait_for(lambda: counts(service) == expected, timeout=10, message="10 more ticks per feed")
 
 
-def two_hosts(start_service: Starter[Service], config: dict) -> tuple[Service, Service]:
+def two_hosts(start_service: Starter[Service], config: dict, exchanges: list[LineExchange]) -> tuple[Service, Service]:
     """Two masters of one worker each (a worker's pid is the one /health names), started together: a host that
     came up later than its feeds' first take would have one handed over to it (a second connection)."""
     first, second = start_service.together(config, config)
     wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
+    for exchange in exchanges:  # and each connection accepted by its stand-in, which sends only to those
+        exchange.wait_connected()
     return first, second
 
 
@@ -155,7 +157,7 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
     pg: object,
 ) -> None:
     config = make_config(http={"workers": 1}, leases={"ttl_seconds": TTL}, aggregator={"checkpoint_seconds": 3600.0})
-    first, second = two_hosts(start_service, config)
+    first, second = two_hosts(start_service, config, exchanges)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)
@@ -192,7 +194,7 @@ def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts
         leases={"ttl_seconds": TTL},
         aggregator={"checkpoint_seconds": 1.0},
     )
-    first, second = two_hosts(start_service, config)
+    first, second = two_hosts(start_service, config, exchanges)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)
