@@ -2,6 +2,7 @@
 server parses every generated request itself before the app sees it."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -11,7 +12,7 @@ from tests.support.service import Service, private_service
 
 
 @pytest.fixture
-def fuzzed_service(tmp_path: pytest.TempPathFactory, pg_dsn: str) -> Iterator[Service]:
+def fuzzed_service(tmp_path: Path, pg_dsn: str) -> Iterator[Service]:
     with private_service(tmp_path, pg_dsn) as service:
         yield service
 

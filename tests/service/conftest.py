@@ -28,6 +28,7 @@ def app(make_config: Callable[..., dict], tmp_path: Path) -> Flask:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    """Requests to the idle app, answered in this process."""
     return app.test_client()
 
 
