@@ -9,7 +9,7 @@ from collections.abc import Callable
 import websocket
 
 from app.adapters.feeds.wire_line import encode_line
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import Service
 

@@ -15,7 +15,7 @@ from datetime import datetime
 import gevent
 
 from app.adapters.feeds.wire_line import encode_line
-from app.domain.tick import MS_PER_MINUTE
+from app.domain.time_grid import MS_PER_MINUTE
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import ServiceUnderTest
 from tests.support.throwaway import RedisServer

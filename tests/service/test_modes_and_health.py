@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.adapters.feeds.wire_line import encode_line
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from tests.support.net import LineExchange, free_port, wait_for
 from tests.support.service import ServiceUnderTest
 from tests.support.throwaway import RedisServer

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import psycopg2
 
 from app.adapters.feeds.wire_line import encode_line
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from app.domain.tick import minute_start
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import ServiceUnderTest

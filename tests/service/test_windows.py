@@ -15,7 +15,8 @@ from app.adapters.feeds.wire_line import encode_line
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.domain.minutes import MinuteBatch, MinuteRow
-from app.domain.tick import MS_PER_MINUTE, minute_start
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_MINUTE
 from tests.support.fakes import SEQ
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import ServiceUnderTest

@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg2
 
 from app.adapters.feeds.wire_line import encode_line
-from app.domain.tick import MS_PER_MINUTE, minute_start
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_MINUTE
 
 RECORD = Path(__file__).resolve().parents[2] / "artifacts" / "fault-record.json"
 
