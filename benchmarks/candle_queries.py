@@ -32,6 +32,7 @@ from app.application.recent_window import RecentWindow  # noqa: E402
 from app.application.trade_gaps import TradeGaps  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.candles import parse_interval  # noqa: E402
+from app.domain.feed_map import FeedMap  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
 from app.domain.time_grid import MS_PER_HOUR, MS_PER_MINUTE  # noqa: E402
@@ -109,6 +110,7 @@ def main() -> None:
         retention_ms,
         NoFeedsRead(),
         NoFeedsRead(),
+        FeedMap(),
         TradeGaps(),
     )
     candles = CandleQueries(queries, store, retention_ms)

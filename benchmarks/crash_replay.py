@@ -23,6 +23,7 @@ import redis  # noqa: E402
 from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.buckets import CacheBatch  # noqa: E402
+from app.domain.feed_map import FeedMap  # noqa: E402
 from app.domain.minutes import SealMark  # noqa: E402
 from app.domain.tick import Tick  # noqa: E402
 
@@ -52,7 +53,9 @@ def main() -> None:
     config = load_config()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = make_client(config.redis, 10.0)
-    crashed, live = (RedisTickCache(client, client, prefix, 360_000, 1.0, run) for run in ("crashed1", "live0002"))
+    crashed, live = (
+        RedisTickCache(client, client, prefix, 360_000, 1.0, run, FeedMap()) for run in ("crashed1", "live0002")
+    )
     try:
         now_ms = int(time.time() * 1000)
         fill(crashed, FEED, CRASHED, args.cached, now_ms)

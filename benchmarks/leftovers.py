@@ -9,13 +9,15 @@ seeding does) would be refused.
 import psycopg2
 import redis
 
-STORED = ("market_data", "market_data_hourly", "market_data_daily", "feed_owners")
+STORED = ("market_data", "market_data_hourly", "market_data_daily")
 
 
 def forget_stored(dsn: str, exchanges: list[str]) -> None:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         for table in STORED:
             cur.execute(f"DELETE FROM {table} WHERE exchange = ANY(%s)", (exchanges,))
+        # A feed is an exchange or one of its shards, ``<exchange>/<n>``.
+        cur.execute("DELETE FROM feed_owners WHERE split_part(feed, '/', 1) = ANY(%s)", (exchanges,))
 
 
 def forget_cached(url: str, prefix: str) -> None:

@@ -42,6 +42,7 @@ from app.application.recent_window import RecentWindow  # noqa: E402
 from app.application.trade_gaps import TradeGaps  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.buckets import CacheBatch  # noqa: E402
+from app.domain.feed_map import FeedMap  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
@@ -183,7 +184,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
     if old:
         client.delete(*old)
     cache = RedisTickCache(
-        make_client(base.redis, 5.0), make_client(base.redis, 5.0), prefix, retention_ms, 1.0, "bench"
+        make_client(base.redis, 5.0), make_client(base.redis, 5.0), prefix, retention_ms, 1.0, "bench", FeedMap()
     )
     window = RecentWindow(retention_ms, base.window.memory_max_ticks)
     cache.mark(0, EXCHANGES)
@@ -201,6 +202,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
         retention_ms,
         EveryFeedWritten(),
         EveryFeedWritten(),
+        FeedMap(),
         TradeGaps(),
     )
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]

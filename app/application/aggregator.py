@@ -38,8 +38,8 @@ from app.domain.time_grid import MS_PER_MINUTE
 
 log = logging.getLogger(__name__)
 
-# (exchange, symbol, minute start, lease)
-BucketKey = tuple[str, str, int, int]
+# (feed, exchange, symbol, minute start, lease)
+BucketKey = tuple[str, str, str, int, int]
 
 
 class FenceListener(Protocol):
@@ -185,7 +185,7 @@ class MinuteAggregator:
             if not marks:
                 return True
             ticks = cache.ticks_after(feed, marks)
-            replay = _as_rows(_add({}, ticks, token))
+            replay = _as_rows(_add({}, ticks, (feed, token)))
             fenced = self._store.write(MinuteBatch(f"replay:{feed}:{token:x}", replay, 0, {feed: token}))
         except StorageUnavailable:
             return False
@@ -199,7 +199,7 @@ class MinuteAggregator:
     def close_due(self) -> None:
         """Seal once a minute has been over for ``grace_ms``."""
         limit = int(self._clock() * 1000) - self._grace_ms - MS_PER_MINUTE
-        if any(key[2] <= limit for key in self._open):
+        if any(key[3] <= limit for key in self._open):
             self.close_all()
 
     def close_all(self) -> None:
@@ -210,15 +210,15 @@ class MinuteAggregator:
         """
         groups: list[dict[BucketKey, PriceStats]] = []
         for key, stats in self._open.items():
-            exchange, lease = key[0], key[3]
-            group = next((g for g in groups if all(k[3] == lease for k in g if k[0] == exchange)), None)
+            feed, lease = key[0], key[4]
+            group = next((g for g in groups if all(k[4] == lease for k in g if k[0] == feed)), None)
             if group is None:
                 group = {}
                 groups.append(group)
             group[key] = stats
         self._open = {}
         for group in groups:
-            fences = {key[0]: key[3] for key in group}
+            fences = {key[0]: key[4] for key in group}
             self._spool.append(MinuteBatch(uuid.uuid4().hex, _as_rows(group), self._last_seq, fences))
 
     def flush(self) -> bool:
@@ -243,7 +243,7 @@ class MinuteAggregator:
                 self._spool.set_aside(batch, str(exc))
                 continue
             self._spool.ack(batch.batch_id)
-            refused = sum(1 for row in batch.rows if row.exchange in fenced)
+            refused = sum(1 for row in batch.rows if row.feed in fenced)
             self.rows_written += len(batch.rows) - refused
             self.rows_fenced += refused
             for feed in fenced:
@@ -257,12 +257,14 @@ class MinuteAggregator:
 
 
 def _add(
-    buckets: dict[BucketKey, PriceStats], ticks: Iterable[Tick], lease: int | None = None
+    buckets: dict[BucketKey, PriceStats], ticks: Iterable[Tick], replay: tuple[str, int] | None = None
 ) -> dict[BucketKey, PriceStats]:
-    """Ticks into their minute buckets, under their own lease (or ``lease``: a replay is stored under the new one)."""
+    """Ticks into their minute buckets, under their own feed and lease (or ``replay``'s: the feed and lease a
+    replay is stored under, the new one)."""
     for tick in ticks:
         ts = tick.ts_ms
-        key = (tick.exchange, tick.symbol, minute_start(ts), tick.lease if lease is None else lease)
+        feed, lease = (tick.feed, tick.lease) if replay is None else replay
+        key = (feed, tick.exchange, tick.symbol, minute_start(ts), lease)
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = PriceStats()
@@ -272,5 +274,6 @@ def _add(
 
 def _as_rows(buckets: dict[BucketKey, PriceStats]) -> tuple[MinuteRow, ...]:
     return tuple(
-        MinuteRow.of(exchange, symbol, minute, stats) for (exchange, symbol, minute, _), stats in buckets.items()
+        MinuteRow.of(feed, exchange, symbol, minute, stats)
+        for (feed, exchange, symbol, minute, _), stats in buckets.items()
     )

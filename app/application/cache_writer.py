@@ -98,7 +98,7 @@ class CacheWriter:
                 self._try_restore()
 
     def _mark_new_feeds(self, ticks: list[Tick]) -> None:
-        new = {tick.exchange for tick in ticks} - self._marked
+        new = {tick.feed for tick in ticks} - self._marked
         if new:
             self._mark(sorted(new))
 

@@ -79,6 +79,7 @@ class CandleQueries:
             lambda source, asked: source.buckets(
                 symbol, asked, plan.recent_grain_ms, plan.recent_from_ms, plan.recent_to_ms
             ),
+            symbol,
             exchanges,
             plan.recent_from_ms,
         )

@@ -57,8 +57,8 @@ class IncompleteMinutes:
         self._mark_pending()
         return fenced
 
-    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
-        return self._store.claim(exchange, token, timeout)
+    def claim(self, feed: str, token: int, timeout: float | None = None) -> list[SealMark]:
+        return self._store.claim(feed, token, timeout)
 
     def candles(
         self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int

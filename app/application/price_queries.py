@@ -21,6 +21,7 @@ from app.application.ports.storage import MinuteStore, StorageUnavailable, TickC
 from app.application.recent_window import RecentWindow
 from app.application.trade_gaps import TradeGaps, describe
 from app.domain.errors import DomainError
+from app.domain.feed_map import FeedMap
 from app.domain.market import Market
 from app.domain.period import Period
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
@@ -82,6 +83,7 @@ class PriceQueries:
         retention_ms: int,
         cache_state: CacheState,
         local: LocalFeeds,
+        feeds: FeedMap,
         gaps: TradeGaps,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -93,6 +95,7 @@ class PriceQueries:
         self._retention_ms = retention_ms
         self._cache_state = cache_state
         self._local = local
+        self._feeds = feeds
         self._gaps = gaps
         self._clock = clock
 
@@ -103,15 +106,19 @@ class PriceQueries:
             return canonical, self._modes.exchanges()
         return canonical, [self._market.exchange(exchange)]
 
-    def _from_cache(self, exchanges: list[str]) -> list[str]:
+    def _reading_since(self, symbol: str, exchange: str) -> int | None:
+        """Since when this process reads ``symbol`` on ``exchange`` (the feed holding it), None: another does."""
+        return self._local.reading_since(self._feeds.feed_of(exchange, symbol))
+
+    def _from_cache(self, symbol: str, exchanges: list[str]) -> list[str]:
         """The exchanges to ask the cache for: all, unless this process's own writes to it are behind."""
         if self._cache_state.cache_consistent:
             return exchanges
-        return [exchange for exchange in exchanges if self._local.reading_since(exchange) is None]
+        return [exchange for exchange in exchanges if self._reading_since(symbol, exchange) is None]
 
     def latest(self, symbol: str, exchange: str | None = None) -> tuple[str, LatestPrice]:
         canonical, exchanges = self.scope(symbol, exchange)
-        asked = self._from_cache(exchanges)
+        asked = self._from_cache(canonical, exchanges)
         prices: list[LatestPrice] = []
         missing = [e for e in exchanges if e not in asked]
         try:
@@ -121,18 +128,22 @@ class PriceQueries:
         except StorageUnavailable:
             missing = exchanges
         prices.extend(
-            self._fallback.latest(canonical, [e for e in missing if self._local.reading_since(e) is not None])
+            self._fallback.latest(canonical, [e for e in missing if self._reading_since(canonical, e) is not None])
         )
         if not prices:
             raise NoData(f"no price seen yet for {canonical}")
         return canonical, max(prices, key=lambda price: price.ts_ms)
 
     def recent(
-        self, read: Callable[[RecentSource, list[str]], Read], exchanges: list[str], reaches_back_to_ms: int
+        self,
+        read: Callable[[RecentSource, list[str]], Read],
+        symbol: str,
+        exchanges: list[str],
+        reaches_back_to_ms: int,
     ) -> Read:
-        """``read`` from the cache for the feeds it holds; the others from the in-process window if this
-        process reads them (saying what that lacks), else left out and said so."""
-        asked = self._from_cache(exchanges)
+        """``read`` of ``symbol`` from the cache for the feeds it holds; the others from the in-process window if
+        this process reads them (saying what that lacks), else left out and said so."""
+        asked = self._from_cache(symbol, exchanges)
         missing = [e for e in exchanges if e not in asked]
         answer: Read | None = None
         try:
@@ -140,7 +151,7 @@ class PriceQueries:
             missing.extend(answer.lost)
         except StorageUnavailable:
             missing = list(exchanges)
-        here = {e: since for e in missing if (since := self._local.reading_since(e)) is not None}
+        here = {e: since for e in missing if (since := self._reading_since(symbol, e)) is not None}
         if here or answer is None:
             local = read(self._fallback, list(here))
             since = max(self._fallback.since_ms, *here.values())
@@ -155,6 +166,7 @@ class PriceQueries:
     def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
         return self.recent(
             lambda source, asked: source.window(symbol, asked, plan.recent_after_ms, plan.to_ms),
+            symbol,
             exchanges,
             plan.recent_after_ms + 1,
         )

@@ -13,6 +13,7 @@ from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.spool.file_spool import FileSpool
 from app.application.proxy_routing import ProxyRouter, ProxySettings
 from app.config.schema import AggregatorConfig, Config, PostgresConfig, RedisConfig
+from app.domain.feed_map import FeedMap
 from app.domain.proxy_endpoint import parse_proxy_url
 
 
@@ -25,7 +26,7 @@ def postgres_store(pool: ConnectionPool, pg: PostgresConfig) -> PostgresMinuteSt
     return PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
 
 
-def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str) -> RedisTickCache:
+def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str, feeds: FeedMap) -> RedisTickCache:
     """Writes and reads on separate clients and timeouts, so a slow read never looks like a dead server to the
     writer."""
     return RedisTickCache(
@@ -35,6 +36,7 @@ def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str) -> RedisTi
         retention_ms,
         redis.retry_after,
         run,
+        feeds,
     )
 
 

@@ -40,6 +40,7 @@ from app.composition.container import Closable, Container
 from app.composition.pipeline import PipelineSettings, build_pipeline
 from app.composition.sources import feed_sources
 from app.config.schema import Config
+from app.domain.feed_map import FeedMap
 from app.domain.market import Market
 
 
@@ -84,7 +85,10 @@ def build_container(
     if leases is None or registry is None:
         redis_leases = redis.leases(process, run, lease_settings.expiry)
         leases, registry = leases or redis_leases, registry or redis_leases
-    measured_cache = MeasuredCache(cache or adapters.redis_tick_cache(config.redis, retention_ms, run), writes)
+    feed_map = FeedMap()
+    measured_cache = MeasuredCache(
+        cache or adapters.redis_tick_cache(config.redis, retention_ms, run, feed_map), writes
+    )
     measured_store = MeasuredStore(incomplete, writes)
     if spool is None:
         file_spool = adapters.file_spool(config.aggregator, run)
@@ -99,7 +103,9 @@ def build_container(
     modes = ModeService(feeds, sources, config.mode)
     proxy = ProxyService(router, modes, connector)
     modes.listeners.append(proxy)
-    queries = PriceQueries(market, modes, measured_cache, window, measured_store, retention_ms, pipeline, feeds, gaps)
+    queries = PriceQueries(
+        market, modes, measured_cache, window, measured_store, retention_ms, pipeline, feeds, feed_map, gaps
+    )
     candles = CandleQueries(queries, measured_store, retention_ms)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
     relay_service = StreamRelay(relay or redis.relay(), stream, run, feeds)

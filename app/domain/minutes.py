@@ -13,6 +13,9 @@ class MinuteRow:
     (``open_ms``/``close_ms``), so deltas of one minute merge into the exact
     open and close; ``volume`` and ``vwap`` are None when no tick carried a
     quantity. A row spooled by a version without them has them all None.
+    ``feed`` is the feed its ticks were read under (the exchange, or its
+    shard holding the symbol), which the store fences; a row spooled by a
+    version without shards has the exchange.
     """
 
     exchange: str
@@ -28,13 +31,19 @@ class MinuteRow:
     close_ms: int | None = None
     volume: float | None = None
     vwap: float | None = None
+    feed: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.feed:
+            object.__setattr__(self, "feed", self.exchange)
 
     @classmethod
-    def of(cls, exchange: str, symbol: str, minute_ms: int, stats: PriceStats) -> "MinuteRow":
+    def of(cls, feed: str, exchange: str, symbol: str, minute_ms: int, stats: PriceStats) -> "MinuteRow":
         """The row of a minute's aggregate (its extremes' times are not stored: the minute is their time)."""
         s = stats
         extremes = (s.count, s.mean, s.low, s.high)
-        return cls(exchange, symbol, minute_ms, *extremes, s.first, s.first_ts, s.last, s.last_ts, s.volume, s.vwap)
+        trades = (s.first, s.first_ts, s.last, s.last_ts, s.volume, s.vwap)
+        return cls(exchange, symbol, minute_ms, *extremes, *trades, feed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +64,9 @@ class SealMark:
 class MinuteBatch:
     """Minute deltas written together; ``batch_id`` makes a retried write a no-op.
 
-    ``fences`` holds, per exchange of the rows, the lease token they were
-    read under: the store refuses the rows of an exchange whose feed has
-    since been claimed with a newer token. ``seq`` is the last tick sealed
+    ``fences`` holds, per feed of the rows, the lease token they were read
+    under: the store refuses the rows of a feed that has since been claimed
+    with a newer token. ``seq`` is the last tick sealed
     into it, so storing it moves each of its feeds' marks to
     ``SealMark(fence, seq)``.
     """

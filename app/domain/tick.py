@@ -27,7 +27,8 @@ class Tick:
     with a quantity, and the id is what recognises a trade seen twice.
     ``lease`` is the fencing token of the lease on its feed it was read under
     (0 without one): with ``seq`` it names the tick across processes, so a
-    feed's next owner can replay it.
+    feed's next owner can replay it. ``feed`` is that feed: the exchange, or
+    the shard of it that holds the symbol (``domain.feed_map``).
     """
 
     exchange: str
@@ -38,6 +39,11 @@ class Tick:
     quantity: float | None = None
     trade_id: str | None = None
     lease: int = 0
+    feed: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.feed:
+            self.feed = self.exchange
 
 
 def minute_start(ts_ms: int) -> int:

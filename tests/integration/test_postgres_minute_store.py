@@ -265,7 +265,7 @@ def test_a_claim_made_while_the_old_owners_write_is_in_flight_sees_that_write(pg
     assert s.write(MinuteBatch("w1", (MinuteRow("ex1", "BTCUSDT", M, 1, 5.0, 5.0, 5.0),), 5, {"ex1": 10})) == []
     old_owner = psycopg2.connect(pg_dsn)
     with old_owner.cursor() as cur:  # the write's fence step, not yet committed
-        cur.execute("UPDATE feed_owners SET mark_seq = 10 WHERE exchange = 'ex1'")
+        cur.execute("UPDATE feed_owners SET mark_seq = 10 WHERE feed = 'ex1'")
     answers: list[list[SealMark]] = []
     claim = threading.Thread(target=lambda: answers.append(s.claim("ex1", 20)))
     claim.start()
@@ -333,7 +333,7 @@ def test_open_close_volume_and_vwap_merge_exactly_across_deltas_into_every_grain
         for tick in ticks[lo:hi]:
             stats = open_minutes.setdefault((tick.exchange, tick.ts_ms - tick.ts_ms % MIN), PriceStats())
             stats.add(tick.exchange, tick.price, tick.ts_ms, tick.quantity)
-        rows = tuple(MinuteRow.of(ex, "BTCUSDT", minute, stats) for (ex, minute), stats in open_minutes.items())
+        rows = tuple(MinuteRow.of(ex, ex, "BTCUSDT", minute, stats) for (ex, minute), stats in open_minutes.items())
         s.write(MinuteBatch(f"d{n}", rows, SEQ))
         s.write(MinuteBatch(f"d{n}", rows, SEQ))  # a retry
     for interval in (MIN, 5 * MIN, 60 * MIN, 4 * 60 * MIN, MS_PER_DAY):
@@ -371,3 +371,53 @@ def test_the_minutes_a_gap_touches_are_marked_incomplete_and_stay_so(pg_dsn: str
             " WHERE NOT complete ORDER BY 1, 2"
         )
         assert cur.fetchall() == [("ex1", M + MIN), ("ex1", M + 2 * MIN)]
+
+
+def test_each_shard_of_an_exchange_is_fenced_on_its_own(pg_dsn: str, pg) -> None:
+    """Two shards of one exchange, read by two processes: a newer token on one refuses that shard's rows only,
+    and the rollups of its symbols alike."""
+    s = store(pg_dsn)
+    assert s.claim("ex1/0", 10) == []
+    assert s.claim("ex1/1", 11) == []
+    assert s.claim("ex1/0", 20) == [SealMark(10, 0)]  # shard 0 taken over; shard 1 still read under 11
+    late = MinuteBatch(
+        "s1",
+        (
+            MinuteRow("ex1", "BTCUSDT", M, 1, 100.0, 100.0, 100.0, feed="ex1/0"),
+            MinuteRow("ex1", "ETHUSDT", M, 2, 7.0, 6.0, 8.0, feed="ex1/1"),
+        ),
+        9,
+        {"ex1/0": 10, "ex1/1": 11},
+    )
+    assert s.write(late) == ["ex1/0"]
+    assert rows(pg) == [("ETHUSDT", "ex1", M, 7.0, 6.0, 8.0, 2)]
+    with pg.cursor() as cur:
+        cur.execute("SELECT pair_name, sum(sample_count) FROM market_data_daily GROUP BY 1")
+        assert cur.fetchall() == [("ETHUSDT", 2)]
+    assert s.claim("ex1/1", 30) == [SealMark(11, 9)]  # shard 1's mark moved with its stored rows
+
+
+def test_the_feed_owners_migration_keeps_every_claim(pg_dsn: str) -> None:
+    """Version 6 renames the key: claims made before it are the same feeds' claims after it."""
+    name = f"mf_mig_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(pg_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        conn = psycopg2.connect(dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY)")
+            for version, sql in enumerate(MIGRATIONS[:5], start=1):
+                cur.execute(sql)
+                cur.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
+            cur.execute("INSERT INTO feed_owners VALUES ('ex1', 30, 20, 7, '{25,30}')")
+        assert migrate(conn) == [6]
+        conn.close()
+        assert store(dsn).claim("ex1", 40) == [SealMark(20, 7), SealMark(25, 0), SealMark(30, 0)]
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

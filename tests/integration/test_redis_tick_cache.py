@@ -11,7 +11,9 @@ from app.application.ports.storage import StorageUnavailable
 from app.application.recent_window import RecentWindow
 from app.config.schema import RedisConfig
 from app.domain.buckets import CacheBatch
+from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
+from app.domain.recent_reads import LatestPrice
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 from tests.conftest import REDIS_URL
@@ -19,10 +21,14 @@ from tests.support.net import free_port
 from tests.support.reference import reference_stats, summary
 
 
-def cache(prefix: str, retention_ms: int = 360_000, run: str = "run-a", url: str = REDIS_URL) -> RedisTickCache:
+def cache(
+    prefix: str, retention_ms: int = 360_000, run: str = "run-a", url: str = REDIS_URL, feeds: FeedMap | None = None
+) -> RedisTickCache:
     config = RedisConfig(url=url)
     client = make_client(config, 0.5)
-    return RedisTickCache(client, make_client(config, 0.5), prefix, retention_ms, retry_after=0.2, run=run)
+    return RedisTickCache(
+        client, make_client(config, 0.5), prefix, retention_ms, retry_after=0.2, run=run, feeds=feeds or FeedMap()
+    )
 
 
 class Writer:
@@ -187,7 +193,7 @@ def test_a_slow_read_never_marks_redis_down_for_the_writer(redis_prefix: str) ->
     second = int(time.time() * 1000) // 1000 * 1000 - 2000
     config = RedisConfig(url=REDIS_URL)
     impatient = RedisTickCache(
-        make_client(config, 0.5), make_client(config, 0.001), redis_prefix, 360_000, 5.0, "run-a"
+        make_client(config, 0.5), make_client(config, 0.001), redis_prefix, 360_000, 5.0, "run-a", FeedMap()
     )
     writer = Writer(impatient)
     writer.cache.mark(0, FEEDS)
@@ -281,3 +287,22 @@ def test_a_bucket_read_of_a_feed_without_its_mark_says_it_is_lost(redis_prefix: 
     late.mark(int(time.time() * 1000), ["ex1"])
     read = late.buckets("BTCUSDT", ["ex1"], 1000, 0, 10_000)
     assert (read.partial, read.lost) == (LOST_SINCE, ())
+
+
+def test_each_shard_keeps_its_own_mark_and_replays_only_its_own_symbols(redis_prefix: str) -> None:
+    feeds = FeedMap({"ex1": 8})  # BTCUSDT and ETHUSDT in shard 2, SOLUSDT in shard 6
+    now = int(time.time() * 1000)
+    writer = Writer(cache(redis_prefix, feeds=feeds))
+    writer.cache.mark(0, ["ex1/2"])
+    ticks = [
+        Tick("ex1", symbol, price, now - 10, lease=0xA, feed=feeds.feed_of("ex1", symbol))
+        for symbol, price in (("BTCUSDT", 1.0), ("ETHUSDT", 2.0), ("SOLUSDT", 3.0))
+    ]
+    assert writer.write(*ticks) is False  # shard 6 had no mark: its owner must write its window back
+    assert writer.cache.latest("BTCUSDT", ["ex1"]) == ([LatestPrice("ex1", 1.0, now - 10)], ())
+    assert writer.cache.latest("SOLUSDT", ["ex1"]) == ([], ("ex1",))  # lost, not an empty answer
+    assert writer.cache.window("SOLUSDT", ["ex1"], now - 1000, now).lost == ("ex1",)
+    assert writer.cache.buckets("SOLUSDT", ["ex1"], 1000, now - 1000, now + 1000).lost == ("ex1",)
+    replayed = writer.cache.ticks_after("ex1/2", [SealMark(0xA, 0)])
+    assert sorted((t.symbol, t.feed) for t in replayed) == [("BTCUSDT", "ex1/2"), ("ETHUSDT", "ex1/2")]
+    assert [(t.symbol, t.feed) for t in writer.cache.ticks_after("ex1/6", [SealMark(0xA, 0)])] == [("SOLUSDT", "ex1/6")]

@@ -16,6 +16,7 @@ from app.application.process_report import ProcessReport
 from app.application.recent_window import RecentWindow
 from app.application.source_status import SourceStatus
 from app.domain.buckets import CacheBatch
+from app.domain.feed_map import FeedMap
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap
 from app.domain.recent_reads import LatestPrice, WindowRead
@@ -34,8 +35,9 @@ class FlakyCache:
     ``restart_empty()`` loses everything (the feeds' marks too) like a Redis restarted without persistence.
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], feeds: FeedMap | None = None) -> None:
         self._clock = clock
+        self._feeds = feeds or FeedMap()
         self.down = False
         self.writes = 0
         self.restart_empty()
@@ -56,32 +58,39 @@ class FlakyCache:
         fresh = [tick for tick in batch.ticks if (tick.lease, tick.seq) not in self._seqs]
         self._seqs.update((tick.lease, tick.seq) for tick in fresh)
         self._held.write(fresh)
-        return all(tick.exchange in self.marks for tick in batch.ticks)
+        return all(tick.feed in self.marks for tick in batch.ticks)
 
-    def mark(self, since_ms: int, exchanges: Sequence[str]) -> None:
+    def mark(self, since_ms: int, feeds: Sequence[str]) -> None:
         self._check()
-        for exchange in exchanges:
-            self.marks.setdefault(exchange, since_ms)
+        for feed in feeds:
+            self.marks.setdefault(feed, since_ms)
+
+    def _kept(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[str], tuple[str, ...]]:
+        """The exchanges whose feed of ``symbol`` is marked, and those whose is not (lost)."""
+        kept = [e for e in exchanges if self._feeds.feed_of(e, symbol) in self.marks]
+        return kept, tuple(e for e in exchanges if e not in kept)
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
         self._check()
-        lost = tuple(e for e in exchanges if e not in self.marks)
-        return self._held.latest(symbol, [e for e in exchanges if e in self.marks]), lost
+        kept, lost = self._kept(symbol, exchanges)
+        return self._held.latest(symbol, kept), lost
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         self._check()
-        read = self._held.window(symbol, [e for e in exchanges if e in self.marks], after_ms, to_ms)
-        read.lost = tuple(e for e in exchanges if e not in self.marks)
+        kept, lost = self._kept(symbol, exchanges)
+        read = self._held.window(symbol, kept, after_ms, to_ms)
+        read.lost = lost
         return read
 
     def held(self) -> list[Tick]:
         """Every tick held, for assertions."""
         return [tick for batch in self._held.snapshot(1 << 30) for tick in batch.ticks]
 
-    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
+    def ticks_after(self, feed: str, marks: Sequence[SealMark]) -> list[Tick]:
         self._check()
         after = {mark.lease: mark.seq for mark in marks}
-        return [t for t in self.held() if t.exchange == exchange and t.lease in after and t.seq > after[t.lease]]
+        held = [t for t in self.held() if self._feeds.feed_of(t.exchange, t.symbol) == feed]
+        return [dataclasses.replace(t, feed=feed) for t in held if t.lease in after and t.seq > after[t.lease]]
 
     def ping(self) -> float:
         self._check()
@@ -100,17 +109,17 @@ class MemoryStore:
         self.down = False
         self.incomplete: list[TradeGap] = []
 
-    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
+    def claim(self, feed: str, token: int, timeout: float | None = None) -> list[SealMark]:
         if self.down:
             raise StorageUnavailable("fake store down")
-        before = self.owners.get(exchange)
+        before = self.owners.get(feed)
         if before is None:
-            self.owners[exchange] = (token, SealMark(token, 0), [])
+            self.owners[feed] = (token, SealMark(token, 0), [])
             return []
         if before[0] > token:
-            raise FeedFenced(exchange)
+            raise FeedFenced(feed)
         _, mark, pending = before
-        self.owners[exchange] = (token, mark, pending if token in pending else [*pending, token])
+        self.owners[feed] = (token, mark, pending if token in pending else [*pending, token])
         marks = [mark] + [SealMark(lease, 0) for lease in pending]
         return [m for m in marks if m.lease != token]
 
@@ -120,19 +129,19 @@ class MemoryStore:
             raise StorageUnavailable("fake store down")
         fenced = []
         # Like the store: a batch's feeds are those of its rows, or of its fences when it has none (a replay).
-        for exchange in sorted({row.exchange for row in batch.rows} or set(batch.fences)):
-            token = batch.fences.get(exchange, 0)
-            before = self.owners.get(exchange)
+        for feed in sorted({row.feed for row in batch.rows} or set(batch.fences)):
+            token = batch.fences.get(feed, 0)
+            before = self.owners.get(feed)
             if before is not None and before[0] > token:
-                fenced.append(exchange)
+                fenced.append(feed)
                 continue
             seq = max(before[1].seq, batch.seq) if before is not None and before[1].lease == token else batch.seq
-            self.owners[exchange] = (token, SealMark(token, seq), [])
+            self.owners[feed] = (token, SealMark(token, seq), [])
         if batch.batch_id in self.seen:
             return fenced
         self.seen.add(batch.batch_id)
         for row in batch.rows:
-            if row.exchange in fenced:
+            if row.feed in fenced:
                 continue
             key = (row.exchange, row.symbol, row.minute_ms)
             old = self.rows.get(key)

@@ -295,3 +295,24 @@ def test_a_feed_taken_back_while_its_claim_runs_still_replays_its_predecessor(tm
     assert agg.ticks_replayed == 2  # ... which counts what lease 1 left unsealed
     assert agg.flush()
     assert store.rows[("ex1", "BTCUSDT", M)].count == 3
+
+
+def test_rows_carry_the_shard_they_were_read_under_and_each_shard_is_fenced_alone(tmp_path: Path) -> None:
+    clock, store = Clock((M + 30_000) / 1000), MemoryStore()
+    aggregator = MinuteAggregator(store, spool(tmp_path), grace_ms=2000, clock=clock)
+    lost: list[tuple[str, int]] = []
+    aggregator.fence_listener = Lost(lost)
+    for feed, token in (("ex1/0", 1), ("ex1/1", 2)):
+        aggregator.take_over(feed, token)
+    assert aggregator.claim_pending(FlakyCache(clock))
+    btc = ticks("ex1", "BTCUSDT", M, [10.0, 20.0], lease=1)
+    eth = ticks("ex1", "ETHUSDT", M, [5.0], first_seq=3, lease=2)
+    for tick in btc:
+        tick.feed = "ex1/0"
+    eth[0].feed = "ex1/1"
+    aggregator.add(btc + eth)
+    store.claim("ex1/0", 9)  # another process took shard 0 over
+    aggregator.close_all()
+    assert aggregator.flush()
+    assert [(row.symbol, row.feed, row.count) for row in store.rows.values()] == [("ETHUSDT", "ex1/1", 1)]
+    assert (aggregator.rows_written, aggregator.rows_fenced, lost) == (1, 1, [("ex1/0", 1)])

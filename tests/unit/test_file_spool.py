@@ -22,6 +22,17 @@ def test_a_batch_spooled_before_open_and_close_were_kept_loads_without_them(tmp_
     (old,) = FileSpool(base, 1 << 20, "run-b").pending()
     assert old.rows == (MinuteRow("ex1", "BTCUSDT", 60_000, 2, 1.5, 1.0, 2.0),)
     assert (old.rows[0].open, old.rows[0].volume, old.fences) == (None, None, {"ex1": 7})
+    assert old.rows[0].feed == "ex1"  # spooled before shards: the exchange was the feed
+
+
+def test_a_row_of_a_shard_keeps_its_feed_through_the_spool(tmp_path: Path) -> None:
+    row = MinuteRow("ex1", "BTCUSDT", M, 1, 2.0, 2.0, 2.0, feed="ex1/3")
+    spool = FileSpool(tmp_path / "minutes.jsonl", 1 << 20, "run-a")
+    spool.append(MinuteBatch("s", (row,), 1, {"ex1/3": 9}))
+    spool.close()
+    assert FileSpool(tmp_path / "minutes.jsonl", 1 << 20, "run-b").pending() == [
+        MinuteBatch("s", (row,), 1, {"ex1/3": 9})
+    ]
 
 
 def test_a_dead_process_pending_batches_are_adopted_exactly_once(tmp_path: Path) -> None:

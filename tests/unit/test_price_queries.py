@@ -6,6 +6,7 @@ from app.application.recent_window import RecentWindow
 from app.application.trade_gaps import TradeGaps
 from app.domain.buckets import CacheBatch
 from app.domain.errors import UnknownExchange, UnknownSymbol
+from app.domain.feed_map import FeedMap
 from app.domain.market import Market
 from app.domain.period import parse_period
 from app.domain.tick import Tick
@@ -37,6 +38,7 @@ class Fixture:
             5 * MIN,
             self,
             self,
+            FeedMap(),
             self.gaps,
             clock=self.clock,
         )

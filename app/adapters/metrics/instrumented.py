@@ -79,8 +79,8 @@ class MeasuredCache:
     def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
         return self._inner.buckets(symbol, exchanges, grain_ms, from_ms, to_ms)
 
-    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
-        return self._inner.ticks_after(exchange, marks)
+    def ticks_after(self, feed: str, marks: Sequence[SealMark]) -> list[Tick]:
+        return self._inner.ticks_after(feed, marks)
 
     def ping(self) -> float:
         return self._inner.ping()
@@ -95,8 +95,8 @@ class MeasuredStore:
         with self._metrics.timed("postgres", len(batch.rows)):
             return self._inner.write(batch)
 
-    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
-        return self._inner.claim(exchange, token, timeout)
+    def claim(self, feed: str, token: int, timeout: float | None = None) -> list[SealMark]:
+        return self._inner.claim(feed, token, timeout)
 
     def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
         return self._inner.summarize(symbol, exchanges, from_ms, to_ms)

@@ -6,10 +6,11 @@ hourly and daily rollups (counts add, extremes widen, averages combine
 weighted by count). A window reads the fewest rows of the three grains
 that cover its minutes.
 
-Fencing: in the same statement each exchange of the batch checks its
-token against ``feed_owners``. The rows of an exchange whose feed a newer
-token holds are left out (and named in the answer); the others move the
-feed's seal mark to the batch's and clear its pending claims. A stale owner
+Fencing: in the same statement each feed of the batch (an exchange, or a
+shard of one) checks its token against ``feed_owners``. The rows of a feed
+a newer token holds are left out (and the feed named in the answer); the
+others move the feed's seal mark to the batch's and clear its pending
+claims. A stale owner
 (paused, partitioned, or a dead process's spool) can therefore never add to
 minutes its successor counts.
 """
@@ -83,8 +84,9 @@ _COLUMNS = "pair_name, exchange, timestamp, average_price, min_price, min_at, ma
     _TRADE_COLUMNS
 )
 _AT = "to_timestamp(%s::bigint / 1000.0)"
+# Each row of VALUES leads with the feed it was read under, which the fence checks; it is not stored.
 _ROW = (
-    f"(%s::text, %s::text, {_AT}, %s::float8, %s::float8, {_AT}, %s::float8, {_AT}, %s::bigint,"
+    f"(%s::text, %s::text, %s::text, {_AT}, %s::float8, %s::float8, {_AT}, %s::float8, {_AT}, %s::bigint,"
     f" %s::float8, {_AT}, %s::float8, {_AT}, %s::float8, %s::float8)"
 )
 _ROLLUP_TABLES = ((MS_PER_HOUR, "market_data_hourly"), (MS_PER_DAY, "market_data_daily"))
@@ -94,11 +96,11 @@ _TABLES = {MS_PER_MINUTE: "market_data", **dict(_ROLLUP_TABLES)}
 # Fence a feed with a batch's token: kept (the seal mark moved on, the claims cleared) unless a newer token
 # holds it.
 _FENCE = (
-    "fenced AS (INSERT INTO feed_owners AS f (exchange, token, mark_lease, mark_seq) VALUES {rows}"
-    " ON CONFLICT (exchange) DO UPDATE SET token = EXCLUDED.token, mark_lease = EXCLUDED.mark_lease,"
+    "fenced AS (INSERT INTO feed_owners AS f (feed, token, mark_lease, mark_seq) VALUES {rows}"
+    " ON CONFLICT (feed) DO UPDATE SET token = EXCLUDED.token, mark_lease = EXCLUDED.mark_lease,"
     " mark_seq = CASE WHEN f.mark_lease = EXCLUDED.mark_lease THEN GREATEST(f.mark_seq, EXCLUDED.mark_seq)"
     " ELSE EXCLUDED.mark_seq END, pending = '{{}}'"
-    " WHERE f.token <= EXCLUDED.token RETURNING exchange)"
+    " WHERE f.token <= EXCLUDED.token RETURNING feed)"
 )
 _FENCE_ROW = "(%s::text, %s::bigint, %s::bigint, %s::bigint)"
 
@@ -109,7 +111,7 @@ def _merge_sql(minutes: int, rollups: Sequence[int], fences: int) -> str:
     def upsert(table: str, columns: str, rows: int, merge: str) -> str:
         return (
             f"INSERT INTO {table} AS m ({columns}) SELECT {columns} FROM (VALUES {', '.join([_ROW] * rows)})"
-            f" AS v({_COLUMNS}) WHERE EXISTS (SELECT 1 FROM claim) AND v.exchange IN (SELECT exchange FROM fenced)"
+            f" AS v(feed, {_COLUMNS}) WHERE EXISTS (SELECT 1 FROM claim) AND v.feed IN (SELECT feed FROM fenced)"
             f" ON CONFLICT (pair_name, exchange, timestamp) DO UPDATE SET {merge}"
         )
 
@@ -123,7 +125,7 @@ def _merge_sql(minutes: int, rollups: Sequence[int], fences: int) -> str:
     ]
     for (_, table), rows in zip(_ROLLUP_TABLES, rollups, strict=True):
         steps.append(f"{table} AS ({upsert(table, _COLUMNS, rows, _MERGE_ROLLUP)} RETURNING 1)")
-    return f"WITH {', '.join(steps)} SELECT exchange FROM fenced"
+    return f"WITH {', '.join(steps)} SELECT feed FROM fenced"
 
 
 # Take a feed over: a token at least as new replaces the one there and joins the pending claims; the seal
@@ -132,19 +134,20 @@ def _merge_sql(minutes: int, rollups: Sequence[int], fences: int) -> str:
 # the row's latest version, after waiting for a write in flight (a read of the mark in the same statement
 # would see the version before that write, and the new owner would replay rows the old one just stored).
 _CLAIM = """
-INSERT INTO feed_owners AS f (exchange, token, mark_lease, mark_seq) VALUES (%(exchange)s, %(token)s, %(token)s, 0)
-ON CONFLICT (exchange) DO UPDATE SET token = GREATEST(f.token, EXCLUDED.token),
+INSERT INTO feed_owners AS f (feed, token, mark_lease, mark_seq) VALUES (%(feed)s, %(token)s, %(token)s, 0)
+ON CONFLICT (feed) DO UPDATE SET token = GREATEST(f.token, EXCLUDED.token),
     pending = CASE WHEN f.token > EXCLUDED.token OR EXCLUDED.token = ANY (f.pending) THEN f.pending
                    ELSE array_append(f.pending, EXCLUDED.token) END
 RETURNING token, mark_lease, mark_seq, pending
 """
 
 
-def _row_params(exchange: str, symbol: str, start_ms: int, stats: PriceStats) -> tuple:
+def _row_params(feed: str, exchange: str, symbol: str, start_ms: int, stats: PriceStats) -> tuple:
     s = stats
     known = not math.isnan(s.first)  # NaN: a minute spooled before open and close were kept
     trades = (s.first, s.first_ts, s.last, s.last_ts) if known else (None, None, None, None)
-    return (symbol, exchange, start_ms, s.mean, s.low, s.low_ts, s.high, s.high_ts, s.count, *trades, s.volume, s.vwap)
+    extremes = (s.mean, s.low, s.low_ts, s.high, s.high_ts, s.count)
+    return (feed, symbol, exchange, start_ms, *extremes, *trades, s.volume, s.vwap)
 
 
 _SUMMARY = """
@@ -268,20 +271,22 @@ class PostgresMinuteStore:
         if not batch.rows:
             return self._move_marks(batch)
         minutes = [(r.exchange, r.symbol, r.minute_ms, _minute_stats(r)) for r in batch.rows]
-        exchanges = sorted({r.exchange for r in batch.rows})
+        # A symbol's minutes, and so its rollups, are all read under the one feed that holds it.
+        feed_of = {(r.exchange, r.symbol): r.feed for r in batch.rows}
+        feeds = sorted(set(feed_of.values()))
         params: list[object] = [batch.batch_id]
-        for exchange in exchanges:
-            fence = batch.fences.get(exchange, 0)
-            params.extend((exchange, fence, fence, batch.seq))
+        for feed in feeds:
+            fence = batch.fences.get(feed, 0)
+            params.extend((feed, fence, fence, batch.seq))
         for exchange, symbol, minute, stats in minutes:
-            params.extend(_row_params(exchange, symbol, minute, stats))
+            params.extend(_row_params(feed_of[exchange, symbol], exchange, symbol, minute, stats))
         rollup_sizes = []
         for grain, _ in _ROLLUP_TABLES:
             rolled = roll_up(minutes, grain)
             rollup_sizes.append(len(rolled))
             for (exchange, symbol, start), stats in rolled.items():
-                params.extend(_row_params(exchange, symbol, start, stats))
-        sql = _merge_sql(len(minutes), rollup_sizes, len(exchanges))
+                params.extend(_row_params(feed_of[exchange, symbol], exchange, symbol, start, stats))
+        sql = _merge_sql(len(minutes), rollup_sizes, len(feeds))
 
         def merge(cur: cursor) -> set[str]:
             try:
@@ -298,32 +303,32 @@ class PostgresMinuteStore:
                     "DELETE FROM market_data_batches WHERE applied_at < now() - %s::interval", (BATCH_ID_RETENTION,)
                 )
             )
-        return [exchange for exchange in exchanges if exchange not in kept]
+        return [feed for feed in feeds if feed not in kept]
 
     def _move_marks(self, batch: MinuteBatch) -> list[str]:
         """A batch with no rows (a replay that found nothing) still fences its feeds and moves their marks."""
         if not batch.fences:
             return []
         params: list[object] = []
-        for exchange, token in sorted(batch.fences.items()):
-            params.extend((exchange, token, token, batch.seq))
-        sql = f"WITH {_FENCE.format(rows=', '.join([_FENCE_ROW] * len(batch.fences)))} SELECT exchange FROM fenced"
+        for feed, token in sorted(batch.fences.items()):
+            params.extend((feed, token, token, batch.seq))
+        sql = f"WITH {_FENCE.format(rows=', '.join([_FENCE_ROW] * len(batch.fences)))} SELECT feed FROM fenced"
 
         def move(cur: cursor) -> set[str]:
             cur.execute(sql, params)
             return {row[0] for row in cur.fetchall()}
 
         kept = self._run(move)
-        return [exchange for exchange in sorted(batch.fences) if exchange not in kept]
+        return [feed for feed in sorted(batch.fences) if feed not in kept]
 
-    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
+    def claim(self, feed: str, token: int, timeout: float | None = None) -> list[SealMark]:
         def take(cur: cursor) -> tuple:
-            cur.execute(_CLAIM, {"exchange": exchange, "token": token})
+            cur.execute(_CLAIM, {"feed": feed, "token": token})
             return cur.fetchone()
 
         holder, mark_lease, mark_seq, pending = self._run(take, timeout=timeout)
         if holder != token:
-            raise FeedFenced(f"{exchange}: a newer fencing token holds the feed")
+            raise FeedFenced(f"{feed}: a newer fencing token holds the feed")
         marks = [SealMark(int(mark_lease), int(mark_seq))] + [SealMark(int(lease), 0) for lease in pending]
         return [mark for mark in marks if mark.lease != token]
 

@@ -17,7 +17,8 @@ merge into the exact open and close), the volume and the VWAP of the trades
 that carried a quantity; all nullable (null: no such trade, or a minute
 stored before version 4). Version 5 adds ``market_data.complete``: false for
 a minute that trades known to be lost (a gap the exchange's history could
-not fill) would have counted in.
+not fill) would have counted in. Version 6 names ``feed_owners``' key
+``feed``: an exchange, or a shard of one.
 """
 
 import psycopg2.extensions
@@ -89,6 +90,10 @@ MIGRATIONS: list[str] = [
     ),
     """
     ALTER TABLE market_data ADD COLUMN complete boolean NOT NULL DEFAULT true;
+    """,
+    # A feed is an exchange or a shard of one: what was fenced per exchange is fenced per feed, under the same name.
+    """
+    ALTER TABLE feed_owners RENAME COLUMN exchange TO feed;
     """,
 ]
 

@@ -14,8 +14,9 @@ Keys (``<p>`` is ``redis.key_prefix``):
   sorted sets of buckets per minute, second and tenth of a second
   (``lua.py`` has the format), score = the bucket's start (ms); each
   process's bucket is replaced whole on every write.
-- ``<p>:complete:<exchange>``: the feed's mark, value = the ms from which
-  the cache holds its data completely, set by the feed's owner. Redis
+- ``<p>:complete:<feed>``: the feed's mark (a feed is an exchange, or the
+  shard of it that holds a symbol: ``domain.feed_map``), value = the ms from
+  which the cache holds its data completely, set by the feed's owner. Redis
   restarted empty loses it: the owner then writes its window back, and
   readers (in every process) meanwhile leave that feed out of cached
   answers instead of trusting an empty cache.
@@ -41,6 +42,7 @@ from app.adapters.breaker import Breaker
 from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
 from app.config.schema import RedisConfig
 from app.domain.buckets import Bucket, CacheBatch
+from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
@@ -122,7 +124,9 @@ class RedisTickCache:
         retention_ms: int,
         retry_after: float,
         run: str,
+        feeds: FeedMap,
     ) -> None:
+        self._feeds = feeds
         self._writer = writer
         self._reader = reader
         self._prefix = prefix
@@ -133,8 +137,12 @@ class RedisTickCache:
         self._run = run
         self._window_script = reader.register_script(WINDOW)
 
-    def _mark_key(self, exchange: str) -> str:
-        return f"{self._prefix}:complete:{exchange}"
+    def _mark_key(self, feed: str) -> str:
+        return f"{self._prefix}:complete:{feed}"
+
+    def _symbol_marks(self, symbol: str, exchanges: Sequence[str]) -> list[str]:
+        """The marks of the feeds that hold ``symbol`` on each exchange, in the exchanges' order."""
+        return [self._mark_key(self._feeds.feed_of(exchange, symbol)) for exchange in exchanges]
 
     def _ticks_key(self, exchange: str, symbol: str) -> str:
         return f"{self._prefix}:ticks:{exchange}:{symbol}"
@@ -170,7 +178,7 @@ class RedisTickCache:
             keys.append(self._buckets_key(grain, bucket.exchange, bucket.symbol))
             args.extend((bucket.start_ms, _bucket_member(tag, bucket)))
 
-        marks = [self._mark_key(exchange) for exchange in {exchange for exchange, _ in groups}]
+        marks = [self._mark_key(feed) for feed in {tick.feed for tick in batch.ticks}]
 
         def send() -> bool:
             pipe = self._writer.pipeline(transaction=False)
@@ -197,20 +205,20 @@ class RedisTickCache:
             return True
         return self._write_breaker.call(send)
 
-    def mark(self, since_ms: int, exchanges: Sequence[str]) -> None:
+    def mark(self, since_ms: int, feeds: Sequence[str]) -> None:
         def send() -> None:
             pipe = self._writer.pipeline(transaction=False)
-            for exchange in exchanges:
-                pipe.set(self._mark_key(exchange), since_ms, px=self._ttl_ms, nx=True)
+            for feed in feeds:
+                pipe.set(self._mark_key(feed), since_ms, px=self._ttl_ms, nx=True)
             pipe.execute()
 
-        if exchanges:
+        if feeds:
             self._write_breaker.call(send)
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
         def fetch() -> list:
             pipe = self._reader.pipeline(transaction=False)
-            pipe.mget([self._mark_key(exchange) for exchange in exchanges])
+            pipe.mget(self._symbol_marks(symbol, exchanges))
             pipe.hmget(self._latest_key(symbol), list(exchanges))
             return pipe.execute()
 
@@ -227,12 +235,8 @@ class RedisTickCache:
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         keys = [
             key
-            for ex in exchanges
-            for key in (
-                *(self._buckets_key(grain, ex, symbol) for grain in GRAINS),
-                self._ticks_key(ex, symbol),
-                self._mark_key(ex),
-            )
+            for ex, mark in zip(exchanges, self._symbol_marks(symbol, exchanges), strict=True)
+            for key in (*(self._buckets_key(grain, ex, symbol) for grain in GRAINS), self._ticks_key(ex, symbol), mark)
         ]
         split = split_window(after_ms, to_ms)
         args: list[int] = [len(split.whole)]
@@ -261,7 +265,7 @@ class RedisTickCache:
 
         def fetch() -> list:
             pipe = self._reader.pipeline(transaction=False)
-            pipe.mget([self._mark_key(exchange) for exchange in exchanges])
+            pipe.mget(self._symbol_marks(symbol, exchanges))
             for exchange in exchanges:
                 pipe.zrangebyscore(self._buckets_key(grain_ms, exchange, symbol), from_ms, to_ms - 1)
             return pipe.execute()
@@ -285,13 +289,15 @@ class RedisTickCache:
         read.lost = tuple(lost)
         return read
 
-    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
+    def ticks_after(self, feed: str, marks: Sequence[SealMark]) -> list[Tick]:
         if not marks:
             return []
-        return self._write_breaker.call(lambda: self._scan_for(exchange, marks))
+        return self._write_breaker.call(lambda: self._scan_for(feed, marks))
 
-    def _scan_for(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
+    def _scan_for(self, feed: str, marks: Sequence[SealMark]) -> list[Tick]:
         """Every retained member of the feed's tick keys: a one-off when a feed is taken over.
+
+        A shard's keys are its exchange's whose symbol it holds (the others' leases would not match anyway).
 
         Members are read without scores (parsing scores is most of the cost);
         only the members found then have their scores (trade times) fetched.
@@ -300,8 +306,11 @@ class RedisTickCache:
         after = {f"{mark.lease:x}".encode(): mark.seq for mark in marks}
         found = []
         client = self._writer
+        exchange = self._feeds.exchange_of(feed)
         for key in client.scan_iter(match=f"{self._prefix}:ticks:{exchange}:*", count=500):
-            exchange, symbol = key[key_start:].decode().rsplit(":", 1)
+            symbol = key[key_start:].decode().rsplit(":", 1)[1]
+            if self._feeds.feed_of(exchange, symbol) != feed:
+                continue
             unsealed = self._unsealed_members(key, after)
             members = list(unsealed)
             for first in range(0, len(members), _SCAN_PAGE):
@@ -309,7 +318,7 @@ class RedisTickCache:
                 for member, score in zip(chunk, client.zmscore(key, chunk), strict=True):
                     if score is not None:  # trimmed meanwhile: too old to matter
                         price, lease, seq, quantity = unsealed[member]
-                        found.append(Tick(exchange, symbol, price, int(score), seq, quantity, lease=lease))
+                        found.append(Tick(exchange, symbol, price, int(score), seq, quantity, lease=lease, feed=feed))
         return found
 
     def _unsealed_members(

@@ -59,8 +59,8 @@ class TickCache(Pingable, Protocol):
         """The buckets of one grain with ``from_ms <= start < to_ms``, exchanges merged."""
         ...
 
-    def ticks_after(self, exchange: str, marks: Sequence[SealMark]) -> list[Tick]:
-        """The cached ticks of ``exchange`` read under one of the marks' leases, with a higher ``seq`` than its."""
+    def ticks_after(self, feed: str, marks: Sequence[SealMark]) -> list[Tick]:
+        """The cached ticks of ``feed`` read under one of the marks' leases, with a higher ``seq`` than its."""
         ...
 
 
@@ -68,10 +68,10 @@ class MinuteStore(Pingable, Protocol):
     """Per-minute aggregates, merged idempotently by batch id, fenced per feed."""
 
     def write(self, batch: MinuteBatch) -> list[str]:
-        """Merge a batch; returns the exchanges whose rows were refused for a stale fencing token."""
+        """Merge a batch; returns the feeds whose rows were refused for a stale fencing token."""
         ...
 
-    def claim(self, exchange: str, token: int, timeout: float | None = None) -> list[SealMark]:
+    def claim(self, feed: str, token: int, timeout: float | None = None) -> list[SealMark]:
         """Fence the feed with ``token``; returns what no stored batch holds: the feed's mark, and every
         other lease that claimed it since (from its first tick).
 
