@@ -38,8 +38,9 @@ test-servers:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    tinyproxy-bin dante-server chromium chromium-driver; }
 
+# Three pytest-xdist workers: most e2e time is spent waiting on servers, so three share two cores well.
 test: lint test-servers
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist worksteal --durations=20
 
 # wrk, from Debian's packages, drives the HTTP figures of the window benchmark.
 bench-tools:

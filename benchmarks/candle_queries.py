@@ -35,8 +35,7 @@ from app.domain.candles import parse_interval  # noqa: E402
 from app.domain.feed_map import FeedMap  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
-from app.domain.rollup import MS_PER_HOUR  # noqa: E402
-from app.domain.tick import MS_PER_MINUTE  # noqa: E402
+from app.domain.time_grid import MS_PER_HOUR, MS_PER_MINUTE  # noqa: E402
 from benchmarks.leftovers import forget_stored  # noqa: E402
 from benchmarks.window_queries import EXCHANGES, SYMBOL, Exchanges, serve, timed, wrk  # noqa: E402
 

@@ -46,7 +46,8 @@ from app.domain.feed_map import FeedMap  # noqa: E402
 from app.domain.market import Market  # noqa: E402
 from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
-from app.domain.tick import MS_PER_MINUTE, Tick, minute_start  # noqa: E402
+from app.domain.tick import Tick, minute_start  # noqa: E402
+from app.domain.time_grid import MS_PER_MINUTE  # noqa: E402
 from benchmarks.leftovers import forget_cached, forget_stored  # noqa: E402
 
 patch_psycopg()

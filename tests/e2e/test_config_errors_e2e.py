@@ -1,4 +1,6 @@
-"""A bad configuration stops the real entry points with one line that names the key, never a traceback."""
+"""A bad configuration stops the real entry points with one line that names the key, never a traceback.
+
+One bad value per program here; tests/service/test_config_errors.py checks every one in-process."""
 
 import os
 import subprocess
@@ -8,22 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.service.test_config_errors import BAD
 from tests.support.service import REPO
 
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize(
-    ("config", "line"),
-    [
-        ({"redis": {"url": "redis://127.0.0.1:70000/0"}}, "redis.url: not a valid URL"),
-        ({"redis": {"url": "127.0.0.1:6379"}}, "redis.url: must start with redis://"),
-        ({"aggregator": {"flush_interval_seconds": 0}}, "aggregator.flush_interval_seconds: must be greater than zero"),
-        ({"sources": {"live": {"tcp": [{"name": "a", "port": 70000}]}}}, "sources.live.tcp[0].port: 70000 is not"),
-    ],
-)
 @pytest.mark.parametrize("command", [["marketflow"], ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]])
-def test_a_bad_value_stops_startup_with_one_line(tmp_path: Path, config: dict, line: str, command: list[str]) -> None:
+def test_a_bad_value_stops_startup_with_one_line(tmp_path: Path, command: list[str]) -> None:
+    config, line = BAD[0]
     path = tmp_path / "marketflow.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "MARKETFLOW_CONFIG": str(path)}

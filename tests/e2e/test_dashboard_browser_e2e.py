@@ -26,7 +26,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
+def browser(start_service: Callable[[dict], Service]) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium, closed before the test's service stops (it depends on ``start_service`` for that
+    order): a page left open polls over kept-alive connections, and gunicorn's worker serves them until its
+    graceful timeout (20 s) ends the shutdown."""
     chromium = shutil.which("chromium")
     driver_path = shutil.which("chromedriver")
     if not chromium or not driver_path:
@@ -91,7 +94,8 @@ def test_dashboard_shows_live_prices_and_switches_mode(
     assert float(spread) >= 0
     assert len(texts(browser, "#charts canvas")) == 5
     assert texts(browser, "#mode") == ["test"]
-    assert "ok" in texts(browser, "#status", "class")[0]
+    # The badge follows /health's poll (every 2 s): the first one may have found the feeds still connecting.
+    wait_for(lambda: "ok" in texts(browser, "#status", "class")[0], message="the status badge ok")
     sources = texts(browser, "#sources tbody tr", "data-source")
     assert sources == ["test-exchange1", "test-exchange2", "test-exchange3"]
 

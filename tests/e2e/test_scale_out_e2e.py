@@ -16,7 +16,7 @@ import psycopg2
 from app.adapters.feeds.wire_line import encode_line
 from tests.support.metrics import scrape, summed
 from tests.support.net import LineExchange, wait_for
-from tests.support.service import Service
+from tests.support.service import Service, Starter
 from tests.support.throwaway import RedisServer
 
 TTL = 4.0
@@ -51,7 +51,7 @@ def send(exchanges: list[LineExchange], sent: Sent, n: int) -> None:
 
 def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_a_host(
     make_config: Callable[..., dict],
-    start_service: Callable[[dict], Service],
+    start_service: Starter[Service],
     exchanges: list[LineExchange],
     pg_dsn: str,
     pg: object,
@@ -61,7 +61,7 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
         leases={"ttl_seconds": TTL},
         aggregator={"checkpoint_seconds": 3600.0, "close_grace_seconds": 0.5, "flush_interval_seconds": 0.2},
     )
-    first, second = start_service(config), start_service(config)
+    first, second = start_service.together(config, config)
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         # Workers that boot late find the feeds taken by those that booted first, which hand the extra ones over.
@@ -145,21 +145,19 @@ def send_and_count(exchanges: list[LineExchange], sent: Sent, service: Service) 
     wait_for(lambda: counts(service) == expected, timeout=10, message="10 more ticks per feed")
 
 
-def two_hosts(
-    start_service: Callable[[dict], Service], config: dict, exchanges: list[LineExchange]
-) -> tuple[Service, Service]:
-    """Two masters of one worker each (a worker's pid is the one /health names), every feed owned and connected:
-    a line an exchange program sends before it has accepted its reader reaches nobody."""
-    first, second = start_service(config), start_service(config)
+def two_hosts(start_service: Starter[Service], config: dict, exchanges: list[LineExchange]) -> tuple[Service, Service]:
+    """Two masters of one worker each (a worker's pid is the one /health names), started together: a host that
+    came up later than its feeds' first take would have one handed over to it (a second connection)."""
+    first, second = start_service.together(config, config)
     wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
-    for exchange in exchanges:
+    for exchange in exchanges:  # and each connection accepted by its stand-in, which sends only to those
         exchange.wait_connected()
     return first, second
 
 
 def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
     make_config: Callable[..., dict],
-    start_service: Callable[[dict], Service],
+    start_service: Starter[Service],
     exchanges: list[LineExchange],
     pg_dsn: str,
     pg: object,
@@ -190,7 +188,7 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
 
 def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts_a_feed(
     make_config: Callable[..., dict],
-    start_service: Callable[[dict], Service],
+    start_service: Starter[Service],
     exchanges: list[LineExchange],
     pg_dsn: str,
     pg: object,

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from tests.support.net import free_port, wait_for
-from tests.support.service import Service
+from tests.support.service import Service, Starter
 from tests.support.throwaway import RedisServer
 
 
@@ -18,12 +18,15 @@ def seen_within_a_second(service: Service, path: str, check: Callable[[dict], bo
 
 
 def test_mode_and_proxy_changes_reach_every_process_and_survive_a_restart_with_or_without_redis(
-    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+    make_config: Callable[..., dict], start_service: Starter[Service]
 ) -> None:
     cache = RedisServer().start()
-    config = make_config(redis={"url": cache.url, "socket_timeout": 0.3, "retry_after": 0.5})
+    # Leases of 4 s, as in tests/e2e/test_scale_out_e2e.py: the two hosts share the feeds stably on a busy machine.
+    config = make_config(
+        redis={"url": cache.url, "socket_timeout": 0.3, "retry_after": 0.5}, leases={"ttl_seconds": 4.0}
+    )
     proxy = f"http://127.0.0.1:{free_port()}"
-    first, second = start_service(config), start_service(config)
+    first, second = start_service.together(config, config)
     try:
         status, body = first.post("/proxy/set-static", {"proxy": proxy, "policy": "fallback"})
         assert (status, body["enabled"], body["static"]) == (200, True, proxy)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import websocket
 
 from app.adapters.feeds.wire_line import encode_line
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import Service
 
@@ -127,6 +127,7 @@ def test_a_client_that_stops_reading_is_dropped_and_never_slows_the_pipeline(
     assert closed in (None, (1008, "client too slow: behind for over 1s"))
     fresh = connect(service, "?symbols=BTCUSDT")  # the service goes on serving others
     assert receive(fresh)["type"] == "subscribed"
+    fresh.close()  # else the service's stop waits out its close timeout for this client's answer
 
 
 def test_clients_are_told_when_the_service_shuts_down(

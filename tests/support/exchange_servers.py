@@ -12,6 +12,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from tests.support.net import wait_for
 
 
@@ -163,6 +164,14 @@ def kraken_trades(pair: str, trades: list[tuple[str, int]]) -> str:
     return json.dumps({"channel": "trade", "type": "update", "data": data})
 
 
+def _waiting_cooperatively(close: Callable[[], None], what: str) -> None:
+    """Run ``close``, which waits for a client's answer to a close frame, and wait for it through ``wait_for``:
+    a client in the test's own process (tests/support/in_process.py) answers only while the test yields."""
+    closing = threading.Thread(target=close, daemon=True)
+    closing.start()
+    wait_for(lambda: not closing.is_alive(), timeout=15, message=what)
+
+
 class FakeExchange:
     def __init__(self, kind: str, tls: ssl.SSLContext | None = None, acks: bool = True) -> None:
         self.kind = kind
@@ -239,16 +248,23 @@ class FakeExchange:
                     connection.send(message)
 
     def ping_clients(self, timeout: float = 5) -> bool:
-        """Ping every client; True when all answered with a pong."""
+        """Ping every client; True when all answered with a pong.
+
+        Polled through ``wait_for``: a client in the test's own process answers only while the test yields.
+        """
         with self._lock:
             waiters = [connection.ping(b"keepalive") for connection in self._connections]
-        return bool(waiters) and all(w.wait(timeout) for w in waiters)
+        try:
+            wait_for(lambda: all(w.is_set() for w in waiters), timeout, message="every client's pong")
+        except AssertionError:
+            return False
+        return bool(waiters)
 
     def close_clients(self, code: int = 1001, reason: str = "going away") -> None:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            connection.close(code, reason)
+            _waiting_cooperatively(lambda c=connection: c.close(code, reason), "a client's answer to our close")
 
     def drop_clients(self) -> None:
         """Cut the TCP connections without a close frame."""
@@ -264,7 +280,8 @@ class FakeExchange:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def close(self) -> None:
-        self._server.shutdown()
+        """Close every connection (1001, going away) and stop listening."""
+        _waiting_cooperatively(self._server.shutdown, f"the {self.kind} stand-in closed")
 
 
 class BinanceHistoryServer:
@@ -309,3 +326,4 @@ class BinanceHistoryServer:
 
     def close(self) -> None:
         self._server.shutdown()
+        self._server.server_close()

@@ -1,4 +1,5 @@
-"""In-memory stand-ins for the ports, for unit tests of the services only."""
+"""In-memory stand-ins for the ports: for unit tests of the services, and for the two ports an in-process
+service can't use for real (``MemoryControlChannel``, ``SilentRelay``)."""
 
 import dataclasses
 import time
@@ -6,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import gevent
+from gevent.event import Event
 
 from app.adapters.feeds.wire_line import decode_line
 from app.application.ports.feeds import Emit, FeedSource
@@ -296,3 +298,35 @@ class AllFeeds:
 
     def reading_since(self, feed: str) -> int | None:
         return 0 if feed in self._pipeline.attached() else None
+
+
+class MemoryControlChannel:
+    """The control channel of a process alone: the shared state held in memory, and no news from elsewhere.
+
+    Redis's own ``listen`` waits on a pub/sub socket, which in a process gevent has not patched stops
+    every greenlet; here it reports the state once, as a fresh subscription does, then waits for ever
+    (until the service's stop kills it).
+    """
+
+    def __init__(self) -> None:
+        self.state: dict[str, object] | None = None
+
+    def load(self) -> dict[str, object] | None:
+        return self.state
+
+    def publish(self, state: dict[str, object]) -> None:
+        self.state = dict(state)
+
+    def listen(self, changed: Callable[[], None]) -> None:
+        changed()
+        Event().wait()
+
+
+class SilentRelay:
+    """The tick relay of a process alone: nobody to send to, nothing ever received (see ``MemoryControlChannel``)."""
+
+    def send(self, run: str, ticks: Sequence[Tick]) -> None:
+        """Dropped: no other process's clients to reach."""
+
+    def listen(self, received: Callable[[str, list[Tick]], None]) -> None:
+        Event().wait()

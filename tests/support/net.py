@@ -1,10 +1,13 @@
 """Loopback helpers: free ports and a stand-in for one exchange program."""
 
+import contextlib
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+import gevent
 
 T = TypeVar("T")
 
@@ -18,7 +21,11 @@ def free_port() -> int:
 def wait_for(
     predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, message: str = "condition"
 ) -> T:
-    """Poll until ``predicate()`` returns something truthy; return it."""
+    """Poll until ``predicate()`` returns something truthy; return it.
+
+    It waits with ``gevent.sleep``, so a service running in this process (tests/support/in_process.py)
+    goes on meanwhile; outside gevent's loop that is a plain sleep.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
@@ -26,7 +33,7 @@ def wait_for(
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+        gevent.sleep(interval)
 
 
 class LineExchange:
@@ -88,5 +95,7 @@ class LineExchange:
     def close(self) -> None:
         self._stop.set()
         self.drop_clients()
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the waiting accept() now, not at its next timeout
         self._server.close()
         self._thread.join(timeout=2)

@@ -1,4 +1,11 @@
-"""A real marketflow service: gunicorn started from the repository, driven over HTTP."""
+"""The service under test, run two ways from one configuration dict.
+
+``Service`` is a real ``gunicorn -c gunicorn.conf.py wsgi:app`` process driven over loopback HTTP;
+``InProcessService`` (tests/support/in_process.py) is the very container the server builds, started in
+the test's own process and driven through Flask's test client. Both answer ``request``, ``get``,
+``post``, ``logs`` and ``stop`` alike, so one scenario runs against either: in-process where the server
+plays no part, through gunicorn where it does.
+"""
 
 import contextlib
 import json
@@ -9,9 +16,11 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from http.client import HTTPConnection
 from pathlib import Path
+from typing import Generic, NamedTuple, Self, TypeVar
 
 import redis
 import yaml
@@ -36,10 +45,22 @@ def http(method: str, url: str, timeout: float = 5.0, body: object = None) -> tu
         return error.code, json.loads(error.read())
 
 
-class Service:
-    """Writes ``config`` to a file and runs ``gunicorn -c gunicorn.conf.py wsgi:app`` on it."""
+class Answer(NamedTuple):
+    """One HTTP answer: its status, its headers (looked up by any case) and its body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+class ServiceUnderTest:
+    """What both ways of running the service share: the configuration file, and requests by path."""
 
     def __init__(self, config: dict, workdir: Path) -> None:
+        # A port of its own: gunicorn listens on it; in-process it is the one requests are addressed to.
         self.port = free_port()
         # One worker unless a test asks for more (the default is one per CPU).
         http_config = {"workers": 1, **config.get("http", {}), "port": self.port, "host": "127.0.0.1"}
@@ -51,14 +72,65 @@ class Service:
         config.setdefault("aggregator", {}).setdefault("spool_path", str(workdir / f"spool-{self.port}.jsonl"))
         self.config_path = workdir / f"marketflow-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
-        self.log_path = workdir / f"service-{self.port}.log"
-        self.process: subprocess.Popen | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Service":
+    def start(self) -> Self:
+        self.launch()
+        self.wait_up()
+        return self
+
+    def launch(self) -> None:
+        """Set it going, without waiting for it to answer."""
+        raise NotImplementedError
+
+    def wait_up(self) -> None:
+        """Wait until it answers with its pipeline running."""
+        raise NotImplementedError
+
+    def request(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> Answer:
+        """One request with exactly these headers (Host too, when given) and this body."""
+        raise NotImplementedError
+
+    def get(self, path: str) -> tuple[int, dict]:
+        answer = self.request("GET", path)
+        return answer.status, answer.json()
+
+    def post(self, path: str, body: object = None) -> tuple[int, dict]:
+        """``body``: sent as JSON, or as it is when bytes."""
+        if body is None:
+            answer = self.request("POST", path)
+        else:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            answer = self.request("POST", path, {"Content-Type": "application/json"}, data)
+        return answer.status, answer.json()
+
+    def logs(self) -> str:
+        """Everything it logged so far, one JSON object a line."""
+        raise NotImplementedError
+
+    def stop(self) -> int:
+        """Stop it the way its operator would; 0 when it stopped cleanly."""
+        raise NotImplementedError
+
+
+class Service(ServiceUnderTest):
+    """Writes ``config`` to a file and runs ``gunicorn -c gunicorn.conf.py wsgi:app`` on it."""
+
+    process: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.config_path.with_name(f"service-{self.port}.log")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def launch(self) -> None:
         env = {**os.environ, "MARKETFLOW_CONFIG": str(self.config_path)}
         for var in (
             "MARKETFLOW_MODE",
@@ -77,12 +149,13 @@ class Service:
             stderr=self._log,
             start_new_session=True,  # its own process group, so crash() reaches the worker too
         )
+
+    def wait_up(self) -> None:
         try:
             wait_for(self._up, timeout=20, message=f"service on {self.port} ({self.log_path})")
         except BaseException:  # never left running behind a failed test
             self.crash()
             raise
-        return self
 
     def _up(self) -> bool:
         if self.process.poll() is not None:
@@ -93,14 +166,16 @@ class Service:
             return False
         return body.get("pipeline", {}).get("running", False)
 
-    def get(self, path: str) -> tuple[int, dict]:
-        return http("GET", self.base + path)
-
-    def post(self, path: str, body: object = None) -> tuple[int, dict]:
-        return http("POST", self.base + path, body=body)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def request(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes | None = None
+    ) -> Answer:
+        connection = HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request(method, path, body=body, headers=dict(headers or {}))
+            response = connection.getresponse()
+            return Answer(response.status, response.headers, response.read())
+        finally:
+            connection.close()
 
     def crash(self) -> None:
         """kill -9 of the whole service, master and worker: nothing gets to clean up."""
@@ -133,3 +208,37 @@ def private_service(workdir: Path, pg_dsn: str) -> Iterator[Service]:
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)
+
+
+S = TypeVar("S", bound=ServiceUnderTest)
+
+
+class Starter(Generic[S]):
+    """``start(config)`` for a test, and ``start.together(config, ...)`` for services meant to come up at the same
+    moment (hosts sharing the feeds). Each is stopped when the test ends, whatever happened."""
+
+    def __init__(self, kind: Callable[[dict, Path], S], workdir: Path) -> None:
+        self._kind = kind
+        self._workdir = workdir
+        self.running: list[S] = []
+
+    def __call__(self, config: dict) -> S:
+        return self.together(config)[0]
+
+    def together(self, *configs: dict) -> list[S]:
+        """All launched first, then each waited for."""
+        services = [self._kind(config, self._workdir) for config in configs]
+        for service in services:
+            service.launch()
+            self.running.append(service)
+        for service in services:
+            service.wait_up()
+        return services
+
+
+@contextmanager
+def starter(kind: Callable[[dict, Path], S], workdir: Path) -> Iterator[Starter[S]]:
+    start = Starter(kind, workdir)
+    yield start
+    for service in start.running:
+        service.stop()

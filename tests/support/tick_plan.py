@@ -1,5 +1,6 @@
 """A known tick stream and what PostgreSQL must hold for it afterwards."""
 
+import fcntl
 import json
 import math
 import time
@@ -9,7 +10,8 @@ from pathlib import Path
 import psycopg2
 
 from app.adapters.feeds.wire_line import encode_line
-from app.domain.tick import MS_PER_MINUTE, minute_start
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_MINUTE
 
 RECORD = Path(__file__).resolve().parents[2] / "artifacts" / "fault-record.json"
 
@@ -67,8 +69,13 @@ def rows_match(expected: dict[tuple, tuple], stored: dict[tuple, tuple]) -> bool
 
 
 def record(fault: str, **figures: object) -> None:
-    """Append one scenario's figures to artifacts/fault-record.json (the README's table)."""
+    """Append one scenario's figures to artifacts/fault-record.json (the README's table).
+
+    Under a lock: scenarios running at once in other pytest-xdist workers write the same file.
+    """
     RECORD.parent.mkdir(exist_ok=True)
-    runs = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-    runs[fault] = figures
-    RECORD.write_text(json.dumps(runs, indent=2) + "\n")
+    with RECORD.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+        runs[fault] = figures
+        RECORD.write_text(json.dumps(runs, indent=2) + "\n")

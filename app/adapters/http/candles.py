@@ -6,10 +6,10 @@ import gevent
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app.adapters.http.formatting import iso_ms
 from app.adapters.http.services import services
 from app.application.candle_queries import CandleAnswer
 from app.domain.candles import DEFAULT_LIMIT, Candle, InvalidCandleRequest, parse_instant, parse_interval, parse_limit
+from app.domain.iso_instant import iso_ms
 
 candles_bp = Blueprint("candles", __name__, url_prefix="/candles")
 

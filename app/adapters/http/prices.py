@@ -5,9 +5,9 @@ from collections.abc import Callable
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from app.adapters.http.formatting import iso_ms
 from app.adapters.http.services import services
 from app.application.price_queries import WindowAnswer
+from app.domain.iso_instant import iso_ms
 from app.domain.period import parse_period
 from app.domain.stats import PriceStats
 

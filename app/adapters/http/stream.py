@@ -28,11 +28,11 @@ from geventwebsocket.exceptions import WebSocketError
 
 from app.adapters.http.access import AccessDenied, denied
 from app.adapters.http.errors import error_response
-from app.adapters.http.formatting import iso_ms
 from app.adapters.http.services import services
 from app.adapters.http.websocket import UPGRADE_KEY, HandshakeError, ServerWebSocket, accept_key
 from app.application.price_stream import PriceStream, Subscriber
 from app.domain.errors import DomainError
+from app.domain.iso_instant import iso_ms
 from app.domain.market import Market
 
 log = logging.getLogger(__name__)

@@ -1,23 +1,30 @@
-"""Mode switching, degraded startup and error handling of the running service."""
+"""Mode switching, degraded startup and error handling of the service, in-process.
 
-import json
+Through gunicorn, mode switches are checked across processes (tests/e2e/test_shared_control_e2e.py) and
+from the dashboard, and the errors the server answers itself (a request line over 4 KiB: 414) by
+tests/e2e/test_hostile_clients_e2e.py."""
+
 import time
-import urllib.request
 from collections.abc import Callable
 
 import pytest
+from flask.testing import FlaskClient
 
 from app.adapters.feeds.wire_line import encode_line
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from tests.support.net import LineExchange, free_port, wait_for
-from tests.support.service import Service
+from tests.support.service import ServiceUnderTest
 from tests.support.throwaway import RedisServer
+
+Start = Callable[[dict], ServiceUnderTest]
 
 
 def test_switching_modes_swaps_the_sources_and_repeating_is_harmless(
-    make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
+    make_config: Callable[..., dict],
+    start_in_process: Start,
+    exchanges: list[LineExchange],
 ) -> None:
-    service = start_service(make_config(mode="test"))
+    service = start_in_process(make_config(mode="test"))
     assert service.get("/mode") == (
         200,
         {"mode": "test", "exchanges": ["test-exchange1", "test-exchange2", "test-exchange3"]},
@@ -50,7 +57,7 @@ def test_switching_modes_swaps_the_sources_and_repeating_is_harmless(
 
 
 def test_starts_without_redis_and_postgres_and_reads_feeds_once_redis_appears(
-    make_config: Callable[..., dict], start_service: Callable[[dict], Service]
+    make_config: Callable[..., dict], start_in_process: Start
 ) -> None:
     """A feed needs a lease, and a lease needs Redis: until it appears nobody reads, so nothing is read twice."""
     cache = RedisServer()  # not started yet
@@ -59,7 +66,7 @@ def test_starts_without_redis_and_postgres_and_reads_feeds_once_redis_appears(
         redis={"url": cache.url},
         postgres={"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/none"},
     )
-    service = start_service(config)
+    service = start_in_process(config)
     try:
         status, health = service.get("/health")
         assert status == 200
@@ -79,9 +86,11 @@ def test_starts_without_redis_and_postgres_and_reads_feeds_once_redis_appears(
 
 
 def test_malformed_feed_lines_are_counted_and_the_feed_goes_on(
-    make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
+    make_config: Callable[..., dict],
+    start_in_process: Start,
+    exchanges: list[LineExchange],
 ) -> None:
-    service = start_service(make_config(sources={"live": {"max_line_bytes": 200}}))
+    service = start_in_process(make_config(sources={"live": {"max_line_bytes": 200}}))
     exchanges[0].wait_connected()
     now = int(time.time() * 1000)
     exchanges[0].send(
@@ -119,19 +128,6 @@ def test_malformed_feed_lines_are_counted_and_the_feed_goes_on(
     assert source["state"] == "connected"
 
 
-@pytest.fixture(scope="module")
-def idle_service(tmp_path_factory: pytest.TempPathFactory) -> Service:
-    """A test-mode service for request-level checks (no shared state is asserted)."""
-    config = {
-        "mode": "test",
-        "redis": {"url": f"redis://127.0.0.1:{free_port()}/0"},
-        "postgres": {"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/none"},
-    }
-    service = Service(config, tmp_path_factory.mktemp("idle")).start()
-    yield service
-    service.stop()
-
-
 @pytest.mark.parametrize(
     ("method", "path", "status", "error"),
     [
@@ -142,7 +138,6 @@ def idle_service(tmp_path_factory: pytest.TempPathFactory) -> Service:
         ("GET", "/prices/highest/BTCUSDT?period=%EF%BC%91m", 400, "invalid period"),
         ("GET", "/prices/highest/BTCUSDT?period=%201m%20", 400, "invalid period"),
         ("GET", "/prices/lowest/BTCUSDT?period=99999999h", 400, "longer than 366 days"),
-        ("GET", "/prices/lowest/BTCUSDT?period=" + "9" * 10_000, 414, "request line is too large"),
         ("GET", "/prices/lowest/BTCUSDT?period=" + "9" * 2_000, 400, "invalid period"),
         ("GET", "/prices/latest/NOPEUSDT", 404, "unknown symbol 'NOPEUSDT'"),
         ("GET", "/prices/latest/nasdaq/BTCUSDT", 404, "unknown exchange 'nasdaq'"),
@@ -153,11 +148,10 @@ def idle_service(tmp_path_factory: pytest.TempPathFactory) -> Service:
         ("POST", "/mode/paper", 404, "unknown mode 'paper'"),
     ],
 )
-def test_bad_requests_get_a_json_4xx(idle_service: Service, method: str, path: str, status: int, error: str) -> None:
-    from tests.support.service import http
-
-    got_status, body = http(method, idle_service.base + path)
-    assert got_status == status
+def test_bad_requests_get_a_json_4xx(client: FlaskClient, method: str, path: str, status: int, error: str) -> None:
+    response = client.open(path, method=method)
+    body = response.get_json()
+    assert response.status_code == status
     assert error.lower() in body["error"].lower()
     assert set(body) == {"error"}
 
@@ -171,10 +165,9 @@ def test_bad_requests_get_a_json_4xx(idle_service: Service, method: str, path: s
         ("/proxy/set-static", ["OPTIONS", "POST"]),
     ],
 )
-def test_options_answers_json(idle_service: Service, path: str, methods: list[str]) -> None:
-    request = urllib.request.Request(idle_service.base + path, method="OPTIONS")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-        assert response.headers["Content-Type"] == "application/json"
-        assert response.headers["Allow"] == ", ".join(methods)
-        assert json.loads(response.read()) == {"methods": methods}
+def test_options_answers_json(client: FlaskClient, path: str, methods: list[str]) -> None:
+    response = client.options(path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Allow"] == ", ".join(methods)
+    assert response.get_json() == {"methods": methods}

@@ -1,12 +1,13 @@
-"""Window answers over a real gunicorn: exact for every period form, long periods over stored minutes,
-and a Redis that restarted empty in the middle of the stream."""
+"""Window answers, in-process: exact for every period form, long periods over stored minutes, and a Redis
+that restarted empty in the middle of the stream. (Through gunicorn the same queries are checked by
+tests/e2e/test_prices_e2e.py.)"""
 
 import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
+import gevent
 import psycopg2
 import redis
 
@@ -14,10 +15,11 @@ from app.adapters.feeds.wire_line import encode_line
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.domain.minutes import MinuteBatch, MinuteRow
-from app.domain.tick import MS_PER_MINUTE, minute_start
+from app.domain.tick import minute_start
+from app.domain.time_grid import MS_PER_MINUTE
 from tests.support.fakes import SEQ
 from tests.support.net import LineExchange, wait_for
-from tests.support.service import Service
+from tests.support.service import ServiceUnderTest
 from tests.support.throwaway import RedisServer
 
 RETENTION_MS = 60_000  # the tests' window.raw_seconds
@@ -35,7 +37,7 @@ def feed(exchanges: list[LineExchange], ticks: list[Fed]) -> None:
             exchange.send(*lines)
 
 
-def settled(service: Service, total: int) -> None:
+def settled(service: ServiceUnderTest, total: int) -> None:
     def done() -> bool:
         health = service.get("/health")[1]
         aggregator = health["aggregator"]
@@ -44,7 +46,7 @@ def settled(service: Service, total: int) -> None:
     wait_for(done, timeout=20, message=f"{total} ticks cached and sealed")
 
 
-def check(service: Service, ticks: list[Fed], path: str, exchange: str | None = None) -> dict:
+def check(service: ServiceUnderTest, ticks: list[Fed], path: str, exchange: str | None = None) -> dict:
     """The answer at ``path`` equals brute force over the fed ticks in the span it says it covers."""
     status, body = service.get(path)
     lo, hi = ms(body["from"]), ms(body["to"])
@@ -64,7 +66,7 @@ def check(service: Service, ticks: list[Fed], path: str, exchange: str | None = 
     return body
 
 
-def connected(service: Service, exchanges: list[LineExchange]) -> None:
+def connected(service: ServiceUnderTest, exchanges: list[LineExchange]) -> None:
     for exchange in exchanges:
         exchange.wait_connected()
     wait_for(lambda: all(s["state"] == "connected" for s in service.get("/health")[1]["sources"]), message="up")
@@ -80,11 +82,11 @@ def recent_ticks(rng: random.Random, now: int, count: int, span_ms: int) -> list
 
 def test_every_period_form_is_exact_to_the_millisecond(
     make_config: Callable[..., dict],
-    start_service: Callable[[dict], Service],
+    start_in_process: Callable[[dict], ServiceUnderTest],
     exchanges: list[LineExchange],
     pg: psycopg2.extensions.connection,  # no stored minute of another test may count here
 ) -> None:
-    service = start_service(make_config(aggregator={"checkpoint_seconds": 0.5}))
+    service = start_in_process(make_config(aggregator={"checkpoint_seconds": 0.5}))
     connected(service, exchanges)
     rng = random.Random(11)
     ticks = recent_ticks(rng, int(time.time() * 1000), 600, 50_000)
@@ -102,7 +104,7 @@ def test_every_period_form_is_exact_to_the_millisecond(
 
 def test_thirty_days_read_stored_minutes_and_rollups_exactly(
     make_config: Callable[..., dict],
-    start_service: Callable[[dict], Service],
+    start_in_process: Callable[[dict], ServiceUnderTest],
     exchanges: list[LineExchange],
     pg_dsn: str,
     pg: psycopg2.extensions.connection,
@@ -119,7 +121,7 @@ def test_thirty_days_read_stored_minutes_and_rollups_exactly(
     store = PostgresMinuteStore(ConnectionPool(pg_dsn, 1, 5.0, 2, 30_000), retry_after=1.0, call_timeout=60)
     for start in range(0, len(seeded), 2000):
         store.write(MinuteBatch(f"seed-{start}", tuple(seeded[start : start + 2000]), SEQ))
-    service = start_service(make_config(aggregator={"checkpoint_seconds": 0.5}))
+    service = start_in_process(make_config(aggregator={"checkpoint_seconds": 0.5}))
     connected(service, exchanges)
     ticks = [*recent_ticks(rng, int(time.time() * 1000), 200, 40_000), ("exchange2", 1000.0, int(time.time() * 1000))]
     feed(exchanges, ticks)
@@ -144,49 +146,45 @@ def test_thirty_days_read_stored_minutes_and_rollups_exactly(
 
 
 def test_a_redis_restarted_empty_mid_stream_is_noticed_and_written_back(
+    own_redis: RedisServer,
     make_config: Callable[..., dict],
-    start_service: Callable[[dict], Service],
+    start_in_process: Callable[[dict], ServiceUnderTest],
     exchanges: list[LineExchange],
-    tmp_path: Path,
 ) -> None:
-    cache = RedisServer().start()
-    try:
-        service = start_service(make_config(redis={"url": cache.url, "retry_after": 0.3}))
-        connected(service, exchanges)
-        up = int(time.time() * 1000)  # the process holds everything it received after this
-        time.sleep(2.0)
-        rng = random.Random(2)
-        # All newer than up + 1.5 s: a window of whole seconds back from any later moment that starts after
-        # ``up`` (below) starts before them.
-        ticks = recent_ticks(rng, int(time.time() * 1000), 51, 500)
-        feed(exchanges, ticks)
-        settled(service, len(ticks))
-        cache.kill()
-        cache.start()  # same port, empty, between two writes
-        more = [("exchange1", 123.0, int(time.time() * 1000))]
-        feed(exchanges, more)
-        everything = [*ticks, *more]
-        health = wait_for(
-            lambda: (
-                (h := service.get("/health")[1])["pipeline"]["cache_lost"] == 1
-                and h["pipeline"]["cache_consistent"]
-                and h
-            ),
-            timeout=15,
-            message="the loss noticed and the window written back",
-        )
-        assert health["pipeline"]["drops"]["cache_write_failed"] == 0
-        members = sum(
-            redis.Redis.from_url(cache.url).zcard(k) for k in redis.Redis.from_url(cache.url).keys("*:ticks:*")
-        )
-        assert members == len(everything)
-        # Inside this process's lifetime the answer is exact again, from Redis.
-        lifetime = (int(time.time() * 1000) - up) // 1000
-        assert check(service, everything, f"/prices/average/BTCUSDT?period={lifetime}s")["count"] == len(everything)
-        check(service, everything, f"/prices/highest/BTCUSDT?period={lifetime}s")
-        # Reaching back before this process started: Redis may have lost a predecessor's ticks, and says so.
-        status, body = service.get("/prices/average/BTCUSDT?period=1m")
-        assert (status, body["count"], body.get("partial")) == (200, len(everything), True)
-        assert "Redis lost its data" in body["partial_reason"]
-    finally:
-        cache.kill()
+    # Checkpoints every 0.5 s: the open minute's ticks are sealed (``settled``) within a second.
+    config = make_config(redis={"url": own_redis.url, "retry_after": 0.3}, aggregator={"checkpoint_seconds": 0.5})
+    service = start_in_process(config)
+    connected(service, exchanges)
+    up = int(time.time() * 1000)  # the process holds everything it received after this
+    gevent.sleep(2.0)
+    rng = random.Random(2)
+    # All newer than up + 1.5 s: a window of whole seconds back from any later moment that starts after
+    # ``up`` (below) starts before them.
+    ticks = recent_ticks(rng, int(time.time() * 1000), 51, 500)
+    feed(exchanges, ticks)
+    settled(service, len(ticks))
+    own_redis.kill()
+    own_redis.start()  # same port, empty, between two writes
+    more = [("exchange1", 123.0, int(time.time() * 1000))]
+    feed(exchanges, more)
+    everything = [*ticks, *more]
+    health = wait_for(
+        lambda: (
+            (h := service.get("/health")[1])["pipeline"]["cache_lost"] == 1 and h["pipeline"]["cache_consistent"] and h
+        ),
+        timeout=15,
+        message="the loss noticed and the window written back",
+    )
+    assert health["pipeline"]["drops"]["cache_write_failed"] == 0
+    members = sum(
+        redis.Redis.from_url(own_redis.url).zcard(k) for k in redis.Redis.from_url(own_redis.url).keys("*:ticks:*")
+    )
+    assert members == len(everything)
+    # Inside this process's lifetime the answer is exact again, from Redis.
+    lifetime = (int(time.time() * 1000) - up) // 1000
+    assert check(service, everything, f"/prices/average/BTCUSDT?period={lifetime}s")["count"] == len(everything)
+    check(service, everything, f"/prices/highest/BTCUSDT?period={lifetime}s")
+    # Reaching back before this process started: Redis may have lost a predecessor's ticks, and says so.
+    status, body = service.get("/prices/average/BTCUSDT?period=1m")
+    assert (status, body["count"], body.get("partial")) == (200, len(everything), True)
+    assert "Redis lost its data" in body["partial_reason"]
