@@ -20,7 +20,7 @@ import math
 import time
 from collections import defaultdict
 
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from tests.support.exchange_servers import coinbase_trades
 from tests.support.wide.base import (
     DELISTED,

@@ -17,7 +17,7 @@ pair is ``cancel_only`` and can be subscribed; a delisted one drops out.
 
 import math
 
-from app.adapters.http.formatting import iso_ms
+from app.domain.iso_instant import iso_ms
 from tests.support.exchange_servers import kraken_trades
 from tests.support.wide.base import DELISTED, HALTED, Listed, Peer, Trade, WideExchange, now_ms, parse_object
 from tests.support.wide.rest import Query, RestAnswer, Route, param
