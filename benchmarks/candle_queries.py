@@ -98,7 +98,7 @@ def main() -> None:
     print(
         f"seeded {seeded:,} stored minutes ({STORED_DAYS} days, 3 exchanges) in {time.perf_counter() - started:.0f} s"
     )
-    market = Market.of(base.symbols, EXCHANGES)
+    market = Market(base.symbols, EXCHANGES)
     window = RecentWindow(retention_ms, 1)
     # No cache and no feed read here: every span asked for is stored.
     queries = PriceQueries(

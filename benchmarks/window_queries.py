@@ -192,7 +192,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
     feed.history(base.window.raw_seconds)
     feeder = gevent.spawn(feed.live)
     gevent.sleep(1.0)  # the feed catches up with the time the history took to write
-    market = Market.of(base.symbols, EXCHANGES)
+    market = Market(base.symbols, EXCHANGES)
     queries = PriceQueries(
         market,
         Exchanges(),  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ from app.application.ports.feeds import FeedSource
 from app.application.process_report import Drops, PipelineReport
 from app.application.source_status import SourceSnapshot
 from app.application.tick_collector import TickCollector, TickObserver
+from app.domain.pair_state import PairState
 
 
 class Pipeline:
@@ -89,6 +90,11 @@ class Pipeline:
     def sources(self) -> dict[str, SourceSnapshot]:
         """Every feed this process has read, as of now."""
         return {name: status.snapshot() for name, status in self._ingestion.statuses.items()}
+
+    def pair_changes(self) -> dict[str, dict[str, PairState]]:
+        """Per feed read here now, its pairs whose state changed since the last call (the pair catalogue's)."""
+        statuses = self._ingestion.statuses
+        return {name: changed for name in self.attached() if (changed := statuses[name].changed_pairs())}
 
     def observe(self, *observers: TickObserver) -> None:
         """Show every batch of decoded ticks, in order, to these too (connected by the composition root)."""

@@ -8,6 +8,7 @@ from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.redis.control_channel import RedisControlChannel
 from app.adapters.redis.feed_leases import RedisFeedLeases
+from app.adapters.redis.pair_registry import RedisPairRegistry
 from app.adapters.redis.tick_cache import RedisTickCache, make_client
 from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.spool.file_spool import FileSpool
@@ -55,6 +56,9 @@ class RedisCoordination:
 
     def relay(self) -> RedisTickRelay:
         return RedisTickRelay(self._client, self._redis.key_prefix, self._redis.retry_after)
+
+    def pairs(self) -> RedisPairRegistry:
+        return RedisPairRegistry(self._client, self._redis.key_prefix, self._redis.retry_after)
 
 
 def file_spool(aggregator: AggregatorConfig, run: str) -> FileSpool:

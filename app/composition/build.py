@@ -22,7 +22,15 @@ from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.health import HealthService
 from app.application.incomplete_minutes import IncompleteMinutes
 from app.application.modes import ModeService
-from app.application.ports.coordination import ControlChannel, ControlCopy, FeedLeases, ProcessRegistry, TickRelay
+from app.application.pair_catalogue import PairCatalogue
+from app.application.ports.coordination import (
+    ControlChannel,
+    ControlCopy,
+    FeedLeases,
+    PairRegistry,
+    ProcessRegistry,
+    TickRelay,
+)
 from app.application.ports.feeds import FeedSource
 from app.application.ports.storage import BatchSpool, MarkableStore, TickCache
 from app.application.price_queries import PriceQueries
@@ -54,6 +62,7 @@ def build_container(
     channel: ControlChannel | None = None,
     control_copy: ControlCopy | None = None,
     relay: TickRelay | None = None,
+    pairs: PairRegistry | None = None,
     sources: Mapping[str, Sequence[FeedSource]] | None = None,
 ) -> Container:
     """The process, idle; a port left out is the real adapter the configuration names."""
@@ -78,7 +87,7 @@ def build_container(
     feed_map = build_feed_map(config)
     if sources is None:
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
-    market = Market.of(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
+    market = Market(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
 
     redis = adapters.RedisCoordination(config.redis)
     lease_settings = LeaseSettings(config.leases.ttl_seconds)
@@ -108,7 +117,8 @@ def build_container(
     candles = CandleQueries(queries, measured_store, retention_ms)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
     relay_service = StreamRelay(relay or redis.relay(), stream, run, feeds)
-    pipeline.observe(relay_service, continuity)
+    catalogue = PairCatalogue(pairs or redis.pairs(), pipeline, feed_map, market, modes)
+    pipeline.observe(relay_service, continuity, catalogue)
     reporter = ProcessReporter(pipeline, aggregator, feeds, gaps, stream, proxy, host, pid, run)
     feeds.reporter = reporter
     health = HealthService(reporter, registry, modes, {"redis": measured_cache, "postgres": measured_store})
@@ -123,6 +133,7 @@ def build_container(
         modes=modes,
         queries=queries,
         candles=candles,
+        catalogue=catalogue,
         reporter=reporter,
         health=health,
         proxy=proxy,

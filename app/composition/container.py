@@ -12,6 +12,7 @@ from app.application.candle_queries import CandleQueries
 from app.application.feed_ownership import FeedOwnership
 from app.application.health import HealthService
 from app.application.modes import ModeService
+from app.application.pair_catalogue import PairCatalogue
 from app.application.pipeline import Pipeline
 from app.application.price_queries import PriceQueries
 from app.application.price_stream import PriceStream
@@ -37,6 +38,7 @@ class Container:
     modes: ModeService
     queries: PriceQueries
     candles: CandleQueries
+    catalogue: PairCatalogue
     reporter: ProcessReporter
     health: HealthService
     proxy: ProxyService
@@ -62,6 +64,7 @@ class Container:
         self.feeds.start()
         self.control.start()
         self.relay.start()
+        self.catalogue.start()
         self.proxy.start()
         log.info("pipeline started", extra={"mode": self.modes.mode})
         log.info(self.access.rule)
@@ -81,6 +84,7 @@ class Container:
         self.started = False
         self.control.stop()
         self.relay.stop()
+        self.catalogue.stop()
         self.stream.close_all()
         self.proxy.stop()
         self.feeds.stop_taking()

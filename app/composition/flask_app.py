@@ -25,6 +25,7 @@ def create_app(container: Container) -> Flask:
     app.extensions[EXTENSION_KEY] = HttpServices(
         container.queries,
         container.candles,
+        container.catalogue,
         container.modes,
         container.health,
         container.proxy,

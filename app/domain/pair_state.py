@@ -18,3 +18,11 @@ class PairState:
     state: str
     since_ms: int
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PairActivity:
+    """A pair's trades: how many (added up over publications), and the latest one's time (None: none yet)."""
+
+    ticks: int
+    last_ms: int | None

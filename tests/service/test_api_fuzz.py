@@ -20,7 +20,7 @@ from tests.support.in_process import InProcessService
 def every_answer_is_documented_and_never_a_server_error(schema: OpenApiSchema, examples: int) -> None:
     """``examples`` requests per operation, each checked against the document."""
     operations = [result.ok() for result in schema.exclude(method="POST", path="/mode/{mode}").get_all_operations()]
-    assert len(operations) == 21, [o.label for o in operations]  # all but POST /mode and the document itself
+    assert len(operations) == 22, [o.label for o in operations]  # all but POST /mode and the document itself
 
     for operation in operations:
 
@@ -57,6 +57,7 @@ def test_the_document_lists_every_route(
         "/candles/{exchange}/{symbol}",
         "/mode/{mode}",
         "/health",
+        "/symbols",
     } <= set(spec["paths"])
     assert {p for p in spec["paths"] if p.startswith("/proxy/")} == {
         "/proxy/status",

@@ -28,7 +28,7 @@ class Fixture:
         sources = {"test": [ScriptedSource("t1", [])], "live": [ScriptedSource("a", []), ScriptedSource("b", [])]}
         feeds: AllFeeds = None  # type: ignore[assignment]  # queries never switch modes
         self.modes = ModeService(feeds, sources, "live")
-        market = Market.of(["BTCUSDT", "ETHUSDT"], ["t1", "a", "b"])
+        market = Market(["BTCUSDT", "ETHUSDT"], ["t1", "a", "b"])
         self.queries = PriceQueries(
             market,
             self.modes,

@@ -14,6 +14,7 @@ import gevent
 from app.adapters.feeds.wire_line import decode_line, encode_line
 from app.application.ports.feeds import Emit
 from app.application.source_status import SourceStatus
+from app.domain.pair_state import LIVE
 
 # Rough late-2026 levels; an unknown symbol starts at 100.
 START_PRICES = {"BTCUSDT": 96_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 180.0, "TONUSDT": 5.5, "DOGEUSDT": 0.38}
@@ -83,4 +84,5 @@ class SyntheticSource:
 
     def run(self, emit: Emit, status: SourceStatus) -> None:
         status.connected(time.time())
+        status.pairs(self.symbols, LIVE)
         self._walk.run(emit)

@@ -13,6 +13,7 @@ from app.adapters.net.connector import Connector, Destination
 from app.application.backoff import Backoff
 from app.application.ports.feeds import Emit
 from app.application.source_status import SourceStatus
+from app.domain.pair_state import LIVE
 
 READ_SIZE = 65_536
 CONNECT_TIMEOUT = 10.0
@@ -41,6 +42,7 @@ class TcpLineSource:
         self._backoff = backoff
 
     def run(self, emit: Emit, status: SourceStatus) -> None:
+        status.pairs(self.symbols, LIVE)  # the program pushes every pair it has: nothing to subscribe to
         reconnect_forever(status, lambda: self._session(emit, status), self._backoff)
 
     def _session(self, emit: Emit, status: SourceStatus) -> str:

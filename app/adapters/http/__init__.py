@@ -15,6 +15,7 @@ from app.adapters.http.prices import prices_bp
 from app.adapters.http.proxy import proxy_bp
 from app.adapters.http.request_log import register_request_log
 from app.adapters.http.stream import stream_bp
+from app.adapters.http.symbols import symbols_bp
 
 
 def register_http(app: Flask) -> None:
@@ -22,6 +23,7 @@ def register_http(app: Flask) -> None:
         dashboard_bp,
         prices_bp,
         candles_bp,
+        symbols_bp,
         mode_bp,
         proxy_bp,
         health_bp,

@@ -7,6 +7,9 @@ so it stays true.
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from app.application.pair_catalogue import MAX_PAGE
+from app.domain.pair_state import PAIR_STATES
+
 openapi_bp = Blueprint("openapi", __name__)
 
 
@@ -178,6 +181,45 @@ SPEC: dict = {
         },
         "/candles/{symbol}": _candles(False),
         "/candles/{exchange}/{symbol}": _candles(True),
+        "/symbols": {
+            "get": {
+                "summary": "The pairs the feeds follow and where each stands, by exchange then symbol",
+                "parameters": [
+                    {"name": "exchange", "in": "query", "required": False, "schema": STRING, "example": "binance"},
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": False,
+                        "description": "a part of the symbol",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{0,40}$", "example": "BTC"},
+                    },
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(PAIR_STATES)},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 100},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("Symbols"), "A page of pairs, and how many match"),
+                    "400": _json(_ref("Error"), "A malformed filter or page"),
+                    "404": _json(_ref("Error"), "An unknown exchange"),
+                    "default": ERROR,
+                },
+            }
+        },
         "/mode": {"get": {"summary": "The current mode", "responses": {"200": _json(_ref("Mode"), "The mode")}}},
         "/mode/{mode}": {
             "post": {
@@ -298,6 +340,29 @@ SPEC: dict = {
                     "volume": {**NULLABLE_NUMBER, "description": "sum of the quantities, null when no trade had one"},
                     "vwap": {**NULLABLE_NUMBER, "description": "volume-weighted average price, null without volume"},
                     "closed": {"type": "boolean", "description": "false for the current candle"},
+                },
+            },
+            "Symbols": {
+                "type": "object",
+                "required": ["total", "symbols"],
+                "properties": {
+                    "total": {"type": "integer"},
+                    "symbols": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["exchange", "symbol", "state", "last_tick_at", "ticks"],
+                            "properties": {
+                                "exchange": STRING,
+                                "symbol": STRING,
+                                "state": {"type": "string", "enum": list(PAIR_STATES)},
+                                "last_tick_at": {**TIMESTAMP, "nullable": True},
+                                "ticks": {"type": "integer"},
+                            },
+                        },
+                    },
+                    "partial": {"type": "boolean"},
+                    "partial_reason": STRING,
                 },
             },
             "Mode": {

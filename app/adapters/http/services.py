@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from app.application.candle_queries import CandleQueries
 from app.application.health import HealthService
 from app.application.modes import ModeService
+from app.application.pair_catalogue import PairCatalogue
 from app.application.price_queries import PriceQueries
 from app.application.price_stream import PriceStream
 from app.application.proxy_service import ProxyService
@@ -29,6 +30,7 @@ EXTENSION_KEY = "marketflow.http"
 class HttpServices:
     queries: PriceQueries
     candles: CandleQueries
+    catalogue: PairCatalogue
     modes: ModeService
     health: HealthService
     proxy: ProxyService

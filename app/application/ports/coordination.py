@@ -3,10 +3,11 @@
 Every call raises ``StorageUnavailable`` when the shared store does not answer.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from app.application.process_report import ProcessReport
+from app.domain.pair_state import PairActivity, PairState
 from app.domain.tick import Tick
 
 
@@ -71,4 +72,23 @@ class TickRelay(Protocol):
 
     def listen(self, received: Callable[[str, list[Tick]], None]) -> None:
         """Call ``received(run, ticks)`` for every batch any process sends, until the connection fails."""
+        ...
+
+
+class PairRegistry(Protocol):
+    """Where every followed pair stands, across processes: each process publishes the pairs of the feeds it reads
+    (their states as they change, and their trades since the last publication); any process reads them all."""
+
+    def publish(self, exchange: str, states: Mapping[str, PairState], activity: Mapping[str, PairActivity]) -> None: ...
+
+    def version(self) -> int:
+        """Changes whenever a state does: a reader reloads ``states`` only then."""
+        ...
+
+    def states(self) -> dict[str, dict[str, PairState]]:
+        """Per exchange, every pair's state."""
+        ...
+
+    def activity(self, exchange: str, symbols: Sequence[str]) -> dict[str, PairActivity]:
+        """Trades counted and the last trade's time of these pairs of ``exchange``, over every owner they had."""
         ...
