@@ -48,7 +48,7 @@ class InvalidSymbolsRequest(DomainError):
 class PairRow:
     exchange: str
     symbol: str
-    state: str
+    state: PairState
     last_tick_ms: int | None
     ticks: int
 
@@ -152,7 +152,7 @@ class PairCatalogue:
         exchanges = [self._market.exchange(exchange)] if exchange else self._modes.exchanges()
         needle = q.strip().upper()
         matching = [
-            (name, symbol, pair.state)
+            (name, symbol, pair)
             for name in exchanges
             for symbol, pair in sorted(self._states.get(name, {}).items())
             if needle in symbol and (state is None or pair.state == state)
@@ -165,7 +165,7 @@ class PairCatalogue:
         ]
         return PairPage(len(matching), rows, None if self._shared else UNSHARED)
 
-    def _activity(self, shown: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], PairActivity]:
+    def _activity(self, shown: Iterable[tuple[str, str, PairState]]) -> dict[tuple[str, str], PairActivity]:
         by_exchange: dict[str, list[str]] = {}
         for name, symbol, _ in shown:
             by_exchange.setdefault(name, []).append(symbol)

@@ -221,7 +221,7 @@ class SourceStatus:
         return SourceSnapshot(
             name=self.name,
             state=state,
-            connected_since=max(since) if state == "connected" and None not in since else None,
+            connected_since=max(since) if state == "connected" and since and None not in since else None,
             last_message_at=self._last_message_at,
             messages=self._messages,
             ticks=self._ticks,

@@ -351,11 +351,16 @@ SPEC: dict = {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "required": ["exchange", "symbol", "state", "last_tick_at", "ticks"],
+                            "required": ["exchange", "symbol", "state", "since", "detail", "last_tick_at", "ticks"],
                             "properties": {
                                 "exchange": STRING,
                                 "symbol": STRING,
                                 "state": {"type": "string", "enum": list(PAIR_STATES)},
+                                "since": {**TIMESTAMP, "description": "when the pair took this state"},
+                                "detail": {
+                                    **STRING,
+                                    "description": "why, where there is more to say: a refusal in the exchange's words",
+                                },
                                 "last_tick_at": {**TIMESTAMP, "nullable": True},
                                 "ticks": {"type": "integer"},
                             },

@@ -43,7 +43,9 @@ def symbols() -> ResponseReturnValue:
             {
                 "exchange": row.exchange,
                 "symbol": row.symbol,
-                "state": row.state,
+                "state": row.state.state,
+                "since": iso_ms(row.state.since_ms),
+                "detail": row.state.detail,
                 "last_tick_at": None if row.last_tick_ms is None else iso_ms(row.last_tick_ms),
                 "ticks": row.ticks,
             }
