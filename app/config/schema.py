@@ -179,7 +179,12 @@ class TestSourcesConfig:
         factory=lambda: ["test-exchange1", "test-exchange2", "test-exchange3"],
         doc="names of the synthetic exchanges (at least one)",
     )
-    rate_per_symbol: float = key(2.0, doc="synthetic ticks per second per exchange and symbol", above=0)
+    rate_per_symbol: float = key(
+        2.0,
+        doc="synthetic ticks per second per exchange and symbol on average; the k-th of `symbols` trades 1/k as often "
+        "as the first, as in a real market",
+        above=0,
+    )
     shards: int = key(1, doc=SHARDS_DOC, at_least=1, at_most=MAX_SHARDS)
 
 

@@ -1,10 +1,15 @@
 """Synthetic trades: a random walk per symbol with random quantities, emitted as exchange-program lines.
 
+Skewed as a real market is: the symbol ranked k-th in the list trades 1/k as
+often as the first (Zipf), so a few pairs carry most trades and the long tail
+trades rarely, at ``rate_per_symbol`` per symbol on average.
+
 Test mode uses it as a source; ``flask marketflow simulate`` serves it over
 TCP in place of the exchange programs. Either way the lines go through the
 very decoder and validation live data goes through.
 """
 
+import itertools
 import math
 import random
 import time
@@ -31,16 +36,16 @@ def _decimals(price: float) -> int:
 
 
 class RandomWalk:
-    """Lines at ``rate_per_symbol`` per symbol per second, round-robin over the symbols."""
+    """Lines at ``rate_per_symbol`` per symbol per second on average, the k-th symbol 1/k as often as the first."""
 
     def __init__(self, symbols: list[str], rate_per_symbol: float, seed: int | None = None) -> None:
         self._symbols = symbols
         self._rate = rate_per_symbol * len(symbols)
+        self._weights = list(itertools.accumulate(1 / rank for rank in range(1, len(symbols) + 1)))
         self._random = random.Random(seed)
         skew = 1 + self._random.uniform(-0.001, 0.001)  # each venue trades a little apart
         self._prices = {s: START_PRICES.get(s, 100.0) * skew for s in symbols}
         self._owed = 0.0
-        self._turn = 0
 
     def lines_due(self, elapsed: float) -> list[bytes]:
         """The lines owed for ``elapsed`` seconds (at most one second's worth: no bursts after a stall)."""
@@ -49,9 +54,7 @@ class RandomWalk:
         self._owed -= due
         ts_ms = int(time.time() * 1000)
         lines = []
-        for _ in range(due):
-            symbol = self._symbols[self._turn % len(self._symbols)]
-            self._turn += 1
+        for symbol in self._random.choices(self._symbols, cum_weights=self._weights, k=due):
             price = self._prices[symbol] * math.exp(self._random.gauss(0.0, SIGMA))
             self._prices[symbol] = price
             quantity = round(self._random.expovariate(1.0) * QUANTITY_SCALE / price, 6) or 1e-6
