@@ -16,6 +16,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -37,7 +38,8 @@ from app.domain.market import Market  # noqa: E402
 from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
 from app.domain.time_grid import MS_PER_HOUR, MS_PER_MINUTE  # noqa: E402
 from benchmarks.leftovers import forget_stored  # noqa: E402
-from benchmarks.window_queries import EXCHANGES, SYMBOL, Exchanges, serve, timed, wrk  # noqa: E402
+from benchmarks.served import serve, wrk  # noqa: E402
+from benchmarks.window_queries import EXCHANGES, SYMBOL, Exchanges, timed  # noqa: E402
 
 patch_psycopg()
 
@@ -137,7 +139,7 @@ def main() -> None:
                 "logging": {"level": "WARNING"},
             }
             with tempfile.TemporaryDirectory() as workdir:
-                process, url = serve(config, Path(workdir))
+                process, url = serve({**config, "http": {"workers": 1}}, Path(workdir), 18000 + os.getpid() % 1000)
                 try:
                     for text in ("1m", "1h"):
                         for suffix in ("", "&format=csv"):

@@ -13,30 +13,20 @@ wrk shares the machine with the service, so the figures are a floor.
 """
 
 import argparse
-import json
 import os
-import re
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
-import yaml
-
 from app.config.loader import load_config
 from benchmarks.leftovers import forget_cached, forget_stored
+from benchmarks.served import health, serve, wrk
 
 EXCHANGES = ["so-exchange1", "so-exchange2", "so-exchange3"]
 SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
 PATHS = ("/prices/latest/BTCUSDT", "/prices/average/BTCUSDT?period=5m")
-
-
-def health(base: str) -> dict:
-    with urllib.request.urlopen(base + "/health", timeout=5) as response:
-        return json.loads(response.read())
 
 
 def ingested(base: str) -> int:
@@ -44,58 +34,31 @@ def ingested(base: str) -> int:
     return sum(p["pipeline"]["ticks"] for p in health(base)["processes"] if p.get("pipeline"))
 
 
-def wrk(url: str, seconds: int) -> tuple[float, str]:
-    out = subprocess.run(
-        ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)
-    return rps, p99
-
-
-def serve(workers: int, rate: int, prefix: str, workdir: Path) -> tuple[subprocess.Popen, str]:
+def start(workers: int, rate: int, prefix: str, workdir: Path) -> tuple[subprocess.Popen, str]:
     config = load_config()
-    port = 19000 + os.getpid() % 1000
     settings = {
         "mode": "test",
-        "http": {"host": "127.0.0.1", "port": port, "workers": workers},
+        "http": {"workers": workers},
         "redis": {"url": config.redis.url, "key_prefix": prefix},
         "postgres": {"dsn": config.postgres.dsn},
         "aggregator": {"spool_path": str(workdir / "minutes.jsonl")},
         "sources": {"test": {"exchanges": EXCHANGES, "rate_per_symbol": rate / len(EXCHANGES) / len(SYMBOLS)}},
         "logging": {"level": "WARNING"},
     }
-    path = workdir / "bench.yaml"
-    path.write_text(yaml.safe_dump(settings))
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-        env={**os.environ, "MARKETFLOW_CONFIG": str(path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if all(source["owner"] for source in health(base)["sources"]):
-                return process, base
-        except OSError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise SystemExit(f"the service with {workers} workers never owned every feed")
+    return serve(settings, workdir, 19000 + os.getpid() % 1000, ready="owned")
 
 
 def measure(workers: int, rate: int, seconds: int) -> dict[str, object]:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as workdir:
-        process, base = serve(workers, rate, prefix, Path(workdir))
+        process, base = start(workers, rate, prefix, Path(workdir))
         try:
             time.sleep(3)  # warm up: the windows fill, the first minutes are sealed
             row: dict[str, object] = {"workers": workers, "owners": len({s["owner"] for s in health(base)["sources"]})}
             started, before = time.monotonic(), ingested(base)
             for path in PATHS:
-                row[path] = wrk(base + path, seconds)
+                rps, _, p99 = wrk(base + path, seconds, connections=64)
+                row[path] = rps, p99
             row["ingest"] = (ingested(base) - before) / (time.monotonic() - started)
         finally:
             process.terminate()

@@ -19,10 +19,7 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -30,7 +27,6 @@ from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 import redis  # noqa: E402
-import yaml  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
 
 from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
@@ -49,6 +45,7 @@ from app.domain.period import parse_period  # noqa: E402
 from app.domain.tick import Tick, minute_start  # noqa: E402
 from app.domain.time_grid import MS_PER_MINUTE  # noqa: E402
 from benchmarks.leftovers import forget_cached, forget_stored  # noqa: E402
+from benchmarks.served import serve, wrk  # noqa: E402
 
 patch_psycopg()
 
@@ -136,38 +133,6 @@ def timed(action, count: int) -> tuple[float, float]:
     return percentile(samples, 0.5) * 1000, percentile(samples, 0.99) * 1000
 
 
-def wrk(url: str, seconds: int) -> tuple[float, str, str]:
-    out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)
-    return rps, p50, p99
-
-
-def serve(config: dict, workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = 18000 + os.getpid() % 1000
-    config = {**config, "http": {"host": "127.0.0.1", "port": port, "workers": 1}}
-    path = workdir / "bench.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "MARKETFLOW_CONFIG": str(path)}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            subprocess.run(["curl", "-sf", f"{base}/health"], capture_output=True, check=True, timeout=2)
-            break
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            time.sleep(0.1)
-    return process, base
-
-
 HTTP_PATHS = (
     "/prices/latest/BTCUSDT",
     "/prices/average/BTCUSDT?period=5m",
@@ -225,7 +190,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
             "logging": {"level": "WARNING"},
         }
         with tempfile.TemporaryDirectory() as workdir:
-            process, url = serve(config, Path(workdir))
+            process, url = serve({**config, "http": {"workers": 1}}, Path(workdir), 18000 + os.getpid() % 1000)
             try:
                 for path in HTTP_PATHS:
                     rps, p50, p99 = wrk(url + path, args.wrk_seconds)

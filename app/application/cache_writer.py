@@ -1,6 +1,10 @@
 """The cache writer: batches of ticks and their buckets into the cache, and the cache's consistency.
 
-Owns one greenlet. Writes that fail are counted (``cache_failed``); the
+Owns one greenlet. While it is behind, it takes every batch queued (up to
+``batch_size`` ticks) in one write: a write costs per (exchange, symbol) it
+touches, so at market width one big write costs far less than many small
+ones, and the writer catches up instead of falling further behind. Writes
+that fail are counted (``cache_failed``); the
 in-process window still has those ticks, so queries stay complete. Once the
 cache answers again, the whole window is written back to it (idempotently:
 buckets are absolute values and a tick's member is fixed by its lease and
@@ -66,7 +70,6 @@ class CacheWriter:
         self._reading.discard(feed)
 
     def _write_forever(self) -> None:
-        stats = self._stats
         # Readers trust the cache for this process's feeds only once they are marked: before the first write.
         self.consistent = False
         self._try_restore()
@@ -79,23 +82,41 @@ class CacheWriter:
                 continue
             if item is None:
                 return
-            ticks, marks = item
+            ticks, marks, ended = self._with_queued(*item)
+            self._write(ticks, marks)
+            if ended:
+                return
+
+    def _with_queued(self, ticks: list[Tick], marks: list[float]) -> tuple[list[Tick], list[float], bool]:
+        """``ticks`` and what else is queued, up to ``batch_size`` ticks; and whether the end came with it."""
+        while len(ticks) < self._batch_size:
             try:
-                self._mark_new_feeds(ticks)
-                kept = self._cache.write(CacheBatch(ticks, self._window.buckets_for(ticks)))
-            except StorageUnavailable:
-                stats.cache_failed += len(ticks)
-                if self.consistent:
-                    log.warning("cache unavailable: answering from the in-process window")
-                self.consistent = False
-                continue
-            stats.cached += len(ticks)
-            done = time.monotonic()
-            stats.cache_latency.extend(done - mark for mark in marks)
-            if not kept:
-                self._lost()
-            if not self.consistent:
-                self._try_restore()
+                item = self._queue.get_nowait()
+            except Empty:
+                break
+            if item is None:
+                return ticks, marks, True
+            ticks, marks = ticks + item[0], marks + item[1]
+        return ticks, marks, False
+
+    def _write(self, ticks: list[Tick], marks: list[float]) -> None:
+        stats = self._stats
+        try:
+            self._mark_new_feeds(ticks)
+            kept = self._cache.write(CacheBatch(ticks, self._window.buckets_for(ticks)))
+        except StorageUnavailable:
+            stats.cache_failed += len(ticks)
+            if self.consistent:
+                log.warning("cache unavailable: answering from the in-process window")
+            self.consistent = False
+            return
+        stats.cached += len(ticks)
+        done = time.monotonic()
+        stats.cache_latency.extend(done - mark for mark in marks)
+        if not kept:
+            self._lost()
+        if not self.consistent:
+            self._try_restore()
 
     def _mark_new_feeds(self, ticks: list[Tick]) -> None:
         new = {tick.feed for tick in ticks} - self._marked

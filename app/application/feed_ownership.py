@@ -104,8 +104,9 @@ class FeedOwnership:
         self._lock = RLock()
         self._wake = Event()
         self._loop = OwnedLoop(self._run_forever)
-        # How many processes share the feeds, as of the last heartbeat.
+        # How many processes share the feeds, and the other ones' WebSocket clients, as of the last heartbeat.
         self.processes = 1
+        self.stream_clients_elsewhere = 0
         # What this process says about itself in its heartbeat (connected by the composition root).
         self.reporter: Reporter | None = None
 
@@ -181,6 +182,7 @@ class FeedOwnership:
             self._outage = False
             self._quiet_until = self._clock() + self._settings.expiry
         processes = self.processes = 1 + len(others)
+        self.stream_clients_elsewhere = sum(p.websocket_clients for p in others)
         self._renew()
         if self._taking:
             share = math.ceil(len(self._wanted) / processes)

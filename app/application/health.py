@@ -77,7 +77,15 @@ class HealthService:
             "process": own.id,
             **probes,
             "sources": sources,
-            "processes": [{"id": p.id, "feeds": list(p.feeds), "pipeline": to_json(p.pipeline)} for p in processes],
+            "processes": [
+                {
+                    "id": p.id,
+                    "feeds": list(p.feeds),
+                    "pipeline": to_json(p.pipeline),
+                    "websocket_clients": p.websocket_clients,
+                }
+                for p in processes
+            ],
             "pipeline": to_json(own.pipeline),
             "aggregator": to_json(own.aggregator),
         }

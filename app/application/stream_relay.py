@@ -5,7 +5,12 @@ may land on any worker of any host. This process's own ticks reach its own
 clients at once (Redis or not) and are sent to the others in batches from
 a bounded buffer (past ``MAX_BUFFERED`` the oldest are dropped and counted:
 a live stream prefers the newest prices); batches from other processes go
-to this process's clients. A process alone (no ``Peers``) sends nothing.
+to this process's clients.
+
+Only while another process has a client (as its last heartbeat says): at
+market width every tick sent to every process would cost each one the
+whole market's decoding. A client's first ticks from other processes come
+with its worker's next heartbeat (``leases.ttl_seconds`` / 8).
 """
 
 import logging
@@ -28,9 +33,9 @@ RETRY_SECONDS = 1.0
 
 
 class Peers(Protocol):
-    """How many processes share the feeds (``FeedOwnership``), this one included."""
+    """The other processes' WebSocket clients, as of their last heartbeats (``FeedOwnership``)."""
 
-    processes: int
+    stream_clients_elsewhere: int
 
 
 class StreamRelay:
@@ -67,7 +72,7 @@ class StreamRelay:
             self._pending.clear()
             batch = list(self._buffer)
             self._buffer.clear()
-            if self._peers.processes <= 1:
+            if not self._peers.stream_clients_elsewhere:
                 continue
             try:
                 self._relay.send(self._run, batch)

@@ -66,6 +66,35 @@ def test_ticks_arrive_exactly_and_filters_apply(
     ws.close()
 
 
+def test_a_client_of_one_worker_gets_the_ticks_every_worker_reads(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
+) -> None:
+    service = start_service(make_config(http={"workers": 2}))
+
+    def owners() -> set[str]:
+        return {source["owner"] for source in service.get("/health")[1]["sources"]}
+
+    wait_for(lambda: len(owners()) == 2 and None not in owners(), timeout=20, message="feeds over both workers")
+    ws = connect(service, "?symbols=BTCUSDT")
+    assert receive(ws)["type"] == "subscribed"
+    # The other worker relays its ticks once its peer's heartbeat shows a client.
+    wait_for(
+        lambda: sum(p["websocket_clients"] for p in service.get("/health")[1]["processes"]) == 1,
+        message="the client in a heartbeat",
+    )
+    time.sleep(0.5)  # a few lease polls: the other worker has read that heartbeat
+    now = int(time.time() * 1000)
+    for i, exchange in enumerate(exchanges, start=1):
+        exchange.send(encode_line("BTCUSDT", 100.0 + i, now + i))
+    got = sorted((receive(ws) for _ in range(3)), key=lambda m: m["ts"])
+    assert [(m["exchange"], m["price"]) for m in got] == [
+        ("exchange1", 101.0),
+        ("exchange2", 102.0),
+        ("exchange3", 103.0),
+    ]
+    ws.close()
+
+
 def test_a_bad_first_subscription_is_refused_with_a_reason(
     make_config: Callable[..., dict], start_service: Callable[[dict], Service]
 ) -> None:

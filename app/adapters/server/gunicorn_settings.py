@@ -6,6 +6,7 @@ stays free of side effects. ``worker_int`` (SIGINT/SIGQUIT) and
 ``worker_exit`` (every exit, SIGTERM included) drain and flush it.
 """
 
+import gc
 import resource
 import sys
 
@@ -18,6 +19,11 @@ from app.config.loader import ConfigError, load_config
 
 # Files a worker needs besides its client connections: stores, feeds, logs, the spool.
 RESERVED_FILES = 256
+# The cyclic collector's generation thresholds (CPython's are 700, 10, 10). A worker holds its whole window of
+# ticks, hundreds of thousands of objects that live a minute, and makes tens of thousands a second: at the defaults
+# it scans them all over and over (a fifth of a busy worker's time, and pauses of hundreds of ms that every answer
+# and every tick waits out). Almost nothing here makes cycles, so collecting 70 times less often costs little memory.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def _allow_open_files(needed: int) -> None:
@@ -64,6 +70,8 @@ def post_worker_init(worker: Worker) -> None:
 
     patch_psycopg()
     runtime(worker.wsgi).start()
+    gc.freeze()  # what start-up built lives as long as the worker: never scanned again
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def worker_int(worker: Worker) -> None:
