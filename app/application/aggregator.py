@@ -208,16 +208,18 @@ class MinuteAggregator:
         One batch, unless a feed has buckets of two leases (it was taken back
         meanwhile): each batch holds one lease per feed.
         """
-        groups: list[dict[BucketKey, PriceStats]] = []
+        # Each group with the lease of each feed in it: linear in the open minutes (thousands at market width).
+        groups: list[tuple[dict[str, int], dict[BucketKey, PriceStats]]] = []
         for key, stats in self._open.items():
             feed, lease = key[0], key[4]
-            group = next((g for g in groups if all(k[4] == lease for k in g if k[0] == feed)), None)
-            if group is None:
-                group = {}
-                groups.append(group)
-            group[key] = stats
+            for leases, group in groups:
+                if leases.setdefault(feed, lease) == lease:
+                    group[key] = stats
+                    break
+            else:
+                groups.append(({feed: lease}, {key: stats}))
         self._open = {}
-        for group in groups:
+        for _, group in groups:
             fences = {key[0]: key[4] for key in group}
             self._spool.append(MinuteBatch(uuid.uuid4().hex, _as_rows(group), self._last_seq, fences))
 

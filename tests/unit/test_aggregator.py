@@ -316,3 +316,20 @@ def test_rows_carry_the_shard_they_were_read_under_and_each_shard_is_fenced_alon
     assert aggregator.flush()
     assert [(row.symbol, row.feed, row.count) for row in store.rows.values()] == [("ETHUSDT", "ex1/1", 1)]
     assert (aggregator.rows_written, aggregator.rows_fenced, lost) == (1, 1, [("ex1/0", 1)])
+
+
+def test_a_seal_holds_one_lease_per_feed_in_each_batch(tmp_path: Path) -> None:
+    """ex1 read under lease 1, then taken back as lease 2 before the seal: two batches, ex2 in the first."""
+    the_spool = spool(tmp_path)
+    agg = MinuteAggregator(MemoryStore(), the_spool, grace_ms=2000, clock=Clock(M / 1000 + 30))
+    agg.add(ticks("ex1", "BTCUSDT", M, [10.0], lease=1))
+    agg.add(ticks("ex2", "BTCUSDT", M, [20.0], first_seq=2, lease=7))
+    agg.add(ticks("ex1", "ETHUSDT", M, [30.0], first_seq=3, lease=2))
+    agg.add(ticks("ex1", "SOLUSDT", M, [40.0], first_seq=4, lease=1))
+    agg.close_all()
+    batches = list(the_spool.pending())
+    assert [batch.fences for batch in batches] == [{"ex1": 1, "ex2": 7}, {"ex1": 2}]
+    assert [sorted(row.symbol for row in batch.rows) for batch in batches] == [
+        ["BTCUSDT", "BTCUSDT", "SOLUSDT"],
+        ["ETHUSDT"],
+    ]
