@@ -166,6 +166,7 @@ class SourceStatus:
     def silent(self, symbols: Collection[str], among: Collection[str]) -> None:
         """Of ``among`` (one connection's live or silent pairs), ``symbols`` are silent while others trade; the
         rest trade again."""
+        symbols = set(symbols)
         for symbol in among:
             state = self._pairs.get(symbol)
             if state is not None and state.state in (LIVE, SILENT):

@@ -8,6 +8,12 @@ newest trade seen. Two things show that trades were missed:
 - on an exchange whose ids are sequential per symbol (Binance), an id that
   jumps: the ids in between are trades never delivered (after a reconnect
   too, so there a jump of one means nothing was missed).
+- a feed just taken over (from a dead owner, or after a restart): its
+  previous reader's last trade of each symbol is in the cache (written with
+  its ticks, so nothing before it is missing from the cache); each symbol's
+  first trade since closes a span like a reconnect does. Only marks younger
+  than the cache's retention count: an older one could ask the exchange for
+  days of trades, and what long ago is no longer ours to recover.
 Each finding becomes a ``Missing`` on the feed's queue, which its
 backfill works through in order. A full queue is a gap nobody can recover,
 recorded as such. The time each symbol was last seen also tells which
@@ -15,10 +21,12 @@ symbols fell silent on a live connection (``silent``).
 """
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
 
 from gevent.queue import Full, Queue
 
+from app.application.ports.storage import StorageUnavailable
 from app.application.trade_gaps import TradeGaps
 from app.domain.missed_trades import Missing, TradeGap, TradeMark
 from app.domain.tick import Tick
@@ -56,10 +64,26 @@ class _Feed:
         self.connected_at: dict[str, float] = {}
 
 
+class LastTrades(Protocol):
+    """Where each symbol's previous reader stopped (the ``TickCache``)."""
+
+    def last_trades(self, exchange: str, symbols: Sequence[str], since_ms: int) -> dict[str, TradeMark]: ...
+
+
 class TradeContinuity:
-    def __init__(self, gaps: TradeGaps, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        gaps: TradeGaps,
+        before: LastTrades,
+        max_age_ms: int,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
         self._gaps = gaps
+        self._before = before
+        self._max_age_ms = max_age_ms
         self._clock = clock
+        self._wall_ms = wall_ms
         self._feeds: dict[str, _Feed] = {}
 
     def watch(self, feed: str, exchange: str, sequential: bool) -> Queue:
@@ -76,11 +100,25 @@ class TradeContinuity:
 
     def reconnected(self, feed: str, symbols: Collection[str]) -> None:
         """A new connection carries ``symbols`` of the feed from now on: each one's next trade closes a possible
-        gap (the feed's other connections went on meanwhile)."""
+        gap (the feed's other connections went on meanwhile, and for a symbol this process has not seen trade
+        yet, since where its previous reader stopped)."""
         state = self._feeds[feed]
-        state.awaiting |= set(symbols) & set(state.last)
         now = self._clock()
+        self._resume(state, [symbol for symbol in symbols if symbol not in state.last], now)
+        state.awaiting |= set(symbols) & set(state.last)
         state.connected_at.update(dict.fromkeys(symbols, now))
+
+    def _resume(self, state: _Feed, symbols: Sequence[str], now: float) -> None:
+        """Start these symbols from their previous reader's last trade, if the cache has one recent enough."""
+        if not symbols:
+            return
+        try:
+            marks = self._before.last_trades(state.exchange, symbols, self._wall_ms() - self._max_age_ms)
+        except StorageUnavailable:  # nothing to resume from: their next trades start afresh
+            return
+        for symbol, mark in marks.items():
+            number = _number(mark.trade_id) if state.sequential else None
+            state.last[symbol] = _Last(mark, number, now)
 
     def observe(self, ticks: list[Tick]) -> None:
         state = self._feeds.get(ticks[0].feed) if ticks else None
@@ -127,7 +165,8 @@ class TradeContinuity:
         def connected(symbol: str) -> float:
             return state.connected_at.get(symbol, state.started_at)
 
-        heard = {s: max(connected(s), last.seen_at) for s, last in state.last.items() if s in symbols}
+        last = state.last
+        heard = {s: max(connected(s), last[s].seen_at) for s in symbols if s in last}
         if not any(now - at < after for at in heard.values()):
             return []  # nothing flows at all: the connection's own silence timeout handles that
         return sorted(s for s in symbols if now - heard.get(s, connected(s)) >= after)

@@ -83,8 +83,11 @@ def build_container(
         store = adapters.postgres_store(pool, config.postgres)
     incomplete = IncompleteMinutes(store)
     gaps = TradeGaps(incomplete)
-    continuity = TradeContinuity(gaps)
     feed_map = build_feed_map(config)
+    measured_cache = MeasuredCache(
+        cache or adapters.redis_tick_cache(config.redis, retention_ms, run, feed_map), writes
+    )
+    continuity = TradeContinuity(gaps, measured_cache, retention_ms)
     if sources is None:
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
     market = Market(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
@@ -94,9 +97,6 @@ def build_container(
     if leases is None or registry is None:
         redis_leases = redis.leases(process, run, lease_settings.expiry)
         leases, registry = leases or redis_leases, registry or redis_leases
-    measured_cache = MeasuredCache(
-        cache or adapters.redis_tick_cache(config.redis, retention_ms, run, feed_map), writes
-    )
     measured_store = MeasuredStore(incomplete, writes)
     if spool is None:
         file_spool = adapters.file_spool(config.aggregator, run)

@@ -13,6 +13,7 @@ from app.config.schema import RedisConfig
 from app.domain.buckets import CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
+from app.domain.missed_trades import TradeMark
 from app.domain.recent_reads import LatestPrice
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
@@ -101,6 +102,23 @@ def test_latest_round_trips_exactly_and_an_older_tick_never_replaces_it(redis_pr
     assert latest == {"ex1": (0.30000000000000004, now), "ex2": (1e-8, now - 1000)}
     writer.write(Tick("ex1", "ETHUSDT", 4.0, now, 0))  # as new as the latest: the later write wins
     assert [(p.price, p.ts_ms) for p in writer.cache.latest("ETHUSDT", ["ex1"])[0]] == [(4.0, now)]
+
+
+def test_the_last_trade_of_each_symbol_is_where_a_next_owner_resumes(redis_prefix: str) -> None:
+    now = int(time.time() * 1000)
+    writer = marked(redis_prefix)
+    writer.write(
+        Tick("ex1", "BTCUSDT", 96_000.5, now - 2000, 0, 0.1, "41"),
+        Tick("ex1", "BTCUSDT", 96_001.5, now - 1000, 0, 0.2, "42:a"),  # an id may hold anything
+        Tick("ex2", "BTCUSDT", 96_002.0, now - 500, 0, 0.3, "7"),
+        Tick("ex1", "ETHUSDT", 3_500.0, now - 90_000, 0, 1.0, "9"),  # older than asked for
+        Tick("ex1", "SOLUSDT", 180.0, now, 0),  # no id: nothing to resume from
+    )
+    found = writer.cache.last_trades("ex1", ["BTCUSDT", "ETHUSDT", "SOLUSDT", "TONUSDT"], now - 60_000)
+    assert found == {"BTCUSDT": TradeMark("42:a", now - 1000)}
+    assert writer.cache.last_trades("ex1", [], now) == {}
+    # The id rides along without changing the latest price.
+    assert writer.cache.latest("BTCUSDT", ["ex1"])[0] == [LatestPrice("ex1", 96_001.5, now - 1000)]
 
 
 def test_writing_the_same_batch_again_changes_nothing(redis_prefix: str) -> None:

@@ -18,7 +18,7 @@ from app.application.source_status import SourceStatus
 from app.domain.buckets import CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
-from app.domain.missed_trades import TradeGap
+from app.domain.missed_trades import TradeGap, TradeMark
 from app.domain.recent_reads import LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
@@ -81,6 +81,14 @@ class FlakyCache:
         read = self._held.window(symbol, kept, after_ms, to_ms)
         read.lost = lost
         return read
+
+    def last_trades(self, exchange: str, symbols: Sequence[str], since_ms: int) -> dict[str, TradeMark]:
+        self._check()
+        found: dict[str, TradeMark] = {}
+        for tick in sorted(self.held(), key=lambda tick: tick.ts_ms):  # the newest last, so it stays
+            if tick.exchange == exchange and tick.symbol in symbols and tick.trade_id and tick.ts_ms >= since_ms:
+                found[tick.symbol] = TradeMark(tick.trade_id, tick.ts_ms)
+        return found
 
     def held(self) -> list[Tick]:
         """Every tick held, for assertions."""

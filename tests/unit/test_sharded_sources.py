@@ -1,5 +1,6 @@
 """A wide exchange as one feed per shard: every symbol in exactly the shard every process computes for it."""
 
+import time
 from pathlib import Path
 
 import yaml
@@ -10,6 +11,7 @@ from app.application.trade_gaps import TradeGaps
 from app.composition.adapters import proxy_router
 from app.composition.sources import build_feed_map, feed_sources
 from app.config.loader import load_config
+from tests.support.fakes import FlakyCache
 
 SYMBOLS = [f"S{n}USDT" for n in range(40)]
 
@@ -31,7 +33,9 @@ def test_each_exchange_is_split_into_its_shards_and_every_symbol_is_read_once(tm
     config = load_config(path, env={})
     feeds = build_feed_map(config)
     gaps = TradeGaps()
-    sources = feed_sources(config, feeds, Connector(proxy_router(config)), TradeContinuity(gaps), gaps)
+    sources = feed_sources(
+        config, feeds, Connector(proxy_router(config)), TradeContinuity(gaps, FlakyCache(time.monotonic), 60_000), gaps
+    )
     test = sources["test"]
     assert [s.name for s in test] == [f"t{e}/{n}" for e in (1, 2) for n in range(4)]
     for exchange in ("t1", "t2"):

@@ -1,10 +1,13 @@
 """Finding missed trades from the ones delivered, recovering them, and saying what is lost for good."""
 
+from collections.abc import Sequence
+
 import gevent
 from gevent.queue import Queue
 
 from app.application.backfill import Backfill
 from app.application.incomplete_minutes import IncompleteMinutes
+from app.application.ports.storage import StorageUnavailable
 from app.application.source_status import SourceStatus
 from app.application.trade_continuity import TradeContinuity
 from app.application.trade_gaps import TradeGaps, describe
@@ -16,8 +19,26 @@ from tests.support.fakes import SEQ, Clock, MemoryStore
 T0 = 1_763_712_000_000
 
 
-def tick(exchange: str, symbol: str, trade_id: int, ts: int) -> Tick:
-    return Tick(exchange, symbol, 1.0, ts, 0, 1.0, str(trade_id))
+def tick(exchange: str, symbol: str, trade_id: int, ts: int, feed: str = "") -> Tick:
+    return Tick(exchange, symbol, 1.0, ts, 0, 1.0, str(trade_id), feed=feed or exchange)
+
+
+class Cached:
+    """Where the previous readers stopped, as the cache holds it (per exchange and symbol)."""
+
+    def __init__(self, marks: dict[tuple[str, str], TradeMark] | None = None) -> None:
+        self.marks = marks or {}
+        self.asked: list[list[str]] = []
+
+    def last_trades(self, exchange: str, symbols: Sequence[str], since_ms: int) -> dict[str, TradeMark]:
+        self.asked.append(list(symbols))
+        found = {s: self.marks.get((exchange, s)) for s in symbols}
+        return {s: mark for s, mark in found.items() if mark is not None and mark.ts_ms >= since_ms}
+
+
+def continuity_of(cached: Cached | None = None, clock: Clock | None = None) -> TradeContinuity:
+    """Marks no older than a minute (at T0 + 30 s) resume a symbol."""
+    return TradeContinuity(TradeGaps(), cached or Cached(), 60_000, clock or Clock(0.0), wall_ms=lambda: T0 + 30_000)
 
 
 def drain(queue: Queue) -> list[Missing]:
@@ -28,7 +49,7 @@ def drain(queue: Queue) -> list[Missing]:
 
 
 def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -> None:
-    continuity = TradeContinuity(TradeGaps())
+    continuity = continuity_of()
     missing = continuity.watch("binance", "binance", sequential=True)
     continuity.started("binance")
     continuity.observe([tick("binance", "BTCUSDT", 10, T0), tick("binance", "BTCUSDT", 11, T0 + 1)])
@@ -39,7 +60,7 @@ def test_a_jump_in_sequential_ids_is_missing_trades_and_a_step_of_one_is_not() -
 
 
 def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> None:
-    continuity = TradeContinuity(TradeGaps())
+    continuity = continuity_of()
     missing = continuity.watch("okx", "okx", sequential=False)
     continuity.started("okx")
     continuity.observe([tick("okx", "BTCUSDT", 7, T0), tick("okx", "ETHUSDT", 3, T0 + 1)])
@@ -52,7 +73,7 @@ def test_after_a_reconnect_each_symbols_next_trade_closes_a_possible_gap() -> No
 
 def test_a_symbol_is_silent_only_while_others_trade() -> None:
     clock = Clock(100.0)
-    continuity = TradeContinuity(TradeGaps(), clock)
+    continuity = continuity_of(clock=clock)
     continuity.watch("binance", "binance", sequential=True)
     continuity.started("binance")
     continuity.observe([tick("binance", "BTCUSDT", 1, T0), tick("binance", "ETHUSDT", 1, T0)])
@@ -61,6 +82,52 @@ def test_a_symbol_is_silent_only_while_others_trade() -> None:
     assert continuity.silent("binance", ["BTCUSDT", "ETHUSDT", "SOLUSDT"], 5.0) == ["ETHUSDT", "SOLUSDT"]
     clock.now = 120.0
     assert continuity.silent("binance", ["BTCUSDT", "ETHUSDT"], 5.0) == []  # nothing flows: not per symbol
+
+
+def test_a_feed_taken_over_resumes_each_symbol_from_its_previous_readers_last_trade() -> None:
+    cached = Cached(
+        {
+            ("binance", "BTCUSDT"): TradeMark("10", T0),
+            ("binance", "ETHUSDT"): TradeMark("70", T0 - 40_000),  # older than the retention: not ours to recover
+            ("okx", "BTCUSDT"): TradeMark("5", T0),  # another exchange
+        }
+    )
+    continuity = continuity_of(cached)
+    missing = continuity.watch("binance/1", "binance", sequential=True)
+    continuity.started("binance/1")
+    continuity.reconnected("binance/1", ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    continuity.observe(
+        [
+            tick("binance", "BTCUSDT", 14, T0 + 20_000, "binance/1"),
+            tick("binance", "ETHUSDT", 90, T0 + 20_000, "binance/1"),
+            tick("binance", "SOLUSDT", 3, T0 + 20_000, "binance/1"),
+        ]
+    )
+    assert drain(missing) == [Missing("BTCUSDT", TradeMark("10", T0), TradeMark("14", T0 + 20_000))]
+    continuity.reconnected("binance/1", ["BTCUSDT", "ETHUSDT", "SOLUSDT", "TONUSDT"])  # a later connection
+    assert cached.asked == [["BTCUSDT", "ETHUSDT", "SOLUSDT"], ["TONUSDT"]]  # only what it has not seen trade
+
+
+def test_a_feed_without_sequential_ids_resumes_at_the_first_trade_after_the_mark() -> None:
+    continuity = continuity_of(Cached({("okx", "BTCUSDT"): TradeMark("7", T0)}))
+    missing = continuity.watch("okx", "okx", sequential=False)
+    continuity.started("okx")
+    continuity.reconnected("okx", ["BTCUSDT"])
+    continuity.observe([tick("okx", "BTCUSDT", 99, T0 + 9_000), tick("okx", "BTCUSDT", 100, T0 + 9_001)])
+    assert drain(missing) == [Missing("BTCUSDT", TradeMark("7", T0), TradeMark("99", T0 + 9_000))]
+
+
+def test_without_the_cache_a_symbol_starts_afresh() -> None:
+    class Down:
+        def last_trades(self, exchange: str, symbols: Sequence[str], since_ms: int) -> dict[str, TradeMark]:
+            raise StorageUnavailable("redis down")
+
+    continuity = TradeContinuity(TradeGaps(), Down(), 60_000)
+    missing = continuity.watch("okx", "okx", sequential=False)
+    continuity.started("okx")
+    continuity.reconnected("okx", ["BTCUSDT"])
+    continuity.observe([tick("okx", "BTCUSDT", 99, T0)])
+    assert drain(missing) == []
 
 
 class PartialHistory:

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from app.application.ports.storage import MinuteStore, TickCache
 from app.domain.buckets import CacheBatch
 from app.domain.minutes import MinuteBatch, SealMark
+from app.domain.missed_trades import TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
@@ -72,6 +73,9 @@ class MeasuredCache:
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
         return self._inner.latest(symbol, exchanges)
+
+    def last_trades(self, exchange: str, symbols: Sequence[str], since_ms: int) -> dict[str, TradeMark]:
+        return self._inner.last_trades(exchange, symbols, since_ms)
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         return self._inner.window(symbol, exchanges, after_ms, to_ms)

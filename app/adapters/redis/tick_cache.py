@@ -1,9 +1,11 @@
 """The ``TickCache`` port on Redis.
 
 Keys (``<p>`` is ``redis.key_prefix``):
-- ``<p>:latest:<SYMBOL>``: hash, field = exchange, value = ``<ts_ms>:<price>``;
-  a script replaces a value only with a tick at least as new, so batches
-  written out of order (or again) never move the latest price backwards.
+- ``<p>:latest:<SYMBOL>``: hash, field = exchange, value = ``<ts_ms>:<price>``,
+  and ``:<trade id>`` when the exchange gave one (where a feed's next owner
+  resumes its backfill: ``last_trades``); a script replaces a value only
+  with a tick at least as new, so batches written out of order (or again)
+  never move the latest price backwards.
 - ``<p>:ticks:<exchange>:<SYMBOL>``: sorted set, score = trade ts (ms), member =
   ``<price>:<lease hex>:<seq hex>[:<quantity>]``: unique per tick, so equal trades are all
   kept, and the same per write, so writing a tick again changes nothing. The
@@ -44,6 +46,7 @@ from app.config.schema import RedisConfig
 from app.domain.buckets import Bucket, CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
+from app.domain.missed_trades import TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
@@ -103,6 +106,11 @@ def _tick_member(tick: Tick) -> str:
     """Unique per tick and the same on every write of it; a quantity rides along for a successor's replay."""
     member = f"{tick.price!r}:{tick.lease:x}:{tick.seq:x}"
     return member if tick.quantity is None else f"{member}:{tick.quantity!r}"
+
+
+def _latest_value(tick: Tick) -> str:
+    value = f"{tick.ts_ms}:{tick.price!r}"
+    return value if tick.trade_id is None else f"{value}:{tick.trade_id}"
 
 
 def _stats(exchange: str, fields: Sequence[bytes]) -> PriceStats:
@@ -194,7 +202,7 @@ class RedisTickCache:
             if newest:
                 args: list[object] = []
                 for tick in newest.values():
-                    args.extend((tick.exchange, tick.ts_ms, f"{tick.ts_ms}:{tick.price!r}"))
+                    args.extend((tick.exchange, tick.ts_ms, _latest_value(tick)))
                 keys = [self._latest_key(tick.symbol) for tick in newest.values()]
                 pipe.eval(SET_IF_NEWER, len(keys), *keys, *args)
             for mark in marks:
@@ -228,9 +236,25 @@ class RedisTickCache:
         for exchange, value in zip(exchanges, values, strict=True):
             if value is not None and exchange not in lost:
                 with contextlib.suppress(ValueError):  # a value marketflow did not write
-                    ts, price = value.split(b":", 1)
+                    ts, price = value.split(b":", 2)[:2]
                     found.append(LatestPrice(exchange, float(price), int(ts)))
         return found, lost
+
+    def last_trades(self, exchange: str, symbols: Sequence[str], since_ms: int) -> dict[str, TradeMark]:
+        def fetch() -> list:
+            pipe = self._reader.pipeline(transaction=False)
+            for symbol in symbols:
+                pipe.hget(self._latest_key(symbol), exchange)
+            return pipe.execute()
+
+        found = {}
+        for symbol, value in zip(symbols, self._read_breaker.call(fetch) if symbols else [], strict=True):
+            parts = (value or b"").split(b":", 2)
+            with contextlib.suppress(ValueError):  # none, none with an id, or a value marketflow did not write
+                ts, _, trade_id = parts
+                if int(ts) >= since_ms:
+                    found[symbol] = TradeMark(trade_id.decode(errors="replace"), int(ts))
+        return found
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         keys = [

@@ -5,7 +5,7 @@ from typing import Protocol
 
 from app.domain.buckets import CacheBatch
 from app.domain.minutes import MinuteBatch, SealMark
-from app.domain.missed_trades import TradeGap
+from app.domain.missed_trades import TradeGap, TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
@@ -49,6 +49,11 @@ class TickCache(Pingable, Protocol):
 
     def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
         """The latest price per exchange, and the exchanges whose data the cache lost."""
+        ...
+
+    def last_trades(self, exchange: str, symbols: Sequence[str], since_ms: int) -> dict[str, TradeMark]:
+        """Per symbol, the newest trade of ``exchange`` written, with its id, if no older than ``since_ms``: where a
+        feed's next owner finds what was traded while nobody read it."""
         ...
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
