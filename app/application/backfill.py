@@ -29,6 +29,10 @@ def _sequential_count(missing: Missing) -> int | None:
         return None
 
 
+def _entry(trade_id: str) -> str:
+    return trade_id.split(":", 1)[0]
+
+
 def unrecoverable(exchange: str, missing: Missing, sequential: bool) -> Recovery:
     """The whole span lost, counted when ids are sequential."""
     count = _sequential_count(missing) if sequential else None
@@ -52,9 +56,14 @@ class Backfill:
         while True:
             finding: Missing = missing.get()
             recovery = self._recover(finding)
-            if recovery.trades:
-                emit(recovery.trades)
-                status.recovered(len(recovery.trades))
+            # The span's two ends were delivered (the first one maybe to a previous owner, whose ids this process
+            # never saw), with the whole entry each came in (an OKX entry of n trades is ids ``t``, ``t:2``, ...):
+            # only what lies between them is missing.
+            ends = {_entry(finding.after.trade_id), _entry(finding.before.trade_id)}
+            trades = [trade for trade in recovery.trades if _entry(str(trade[4])) not in ends]
+            if trades:
+                emit(trades)
+                status.recovered(len(trades))
             if recovery.lost is not None:
                 self._gaps.record(self._feed, recovery.lost)
 

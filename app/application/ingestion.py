@@ -181,7 +181,7 @@ class Ingestion:
                         except InvalidTick as exc:
                             self._reject(status, exc.reason, exc)
                             continue
-                        if tick.trade_id is None or first_time(tick.exchange, tick.symbol, tick.trade_id):
+                        if tick.trade_id is None or first_time(tick.exchange, tick.symbol, tick.trade_id, tick.ts_ms):
                             tick.lease, tick.feed = lease, feed
                             ticks.append(tick)
                         else:

@@ -167,3 +167,24 @@ def test_what_the_history_lacks_is_recorded_and_its_minute_rows_marked() -> None
         "3 trades of binance BTCUSDT lost between 2025-11-21T08:00:00.000Z and 2025-11-21T08:01:05.000Z"
     ]
     assert gaps.overlapping("BTCUSDT", ["binance"], T0 + 65_000, T0 + 120_000) == []
+
+
+class OverlappingHistory:
+    """An OKX-like history answering a span with its two ends (a whole entry of three trades at the first) too."""
+
+    def recover(self, missing: Missing) -> Recovery:
+        entry = [("BTCUSDT", "1.0", T0, "1", trade_id) for trade_id in ("70", "70:2", "70:3")]
+        between = [("BTCUSDT", "1.5", T0 + 1, "1", "71"), ("BTCUSDT", "1.6", T0 + 2, 0.5, 72)]
+        return Recovery([*entry, *between, ("BTCUSDT", "2.0", T0 + 3, "1", "73")], None)
+
+
+def test_a_backfill_leaves_out_the_ends_of_its_span_even_those_another_process_saw() -> None:
+    queue: Queue = Queue()
+    queue.put(Missing("BTCUSDT", TradeMark("70:3", T0), TradeMark("73", T0 + 3)))
+    emitted: list[list] = []
+    worker = gevent.spawn(
+        Backfill("okx", "okx", OverlappingHistory(), False, TradeGaps()).run, queue, emitted.append, SourceStatus("okx")
+    )
+    gevent.sleep(0.01)
+    worker.kill()
+    assert emitted == [[("BTCUSDT", "1.5", T0 + 1, "1", "71"), ("BTCUSDT", "1.6", T0 + 2, 0.5, 72)]]
