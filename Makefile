@@ -30,13 +30,14 @@ config-table: $(STAMP)
 	$(BIN)/python -m app.config.reference --write
 
 # Programs the tests start themselves, from Debian's packages: tinyproxy and dante (proxy tests),
-# Chromium and its driver (dashboard test).
+# Chromium and its driver (dashboard test), promtool (the /metrics lint; Debian ships it with prometheus,
+# whose server is never started).
 test-servers:
 	@command -v tinyproxy >/dev/null && { command -v danted >/dev/null || test -x /usr/sbin/danted; } \
-	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v promtool >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    tinyproxy-bin dante-server chromium chromium-driver; }
+	    tinyproxy-bin dante-server chromium chromium-driver prometheus; }
 
 # Three pytest-xdist workers: most e2e time is spent waiting on servers, so three share two cores well.
 test: lint test-servers

@@ -16,6 +16,7 @@ from app.application.price_queries import STORE_UNAVAILABLE, PriceQueries
 from app.domain.candles import Candle, CandlePlan, Interval, candles, plan_candles
 from app.domain.recent_reads import BucketRead
 from app.domain.stats import PriceStats
+from app.domain.time_grid import floor_to
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,12 @@ class CandleQueries:
             except StorageUnavailable:
                 partial.append(STORE_UNAVAILABLE)
         recent = self._recent(canonical, exchanges, plan)
-        if recent.partial:
-            partial.append(recent.partial)
+        partial.extend(recent.partial)
         pieces.extend(recent.buckets.items())
         found = candles(pieces, interval.ms, now_ms)
+        # The ticks the candles count: from the first one's start to the last millisecond of the last one (or now).
+        last_ms = min(floor_to(plan.to_ms - 1, interval.ms) + interval.ms - 1, now_ms)
+        partial.extend(self._queries.gaps_in(canonical, scope, plan.from_ms, last_ms))
         return CandleAnswer(canonical, tuple(scope), interval, found, plan.from_ms, plan.to_ms, tuple(partial))
 
     def _recent(self, symbol: str, exchanges: list[str], plan: CandlePlan) -> BucketRead:

@@ -177,12 +177,15 @@ class FeedOwnership:
                 self._keep_while_unreachable()
 
     def _share_out(self) -> None:
-        others = [p for p in self._registry.processes() if p.run != self._run]
-        if self._outage:  # the first cycle Redis answers again: its owners get a lock TTL to take theirs back
+        others = self._others()
+        if others is None:  # Redis down: nobody can be counted; the leases may still answer (PostgreSQL)
+            self._redis_lost()
+        elif self._outage:  # the first cycle Redis answers again: its owners get a lock TTL to take theirs back
             self._outage = False
             self._quiet_until = self._clock() + self._settings.expiry
-        processes = self.processes = 1 + len(others)
-        self.stream_clients_elsewhere = sum(p.websocket_clients for p in others)
+        # Without a count of the others, a process takes what it can: the share-out resumes with Redis.
+        processes = self.processes = 1 + len(others or ())
+        self.stream_clients_elsewhere = sum(p.websocket_clients for p in others or ())
         self._renew()
         if self._taking:
             share = math.ceil(len(self._wanted) / processes)
@@ -191,15 +194,25 @@ class FeedOwnership:
                 log.info("handing a feed over to share them out", extra={"exchange": newest, "processes": processes})
                 self._release(newest)
             self._take_free(share)
-        # After the changes, so every process's /health shows this cycle's owners.
-        self._registry.heartbeat(self.reporter.report() if self.reporter else ProcessReport(run=self._run))
+        if others is not None:  # after the changes, so every process's /health shows this cycle's owners
+            self._registry.heartbeat(self.reporter.report() if self.reporter else ProcessReport(run=self._run))
+
+    def _others(self) -> list[ProcessReport] | None:
+        """The other processes, by their heartbeats; None while Redis does not answer."""
+        try:
+            return [p for p in self._registry.processes() if p.run != self._run]
+        except StorageUnavailable:
+            return None
+
+    def _redis_lost(self) -> None:
+        """What was seen free before the outage no longer counts: a feed must be seen free afresh, and none is
+        taken for a lock TTL once Redis answers (if it came back empty, every owner must first see it again)."""
+        if not self._outage:
+            self._free_since.clear()
+        self._outage = True
 
     def _keep_while_unreachable(self) -> None:
-        """Redis does not answer: nobody can take a feed, so the owner goes on reading.
-
-        What was seen free before no longer counts: after the outage a feed must be seen free afresh, and none is
-        taken for a lock TTL once Redis answers (if it came back empty, every owner must first see it again too).
-        """
+        """Neither Redis nor PostgreSQL answers: nobody can take a feed, so the owner goes on reading."""
         self._outage = True
         self._free_since.clear()
         for held in self._held.values():

@@ -6,7 +6,7 @@ read elsewhere are shown as their owner last reported them, this process's
 own part as of now.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from app.application.modes import ModeService
 from app.application.ports.coordination import ProcessRegistry
@@ -17,17 +17,25 @@ from app.application.report_codec import to_json
 from app.domain.secrets import mask_secrets
 
 
-def _probe(dependency: Pingable) -> dict[str, object]:
+def _probe(dependency: Pingable, scrub: Callable[[str], str]) -> dict[str, object]:
     try:
         return {"status": "up", "latency_ms": round(dependency.ping() * 1000, 3)}
     except StorageUnavailable as exc:
-        return {"status": "down", "error": mask_secrets(str(exc))}
+        return {"status": "down", "error": scrub(str(exc))}
+
+
+def _scrubbed(source: dict[str, object], scrub: Callable[[str], str]) -> dict[str, object]:
+    """A feed's errors are a driver's or an exchange's own words: they may quote what we were told."""
+    for key in ("last_error", "last_exchange_error"):
+        if isinstance(source.get(key), str):
+            source[key] = scrub(source[key])
+    return source
 
 
 class HealthService:
     """``down`` when the pipeline is not running (nothing new can be answered); ``degraded`` when a
     dependency (``dependencies``: by the name /health gives it) is unreachable or a feed is not connected
-    (or read by nobody)."""
+    (or read by nobody). ``scrub`` hides every secret from the error texts it shows (a ``SecretScrubber``)."""
 
     def __init__(
         self,
@@ -35,11 +43,13 @@ class HealthService:
         registry: ProcessRegistry,
         modes: ModeService,
         dependencies: Mapping[str, Pingable],
+        scrub: Callable[[str], str] = mask_secrets,
     ) -> None:
         self._reporter = reporter
         self._registry = registry
         self._modes = modes
         self._dependencies = dependencies
+        self._scrub = scrub
 
     def processes(self) -> list[ProcessReport]:
         """Every process sharing the feeds, by id: this one as of now, the others as of their last heartbeat
@@ -54,7 +64,7 @@ class HealthService:
         return sorted([*(p for p in reported if p.id != own.id), own], key=lambda p: p.id)
 
     def report(self) -> dict[str, object]:
-        probes = {name: _probe(dependency) for name, dependency in self._dependencies.items()}
+        probes = {name: _probe(dependency, self._scrub) for name, dependency in self._dependencies.items()}
         # This process's own part after the probes, fresh rather than as of its last heartbeat.
         own = self._reporter.report()
         processes = self._with_others(own)
@@ -62,7 +72,7 @@ class HealthService:
         sources = []
         for name in self._modes.feeds():
             source, owner = owners.get(name, (SourceReport(name=name), None))
-            sources.append({**to_json(source), "owner": owner})
+            sources.append(_scrubbed({**to_json(source), "owner": owner}, self._scrub))
         if not own.pipeline.running:
             overall = "down"
         elif any(probe["status"] != "up" for probe in probes.values()) or any(

@@ -155,13 +155,18 @@ class PriceQueries:
         if here or answer is None:
             local = read(self._fallback, list(here))
             since = max(self._fallback.since_ms, *here.values())
-            if local.partial is None and reaches_back_to_ms < since:
-                local.partial = FROM_MEMORY_ONLY_SINCE_START
+            if reaches_back_to_ms < since:
+                local.mark_partial(FROM_MEMORY_ONLY_SINCE_START)
             answer = local if answer is None else answer.absorb(local)
         elsewhere = [e for e in missing if e not in here]
         if elsewhere:
-            answer.partial = ELSEWHERE.format(", ".join(elsewhere))
+            answer.mark_partial(ELSEWHERE.format(", ".join(elsewhere)))
         return answer
+
+    def gaps_in(self, symbol: str, exchanges: list[str], from_ms: int, to_ms: int) -> list[str]:
+        """What makes a span ``from_ms..to_ms`` of these exchanges partial besides its reads: each known trade gap
+        of any of them that it reaches into, whichever process found it."""
+        return [describe(gap) for gap in self._gaps.overlapping(symbol, exchanges, from_ms, to_ms)]
 
     def _recent(self, symbol: str, exchanges: list[str], plan: WindowPlan) -> WindowRead:
         return self.recent(
@@ -179,7 +184,7 @@ class PriceQueries:
         stats = PriceStats()
         for part in recent.stats.values():
             stats.merge(part)
-        partial = [recent.partial] if recent.partial else []
+        partial = list(recent.partial)
         if plan.needs_store:
             try:
                 stats.merge(self._store.summarize(canonical, exchanges, plan.stored_from_ms, plan.stored_to_ms))
@@ -187,7 +192,5 @@ class PriceQueries:
                 partial.append(STORE_UNAVAILABLE)
         if not stats.count:
             raise NoData(f"no ticks for {canonical} in the last {period.text}")
-        partial.extend(
-            describe(gap) for gap in self._gaps.overlapping(canonical, exchanges, plan.covered_from_ms, now_ms)
-        )
+        partial.extend(self.gaps_in(canonical, exchanges, plan.covered_from_ms, now_ms))
         return WindowAnswer(canonical, tuple(exchanges), period, stats, plan.covered_from_ms, now_ms, tuple(partial))

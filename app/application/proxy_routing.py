@@ -48,6 +48,8 @@ class ProxyRouter:
     _benched_until: dict[ProxyEndpoint, float] = field(default_factory=dict)
     failures: dict[ProxyEndpoint, int] = field(default_factory=dict)
     _sources: dict[str, _SourceRoute] = field(default_factory=dict)
+    # Why each proxy last failed: what an attempt left without a route says.
+    _why: dict[ProxyEndpoint, str] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -88,6 +90,21 @@ class ProxyRouter:
             return
         self.failures[route] = self.failures.get(route, 0) + 1
         self._benched_until[route] = self.clock() + self.settings.bench_seconds
+        self._why[route] = error or self._why.get(route, "")
+
+    def no_route(self) -> str:
+        """Why an attempt has no route left (``only``, every proxy benched): each proxy's own last failure, so
+        a proxy refusing our credentials says so however long it sits benched."""
+        why = "; ".join(self._why.get(proxy) or proxy.masked for proxy in self.benched())
+        return "proxy only, and every proxy is benched after failing" + (f": {why}" if why else "")
+
+    def carried(self, source: str) -> ProxyEndpoint | None:
+        """The proxy that carried ``source``'s last connection, if one did since the settings last changed and it
+        is not benched already (known to have failed)."""
+        state = self._sources.get(source)
+        if state is None or not state.connected or state.route is DIRECT or state.route in self.benched():
+            return None
+        return state.route
 
     def due_for_direct(self) -> list[str]:
         """Sources on a proxy under ``fallback`` whose direct retry time has come."""
@@ -124,4 +141,5 @@ class ProxyRouter:
         """Forget routes, benches and direct failures: the settings changed."""
         self._sources.clear()
         self._benched_until.clear()
+        self._why.clear()
         self._next = 0

@@ -7,7 +7,7 @@ turning it on in test mode is refused.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import gevent
@@ -18,6 +18,7 @@ from app.application.process_report import ProcessReport, ProxyRuntime
 from app.application.proxy_routing import ProxyRouter
 from app.domain.errors import DomainError
 from app.domain.proxy_endpoint import parse_proxy_url
+from app.domain.secrets import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,29 @@ class DirectProbe(Protocol):
         ...
 
 
-class ProxyService:
-    """Hears every mode switch (a ``ModeListener``, connected by the composition root)."""
+class HeldFeeds(Protocol):
+    def held(self) -> list[str]:
+        """The feeds this process reads now."""
+        ...
 
-    def __init__(self, router: ProxyRouter, modes: ModeService, probe: DirectProbe) -> None:
+
+class ProxyService:
+    """Hears every mode switch (a ``ModeListener``, connected by the composition root). ``feeds``: those read
+    here, the only ones whose direct route this process probes. ``scrub`` hides every secret from the
+    connection errors a route without a connection shows (a ``SecretScrubber``)."""
+
+    def __init__(
+        self,
+        router: ProxyRouter,
+        modes: ModeService,
+        probe: DirectProbe,
+        feeds: HeldFeeds,
+        scrub: Callable[[str], str] = mask_secrets,
+    ) -> None:
         self._router = router
         self._probe = probe
+        self._feeds = feeds
+        self._scrub = scrub
         self._settings = router.settings
         self._modes = modes
         self._direct_retries = OwnedLoop(self._retry_direct_forever)
@@ -85,7 +103,7 @@ class ProxyService:
             "policy": settings.policy,
             "proxies": [p.masked for p in settings.proxies],
             "static": settings.static.masked if settings.static else None,
-            "routes": {name: routes.get(name, "none yet: no process reads it") for name in live},
+            "routes": {name: self._scrub(routes.get(name, "none yet: no process reads it")) for name in live},
             "failures": dict(sorted(failures.items())),
             "benched": sorted(benched),
         }
@@ -165,10 +183,19 @@ class ProxyService:
         """
         while True:
             gevent.sleep(DIRECT_RETRY_INTERVAL)
-            for source in self._router.due_for_direct():
-                if self._probe.probe_direct(source):
-                    log.info("direct route works again: reconnecting", extra={"exchange": source})
-                    self._modes.restart([source])
+            self.retry_direct()
+
+    def retry_direct(self) -> None:
+        """Probe direct for each feed read here that is on a proxy and due; reconnect those it works for.
+
+        A feed handed to another process keeps its last route in this router: probing it would open a
+        connection to its exchange (every second, once direct works) for a feed this process no longer reads.
+        """
+        held = set(self._feeds.held())
+        for source in self._router.due_for_direct():
+            if source in held and self._probe.probe_direct(source):
+                log.info("direct route works again: reconnecting", extra={"exchange": source})
+                self._modes.restart([source])
 
     def _refuse_in_test_mode(self) -> None:
         if self._modes.mode == "test":

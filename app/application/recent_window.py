@@ -188,7 +188,7 @@ class RecentWindow:
                 first = max(floor_to(after + 1, FINEST), oldest)
                 for start in range(first, min(to, series.newest) + 1, FINEST):
                     if not self._count_slot(series.slots.get(start), exchange, after, to, stats):
-                        read.partial = RAW_CAPPED.format(max_ticks=self._max_ticks)
+                        read.mark_partial(RAW_CAPPED.format(max_ticks=self._max_ticks))
         return read
 
     @staticmethod

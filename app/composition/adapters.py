@@ -4,10 +4,13 @@ connect on first use."""
 from pathlib import Path
 
 from app.adapters.local.control_copy import FileControlCopy
+from app.adapters.local.host_feed_locks import HostFeedLocks
+from app.adapters.postgres.advisory_leases import PostgresFeedLocks
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.redis.control_channel import RedisControlChannel
 from app.adapters.redis.feed_leases import RedisFeedLeases
+from app.adapters.redis.gap_book import RedisGapBook
 from app.adapters.redis.pair_registry import RedisPairRegistry
 from app.adapters.redis.tick_cache import RedisTickCache, make_client
 from app.adapters.redis.tick_relay import RedisTickRelay
@@ -27,6 +30,13 @@ def postgres_store(pool: ConnectionPool, pg: PostgresConfig) -> PostgresMinuteSt
     return PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
 
 
+def postgres_feed_locks(config: Config, holder: str) -> PostgresFeedLocks:
+    """The leases' second store, on a session of its own (its locks live as long as it does)."""
+    pg = config.postgres
+    deadline = pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1
+    return PostgresFeedLocks(pg.dsn, pg.connect_timeout, deadline, pg.retry_after, config.redis.key_prefix, holder)
+
+
 def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str, feeds: FeedMap) -> RedisTickCache:
     """Writes and reads on separate clients and timeouts, so a slow read never looks like a dead server to the
     writer."""
@@ -42,7 +52,7 @@ def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str, feeds: Fee
 
 
 class RedisCoordination:
-    """The leases, registry, control channel and tick relay, on one client of their own."""
+    """The leases, registry, control channel, tick relay and gap book, on one client of their own."""
 
     def __init__(self, redis: RedisConfig) -> None:
         self._redis = redis
@@ -60,9 +70,17 @@ class RedisCoordination:
     def pairs(self) -> RedisPairRegistry:
         return RedisPairRegistry(self._client, self._redis.key_prefix, self._redis.retry_after)
 
+    def gap_book(self) -> RedisGapBook:
+        return RedisGapBook(self._client, self._redis.key_prefix, self._redis.retry_after)
+
 
 def file_spool(aggregator: AggregatorConfig, run: str) -> FileSpool:
     return FileSpool(Path(aggregator.spool_path), aggregator.spool_max_mb * 1024 * 1024, run)
+
+
+def host_feed_locks(aggregator: AggregatorConfig) -> HostFeedLocks:
+    """Beside the spool, on this host's disk: ``leases.single_host``'s lock files."""
+    return HostFeedLocks(Path(aggregator.spool_path).with_name("leases"))
 
 
 def control_copy(aggregator: AggregatorConfig) -> FileControlCopy:

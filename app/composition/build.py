@@ -18,6 +18,7 @@ from app.adapters.metrics.instrumented import MeasuredCache, MeasuredStore, Writ
 from app.adapters.net.connector import Connector
 from app.application.aggregator import MinuteAggregator
 from app.application.candle_queries import CandleQueries
+from app.application.fallback_leases import FallbackLeases
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.health import HealthService
 from app.application.incomplete_minutes import IncompleteMinutes
@@ -27,6 +28,7 @@ from app.application.ports.coordination import (
     ControlChannel,
     ControlCopy,
     FeedLeases,
+    GapBook,
     PairRegistry,
     ProcessRegistry,
     TickRelay,
@@ -47,6 +49,7 @@ from app.composition import adapters
 from app.composition.container import Closable, Container
 from app.composition.pipeline import PipelineSettings, build_pipeline
 from app.composition.sources import build_feed_map, feed_sources
+from app.config.masking import scrubber
 from app.config.schema import Config
 from app.domain.market import Market
 
@@ -63,6 +66,7 @@ def build_container(
     control_copy: ControlCopy | None = None,
     relay: TickRelay | None = None,
     pairs: PairRegistry | None = None,
+    gap_book: GapBook | None = None,
     sources: Mapping[str, Sequence[FeedSource]] | None = None,
 ) -> Container:
     """The process, idle; a port left out is the real adapter the configuration names."""
@@ -71,6 +75,7 @@ def build_container(
     # Names this process's ticks in Redis and its seal marks, so a successor can tell what it must replay.
     run = os.urandom(4).hex()
     retention_ms = config.window.raw_seconds * 1000
+    scrub = scrubber(config)
     resources: list[Closable] = []
     metrics = CollectorRegistry()
     writes = WriteMetrics(metrics, process)
@@ -81,8 +86,9 @@ def build_container(
         pool = adapters.postgres_pool(config.postgres)
         resources.append(pool)
         store = adapters.postgres_store(pool, config.postgres)
+    redis = adapters.RedisCoordination(config.redis)
     incomplete = IncompleteMinutes(store)
-    gaps = TradeGaps(incomplete)
+    gaps = TradeGaps(incomplete, gap_book or redis.gap_book())
     feed_map = build_feed_map(config)
     measured_cache = MeasuredCache(
         cache or adapters.redis_tick_cache(config.redis, retention_ms, run, feed_map), writes
@@ -92,11 +98,16 @@ def build_container(
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
     market = Market(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
 
-    redis = adapters.RedisCoordination(config.redis)
     lease_settings = LeaseSettings(config.leases.ttl_seconds)
     if leases is None or registry is None:
         redis_leases = redis.leases(process, run, lease_settings.expiry)
-        leases, registry = leases or redis_leases, registry or redis_leases
+        registry = registry or redis_leases
+        if leases is None:  # pinned in PostgreSQL (and on this host), so a feed keeps one reader while Redis is down
+            locks = [adapters.postgres_feed_locks(config, redis_leases.identity)]
+            if config.leases.single_host:
+                locks.append(adapters.host_feed_locks(config.aggregator))
+            resources.extend(locks)
+            leases = FallbackLeases(redis_leases, locks)
     measured_store = MeasuredStore(incomplete, writes)
     if spool is None:
         file_spool = adapters.file_spool(config.aggregator, run)
@@ -109,7 +120,7 @@ def build_container(
     feeds = FeedOwnership(leases, registry, pipeline, aggregator, lease_settings, run)
     aggregator.fence_listener = feeds
     modes = ModeService(feeds, sources, config.mode)
-    proxy = ProxyService(router, modes, connector)
+    proxy = ProxyService(router, modes, connector, feeds, scrub)
     modes.listeners.append(proxy)
     queries = PriceQueries(
         market, modes, measured_cache, window, measured_store, retention_ms, pipeline, feeds, feed_map, gaps
@@ -121,7 +132,7 @@ def build_container(
     pipeline.observe(relay_service, continuity, catalogue)
     reporter = ProcessReporter(pipeline, aggregator, feeds, gaps, stream, proxy, host, pid, run)
     feeds.reporter = reporter
-    health = HealthService(reporter, registry, modes, {"redis": measured_cache, "postgres": measured_store})
+    health = HealthService(reporter, registry, modes, {"redis": measured_cache, "postgres": measured_store}, scrub)
     control = SharedControl(
         channel or redis.channel(), control_copy or adapters.control_copy(config.aggregator), modes, proxy
     )

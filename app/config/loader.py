@@ -17,7 +17,7 @@ from app.config.keys import declared
 from app.config.masking import is_secret
 from app.config.schema import Config
 from app.domain.proxy_endpoint import InvalidProxy, parse_proxy_url
-from app.domain.secrets import mask_secrets
+from app.domain.secrets import mask_secrets, userinfo
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "conf" / "marketflow.yaml"
 
@@ -245,6 +245,7 @@ def _check_redis(config: Config) -> None:
 def _check_proxy(config: Config) -> None:
     proxy = config.proxy
     for i, url in enumerate(proxy.proxies):
+        _check_userinfo(f"proxy.proxies[{i}]", url, "/?#")
         try:
             parse_proxy_url(url)
         except InvalidProxy as exc:
@@ -288,10 +289,34 @@ def _check_http(config: Config) -> None:
             )
 
 
+# A ``%`` that does not start a ``%XX`` escape.
+BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+PERCENT_ENCODE = (
+    "percent-encode them (@ as %40, : as %3A, / as %2F, ? as %3F, # as %23, % as %25; e.g. "
+    "python3 -c \"import getpass, urllib.parse; print(urllib.parse.quote(getpass.getpass(), safe=''))\")"
+)
+
+
+def _check_userinfo(key: str, url: str, reserved: str) -> None:
+    """A user name or password holding a character its parser cuts at (``reserved``, or a stray ``%``) would be
+    read in pieces, and the driver's error would quote a piece: say how to write it instead, quoting nothing."""
+    info = userinfo(url)
+    if any(char in info for char in reserved) or BAD_PERCENT.search(info):
+        raise ConfigError(
+            f"{key}: the user name or password holds a character a URL reserves ({' '.join(reserved)} or a % not "
+            f"starting %XX): {PERCENT_ENCODE}"
+        )
+
+
 def _check_stores(config: Config) -> None:
-    """A malformed URL or DSN fails here, naming the key, instead of later in a driver error that quotes it."""
+    """A malformed URL or DSN fails here, naming the key, instead of later in a driver error that quotes it.
+
+    libpq reads a URL's user and password up to its *first* ``@``, redis-py and our proxy URLs up to the last.
+    """
     if not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
+    _check_userinfo("redis.url", config.redis.url, "/?#")
+    _check_userinfo("postgres.dsn", config.postgres.dsn, "@/?#[]")
     try:
         _ = urlsplit(config.redis.url).port
         parse_url(config.redis.url)  # what redis-py itself will accept; its messages may quote the URL

@@ -8,8 +8,10 @@ terminal or a log.
 import dataclasses
 import re
 
+import psycopg2.extensions
+
 from app.config.schema import Config
-from app.domain.secrets import MASK, mask_secrets
+from app.domain.secrets import MASK, SecretScrubber, mask_secrets, userinfo
 
 # Never echoed in an error about their value; masked in every dump.
 SECRET_KEYS = frozenset({"http.admin_token", "redis.url", "postgres.dsn", "proxy.proxies", "proxy.static"})
@@ -29,3 +31,32 @@ def masked_config(config: Config) -> dict:
     shown["proxy"]["proxies"] = [mask_secrets(url) for url in config.proxy.proxies]
     shown["proxy"]["static"] = mask_secrets(config.proxy.static)
     return shown
+
+
+def _passwords(url: str) -> list[str]:
+    """The password of a URL as written: after the user's ``:``, to the last ``@`` (the user name is no secret)."""
+    return [userinfo(url).partition(":")[2]]
+
+
+def _dsn_password(dsn: str) -> list[str]:
+    """A DSN's password as libpq reads it (a key=value ``password``, or a URL's), besides the URL's as written."""
+    try:
+        parsed = psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.Error:
+        parsed = {}
+    return [parsed.get("password", ""), *_passwords(dsn)]
+
+
+def secret_values(config: Config) -> list[str]:
+    """Every secret the configuration holds: the admin token and each password of a store or a proxy."""
+    return [
+        config.http.admin_token or "",
+        *_passwords(config.redis.url),
+        *_dsn_password(config.postgres.dsn),
+        *(password for url in config.proxy.proxies for password in _passwords(url)),
+    ]
+
+
+def scrubber(config: Config) -> SecretScrubber:
+    """What every error text goes through before it is printed, logged or answered (``SecretScrubber``)."""
+    return SecretScrubber(secret_values(config))

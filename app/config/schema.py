@@ -96,6 +96,12 @@ class LeasesConfig:
         at_least=1,
         at_most=60,
     )
+    single_host: bool = key(
+        False,
+        doc="only this host runs marketflow against these Redis and PostgreSQL: while neither answers, its "
+        "processes still read the feeds (one reader each, by a lock file beside the spool) into memory and the "
+        "spool. Never on two hosts: each would read every feed ([Redis down](docs/design.md#redis-down))",
+    )
 
 
 @dataclass(frozen=True)

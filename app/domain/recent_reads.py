@@ -12,8 +12,23 @@ class LatestPrice:
     ts_ms: int
 
 
+class _Reasons:
+    """Why a read is not exact (``partial``): every distinct reason of every part, in the order found (empty: it
+    is exact)."""
+
+    partial: tuple[str, ...]
+
+    def mark_partial(self, reason: str) -> None:
+        if reason not in self.partial:
+            self.partial = (*self.partial, reason)
+
+    def _absorb_reasons(self, other: "_Reasons") -> None:
+        for reason in other.partial:
+            self.mark_partial(reason)
+
+
 @dataclass
-class WindowRead:
+class WindowRead(_Reasons):
     """Per exchange, the stats of a window; ``partial`` says why it is not exact, if it is not.
 
     ``lost`` names the exchanges whose data the cache no longer holds (it
@@ -22,30 +37,32 @@ class WindowRead:
     """
 
     stats: dict[str, PriceStats]
-    partial: str | None = None
+    partial: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
 
     def absorb(self, other: "WindowRead") -> "WindowRead":
-        """Add the exchanges another read answered (the in-process window standing in for the cache)."""
+        """Add the exchanges another read answered (the in-process window standing in for the cache), and why
+        that part is not exact."""
         self.stats.update(other.stats)
-        self.partial = self.partial or other.partial
+        self._absorb_reasons(other)
         return self
 
 
 @dataclass
-class BucketRead:
+class BucketRead(_Reasons):
     """Per bucket start, the stats of the exchanges asked for, merged; ``partial`` says why not exact.
 
     ``lost``: as for ``WindowRead``.
     """
 
     buckets: dict[int, PriceStats]
-    partial: str | None = None
+    partial: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
 
     def absorb(self, other: "BucketRead") -> "BucketRead":
-        """Add the exchanges another read answered (the in-process window standing in for the cache)."""
+        """Add the exchanges another read answered (the in-process window standing in for the cache), and why
+        that part is not exact."""
         for start, stats in other.buckets.items():
             merge_at(self.buckets, start, stats)
-        self.partial = self.partial or other.partial
+        self._absorb_reasons(other)
         return self

@@ -118,6 +118,11 @@ def ticks_in_redis(url: str) -> int:
     return sum(client.zcard(key) for key in client.scan_iter("mf:ticks:exchange1:*"))
 
 
+def answers(service: Service) -> bool:
+    """Every probe answered, by whichever worker takes it."""
+    return all(service.get(path)[0] == 200 for path in PROBES)
+
+
 def average_count(service: Service) -> int:
     status, body = service.get("/prices/average/exchange1/BTCUSDT?period=5m")
     return body["count"] if status == 200 else 0
@@ -229,25 +234,30 @@ def test_hung_redis_and_postgres_never_hang_the_api(
         db.destroy()
 
 
-def test_starts_with_nothing_reachable_and_heals_when_they_appear(
+def test_a_single_host_started_with_nothing_reachable_reads_at_once_and_heals_when_they_appear(
     tmp_path: Path, feed: LineExchange, start_service: Callable[[dict], Service]
 ) -> None:
-    """No lease can be taken without Redis, so no feed is read until it appears; PostgreSQL may come later."""
+    """``leases.single_host``: with neither store answering, the host's workers still read the feed (one of
+    them, by a lock file) into memory and the spool; Redis then PostgreSQL appear, and every tick is stored
+    once. (Two hosts without it read nothing until a store answers: tests/e2e/test_scale_out_e2e.py.)"""
     ticks = plan(200)
     cache, db = RedisServer(free_port()), PostgresServer(free_port())  # not started yet
     try:
-        service = start_service(fault_config(feed, cache.url, db.dsn, tmp_path / "spool.jsonl"))
-        time.sleep(OUTAGE_SECONDS)
+        config = fault_config(feed, cache.url, db.dsn, tmp_path / "spool.jsonl")
+        service = start_service(config | {"http": {"workers": 2}, "leases": {"ttl_seconds": 3.0, "single_host": True}})
+        feed.wait_connected()
         health = service.get("/health")[1]
         assert (health["status"], health["redis"]["status"], health["postgres"]["status"]) == (
             "degraded",
             "down",
             "down",
         )
-        assert (feed.connections, health["sources"][0]["owner"]) == (0, None)  # nobody may read it yet
+        send(service, feed, ticks[:100], 100)  # into memory and the spool: both stores are still down
+        time.sleep(OUTAGE_SECONDS)
+        assert feed.connections == 1  # one worker of the two reads it
         cache.start()
-        feed.wait_connected()
-        send(service, feed, ticks[:100], 100)  # minutes spooled: PostgreSQL is still down
+        # Once the reader has written its window back, either worker answers for it.
+        wait_for(lambda: all(answers(service) for _ in range(4)), timeout=10, message="written back")
         with Prober(service, PROBES) as prober:
             time.sleep(OUTAGE_SECONDS)
             assert service.get("/health")[1]["postgres"]["status"] == "down"
@@ -255,8 +265,9 @@ def test_starts_with_nothing_reachable_and_heals_when_they_appear(
         db.start()
         wait_for(lambda: service.get("/health")[1]["status"] == "ok", timeout=20, message="healed")
         send(service, feed, ticks[100:], 200)
+        assert feed.connections == 1
         verify_and_record(
-            "Started with Redis and PostgreSQL unreachable; Redis appears (the feed starts), then PostgreSQL",
+            "Started with Redis and PostgreSQL unreachable (single host: read at once); Redis appears, then PostgreSQL",
             ticks,
             db.dsn,
             prober,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import websocket
 
 from app.adapters.feeds.wire_line import encode_line
-from tests.support.metrics import scrape
+from tests.support.metrics import exposition, promtool_findings, scrape
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import Service
 
@@ -46,5 +46,7 @@ def test_metrics_count_what_happened(
     assert metric("marketflow_http_requests_total", route=route, method="GET", status="404") == 1
     assert metric("marketflow_http_request_seconds_count", route=route, method="GET") == 4
     assert metric("marketflow_write_seconds_count", backend="redis", outcome="ok") >= 1
+    assert metric("marketflow_tick_to_cache_seconds", quantile="0.99") > 0
+    assert promtool_findings(exposition(service)) == ""  # every family as Prometheus' own linter wants it
     ws.close()
     wait_for(lambda: metric("marketflow_websocket_clients") == 0, message="client gone")

@@ -43,18 +43,28 @@ def dante(tmp_path: Path) -> Iterator[Dante]:
     proxy.kill()
 
 
-def config(make_config: Callable[..., dict], exchange: FakeExchange, proxy: dict, tcp: list | None = None) -> dict:
-    source = {
-        "name": "binance",
-        "kind": "binance",
+def proxied_feed(exchange: FakeExchange) -> dict:
+    """A live feed of BTCUSDT from a loopback stand-in, named as its kind, quick to connect and reconnect."""
+    return {
+        "name": exchange.kind,
+        "kind": exchange.kind,
         "url": exchange.url,
         "symbols": ["BTCUSDT"],
         "silence_timeout_seconds": 30,
         "ack_timeout_seconds": 3,
         "min_connect_interval_seconds": 0.2,
         "connect_timeout_seconds": 3,
+        "rest_url": "http://127.0.0.1:9",  # nothing listens: no history, never leaving loopback
     }
-    live = {"tcp": tcp or [], "websocket": [source], "reconnect_initial_seconds": 0.1, "reconnect_max_seconds": 0.3}
+
+
+def config(make_config: Callable[..., dict], exchange: FakeExchange, proxy: dict, tcp: list | None = None) -> dict:
+    live = {
+        "tcp": tcp or [],
+        "websocket": [proxied_feed(exchange)],
+        "reconnect_initial_seconds": 0.1,
+        "reconnect_max_seconds": 0.3,
+    }
     return make_config(sources={"live": live}, proxy=proxy)
 
 

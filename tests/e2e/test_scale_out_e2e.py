@@ -15,14 +15,16 @@ import psycopg2
 
 from app.adapters.feeds.wire_line import encode_line
 from tests.support.metrics import scrape, summed
-from tests.support.net import LineExchange, wait_for
+from tests.support.net import LineExchange, free_port, wait_for
 from tests.support.service import Service, Starter
-from tests.support.throwaway import RedisServer
+from tests.support.throwaway import PostgresServer, RedisServer
 
 TTL = 4.0
 # A takeover is due within the TTL; this much more is the test's own polling and a shared machine's scheduling.
 SLACK = 1.5
 FEEDS = ["exchange1", "exchange2", "exchange3"]
+# Where no takeover is timed: shorter waits.
+SHORT_TTL = 2.0
 
 
 def owners(service: Service) -> dict[str, str | None]:
@@ -234,3 +236,51 @@ def _group_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def test_two_hosts_started_with_the_stores_down_read_each_feed_once_from_postgresql_and_keep_them_with_redis(
+    make_config: Callable[..., dict], start_service: Starter[Service], exchanges: list[LineExchange]
+) -> None:
+    """Both stores unreachable at start: nobody can know who reads what, so nobody reads. PostgreSQL appears:
+    its locks keep each feed to one reader (without Redis the processes can't count each other, so the first
+    takes what it can). Redis appears: the feeds are shared out again, a feed handed over as at any share-out.
+    Nothing is read twice at once, nor counted twice."""
+    cache, db = RedisServer(free_port()), PostgresServer(free_port())  # not started yet
+    config = make_config(
+        http={"workers": 1},
+        redis={"url": cache.url, "socket_timeout": 0.3, "retry_after": 0.5},
+        postgres={"dsn": db.dsn, "connect_timeout": 1, "statement_timeout_ms": 1000, "retry_after": 0.5},
+        leases={"ttl_seconds": SHORT_TTL},
+        aggregator={"checkpoint_seconds": 1.0},
+    )
+    first, second = start_service.together(config, config)
+    sent: Sent = {feed: [] for feed in FEEDS}
+    try:
+        time.sleep(SHORT_TTL)
+        assert [exchange.connections for exchange in exchanges] == [0, 0, 0]  # nothing can tell who reads
+        db.start()
+        for exchange in exchanges:
+            exchange.wait_connected()
+        time.sleep(SHORT_TTL)
+        assert [exchange.connections for exchange in exchanges] == [1, 1, 1]  # each feed read by one process
+        send(exchanges, sent, 10)
+        time.sleep(1)
+        cache.start()
+        wait_for(
+            lambda: owners(first) == owners(second) and len(set(owners(first).values()) - {None}) == 2,
+            timeout=20,
+            message="the feeds shared out over both hosts",
+        )
+        shared_out = [exchange.connections for exchange in exchanges]
+        assert sum(shared_out) <= 3 + 2  # at most the feeds handed to the host that had none
+        send_and_count(exchanges, sent, first)
+        time.sleep(2 * SHORT_TTL)
+        assert [exchange.connections for exchange in exchanges] == shared_out  # owners keep their feeds
+    finally:
+        first.stop()
+        second.stop()
+        cache.kill()
+    try:
+        assert_stored_exactly(db.dsn, sent)
+    finally:
+        db.destroy()

@@ -85,7 +85,7 @@ def test_window_reads_equal_brute_force_over_random_streams(redis_prefix: str) -
         after = now - rng.randrange(201_000)
         to = rng.choice([now, min(now, after + rng.randrange(1, 150_000))])
         read = writer.cache.window("BTCUSDT", ["ex1", "ex2", "ex3"], after, to)
-        assert read.partial is None
+        assert read.partial == ()
         assert summary(one(read.stats)) == summary(reference_stats(fed, after, to)), (after, to)
         per_exchange = reference_stats([t for t in fed if t.exchange == "ex2"], after, to)
         assert summary(read.stats["ex2"]) == summary(per_exchange)
@@ -172,8 +172,8 @@ def test_a_feed_whose_mark_is_lost_is_noticed_by_writer_and_readers(redis_prefix
     assert writer.write(Tick("ex1", "BTCUSDT", 3.0, now, 0)) is False
     writer.cache.mark(now - 500, ["ex1"])  # written back, complete only from then on
     writer.cache.mark(0, ["ex1"])  # a mark already there is kept
-    assert writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now).partial == LOST_SINCE
-    assert writer.cache.window("BTCUSDT", ["ex1"], now - 200, now).partial is None
+    assert writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now).partial == (LOST_SINCE,)
+    assert writer.cache.window("BTCUSDT", ["ex1"], now - 200, now).partial == ()
 
 
 def test_an_edge_second_written_back_without_its_raw_ticks_is_partial(redis_prefix: str) -> None:
@@ -187,9 +187,9 @@ def test_an_edge_second_written_back_without_its_raw_ticks_is_partial(redis_pref
     for batch in writer.window.snapshot(100):
         writer.cache.write(batch)
     whole = writer.cache.window("BTCUSDT", ["ex1"], second - 1, second + 2000)
-    assert (whole.partial, whole.stats["ex1"].count) == (None, 5)
+    assert (whole.partial, whole.stats["ex1"].count) == ((), 5)
     cut = writer.cache.window("BTCUSDT", ["ex1"], second + 1, second + 2000)
-    assert cut.partial == EDGE_RAW_LOST
+    assert cut.partial == (EDGE_RAW_LOST,)
 
 
 def test_a_dead_redis_fails_fast_with_storage_unavailable(redis_prefix: str) -> None:
@@ -253,7 +253,7 @@ def test_values_marketflow_did_not_write_are_left_out_and_never_fail_a_write(red
     raw.zadd(f"{redis_prefix}:tenths:ex1:TONUSDT", {"junk|1|2": now - now % 100})
     read = writer.cache.window("TONUSDT", ["ex1"], now - 11, now)
     assert (read.stats["ex1"].count, read.stats["ex1"].mean) == (1, 5.5)
-    assert read.partial is None
+    assert read.partial == ()
     assert [(p.exchange, p.price) for p in writer.cache.latest("TONUSDT", ["ex1", "ex2"])[0]] == [("ex1", 5.5)]
 
 
@@ -287,7 +287,7 @@ def test_bucket_reads_merge_exchanges_and_processes_and_equal_the_in_process_buc
         lo, hi = now - 100_000, now - 30_000
         read = first.cache.buckets("BTCUSDT", ["ex1", "ex2", "ex3"], grain, lo, hi)
         expected = everything.buckets("BTCUSDT", ["ex1", "ex2", "ex3"], grain, lo, hi)
-        assert read.partial is None
+        assert read.partial == ()
         assert read.buckets.keys() == expected.buckets.keys()
         assert all(start % grain == 0 and lo <= start < hi for start in read.buckets)
         for start, stats in expected.buckets.items():
@@ -304,7 +304,7 @@ def test_a_bucket_read_of_a_feed_without_its_mark_says_it_is_lost(redis_prefix: 
     late = cache(redis_prefix, run="late")
     late.mark(int(time.time() * 1000), ["ex1"])
     read = late.buckets("BTCUSDT", ["ex1"], 1000, 0, 10_000)
-    assert (read.partial, read.lost) == (LOST_SINCE, ())
+    assert (read.partial, read.lost) == ((LOST_SINCE,), ())
 
 
 def test_each_shard_keeps_its_own_mark_and_replays_only_its_own_symbols(redis_prefix: str) -> None:

@@ -6,6 +6,7 @@ The first scenario also runs through gunicorn (tests/e2e/test_candles_e2e.py).""
 
 import csv
 import io
+import json
 import math
 import random
 import time
@@ -232,3 +233,34 @@ def test_candles_through_a_redis_outage_come_from_memory_and_say_when_they_can_t
         message="answers from the new Redis, which says what it lost",
     )
     assert "partial" not in check(service, everything, "1s", query=lifetime)
+
+
+def test_sums_and_vwaps_print_as_the_decimals_they_are_in_json_and_csv(
+    make_config: Callable[..., dict], start_in_process: Start, exchanges: list[LineExchange], pg: object
+) -> None:
+    """Quantities and prices arrive as decimals: 0.1 + 0.2 + 0.3 is 0.6 to a trader, not 0.6000000000000001.
+    Computed figures (volume, VWAP, average price) print to the digits a float sum of so few keeps (15
+    significant), in a stored minute and in the current one alike."""
+    service = start_in_process(make_config(aggregator={"checkpoint_seconds": 0.5}))
+    connected(service, exchanges)
+    now = int(time.time() * 1000)
+    stored_minute = now - now % MS_PER_MINUTE - 3 * MS_PER_MINUTE  # past the 60 s retention: from PostgreSQL
+    ticks = [
+        ("exchange1", price, start + i, quantity)
+        for start in (stored_minute, now - 900)
+        for i, (price, quantity) in enumerate([(100.1, 0.1), (100.2, 0.2), (100.4, 0.3)])
+    ]
+    feed(exchanges, ticks)
+    settled(service, len(ticks))
+    json_answer = service.request("GET", "/candles/exchange1/BTCUSDT?interval=1m&limit=5").body.decode()
+    shown = [(c["volume"], c["vwap"]) for c in json.loads(json_answer)["candles"]]
+    assert shown == [(0.6, 100.283333333333), (0.6, 100.283333333333)]
+    assert "0.6000000000000001" not in json_answer
+    rows = list(
+        csv.DictReader(
+            io.StringIO(service.request("GET", "/candles/exchange1/BTCUSDT?limit=5&format=csv").body.decode())
+        )
+    )
+    assert [(row["volume"], row["vwap"]) for row in rows] == [("0.6", "100.283333333333")] * 2
+    average = service.get("/prices/average/exchange1/BTCUSDT?period=1m")[1]
+    assert (average["count"], average["price"]) == (3, 100.233333333333)

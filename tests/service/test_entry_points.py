@@ -123,7 +123,7 @@ def test_every_credential_form_is_masked_by_check_config_and_migrate(tmp_path: P
     assert "password=*** dbname=x" in migrated.output
 
     path = config_file(tmp_path, {"redis": {"url": "redis://mf:s3cretE@cache:6379/0"}})
-    env = {"MARKETFLOW_POSTGRES_DSN": "postgresql://mf:s3cret@F%40@db:5432/x"}
+    env = {"MARKETFLOW_POSTGRES_DSN": "postgresql://mf:s3cret%40F%40@db:5432/x"}
     second = run_command(build_app(path, env), "check-config")
     assert second.exit_code == 0, second.output
     printed = json.loads(second.output.rsplit("config OK", 1)[0])
@@ -138,3 +138,29 @@ def test_every_credential_form_is_masked_by_check_config_and_migrate(tmp_path: P
     for output in (checked.output, migrated.output, second.output, str(bad.value)):
         assert "s3cret" not in output
         assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("key", "env", "url"),
+    [
+        ("postgres.dsn", "MARKETFLOW_POSTGRES_DSN", "postgresql://u:pa@ss-w0rd.t3G@127.0.0.1:{port}/db"),
+        ("postgres.dsn", "MARKETFLOW_POSTGRES_DSN", "postgresql://u:p/a@ss-w0rd.t3G@127.0.0.1:{port}/db"),
+        ("postgres.dsn", "MARKETFLOW_POSTGRES_DSN", "postgresql://u:100%ss-w0rd.t3G@127.0.0.1:{port}/db"),
+        ("redis.url", "MARKETFLOW_REDIS_URL", "redis://:pa/ss-w0rd.t3G@127.0.0.1:{port}/0"),
+    ],
+)
+def test_a_password_a_driver_would_read_in_pieces_is_refused_saying_how_to_encode_it(
+    tmp_path: Path, key: str, env: str, url: str
+) -> None:
+    """``flask marketflow migrate`` with such a password printed a piece of it in libpq's own words (``could not
+    translate host name "ss-w0rd.t3G@127.0.0.1"``): now the configuration is refused, naming the key, quoting
+    nothing of the password, and saying how to percent-encode it."""
+    try:
+        app = build_app(config_file(tmp_path, {}), {env: url.format(port=free_port())})
+        shown = run_command(app, "migrate").output + run_command(app, "check-config").output
+    except ConfigError as exc:
+        shown = str(exc)
+    assert shown.startswith(f"{key}: the user name or password holds a character a URL reserves"), shown
+    assert "percent-encode them (@ as %40, : as %3A, / as %2F" in shown
+    for piece in ("ss-w0rd", "t3G", "pa@", "p/a"):
+        assert piece not in shown

@@ -385,6 +385,14 @@ def test_trades_missed_while_disconnected_are_recovered_or_counted_as_lost(
             assert average["partial"] is True
             assert "2 trades of binance BTCUSDT lost" in average["partial_reason"]
             assert "partial" not in service.get("/prices/average/binance/ETHUSDT")[1]
+            # Every answer over that span says so: all exchanges, the extremes, the candles, JSON and CSV.
+            for path in ("average/BTCUSDT", "highest/BTCUSDT", "lowest/binance/BTCUSDT", "highest/binance/BTCUSDT"):
+                answer = service.get(f"/prices/{path}?period=1m")[1]
+                assert answer["partial_reason"] == average["partial_reason"], path
+            for path in ("/candles/BTCUSDT?interval=1m&limit=2", "/candles/binance/BTCUSDT?interval=1s&limit=60"):
+                assert service.get(path)[1]["partial_reason"] == average["partial_reason"], path
+            csv = service.request("GET", "/candles/BTCUSDT?format=csv&limit=2")
+            assert csv.headers["X-Partial-Reason"] == average["partial_reason"]
         else:
             assert (health["gaps_count"], health["gaps"]) == (0, [])
             assert "partial" not in average

@@ -19,7 +19,7 @@ from app.domain.buckets import CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap, TradeMark
-from app.domain.recent_reads import LatestPrice, WindowRead
+from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -89,6 +89,13 @@ class FlakyCache:
             if tick.exchange == exchange and tick.symbol in symbols and tick.trade_id and tick.ts_ms >= since_ms:
                 found[tick.symbol] = TradeMark(tick.trade_id, tick.ts_ms)
         return found
+
+    def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
+        self._check()
+        kept, lost = self._kept(symbol, exchanges)
+        read = self._held.buckets(symbol, kept, grain_ms, from_ms, to_ms)
+        read.lost = lost
+        return read
 
     def held(self) -> list[Tick]:
         """Every tick held, for assertions."""

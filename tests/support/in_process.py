@@ -24,6 +24,7 @@ from app.adapters.server.logs import JsonFormatter
 from app.adapters.server.runtime import RUNTIME_KEY
 from app.composition import Container, build_container, create_app
 from app.config.loader import load_config
+from app.config.masking import secret_values
 from tests.support.fakes import MemoryControlChannel, SilentRelay
 from tests.support.service import Answer, ServiceUnderTest
 
@@ -49,9 +50,9 @@ class LogCapture(logging.Handler):
 
     LOGGERS = ("app", "marketflow")
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: list[str]) -> None:
         super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter())
+        self.setFormatter(JsonFormatter(secrets=secrets))
         self.text = io.StringIO()
         self._levels = {name: logging.getLogger(name).level for name in self.LOGGERS}
 
@@ -86,7 +87,7 @@ class InProcessService(ServiceUnderTest):
 
     def launch(self) -> None:
         self._before = live_greenlets()
-        self._logs = LogCapture().attach()
+        self._logs = LogCapture(secret_values(self.container.config)).attach()
         self.container.start()
 
     def wait_up(self) -> None:

@@ -8,10 +8,12 @@ from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
 from app.application.ports.feeds import Emit
+from app.application.ports.storage import StorageUnavailable
 from app.application.process_report import ProxyRuntime
 from app.application.process_reporter import ProcessReporter
 from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
+from app.domain.secrets import SecretScrubber
 from tests.support.fakes import AllFeeds, MemoryLeases, MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import build
 
@@ -70,3 +72,20 @@ def test_last_message_age_is_measured_after_the_probes() -> None:
     pipeline.stop()
     assert report["sources"][0]["last_message_age_s"] == 0.0
     assert report["postgres"] == {"status": "up", "latency_ms": 1000.0}
+
+
+class Unreachable:
+    """A store whose driver quotes a fragment of the password it was given (libpq, an unencoded ``@``)."""
+
+    def ping(self) -> float:
+        raise StorageUnavailable('could not translate host name "ss-w0rd.t3G@127.0.0.1" to address')
+
+
+def test_a_store_error_shows_no_fragment_of_a_configured_secret() -> None:
+    pipeline, *_ = build()
+    modes = ModeService(AllFeeds(pipeline), {"test": []}, "test")
+    aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
+    reporter = ProcessReporter(pipeline, aggregator, AllFeeds(pipeline), TradeGaps(), Quiet(), Quiet(), "h", 1, "r")
+    scrub = SecretScrubber(["pa@ss-w0rd.t3G"])
+    health = HealthService(reporter, MemoryLeases().of("p"), modes, {"postgres": Unreachable()}, scrub)
+    assert health.report()["postgres"] == {"status": "down", "error": 'could not translate host name "***" to address'}

@@ -1,7 +1,13 @@
 import pytest
 
 from app.application.modes import ModeService
-from app.application.price_queries import STORE_UNAVAILABLE, NoData, PriceQueries
+from app.application.price_queries import (
+    ELSEWHERE,
+    FROM_MEMORY_ONLY_SINCE_START,
+    STORE_UNAVAILABLE,
+    NoData,
+    PriceQueries,
+)
 from app.application.recent_window import RecentWindow
 from app.application.trade_gaps import TradeGaps
 from app.domain.buckets import CacheBatch
@@ -134,3 +140,20 @@ def test_errors(world: Fixture) -> None:
         world.queries.window("ETHUSDT", None, parse_period("1s"))
     with pytest.raises(NoData):
         world.queries.latest("ETHUSDT")
+
+
+class SplitReaders(Fixture):
+    """This process reads ``a`` (and started 40 s ago); another process reads ``b``."""
+
+    def reading_since(self, exchange: str) -> int | None:
+        return 0 if exchange == "a" else None
+
+
+def test_an_answer_over_several_exchanges_gives_the_reason_of_every_part() -> None:
+    world = SplitReaders()
+    world.feed(Tick("a", "BTCUSDT", 100.0, NOW_MS - 10_000), Tick("b", "BTCUSDT", 104.0, NOW_MS - 5_000))
+    world.fallback.since_ms = NOW_MS - 40_000
+    world.cache.down = True
+    answer = world.queries.window("BTCUSDT", None, parse_period("1m"))
+    assert answer.stats.count == 1  # a's tick from memory; b's is read by the other process
+    assert answer.partial == (FROM_MEMORY_ONLY_SINCE_START, ELSEWHERE.format("b"))

@@ -89,3 +89,27 @@ def test_reset_forgets_routes_and_benches() -> None:
     r.reset()
     assert r.current("x") is DIRECT
     assert r.routes("x") == [A, B, C]
+
+
+def test_with_every_proxy_benched_the_attempt_says_why_each_failed() -> None:
+    r, _ = router(policy="only")
+    r.failed("x", A, "http://alice:***@10.0.0.1:3128: ProxyRefused: proxy refused CONNECT: 'HTTP/1.1 407'")
+    r.failed("x", B)
+    r.failed("x", C, "socks5://bob:***@10.0.0.3:1080: ConnectionRefusedError")
+    assert r.routes("x") == []
+    assert r.no_route() == (
+        "proxy only, and every proxy is benched after failing: "
+        "http://alice:***@10.0.0.1:3128: ProxyRefused: proxy refused CONNECT: 'HTTP/1.1 407'; "
+        "socks5://10.0.0.2:1080; socks5://bob:***@10.0.0.3:1080: ConnectionRefusedError"
+    )
+
+
+def test_the_proxy_that_carried_a_feed_is_known_until_it_is_benched() -> None:
+    r, _ = router(policy="only")
+    assert r.carried("x") is None
+    r.succeeded("x", B)
+    assert r.carried("x") == B
+    r.failed("y", B)
+    assert r.carried("x") is None
+    r.succeeded("x", None)
+    assert r.carried("x") is None

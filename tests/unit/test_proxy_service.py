@@ -21,8 +21,20 @@ class NoFeeds:
 
 
 class NoDirectRoute:
+    def __init__(self) -> None:
+        self.probed: list[str] = []
+
     def probe_direct(self, source: str) -> bool:
+        self.probed.append(source)
         return False
+
+
+class Held:
+    def __init__(self, *names: str) -> None:
+        self.names = list(names)
+
+    def held(self) -> list[str]:
+        return self.names
 
 
 def reports(*heartbeats: object) -> list[ProcessReport]:
@@ -30,11 +42,25 @@ def reports(*heartbeats: object) -> list[ProcessReport]:
     return [ProcessReport.from_json(heartbeat) for heartbeat in heartbeats]
 
 
-def service() -> ProxyService:
+def service(
+    router: ProxyRouter | None = None, probe: NoDirectRoute | None = None, held: Held | None = None
+) -> ProxyService:
     sources = {"test": [], "live": [ScriptedSource(name, []) for name in ("ex1", "ex2", "ex3")]}
     modes = ModeService(NoFeeds(), sources, "live")
-    router = ProxyRouter(ProxySettings(True, "rotating", "fallback", [A, B], None, 60, 300))
-    return ProxyService(router, modes, NoDirectRoute())
+    router = router or ProxyRouter(ProxySettings(True, "rotating", "fallback", [A, B], None, 60, 300))
+    return ProxyService(router, modes, probe or NoDirectRoute(), held or Held())
+
+
+def test_only_feeds_read_here_have_their_direct_route_probed() -> None:
+    """A feed handed to another process keeps its last route in this router: probing it would connect to its
+    exchange for a feed read elsewhere, every second once direct works."""
+    router = ProxyRouter(ProxySettings(True, "rotating", "fallback", [A, B], None, 60, 0))
+    for name in ("ex1", "ex2"):
+        router.failed(name, None)
+        router.succeeded(name, A)
+    probe, held = NoDirectRoute(), Held("ex2")
+    service(router, probe, held).retry_direct()
+    assert probe.probed == ["ex2"]
 
 
 def test_each_feed_shows_its_owners_route_and_failures_and_benches_add_up_over_processes() -> None:

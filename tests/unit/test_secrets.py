@@ -1,6 +1,6 @@
 import pytest
 
-from app.domain.secrets import mask_secrets
+from app.domain.secrets import SecretScrubber, mask_secrets
 
 
 @pytest.mark.parametrize(
@@ -26,3 +26,29 @@ from app.domain.secrets import mask_secrets
 )
 def test_every_form_is_masked(text: str, shown: str) -> None:
     assert mask_secrets(text) == shown
+
+
+# What libpq printed for postgresql://u:<password>@127.0.0.1:5/db with each password written unencoded.
+LIBPQ = [
+    ("pa@ss-w0rd.t3G", 'could not translate host name "ss-w0rd.t3G@127.0.0.1" to address: Name or service not known'),
+    ("pa@ss:t3G", 'invalid integer value "t3G@127.0.0.1:5" for connection option "port"'),
+    ("p/a@ss", 'invalid integer value "p" for connection option "port"'),
+]
+
+
+@pytest.mark.parametrize(("password", "said"), LIBPQ)
+def test_a_fragment_of_a_configured_secret_is_hidden_from_a_drivers_words(password: str, said: str) -> None:
+    scrub = SecretScrubber(["unrelated-token-0123456789", password])
+    shown = scrub(f"cannot reach PostgreSQL at postgresql://u:{password}@127.0.0.1:5/db: {said}")
+    assert shown.startswith("cannot reach PostgreSQL at postgresql://u:***@127.0.0.1:5/db: ")
+    assert '"***"' in shown
+    for piece in ("t3G", "ss-w0rd", '"p"', "pa@"):
+        assert piece not in shown
+
+
+def test_a_scrubber_hides_every_form_of_a_secret_and_leaves_other_words_alone() -> None:
+    scrub = SecretScrubber(["s3cret@F", "", "tok%40en-abcdef"])
+    assert scrub("s3cret@F, s3cret%40F, tok@en-abcdef, tok%40en-abcdef") == "***, ***, ***, ***"
+    assert scrub('connection option "port" refused for "u"') == 'connection option "port" refused for "u"'
+    assert scrub("redis://:x@h:1/0 and password=zz") == "redis://:***@h:1/0 and password=***"
+    assert SecretScrubber([])("s3cret password=zz") == "s3cret password=***"

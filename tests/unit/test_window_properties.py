@@ -43,7 +43,7 @@ def test_seconds_plus_edge_ticks_equal_every_tick(raw: list, batch: int, after_a
     merged = PriceStats()
     for part in read.stats.values():
         merged.merge(part)
-    assert read.partial is None
+    assert read.partial == ()
     assert summary(merged) == summary(reference_stats(ticks, after, to))
     assert summary(read.stats["ex1"]) == summary(reference_stats([t for t in ticks if t.exchange == "ex1"], after, to))
 
@@ -74,9 +74,9 @@ def test_an_edge_through_a_second_that_lost_its_raw_ticks_says_so() -> None:
     window.write([Tick("ex1", "BTCUSDT", 1.0 + i, second + i, i) for i in range(3)])
     window.write([Tick("ex1", "BTCUSDT", 9.0, second + 1000 + i, 10 + i) for i in range(3)])  # the cap drops the first
     whole = window.window("BTCUSDT", ["ex1"], second - 1, NOW)
-    assert (whole.partial, whole.stats["ex1"].count) == (None, 6)
-    assert window.window("BTCUSDT", ["ex1"], second, NOW).partial is not None
-    assert window.window("BTCUSDT", ["ex1"], second + 2, NOW).partial is None  # past the lost ticks: exact again
+    assert (whole.partial, whole.stats["ex1"].count) == ((), 6)
+    assert window.window("BTCUSDT", ["ex1"], second, NOW).partial != ()
+    assert window.window("BTCUSDT", ["ex1"], second + 2, NOW).partial == ()  # past the lost ticks: exact again
 
 
 def answered(ticks: list[Tick], now: int, period: int) -> int:
@@ -88,10 +88,19 @@ def answered(ticks: list[Tick], now: int, period: int) -> int:
     return recent + stored
 
 
+def documented_from(now: int, period: int, retention: int = RETENTION) -> int:
+    """The README's rule, word for word: exact inside the retention; beyond it, from the window's first whole
+    minute if it begins no later than the minute holding the retention's edge, else from the edge."""
+    start, edge = now - period, now - retention
+    if period <= retention:
+        return start + 1
+    first_whole = minute_start(start) + MS_PER_MINUTE
+    return first_whole if first_whole <= minute_start(edge) else edge + 1
+
+
 def documented_rule(ticks: list[Tick], now: int, period: int) -> int:
-    """The README's rule: exact inside the retention; beyond it, every tick from the first whole minute on."""
-    start = now - period
-    first = start + 1 if period <= RETENTION else minute_start(start) + MS_PER_MINUTE
+    """How many ticks the README says an answer counts: every tick from ``from`` to now."""
+    first = documented_from(now, period)
     return sum(1 for t in ticks if first <= t.ts_ms <= now)
 
 
@@ -112,9 +121,23 @@ def test_no_period_answers_fewer_ticks_than_a_shorter_one_or_than_the_rule(
         exact = sum(1 for t in ticks if now - p * 1000 < t.ts_ms <= now)
         got = answered(ticks, now, p * 1000)
         assert got <= exact
-        assert got >= documented_rule(ticks, now, p * 1000)
+        assert got >= documented_rule(ticks, now, p * 1000)  # never fewer than the README says...
+        assert got == documented_rule(ticks, now, p * 1000)  # ...nor more: the text is the behaviour
+        assert plan_window(now, p * 1000, RETENTION).covered_from_ms == documented_from(now, p * 1000)
         if p * 1000 <= RETENTION:
             assert got == exact
+
+
+def test_a_period_starting_inside_the_minute_of_the_retentions_edge_counts_from_the_edge() -> None:
+    """The issue's case: ``window.raw_seconds`` 60, ``period=100s`` asked at :45. The window's leading minute is
+    the one holding the edge, partly before the window: its bucket can't be used, its retained ticks are."""
+    now = floor_to(NOW, MS_PER_MINUTE) + 45_000
+    plan = plan_window(now, 100_000, 60_000)
+    assert (plan.needs_store, plan.covered_from_ms) == (False, now - 60_000 + 1)
+    assert documented_from(now, 100_000, 60_000) == now - 60_000 + 1
+    # 20 s later the window's first whole minute is the edge's: that minute's bucket is whole, from its start.
+    later = plan_window(now + 20_000, 100_000, 60_000)
+    assert later.covered_from_ms == documented_from(now + 20_000, 100_000, 60_000) == floor_to(now, MS_PER_MINUTE)
 
 
 def test_periods_just_past_the_retention_keep_every_retained_tick() -> None:

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from app.adapters.http.services import services
 from app.application.candle_queries import CandleAnswer
 from app.domain.candles import DEFAULT_LIMIT, Candle, InvalidCandleRequest, parse_instant, parse_interval, parse_limit
+from app.domain.figures import shown
 from app.domain.iso_instant import iso_ms
 
 candles_bp = Blueprint("candles", __name__, url_prefix="/candles")
@@ -21,6 +22,7 @@ CHUNK = 1000
 
 
 def _fields(candle: Candle) -> dict[str, object]:
+    """One candle as JSON and CSV show it: the sums and ratios (volume, VWAP) as the decimals they are."""
     return {
         "time": iso_ms(candle.start_ms),
         "open": candle.open,
@@ -28,8 +30,8 @@ def _fields(candle: Candle) -> dict[str, object]:
         "low": candle.low,
         "close": candle.close,
         "count": candle.count,
-        "volume": candle.volume,
-        "vwap": candle.vwap,
+        "volume": shown(candle.volume, candle.count),
+        "vwap": shown(candle.vwap, candle.count),
         "closed": candle.closed,
     }
 

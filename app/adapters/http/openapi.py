@@ -337,8 +337,14 @@ SPEC: dict = {
                     "low": NUMBER,
                     "close": NULLABLE_NUMBER,
                     "count": {"type": "integer", "minimum": 1},
-                    "volume": {**NULLABLE_NUMBER, "description": "sum of the quantities, null when no trade had one"},
-                    "vwap": {**NULLABLE_NUMBER, "description": "volume-weighted average price, null without volume"},
+                    "volume": {
+                        **NULLABLE_NUMBER,
+                        "description": "sum of the quantities (its real digits), null when no trade had one",
+                    },
+                    "vwap": {
+                        **NULLABLE_NUMBER,
+                        "description": "volume-weighted average price (its real digits), null without volume",
+                    },
                     "closed": {"type": "boolean", "description": "false for the current candle"},
                 },
             },

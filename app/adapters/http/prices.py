@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from app.adapters.http.services import services
 from app.application.price_queries import WindowAnswer
+from app.domain.figures import shown
 from app.domain.iso_instant import iso_ms
 from app.domain.period import parse_period
 from app.domain.stats import PriceStats
@@ -70,7 +71,7 @@ def average(symbol: str, exchange: str | None = None) -> ResponseReturnValue:
     answer = _window(symbol, exchange)
     return jsonify(
         exchange=answer.exchanges[0] if exchange else "all",
-        price=answer.stats.mean,
+        price=shown(answer.stats.mean, answer.stats.count),  # a mean: as the decimal it is, not its binary noise
         count=answer.stats.count,
         **_window_fields(answer),
     )

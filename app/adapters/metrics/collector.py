@@ -15,11 +15,25 @@ from prometheus_client.registry import Collector
 from app.application.process_report import Percentiles, ProcessReport
 
 
-def _quantiles(percentiles: Percentiles) -> Iterator[tuple[str, float]]:
-    """``(quantile label, seconds)`` of the percentiles reported (none before any sample)."""
-    for quantile, ms in (("0.5", percentiles.p50_ms), ("0.99", percentiles.p99_ms)):
-        if ms is not None:
-            yield quantile, ms / 1000
+class RecentQuantiles(Metric):
+    """A summary of recent samples: its ``quantile`` series only (p50 and p99, in seconds).
+
+    The percentiles are taken over a sliding window of samples, not kept as a running total, so there is no
+    ``_sum`` or ``_count`` to give; a quantile label belongs to a summary (a gauge carrying one is what
+    ``promtool check metrics`` refuses).
+    """
+
+    def __init__(self, name: str, documentation: str, labels: list[str]) -> None:
+        super().__init__(name, documentation, "summary")
+        self._labels = labels
+
+    def add_percentiles(self, values: list[str], percentiles: Percentiles) -> None:
+        """The percentiles reported (none before any sample), under these label values."""
+        for quantile, ms in (("0.5", percentiles.p50_ms), ("0.99", percentiles.p99_ms)):
+            if ms is not None:
+                self.add_sample(
+                    self.name, {**dict(zip(self._labels, values, strict=True)), "quantile": quantile}, ms / 1000
+                )
 
 
 class ServiceCollector(Collector):
@@ -71,9 +85,7 @@ class ServiceCollector(Collector):
             "marketflow_silent_symbols", "Symbols silent on a live connection while others trade", labels=labels
         )
         resubscribes = CounterMetricFamily("marketflow_resubscribes", "Resubscribes of silent symbols", labels=labels)
-        skew = GaugeMetricFamily(
-            "marketflow_clock_skew_seconds", "Receive time minus exchange time", labels=[*labels, "quantile"]
-        )
+        skew = RecentQuantiles("marketflow_clock_skew_seconds", "Receive time minus exchange time, recent", labels)
         skew_last = GaugeMetricFamily(
             "marketflow_clock_skew_last_seconds", "The last receive time minus exchange time", labels=labels
         )
@@ -91,8 +103,7 @@ class ServiceCollector(Collector):
                 silent.add_metric(key, source.symbols.get("silent", 0))
                 resubscribes.add_metric(key, live.resubscribes)
                 skew_report = live.clock_skew
-                for quantile, seconds in _quantiles(Percentiles(skew_report.p50_ms, skew_report.p99_ms)):
-                    skew.add_metric([*key, quantile], seconds)
+                skew.add_percentiles(key, Percentiles(skew_report.p50_ms, skew_report.p99_ms))
                 if skew_report.last_ms is not None:
                     skew_last.add_metric(key, skew_report.last_ms / 1000)
                 skewed.add_metric(key, int(skew_report.flagged))
@@ -106,8 +117,8 @@ class ServiceCollector(Collector):
             "marketflow_dropped", "Ticks or reads given up on, by where", labels=["process", "where"]
         )
         ticks = CounterMetricFamily("marketflow_ticks", "Ticks through the pipeline", labels=["process"])
-        latency = GaugeMetricFamily(
-            "marketflow_tick_to_cache_seconds", "Read to queryable in the cache, recent", labels=["process", "quantile"]
+        latency = RecentQuantiles(
+            "marketflow_tick_to_cache_seconds", "Read to queryable in the cache, recent", ["process"]
         )
         consistent = GaugeMetricFamily(
             "marketflow_cache_consistent", "1 when the cache holds the whole window", labels=["process"]
@@ -125,8 +136,7 @@ class ServiceCollector(Collector):
             drops.add_metric([*key, "cache_write"], pipeline.drops.cache_write_failed)
             drops.add_metric([*key, "spool_full"], process.aggregator.batches_dropped)
             ticks.add_metric(key, pipeline.ticks)
-            for quantile, seconds in _quantiles(pipeline.tick_to_cache_latency):
-                latency.add_metric([*key, quantile], seconds)
+            latency.add_percentiles(key, pipeline.tick_to_cache_latency)
             consistent.add_metric(key, int(pipeline.cache_consistent))
             lost.add_metric(key, pipeline.cache_lost)
             clients.add_metric(key, process.websocket_clients)

@@ -19,6 +19,7 @@ from gevent import socket
 
 from app.adapters.net.http_tunnel import open_tunnel
 from app.application.proxy_routing import DIRECT, ProxyRouter, Route
+from app.domain.proxy_endpoint import ProxyEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +127,38 @@ class Connector:
         self._opened: dict[str, tuple[Destination, Callable[[socket.socket], Closable]]] = {}
 
     def open(self, destination: Destination, handshake: Callable[[socket.socket], T]) -> T:
-        """Try each route in turn; the first whose handshake succeeds wins (and is what a direct probe repeats)."""
-        result = self.exchange(destination, handshake)
+        """Try each route in turn; the first whose handshake succeeds wins (and is what a direct probe repeats).
+
+        A feed's connection that a proxy carried has ended (or another opens beside it): when this attempt does
+        not start at that proxy (rotation moves on), the proxy itself is checked first, so one that died under
+        the connection is counted and benched rather than never heard of again.
+        """
+        last = self._router.carried(destination.source)
+        routes = self._router.routes(destination.source)
+        if last is not None and routes[:1] != [last] and not self._answers(destination.source, last, destination):
+            routes = [route for route in routes if route != last]
+        result = self._connect(destination, handshake, routes)
         self._opened[destination.source] = (destination, handshake)
         return result
 
     def exchange(self, destination: Destination, handshake: Callable[[socket.socket], T]) -> T:
         """Like ``open``, for a one-off exchange of bytes (a REST request) that a direct probe must not repeat."""
+        return self._connect(destination, handshake, self._router.routes(destination.source))
+
+    def _answers(self, source: str, proxy: ProxyEndpoint, destination: Destination) -> bool:
+        """Whether ``proxy`` still accepts a TCP connection; if not, it is recorded as failed (and benched)."""
+        try:
+            socket.create_connection((proxy.host, proxy.port), timeout=min(destination.timeout, 2.0)).close()
+        except OSError as exc:
+            error = f"{describe(proxy)}: {type(exc).__name__}: {exc}"[:200]
+            self._router.failed(source, proxy, error)
+            log.warning("proxy gone", extra={"exchange": source, "route": describe(proxy), "error": error})
+            return False
+        return True
+
+    def _connect(self, destination: Destination, handshake: Callable[[socket.socket], T], routes: list[Route]) -> T:
         errors = []
         retry_after = 0.0
-        routes = self._router.routes(destination.source)
         for route in routes:
             try:
                 result = _attempt(route, destination, handshake)
@@ -153,7 +176,7 @@ class Connector:
             self._router.succeeded(destination.source, route)
             return result
         if not routes:
-            raise NoRoute("proxy only, and every proxy is benched after failing")
+            raise NoRoute(self._router.no_route())
         if retry_after:
             errors.append(f"rate limited: retry after {retry_after:g}s")
         raise NoRoute("; ".join(errors), retry_after)

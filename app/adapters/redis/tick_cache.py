@@ -278,9 +278,9 @@ class RedisTickCache:
                 continue
             read.stats[exchange] = _stats(exchange, fields)
             if fields[6]:
-                read.partial = EDGE_RAW_LOST
+                read.mark_partial(EDGE_RAW_LOST)
             if after_ms + 1 < int(mark):
-                read.partial = LOST_SINCE
+                read.mark_partial(LOST_SINCE)
         read.lost = tuple(lost)
         return read
 
@@ -308,7 +308,7 @@ class RedisTickCache:
                 if bucket is not None:
                     merge_at(read.buckets, *bucket)
             if from_ms < int(mark):
-                read.partial = LOST_SINCE
+                read.mark_partial(LOST_SINCE)
             gevent.sleep(0)  # at most the retention's buckets per exchange, but let others in between
         read.lost = tuple(lost)
         return read

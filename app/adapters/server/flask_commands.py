@@ -13,8 +13,7 @@ from flask import current_app
 from app.adapters.feeds.simulator import ExchangeProgram
 from app.adapters.postgres.schema import migrate as apply_migrations
 from app.adapters.server.runtime import runtime
-from app.config.masking import masked_config
-from app.domain.secrets import mask_secrets
+from app.config.masking import masked_config, scrubber
 
 
 @click.group("marketflow")
@@ -29,7 +28,7 @@ def migrate_command() -> None:
     try:
         conn = psycopg2.connect(config.postgres.dsn, connect_timeout=config.postgres.connect_timeout)
     except psycopg2.Error as exc:
-        sys.exit(mask_secrets(f"marketflow: cannot reach PostgreSQL at {config.postgres.dsn}: {exc}".strip()))
+        sys.exit(scrubber(config)(f"marketflow: cannot reach PostgreSQL at {config.postgres.dsn}: {exc}".strip()))
     conn.autocommit = True
     try:
         applied = apply_migrations(conn)

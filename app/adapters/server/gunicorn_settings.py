@@ -16,6 +16,7 @@ from gunicorn.workers.base import Worker
 from app.adapters.server.logs import logging_dict
 from app.adapters.server.runtime import runtime
 from app.config.loader import ConfigError, load_config
+from app.config.masking import secret_values
 
 # Files a worker needs besides its client connections: stores, feeds, logs, the spool.
 RESERVED_FILES = 256
@@ -55,7 +56,7 @@ graceful_timeout = _config.http.graceful_timeout
 worker_connections = _config.http.max_connections
 timeout = 30
 proc_name = "marketflow"
-logconfig_dict = logging_dict(_config.logging.level, _config.logging.format)
+logconfig_dict = logging_dict(_config.logging.level, _config.logging.format, secret_values(_config))
 accesslog = None
 
 

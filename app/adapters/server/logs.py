@@ -2,18 +2,20 @@
 
 Context passed with ``extra=`` (exchange, symbol, mode, ...) becomes fields;
 inside a request the request id is added automatically. Every line, in
-either format, goes through ``mask_secrets``: a driver error that quotes a
-URL or DSN never puts its password in the log.
+either format, goes through a ``SecretScrubber`` of the configured secrets:
+a driver error that quotes a URL or DSN, or a fragment of its password,
+never puts it in the log.
 """
 
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
 from flask import g, has_request_context
 
-from app.domain.secrets import mask_secrets
+from app.domain.secrets import SecretScrubber
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -22,36 +24,46 @@ def _request_id() -> str | None:
     return g.get("request_id") if has_request_context() else None
 
 
-class JsonFormatter(logging.Formatter):
+class ScrubbingFormatter(logging.Formatter):
+    """``secrets``: every secret the configuration holds (``app.config.masking.secret_values``)."""
+
+    def __init__(self, *args: object, secrets: Sequence[str] = (), **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.scrub = SecretScrubber(secrets)
+
+
+class JsonFormatter(ScrubbingFormatter):
     def format(self, record: logging.LogRecord) -> str:
+        scrub = self.scrub
         entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": mask_secrets(record.getMessage()),
+            "message": scrub(record.getMessage()),
         }
         request_id = _request_id()
         if request_id:
             entry["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = mask_secrets(value) if isinstance(value, str) else value
+                entry[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = mask_secrets(self.formatException(record.exc_info))
+            entry["exc"] = scrub(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(ScrubbingFormatter):
     def format(self, record: logging.LogRecord) -> str:
-        return mask_secrets(super().format(record))
+        return self.scrub(super().format(record))
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def logging_dict(level: str, fmt: str) -> dict[str, object]:
-    """A ``dictConfig`` for our loggers and gunicorn's, so every line has one format."""
-    formatter = {"()": JsonFormatter} if fmt == "json" else {"()": TextFormatter, "format": TEXT_FORMAT}
+def logging_dict(level: str, fmt: str, secrets: Sequence[str] = ()) -> dict[str, object]:
+    """A ``dictConfig`` for our loggers and gunicorn's, so every line has one format and no secret."""
+    formatter: dict[str, object] = {"()": JsonFormatter} if fmt == "json" else {"()": TextFormatter, "fmt": TEXT_FORMAT}
+    formatter["secrets"] = list(secrets)
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from app.application.process_report import ProcessReport
+from app.domain.missed_trades import TradeGap
 from app.domain.pair_state import PairActivity, PairState
 from app.domain.tick import Tick
 
@@ -26,6 +27,25 @@ class FeedLeases(Protocol):
 
     def holders(self, feeds: Sequence[str]) -> dict[str, str | None]:
         """Per feed, the process holding it (``host:pid``), or None when it is free."""
+        ...
+
+
+class FeedLocks(Protocol):
+    """Locks a store holds for this process as long as it lives (PostgreSQL's session advisory locks): what the
+    leases fall back on while Redis does not answer."""
+
+    def lock(self, feed: str) -> bool:
+        """Hold the feed's lock (True; already held, fine), or False when another process holds it."""
+        ...
+
+    def unlock(self, feed: str) -> None: ...
+
+    def holders(self, feeds: Sequence[str]) -> dict[str, str | None]:
+        """Per feed, who holds its lock, or None when nobody does."""
+        ...
+
+    def token(self) -> int:
+        """A fencing token from this store's clock (microseconds), for a lease taken while Redis is down."""
         ...
 
 
@@ -91,4 +111,13 @@ class PairRegistry(Protocol):
 
     def activity(self, exchange: str, symbols: Sequence[str]) -> dict[str, PairActivity]:
         """Trades counted and the last trade's time of these pairs of ``exchange``, over every owner they had."""
+
+
+class GapBook(Protocol):
+    """The trade gaps every process sees: recorded by the process reading the feed, read by every answer."""
+
+    def add(self, gap: TradeGap) -> None: ...
+
+    def overlapping(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> list[TradeGap]:
+        """The gaps of ``symbol`` on ``exchanges`` that a window ``from_ms..to_ms`` reaches into."""
         ...
