@@ -29,8 +29,9 @@ def test_switching_modes_swaps_the_sources_and_repeating_is_harmless(
         200,
         {"mode": "test", "exchanges": ["test-exchange1", "test-exchange2", "test-exchange3"]},
     )
-    latest = wait_for(lambda: service.get("/prices/latest/BTCUSDT")[1].get("exchange"), message="synthetic price")
-    assert latest.startswith("test-exchange")
+    for name in ("test-exchange1", "test-exchange2", "test-exchange3"):
+        wait_for(lambda n=name: service.get(f"/prices/latest/{n}/BTCUSDT")[0] == 200, message=f"{name} price")
+    assert service.get("/prices/latest/BTCUSDT")[1]["exchange"].startswith("test-exchange")
     assert not any(exchange.connections for exchange in exchanges)
 
     status, body = service.post("/mode/live")
