@@ -59,6 +59,15 @@ def test_a_batch_is_one_row_per_minute_and_a_retry_changes_nothing(pg_dsn: str, 
     ]
 
 
+def test_any_name_and_any_float_reach_the_table_unchanged(pg_dsn: str, pg) -> None:
+    """Rows travel as one array literal per column: quoting and float spelling must not bend a value."""
+    s = store(pg_dsn)
+    odd = 'ex "q\\,{x} NULL'
+    prices = (0.1 + 0.2, 5e-324 * 10**10, 1.7976931348623157e300)
+    s.write(MinuteBatch("odd", (MinuteRow(odd, "NULL", M, 3, prices[0], prices[1], prices[2]),), SEQ))
+    assert rows(pg) == [("NULL", odd, M, *prices, 3)]
+
+
 def test_deltas_of_the_same_minute_merge_weighted_by_count(pg_dsn: str, pg) -> None:
     s = store(pg_dsn)
     s.write(MinuteBatch("a", (MinuteRow("ex1", "ETHUSDT", M, 2, 15.0, 10.0, 20.0),), SEQ))
