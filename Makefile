@@ -56,6 +56,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m benchmarks.candle_queries
 	$(BIN)/python -m benchmarks.crash_replay
 	$(BIN)/python -m benchmarks.scale_out
+	$(BIN)/python -m benchmarks.wide_market
 
 migrate: $(STAMP)
 	$(BIN)/flask --app wsgi marketflow migrate
