@@ -133,6 +133,20 @@ def test_writing_the_same_batch_again_changes_nothing(redis_prefix: str) -> None
     assert (stats.count, stats.total) == (5, sum(t.price for t in ticks))
 
 
+def test_a_batch_of_many_pairs_and_thousands_of_ticks_per_pair_is_written_whole(redis_prefix: str) -> None:
+    """One script adds a batch's raw ticks, a thousand per ZADD: none is lost past Lua's unpack limit."""
+    now = int(time.time() * 1000)
+    writer = marked(redis_prefix)
+    ticks = [Tick("ex1", "BTCUSDT", 100.0 + i % 7, now - 9000 + i, 0) for i in range(2500)]
+    ticks += [Tick(ex, f"ALT{i}USDT", 1.0 + i, now - 500, 0) for i in range(300) for ex in ("ex2", "ex3")]
+    writer.write(*ticks)
+    raw = redis.Redis.from_url(REDIS_URL)
+    assert raw.zcard(f"{redis_prefix}:ticks:ex1:BTCUSDT") == 2500
+    assert [raw.zcard(f"{redis_prefix}:ticks:ex3:ALT{i}USDT") for i in (0, 299)] == [1, 1]
+    stats = writer.cache.window("BTCUSDT", ["ex1"], now - 10_000, now).stats["ex1"]
+    assert (stats.count, stats.total) == (2500, sum(t.price for t in ticks[:2500]))
+
+
 def test_two_processes_writing_the_same_second_add_up(redis_prefix: str) -> None:
     now = int(time.time() * 1000) // 1000 * 1000 - 2000
     first, second = marked(redis_prefix, run="run-a"), marked(redis_prefix, run="run-b")

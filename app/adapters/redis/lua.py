@@ -31,6 +31,28 @@ for i, key in ipairs(KEYS) do
 end
 """
 
+# KEYS: one ticks key per (exchange, symbol). ARGV: trim cutoff, TTL (ms), then per key the count of its
+# ticks and that many score, member pairs. Adds them (a thousand per ZADD, within Lua's unpack limit), trims
+# what left the retention and refreshes the TTL: one command per batch instead of three per key.
+ADD_TICKS = """
+local cutoff, ttl = ARGV[1], ARGV[2]
+local at = 3
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  local done = 0
+  while done < n do
+    local take = math.min(n - done, 1000)
+    local args = {}
+    for j = 1, 2 * take do args[j] = ARGV[at + 2 * done + j] end
+    redis.call('ZADD', key, unpack(args))
+    done = done + take
+  end
+  at = at + 2 * n + 1
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutoff)
+  redis.call('PEXPIRE', key, ttl)
+end
+"""
+
 # KEYS: one bucket key per bucket. ARGV: run tag, trim cutoff, TTL (ms), then score and member per bucket.
 # Replaces this run's member of each second, then trims and refreshes every touched key once.
 REPLACE_BUCKETS = """

@@ -41,7 +41,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
+from app.adapters.redis.lua import ADD_TICKS, BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
 from app.config.schema import RedisConfig
 from app.domain.buckets import Bucket, CacheBatch
 from app.domain.feed_map import FeedMap
@@ -162,19 +162,25 @@ class RedisTickCache:
         return f"{self._prefix}:latest:{symbol}"
 
     def write(self, batch: CacheBatch) -> bool:
-        groups: dict[tuple[str, str], dict[str, int]] = {}
+        groups: dict[str, dict[str, int]] = {}  # per ticks key, its members and their scores
         newest: dict[tuple[str, str], Tick] = {}
         run = self._run
         for tick in batch.ticks:
-            key = (tick.exchange, tick.symbol)
+            pair = (tick.exchange, tick.symbol)
+            key = self._ticks_key(*pair)
             members = groups.get(key)
             if members is None:
                 members = groups[key] = {}
             members[_tick_member(tick)] = tick.ts_ms
-            best = newest.get(key)
+            best = newest.get(pair)
             if best is None or tick.ts_ms >= best.ts_ms:
-                newest[key] = tick
+                newest[pair] = tick
         cutoff = int(time.time() * 1000) - self._retention_ms
+        tick_args: list[object] = [cutoff, self._ttl_ms]
+        for members in groups.values():
+            tick_args.append(len(members))
+            for member, score in members.items():
+                tick_args.extend((score, member))
         tag = f"{run}|".encode()
         # Per grain: the keys, then tag, trim bound (a bucket stays while any ms of it is retained), TTL, buckets.
         bucket_calls: dict[int, tuple[list[str], list[object]]] = {}
@@ -192,11 +198,7 @@ class RedisTickCache:
             pipe = self._writer.pipeline(transaction=False)
             pipe.exists(*marks)
             # Raw ticks before buckets: a reader then sees each second either before or after this batch.
-            for (exchange, symbol), members in groups.items():
-                key = self._ticks_key(exchange, symbol)
-                pipe.zadd(key, members)
-                pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
-                pipe.pexpire(key, self._ttl_ms)
+            pipe.eval(ADD_TICKS, len(groups), *groups, *tick_args)
             for keys, args in bucket_calls.values():
                 pipe.eval(REPLACE_BUCKETS, len(keys), *keys, *args)
             if newest:
