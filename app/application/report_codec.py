@@ -12,6 +12,7 @@ its parent's (present when any of them is).
 """
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -43,7 +44,7 @@ def to_json(report: object) -> Any:
 def from_json(cls: type[R], data: object) -> R:
     """A ``cls`` from ``data``; what is missing or of the wrong type takes the field's default."""
     values = data if isinstance(data, Mapping) else {}
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         hint = hints[f.name]
@@ -57,6 +58,12 @@ def from_json(cls: type[R], data: object) -> R:
         if value is not _MISSING:
             kwargs[f.name] = value
     return cls(**kwargs)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A report class's resolved field types: resolving them costs more than reading a report."""
+    return typing.get_type_hints(cls)
 
 
 def _read(hint: Any, value: object) -> object:

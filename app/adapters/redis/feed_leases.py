@@ -46,6 +46,7 @@ class RedisFeedLeases:
         self._index_key = f"{prefix}:processes"
         self._locks: dict[str, Lock] = {}
         self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._decoded: dict[bytes, ProcessReport] = {}
 
     def _lock(self, feed: str) -> Lock:
         lock = self._locks.get(feed)
@@ -130,12 +131,21 @@ class RedisFeedLeases:
                 self._client.srem(self._index_key, *lapsed)
             return [value for value in values if value is not None]
 
-        found = []
+        # A heartbeat changes about once a second while /health may be asked hundreds of times: a report
+        # read before is decoded again only when its bytes changed (the cache holds the live processes' only).
+        decoded: dict[bytes, ProcessReport] = {}
         for value in self._breaker.call(fetch):
-            try:
-                beat = orjson.loads(value)
-            except orjson.JSONDecodeError:  # not something marketflow wrote
-                continue
-            if isinstance(beat, dict):  # nor is anything but an object
-                found.append(ProcessReport.from_json(beat))
-        return sorted(found, key=lambda p: p.id)
+            report = self._decoded.get(value) or _decode(value)
+            if report is not None:
+                decoded[value] = report
+        self._decoded = decoded
+        return sorted(decoded.values(), key=lambda p: p.id)
+
+
+def _decode(value: bytes) -> ProcessReport | None:
+    """A heartbeat's report; None for what marketflow did not write (not JSON, or not an object)."""
+    try:
+        beat = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    return ProcessReport.from_json(beat) if isinstance(beat, dict) else None
