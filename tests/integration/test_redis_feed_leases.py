@@ -65,6 +65,9 @@ def test_processes_are_counted_by_their_heartbeats_and_leave_or_lapse(redis_pref
         ProcessReport(id="h:2", run="r2", feeds=("ex2", "ex3")),
     ]
 
+    b.heartbeat(ProcessReport(id="h:2", run="r2", feeds=("ex2",)))  # a new beat is read anew, not from before
+    assert a.processes()[1] == ProcessReport(id="h:2", run="r2", feeds=("ex2",))
+
     b.leave()
     assert [p.id for p in a.processes()] == ["h:1"]
 
