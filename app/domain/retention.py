@@ -79,7 +79,18 @@ def cover(from_ms: int, to_ms: int, retention: Retention, now_ms: int, grains: t
             coarser = finest_first[i + 1]
             lo, hi = ceil_to(lo, coarser), floor_to(hi, coarser)
     covered = sum(end - start for _, start, end in ranges)
-    return Coverage(ranges, tuple(past), covered == to_ms - from_ms)
+    return Coverage(_joined(ranges), tuple(past), covered == to_ms - from_ms)
+
+
+def _joined(ranges: list[StoredRange]) -> list[StoredRange]:
+    """Adjacent ranges of one grain (read by two tiers) as one: one part less for the query."""
+    joined: list[StoredRange] = []
+    for grain, lo, hi in ranges:
+        if joined and joined[-1][0] == grain and joined[-1][2] == lo:
+            joined[-1] = (grain, joined[-1][1], hi)
+        else:
+            joined.append((grain, lo, hi))
+    return joined
 
 
 @dataclass(frozen=True, slots=True)
