@@ -30,7 +30,6 @@ from app.application.candle_queries import CandleQueries  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
 from app.application.trade_gaps import TradeGaps  # noqa: E402
-from app.composition.adapters import retention  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.candles import parse_interval  # noqa: E402
 from app.domain.feed_map import FeedMap  # noqa: E402
@@ -114,7 +113,7 @@ def main() -> None:
         NoFeedsRead(),
         FeedMap(),
         TradeGaps(),
-        retention(base),
+        base.retention.tiers(),
     )
     candles = CandleQueries(queries, store, retention_ms)
     rows = []

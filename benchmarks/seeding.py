@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from app.adapters.postgres.calls import PostgresCalls
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
-from app.composition.adapters import retention
 from app.config.schema import Config
 from app.domain.minutes import MinuteBatch, MinuteRow
 
@@ -31,7 +30,7 @@ class AsOf:
 def bench_store(config: Config, clock: AsOf) -> PostgresMinuteStore:
     """The store as the service builds it, on a pool of two, with long timeouts for big seeds."""
     calls = PostgresCalls(ConnectionPool(config.postgres.dsn, 2, 5.0, 2, 600_000), 1.0, 600)
-    return PostgresMinuteStore(calls, retention(config), clock)
+    return PostgresMinuteStore(calls, config.retention.tiers(), clock)
 
 
 def write_as_of(store: PostgresMinuteStore, clock: AsOf, rows: Sequence[MinuteRow], per_batch: int = 5000) -> None:

@@ -35,7 +35,6 @@ from app.application.pipeline_stats import percentile  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
 from app.application.trade_gaps import TradeGaps  # noqa: E402
-from app.composition.adapters import retention  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.buckets import CacheBatch  # noqa: E402
 from app.domain.feed_map import FeedMap  # noqa: E402
@@ -169,7 +168,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
         EveryFeedWritten(),
         FeedMap(),
         TradeGaps(),
-        retention(base),
+        base.retention.tiers(),
     )
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
     memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)

@@ -22,7 +22,6 @@ from app.application.proxy_routing import ProxyRouter, ProxySettings
 from app.config.schema import AggregatorConfig, Config, PostgresConfig, RedisConfig
 from app.domain.feed_map import FeedMap
 from app.domain.proxy_endpoint import parse_proxy_url
-from app.domain.retention import Retention
 
 
 def postgres_pool(pg: PostgresConfig) -> ConnectionPool:
@@ -34,18 +33,13 @@ def postgres_calls(pool: ConnectionPool, pg: PostgresConfig) -> PostgresCalls:
     return PostgresCalls(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
 
 
-def retention(config: Config) -> Retention:
-    kept = config.retention
-    return Retention(kept.minutes_days, kept.hours_days, kept.days_days)
-
-
 def postgres_store(pool: ConnectionPool, config: Config) -> PostgresMinuteStore:
-    return PostgresMinuteStore(postgres_calls(pool, config.postgres), retention(config))
+    return PostgresMinuteStore(postgres_calls(pool, config.postgres), config.retention.tiers())
 
 
 def postgres_history(pool: ConnectionPool, config: Config, feeds: Collection[str]) -> PostgresHistory:
     """On calls of its own: a failed upkeep round never makes the store's writes fail fast."""
-    return PostgresHistory(postgres_calls(pool, config.postgres), retention(config), feeds)
+    return PostgresHistory(postgres_calls(pool, config.postgres), config.retention.tiers(), feeds)
 
 
 def postgres_feed_locks(config: Config, holder: str) -> PostgresFeedLocks:

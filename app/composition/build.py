@@ -101,7 +101,7 @@ def build_container(
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
     upkeep = HistoryUpkeep(
         adapters.postgres_history(pool, config, [s.name for group in sources.values() for s in group]),
-        adapters.retention(config),
+        config.retention.tiers(),
         UPKEEP_SECONDS,
     )
     market = Market(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
@@ -141,7 +141,7 @@ def build_container(
         feeds,
         feed_map,
         gaps,
-        adapters.retention(config),
+        config.retention.tiers(),
     )
     candles = CandleQueries(queries, measured_store, retention_ms)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)

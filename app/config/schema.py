@@ -16,6 +16,7 @@ from typing import Literal
 
 from app.adapters.feeds.exchanges import EXCHANGE_KINDS
 from app.config.keys import key, port
+from app.domain.retention import Retention
 from app.domain.validation import DEFAULT_MAX_PRICE
 
 DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
@@ -350,6 +351,9 @@ class RetentionConfig:
     days_days: int = key(
         0, doc="days of daily rows kept (0: for ever; else at least `hours_days`)", at_least=0, at_most=36_500
     )
+
+    def tiers(self) -> Retention:
+        return Retention(self.minutes_days, self.hours_days, self.days_days)
 
 
 @dataclass(frozen=True)

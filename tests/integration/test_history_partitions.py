@@ -24,6 +24,7 @@ from app.domain.period import parse_period
 from app.domain.retention import Retention
 from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floor_to
 from tests.support.fakes import SEQ, Clock
+from tests.support.in_process import build_app, run_command
 from tests.support.stores import pg_calls, pg_store
 from tests.unit.test_price_queries import Fixture
 
@@ -244,6 +245,49 @@ def test_fencing_rows_of_feeds_no_longer_configured_are_removed(db) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT feed FROM feed_owners")
         assert cur.fetchall() == [("a",)]
+
+
+def test_the_storage_command_prints_each_tables_partitions_and_what_goes_next(db, tmp_path) -> None:
+    dsn, _ = db
+    PostgresHistory(pg_calls(dsn), KEPT, ["a"]).upkeep(NOW)
+    config = tmp_path / "marketflow.yaml"
+    config.write_text(f"postgres:\n  dsn: {dsn}\nretention:\n  minutes_days: 2\n  hours_days: 4\n  days_days: 6\n")
+    printed = run_command(build_app(config), "storage")
+    assert printed.exit_code == 0, printed.output
+    lines = [line.split(" | ") for line in printed.output.strip().splitlines()]
+    assert lines[0] == ["| table", "kept", "partitions", "size", "oldest", "newest", "dropped next |"]
+    rows = {line[0].removeprefix("| "): line[1:3] + line[4:] for line in lines[2:]}
+    assert rows == {
+        "market_data": [
+            "2 days",
+            "8",
+            "market_data_p20260306",
+            "market_data_p20260313",
+            "market_data_p20260306 on 2026-03-09 |",
+        ],
+        "market_data_hourly": [
+            "4 days",
+            "1",
+            "market_data_hourly_p202603",
+            "market_data_hourly_p202603",
+            "market_data_hourly_p202603 on 2026-04-05 |",
+        ],
+        "market_data_daily": [
+            "6 days",
+            "1",
+            "market_data_daily_p2026",
+            "market_data_daily_p2026",
+            "market_data_daily_p2026 on 2027-01-07 |",
+        ],
+        "market_data_batches": [
+            "8 days",
+            "8",
+            "market_data_batches_p20260306",
+            "market_data_batches_p20260313",
+            "market_data_batches_p20260306 on 2026-03-15 |",
+        ],
+    }
+    assert all(line[3].endswith(" MiB") for line in lines[2:])
 
 
 def test_one_process_at_a_time_runs_a_round(db) -> None:

@@ -8,13 +8,14 @@ own (``partitions.py``), so the lock never holds a table for the round.
 """
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from psycopg2.extensions import cursor
 
 from app.adapters.postgres import partitions
 from app.adapters.postgres.calls import PostgresCalls
 from app.domain.retention import Retention, Upkeep
-from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floor_to
+from app.domain.time_grid import MS_PER_DAY, floor_to
 
 # Any constant works; the same in every marketflow process.
 _UPKEEP_LOCK = 0x6D66_7570
@@ -40,12 +41,12 @@ class PostgresHistory:
         if not cur.fetchone()[0]:
             return Upkeep(held=False, oldest_ms=oldest(cur))
         try:
-            created = sum(
-                partitions.create(cur, tier, now_ms, now_ms + AHEAD_DAYS * MS_PER_DAY) for tier in partitions.TIERS
-            )
+            created = make_ahead(cur, now_ms)
             dropped = []
-            for tier, kept_from in self._horizons(now_ms):
-                for name in partitions.past(cur, tier, kept_from):
+            for tier, days in kept_days(self._retention).items():
+                if not days:
+                    continue
+                for name in partitions.past(cur, tier, floor_to(now_ms, MS_PER_DAY) - days * MS_PER_DAY):
                     partitions.drop(cur, name)
                     dropped.append((tier.name, name))
             cur.execute("DELETE FROM feed_owners WHERE NOT (feed = ANY(%s))", (self._feeds,))
@@ -54,14 +55,43 @@ class PostgresHistory:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_UPKEEP_LOCK,))
         return Upkeep(True, created, tuple(dropped), removed, oldest(cur))
 
-    def _horizons(self, now_ms: int) -> list[tuple[partitions.Tier, int]]:
-        """Per tier kept for a limited time, the first instant it keeps."""
-        horizons = [(partitions.LEDGER, floor_to(now_ms, MS_PER_DAY) - (partitions.LEDGER_DAYS + 1) * MS_PER_DAY)]
-        for grain in (MS_PER_MINUTE, MS_PER_HOUR, MS_PER_DAY):
-            kept_from = self._retention.kept_from(grain, now_ms)
-            if kept_from is not None:
-                horizons.append((partitions.GRAIN_TIERS[grain], kept_from))
-        return horizons
+
+def kept_days(retention: Retention) -> dict[partitions.Tier, int]:
+    """Per tier, the whole days kept before today (0: for ever): a partition goes once it ends before them."""
+    return {
+        partitions.MINUTES: retention.minutes_days,
+        partitions.HOURS: retention.hours_days,
+        partitions.DAYS: retention.days_days,
+        partitions.LEDGER: partitions.LEDGER_DAYS + 1,
+    }
+
+
+def make_ahead(cur: cursor, now_ms: int) -> int:
+    """The partitions of every tier from now to ``AHEAD_DAYS`` ahead that are missing; returns how many."""
+    ahead = now_ms + AHEAD_DAYS * MS_PER_DAY
+    return sum(partitions.create(cur, tier, now_ms, ahead) for tier in partitions.TIERS)
+
+
+@dataclass(frozen=True)
+class TierStorage:
+    """What ``flask marketflow storage`` prints for a tier."""
+
+    tier: partitions.Tier
+    kept_days: int
+    sizes: dict[str, int]
+    # The oldest partition and the first UTC day whose upkeep drops it (None: kept for ever, or none yet).
+    next_drop: tuple[str, int] | None
+
+
+def storage(cur: cursor, retention: Retention) -> list[TierStorage]:
+    """Each tier's partitions with their sizes, and the one retention drops next."""
+    report = []
+    for tier, days in kept_days(retention).items():
+        sizes = partitions.sizes(cur, tier)
+        oldest_name = next(iter(sizes), None)
+        next_drop = (oldest_name, tier.end_ms(oldest_name) + days * MS_PER_DAY) if days and oldest_name else None
+        report.append(TierStorage(tier, days, sizes, next_drop))
+    return report
 
 
 def oldest(cur: cursor) -> dict[str, int | None]:

@@ -81,12 +81,7 @@ def create(cur: cursor, tier: Tier, from_ms: int, to_ms: int) -> int:
 
 def partitions(cur: cursor, tier: Tier) -> list[str]:
     """``tier``'s partitions, oldest first."""
-    cur.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = %s::regclass ORDER BY c.relname",
-        (tier.table,),
-    )
-    return [name for (name,) in cur.fetchall()]
+    return list(sizes(cur, tier))
 
 
 def past(cur: cursor, tier: Tier, kept_from_ms: int) -> list[str]:
