@@ -19,6 +19,7 @@ from app.adapters.redis.tick_cache import RedisTickCache, make_client
 from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.spool.file_spool import FileSpool
 from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.composition.container import Closable
 from app.config.schema import AggregatorConfig, Config, PostgresConfig, RedisConfig
 from app.domain.feed_map import FeedMap
 from app.domain.proxy_endpoint import parse_proxy_url
@@ -37,9 +38,13 @@ def postgres_store(pool: ConnectionPool, config: Config) -> PostgresMinuteStore:
     return PostgresMinuteStore(postgres_calls(pool, config.postgres), config.retention.tiers())
 
 
-def postgres_history(pool: ConnectionPool, config: Config, feeds: Collection[str]) -> PostgresHistory:
-    """On calls of its own: a failed upkeep round never makes the store's writes fail fast."""
-    return PostgresHistory(postgres_calls(pool, config.postgres), config.retention.tiers(), feeds)
+def postgres_history(config: Config, feeds: Collection[str], resources: list[Closable]) -> PostgresHistory:
+    """On a connection and a breaker of its own (its pool joins ``resources``): a round never waits for the
+    store's connections nor holds one of them, and a failed round never makes the store's writes fail fast."""
+    pg = config.postgres
+    pool = ConnectionPool(pg.dsn, 1, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
+    resources.append(pool)
+    return PostgresHistory(postgres_calls(pool, pg), config.retention.tiers(), feeds)
 
 
 def postgres_feed_locks(config: Config, holder: str) -> PostgresFeedLocks:

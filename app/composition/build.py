@@ -100,7 +100,7 @@ def build_container(
     if sources is None:
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
     upkeep = HistoryUpkeep(
-        adapters.postgres_history(pool, config, [s.name for group in sources.values() for s in group]),
+        adapters.postgres_history(config, [s.name for group in sources.values() for s in group], resources),
         config.retention.tiers(),
         UPKEEP_SECONDS,
     )
