@@ -36,8 +36,7 @@ from app.adapters.postgres.calls import PostgresCalls  # noqa: E402
 from app.adapters.postgres.history import PostgresHistory  # noqa: E402
 from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
 from app.adapters.postgres.pool import ConnectionPool  # noqa: E402
-from app.adapters.postgres.schema import MIGRATIONS, migrate  # noqa: E402
-from app.application.pipeline_stats import percentile  # noqa: E402
+from app.adapters.postgres.schema import migrate  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.candles import parse_interval, plan_candles  # noqa: E402
 from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
@@ -45,6 +44,7 @@ from app.domain.retention import Retention, cover  # noqa: E402
 from app.domain.rollup import GRAINS  # noqa: E402
 from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floor_to  # noqa: E402
 from app.domain.window import plan_window  # noqa: E402
+from benchmarks.window_queries import timed  # noqa: E402
 
 EXCHANGE = "benchex"
 HISTORY_DAYS = 400
@@ -93,11 +93,8 @@ def schema(conn: psycopg2.extensions.connection, partitioned: bool) -> None:
     if partitioned:
         migrate(conn)
         return
+    migrate(conn, upto=6)
     with conn.cursor() as cur:
-        cur.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY)")
-        for version, sql in enumerate(MIGRATIONS[:6], start=1):
-            cur.execute(sql)
-            cur.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
         cur.execute(PLAIN_LEDGER)
 
 
@@ -139,15 +136,6 @@ def flush_rate(store: PostgresMinuteStore, pairs: int, now_ms: int, batches: int
         store.write(MinuteBatch(uuid.uuid4().hex, batch, n))
         rows += len(batch)
     return rows / (time.perf_counter() - started)
-
-
-def timed(action: Callable[[], object], count: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return percentile(samples, 0.5) * 1000, percentile(samples, 0.99) * 1000
 
 
 def queries(store: PostgresMinuteStore, kept: Retention, pairs: int, now_ms: int, count: int) -> dict[str, tuple]:

@@ -2,7 +2,6 @@
 ledger, and the migration of unpartitioned tables. Each test has a database of its own (partitions are
 what it looks at)."""
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -12,7 +11,7 @@ import pytest
 from app.adapters.postgres import partitions
 from app.adapters.postgres.history import PostgresHistory
 from app.adapters.postgres.minute_store import PostgresMinuteStore
-from app.adapters.postgres.schema import MIGRATIONS, migrate
+from app.adapters.postgres.schema import migrate
 from app.application.candle_queries import CandleQueries
 from app.application.ports.storage import BatchRejected
 from app.application.price_queries import PriceQueries
@@ -41,22 +40,13 @@ def names(conn: psycopg2.extensions.connection, table: str) -> list[str]:
 
 
 @pytest.fixture
-def db(pg_dsn: str) -> Iterator[tuple[str, psycopg2.extensions.connection]]:
+def db(empty_db: str) -> Iterator[tuple[str, psycopg2.extensions.connection]]:
     """A database of this test's own, migrated, and a connection to it."""
-    name = f"mf_hist_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(pg_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-    conn = psycopg2.connect(dsn)
+    conn = psycopg2.connect(empty_db)
     conn.autocommit = True
     migrate(conn)
-    yield dsn, conn
+    yield empty_db, conn
     conn.close()
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
 
 
 def test_partitions_are_made_a_week_ahead_across_a_day_a_month_and_a_year_boundary(db) -> None:
@@ -184,22 +174,16 @@ def test_retention_drops_exactly_the_partitions_past_it_and_answers_stay_exact_o
     )
     stats = answer.stats
     assert (stats.count, stats.mean, stats.low, stats.high) == pytest.approx(brute(rows, hour, NOW))
-    # A whole day's window from midnight is exact from hours and days alike.
-    day = parse_interval("1d")
-    candles = world.candles.candles("BTCUSDT", "a", day, at("2026-02-28T00:00:00"), at("2026-03-05T00:00:00"), 10)
-    assert candles.partial == ()
-    assert [(c.start_ms, c.count) for c in candles.candles] == [
-        (start, brute(rows, start, start + MS_PER_DAY)[0])
-        for start in range(at("2026-02-28T00:00:00"), at("2026-03-05T00:00:00"), MS_PER_DAY)
-    ]
-    # Hourly candles within the hours' retention: exact; reaching past it: partial, the rest left out.
+    # Daily candles from days, and hourly ones within the hours' retention: exact, every one of them.
+    for interval, lo, hi in (("1d", "2026-02-28", "2026-03-05"), ("1h", "2026-03-02", "2026-03-04")):
+        span = parse_interval(interval)
+        kept = world.candles.candles("BTCUSDT", "a", span, at(f"{lo}T00:00:00"), at(f"{hi}T00:00:00"), 100)
+        assert kept.partial == ()
+        assert [(c.start_ms, c.count) for c in kept.candles] == [
+            (s, brute(rows, s, s + span.ms)[0]) for s in range(at(f"{lo}T00:00:00"), at(f"{hi}T00:00:00"), span.ms)
+        ]
+    # Hourly candles reaching past the hours' retention: partial, the part past it left out.
     hourly = parse_interval("1h")
-    kept = world.candles.candles("BTCUSDT", "a", hourly, at("2026-03-02T00:00:00"), at("2026-03-04T00:00:00"), 100)
-    assert kept.partial == ()
-    assert [(c.start_ms, c.count) for c in kept.candles] == [
-        (s, brute(rows, s, s + MS_PER_HOUR)[0])
-        for s in range(at("2026-03-02T00:00:00"), at("2026-03-04T00:00:00"), MS_PER_HOUR)
-    ]
     past = world.candles.candles("BTCUSDT", "a", hourly, at("2026-03-01T00:00:00"), at("2026-03-03T00:00:00"), 100)
     assert "retention.hours_days" in past.partial[0]
     assert [c.start_ms for c in past.candles] == list(
@@ -303,82 +287,67 @@ def test_one_process_at_a_time_runs_a_round(db) -> None:
 TABLES = ("market_data", "market_data_hourly", "market_data_daily", "feed_owners")
 
 
-def test_the_partitioning_migration_moves_every_row_exactly(pg_dsn: str) -> None:
+def test_the_partitioning_migration_moves_every_row_exactly(empty_db: str) -> None:
     """A database at version 6 with rows in every table; version 7 keeps each row as it was."""
-    name = f"mf_mig7_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(pg_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        conn = psycopg2.connect(dsn)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY)")
-            for version, sql in enumerate(MIGRATIONS[:6], start=1):
-                cur.execute(sql)
-                cur.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
-            # Minutes over a year boundary, a month boundary and a day boundary; nulls where version 4 allows.
-            cur.execute(
-                "INSERT INTO market_data SELECT 'BTCUSDT', e, t, 100 + n * 0.125, 99 - n % 3, 101 + n % 5, 1 + n % 4,"
-                " CASE WHEN n % 3 = 0 THEN NULL ELSE 100.5 END, CASE WHEN n % 3 = 0 THEN NULL ELSE t END,"
-                " 100.25, t + interval '59 s', CASE WHEN n % 2 = 0 THEN 1.5 END, 100.125, n % 7 <> 0"
-                " FROM (SELECT e, t, row_number() OVER () AS n FROM unnest(ARRAY['ex1', 'ex2']) e,"
-                " generate_series(timestamptz '2025-12-31 22:00Z', timestamptz '2026-01-02 02:00Z',"
-                " interval '7 min') t) s"
-            )
-            cur.execute(
-                "INSERT INTO market_data SELECT 'ETHUSDT', 'ex1', t, 2.5, 2, 3, 2, NULL, NULL, NULL, NULL, NULL, NULL,"
-                " true FROM generate_series(timestamptz '2026-02-28 23:00Z', timestamptz '2026-03-01 01:00Z',"
-                " interval '13 min') t"
-            )
-            for table, unit in (("market_data_hourly", "hour"), ("market_data_daily", "day")):
-                cur.execute(
-                    f"INSERT INTO {table} SELECT pair_name, exchange, date_trunc('{unit}', timestamp, 'UTC'),"
-                    " avg(average_price), min(min_price), min(timestamp), max(max_price), max(timestamp),"
-                    " sum(sample_count), min(open_price), min(open_at), max(close_price), max(close_at), sum(volume),"
-                    " avg(vwap) FROM market_data GROUP BY 1, 2, 3"
-                )
-            cur.execute(
-                "INSERT INTO market_data_batches VALUES ('b1', '2026-01-01 00:00:01.5Z'), ('b2', '2026-03-01 00:07Z')"
-            )
-            cur.execute("INSERT INTO feed_owners VALUES ('ex1', 30, 20, 7, '{25,30}'), ('ex2/1', 5, 5, 0, '{}')")
-            before = {}
-            for table in TABLES:
-                cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
-                before[table] = cur.fetchall()
-        assert all(before[table] for table in TABLES)
-        assert migrate(conn) == [7]
-        with conn.cursor() as cur:
-            for table in TABLES:
-                cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
-                assert cur.fetchall() == before[table], table
-            cur.execute("SELECT batch_id, newest_minute, applied_at FROM market_data_batches ORDER BY 1")
-            assert [(b, n == a) for b, n, a in cur.fetchall()] == [("b1", True), ("b2", True)]
-        # Every day from the first row's to the last one's: a partition for each, the empty ones between too.
-        days = range(at("2025-12-31T00:00:00"), at("2026-03-01T00:00:01"), MS_PER_DAY)
-        assert names(conn, "market_data") == [
-            f"market_data_p{datetime.fromtimestamp(d / 1000, UTC):%Y%m%d}" for d in days
-        ]
-        assert names(conn, "market_data_hourly") == [
-            f"market_data_hourly_p{m}" for m in ("202512", "202601", "202602", "202603")
-        ]
-        assert names(conn, "market_data_daily") == ["market_data_daily_p2025", "market_data_daily_p2026"]
-        batch_days = names(conn, "market_data_batches")
-        assert (batch_days[0], batch_days[-1], len(batch_days)) == (
-            "market_data_batches_p20260101",
-            "market_data_batches_p20260301",
-            60,
+    dsn = empty_db
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    migrate(conn, upto=6)
+    with conn.cursor() as cur:
+        # Minutes over a year boundary, a month boundary and a day boundary; nulls where version 4 allows.
+        cur.execute(
+            "INSERT INTO market_data SELECT 'BTCUSDT', e, t, 100 + n * 0.125, 99 - n % 3, 101 + n % 5, 1 + n % 4,"
+            " CASE WHEN n % 3 = 0 THEN NULL ELSE 100.5 END, CASE WHEN n % 3 = 0 THEN NULL ELSE t END,"
+            " 100.25, t + interval '59 s', CASE WHEN n % 2 = 0 THEN 1.5 END, 100.125, n % 7 <> 0"
+            " FROM (SELECT e, t, row_number() OVER () AS n FROM unnest(ARRAY['ex1', 'ex2']) e,"
+            " generate_series(timestamptz '2025-12-31 22:00Z', timestamptz '2026-01-02 02:00Z',"
+            " interval '7 min') t) s"
         )
-        # A batch stored before the migration is still known by its id, whatever its newest minute.
-        store = pg_store(dsn, Clock(at("2026-03-01T01:00:00") / 1000))
-        store.write(MinuteBatch("b2", (MinuteRow("ex1", "ETHUSDT", at("2026-03-01T00:52:00"), 9, 1.0, 1.0, 1.0),), SEQ))
-        with conn.cursor() as cur:
-            cur.execute("SELECT * FROM market_data ORDER BY 1, 2, 3")
-            assert cur.fetchall() == before["market_data"]
-        conn.close()
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.close()
+        cur.execute(
+            "INSERT INTO market_data SELECT 'ETHUSDT', 'ex1', t, 2.5, 2, 3, 2, NULL, NULL, NULL, NULL, NULL, NULL,"
+            " true FROM generate_series(timestamptz '2026-02-28 23:00Z', timestamptz '2026-03-01 01:00Z',"
+            " interval '13 min') t"
+        )
+        for table, unit in (("market_data_hourly", "hour"), ("market_data_daily", "day")):
+            cur.execute(
+                f"INSERT INTO {table} SELECT pair_name, exchange, date_trunc('{unit}', timestamp, 'UTC'),"
+                " avg(average_price), min(min_price), min(timestamp), max(max_price), max(timestamp),"
+                " sum(sample_count), min(open_price), min(open_at), max(close_price), max(close_at), sum(volume),"
+                " avg(vwap) FROM market_data GROUP BY 1, 2, 3"
+            )
+        cur.execute(
+            "INSERT INTO market_data_batches VALUES ('b1', '2026-01-01 00:00:01.5Z'), ('b2', '2026-03-01 00:07Z')"
+        )
+        cur.execute("INSERT INTO feed_owners VALUES ('ex1', 30, 20, 7, '{25,30}'), ('ex2/1', 5, 5, 0, '{}')")
+        before = {}
+        for table in TABLES:
+            cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
+            before[table] = cur.fetchall()
+    assert all(before[table] for table in TABLES)
+    assert migrate(conn) == [7]
+    with conn.cursor() as cur:
+        for table in TABLES:
+            cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
+            assert cur.fetchall() == before[table], table
+        cur.execute("SELECT batch_id, newest_minute, applied_at FROM market_data_batches ORDER BY 1")
+        assert [(b, n == a) for b, n, a in cur.fetchall()] == [("b1", True), ("b2", True)]
+    # Every day from the first row's to the last one's: a partition for each, the empty ones between too.
+    days = range(at("2025-12-31T00:00:00"), at("2026-03-01T00:00:01"), MS_PER_DAY)
+    assert names(conn, "market_data") == [f"market_data_p{datetime.fromtimestamp(d / 1000, UTC):%Y%m%d}" for d in days]
+    assert names(conn, "market_data_hourly") == [
+        f"market_data_hourly_p{m}" for m in ("202512", "202601", "202602", "202603")
+    ]
+    assert names(conn, "market_data_daily") == ["market_data_daily_p2025", "market_data_daily_p2026"]
+    batch_days = names(conn, "market_data_batches")
+    assert (batch_days[0], batch_days[-1], len(batch_days)) == (
+        "market_data_batches_p20260101",
+        "market_data_batches_p20260301",
+        60,
+    )
+    # A batch stored before the migration is still known by its id, whatever its newest minute.
+    store = pg_store(dsn, Clock(at("2026-03-01T01:00:00") / 1000))
+    store.write(MinuteBatch("b2", (MinuteRow("ex1", "ETHUSDT", at("2026-03-01T00:52:00"), 9, 1.0, 1.0, 1.0),), SEQ))
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM market_data ORDER BY 1, 2, 3")
+        assert cur.fetchall() == before["market_data"]
+    conn.close()

@@ -397,27 +397,13 @@ def test_each_shard_of_an_exchange_is_fenced_on_its_own(pg_dsn: str, pg) -> None
     assert s.claim("ex1/1", 30) == [SealMark(11, 9)]  # shard 1's mark moved with its stored rows
 
 
-def test_the_feed_owners_migration_keeps_every_claim(pg_dsn: str) -> None:
+def test_the_feed_owners_migration_keeps_every_claim(empty_db: str) -> None:
     """Version 6 renames the key: claims made before it are the same feeds' claims after it."""
-    name = f"mf_mig_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(pg_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        conn = psycopg2.connect(dsn)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY)")
-            for version, sql in enumerate(MIGRATIONS[:5], start=1):
-                cur.execute(sql)
-                cur.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
-            cur.execute("INSERT INTO feed_owners VALUES ('ex1', 30, 20, 7, '{25,30}')")
-        assert migrate(conn) == [6, 7]
-        conn.close()
-        assert store(dsn).claim("ex1", 40) == [SealMark(20, 7), SealMark(25, 0), SealMark(30, 0)]
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    conn = psycopg2.connect(empty_db)
+    conn.autocommit = True
+    migrate(conn, upto=5)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO feed_owners VALUES ('ex1', 30, 20, 7, '{25,30}')")
+    assert migrate(conn) == [6, 7]
+    conn.close()
+    assert store(empty_db).claim("ex1", 40) == [SealMark(20, 7), SealMark(25, 0), SealMark(30, 0)]

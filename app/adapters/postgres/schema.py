@@ -174,8 +174,10 @@ MIGRATIONS.append(
 _LOCK_KEY = 0x6D66_6D69
 
 
-def migrate(conn: psycopg2.extensions.connection) -> list[int]:
-    """Apply pending migrations; returns the versions applied. Safe to run concurrently."""
+def migrate(conn: psycopg2.extensions.connection, upto: int | None = None) -> list[int]:
+    """Apply pending migrations (up to version ``upto``: a database as an older release left it, which the
+    migration tests and the benchmarks' unpartitioned copy start from); returns the versions applied. Safe to
+    run concurrently."""
     applied = []
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -183,7 +185,7 @@ def migrate(conn: psycopg2.extensions.connection) -> list[int]:
             cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)")
             cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
             current = cur.fetchone()[0]
-            for version, sql in enumerate(MIGRATIONS, start=1):
+            for version, sql in enumerate(MIGRATIONS[:upto], start=1):
                 if version <= current:
                     continue
                 cur.execute("BEGIN")
