@@ -40,19 +40,18 @@ class PostgresHistory:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (_UPKEEP_LOCK,))
         if not cur.fetchone()[0]:
             return Upkeep(held=False, oldest_ms=oldest(cur))
-        try:
-            created = make_ahead(cur, now_ms)
-            dropped = []
-            for tier, days in kept_days(self._retention).items():
-                if not days:
-                    continue
-                for name in partitions.past(cur, tier, floor_to(now_ms, MS_PER_DAY) - days * MS_PER_DAY):
-                    partitions.drop(cur, name)
-                    dropped.append((tier.name, name))
-            cur.execute("DELETE FROM feed_owners WHERE NOT (feed = ANY(%s))", (self._feeds,))
-            removed = cur.rowcount
-        finally:
-            cur.execute("SELECT pg_advisory_unlock(%s)", (_UPKEEP_LOCK,))
+        # A round that raises leaves the lock to its session, which the pool then closes.
+        created = make_ahead(cur, now_ms)
+        dropped = []
+        for tier, days in kept_days(self._retention).items():
+            if not days:
+                continue
+            for name in partitions.past(cur, tier, floor_to(now_ms, MS_PER_DAY) - days * MS_PER_DAY):
+                partitions.drop(cur, name)
+                dropped.append((tier.name, name))
+        cur.execute("DELETE FROM feed_owners WHERE NOT (feed = ANY(%s))", (self._feeds,))
+        removed = cur.rowcount
+        cur.execute("SELECT pg_advisory_unlock(%s)", (_UPKEEP_LOCK,))
         return Upkeep(True, created, tuple(dropped), removed, oldest(cur))
 
 

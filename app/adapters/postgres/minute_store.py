@@ -278,7 +278,12 @@ class PostgresMinuteStore:
             fence = batch.fences.get(feed, 0)
             params.extend((feed, fence, fence, batch.seq))
         kept = self._kept(MS_PER_MINUTE, now_ms, [(m[:3], m[3]) for m in minutes])
-        self.rows_past_retention += len(minutes) - len(kept)
+        if len(kept) < len(minutes):
+            self.rows_past_retention += len(minutes) - len(kept)
+            log.warning(
+                "minute rows older than retention.minutes_days left out",
+                extra={"batch": batch.batch_id, "rows": len(minutes) - len(kept)},
+            )
         for (exchange, symbol, minute), stats in kept:
             params.extend(_row_params(feed_of[exchange, symbol], exchange, symbol, minute, stats))
         rollup_sizes = []

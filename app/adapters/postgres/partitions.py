@@ -62,20 +62,19 @@ TIERS = (MINUTES, HOURS, DAYS, LEDGER)
 
 
 def create(cur: cursor, tier: Tier, from_ms: int, to_ms: int) -> int:
-    """The missing partitions of ``tier`` holding ``from_ms`` to ``to_ms`` (inclusive); returns how many were made."""
+    """The missing partitions of ``tier`` holding ``from_ms`` to ``to_ms`` (inclusive); returns how many were made.
+
+    A failure leaves the transaction open: the pool discards a connection whose call raised, which ends it
+    (a statement sent after an interrupted one would raise in its turn and hide why the call ended)."""
     cur.execute("BEGIN")
-    try:
-        cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
-        cur.execute(
-            "SELECT marketflow_partitions(%s, %s, to_timestamp(%s / 1000.0), to_timestamp(%s / 1000.0))",
-            (tier.table, tier.unit, from_ms, to_ms),
-        )
-        made = int(cur.fetchone()[0])
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
+    cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+    cur.execute(
+        "SELECT marketflow_partitions(%s, %s, to_timestamp(%s / 1000.0), to_timestamp(%s / 1000.0))",
+        (tier.table, tier.unit, from_ms, to_ms),
+    )
+    made = int(cur.fetchone()[0])
+    cur.execute("COMMIT")
     return made
 
 
@@ -90,15 +89,12 @@ def past(cur: cursor, tier: Tier, kept_from_ms: int) -> list[str]:
 
 
 def drop(cur: cursor, partition: str) -> None:
-    """One partition, whole (its rows go with its files: no row-by-row delete, no vacuum)."""
+    """One partition, whole (its rows go with its files: no row-by-row delete, no vacuum); a failure as
+    ``create``'s."""
     cur.execute("BEGIN")
-    try:
-        cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        cur.execute(f'DROP TABLE "{partition}"')
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
+    cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    cur.execute(f'DROP TABLE "{partition}"')
+    cur.execute("COMMIT")
 
 
 def sizes(cur: cursor, tier: Tier) -> dict[str, int]:
