@@ -274,6 +274,14 @@ def test_the_storage_command_prints_each_tables_partitions_and_what_goes_next(db
     assert all(line[3].endswith(" MiB") for line in lines[2:])
 
 
+def test_the_storage_command_on_a_schema_not_yet_migrated_says_so(empty_db: str, tmp_path) -> None:
+    config = tmp_path / "marketflow.yaml"
+    config.write_text(f"postgres:\n  dsn: {empty_db}\n")
+    printed = run_command(build_app(config), "storage")
+    assert printed.exit_code == 1
+    assert "the schema is at version 0 of 7: run `marketflow migrate`" in printed.output
+
+
 def test_one_process_at_a_time_runs_a_round(db) -> None:
     dsn, conn = db
     with conn.cursor() as cur:

@@ -174,25 +174,34 @@ MIGRATIONS.append(
 _LOCK_KEY = 0x6D66_6D69
 
 
+def version(cur: psycopg2.extensions.cursor) -> int:
+    """The last migration applied (0: none)."""
+    cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    return int(cur.fetchone()[0])
+
+
 def migrate(conn: psycopg2.extensions.connection, upto: int | None = None) -> list[int]:
     """Apply pending migrations (up to version ``upto``: a database as an older release left it, which the
     migration tests and the benchmarks' unpartitioned copy start from); returns the versions applied. Safe to
-    run concurrently."""
+    run concurrently.
+
+    A failure (or a greenlet killed at shutdown) leaves the lock to the session, which the caller closes: a
+    statement sent after a failed or interrupted one would raise in its turn and hide why."""
     applied = []
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-        try:
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)")
-            cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
-            current = cur.fetchone()[0]
-            for version, sql in enumerate(MIGRATIONS[:upto], start=1):
-                if version <= current:
-                    continue
-                cur.execute("BEGIN")
-                cur.execute(sql)
-                cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                cur.execute("COMMIT")
-                applied.append(version)
-        finally:
-            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)")
+        current = version(cur)
+        for number, sql in enumerate(MIGRATIONS[:upto], start=1):
+            if number <= current:
+                continue
+            cur.execute("BEGIN")
+            cur.execute(sql)
+            cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+            cur.execute("COMMIT")
+            applied.append(number)
+        cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied

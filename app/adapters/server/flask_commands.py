@@ -13,7 +13,9 @@ from flask import current_app
 
 from app.adapters.feeds.simulator import ExchangeProgram
 from app.adapters.postgres.history import make_ahead, storage
+from app.adapters.postgres.schema import MIGRATIONS
 from app.adapters.postgres.schema import migrate as apply_migrations
+from app.adapters.postgres.schema import version as schema_version
 from app.adapters.server.runtime import runtime
 from app.config.masking import masked_config, scrubber
 from app.config.schema import Config
@@ -55,8 +57,10 @@ def storage_command() -> None:
     config = runtime(current_app).config
     conn = _connected(config)
     try:
-        apply_migrations(conn)
         with conn.cursor() as cur:
+            found = schema_version(cur)
+            if found < len(MIGRATIONS):
+                sys.exit(f"marketflow: the schema is at version {found} of {len(MIGRATIONS)}: run `marketflow migrate`")
             tiers = storage(cur, config.retention.tiers())
     finally:
         conn.close()
