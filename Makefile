@@ -54,6 +54,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m benchmarks.pipeline_throughput --rate 10000 --seconds 15 --query-clients 16 --query-period 5m
 	$(BIN)/python -m benchmarks.window_queries
 	$(BIN)/python -m benchmarks.candle_queries
+	$(BIN)/python -m benchmarks.history_storage
 	$(BIN)/python -m benchmarks.crash_replay
 	$(BIN)/python -m benchmarks.scale_out
 	$(BIN)/python -m benchmarks.wide_market

@@ -26,7 +26,6 @@ from pathlib import Path  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
 
 from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
-from app.adapters.postgres.pool import ConnectionPool  # noqa: E402
 from app.application.candle_queries import CandleQueries  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
@@ -35,9 +34,10 @@ from app.config.loader import load_config  # noqa: E402
 from app.domain.candles import parse_interval  # noqa: E402
 from app.domain.feed_map import FeedMap  # noqa: E402
 from app.domain.market import Market  # noqa: E402
-from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
+from app.domain.minutes import MinuteRow  # noqa: E402
 from app.domain.time_grid import MS_PER_HOUR, MS_PER_MINUTE  # noqa: E402
 from benchmarks.leftovers import forget_stored  # noqa: E402
+from benchmarks.seeding import AsOf, bench_store, write_as_of  # noqa: E402
 from benchmarks.served import serve, wrk  # noqa: E402
 from benchmarks.window_queries import EXCHANGES, SYMBOL, Exchanges, timed  # noqa: E402
 
@@ -56,7 +56,7 @@ class NoFeedsRead:
         return None
 
 
-def seed_minutes(store: PostgresMinuteStore, last_ms: int) -> int:
+def seed_minutes(store: PostgresMinuteStore, clock: AsOf, last_ms: int) -> int:
     rows = [
         MinuteRow(
             exchange,
@@ -77,8 +77,7 @@ def seed_minutes(store: PostgresMinuteStore, last_ms: int) -> int:
         for i in range(STORED_DAYS * 24 * 60)
         for minute in (last_ms - i * MS_PER_MINUTE,)
     ]
-    for start in range(0, len(rows), 5000):
-        store.write(MinuteBatch(uuid.uuid4().hex, tuple(rows[start : start + 5000]), 0))
+    write_as_of(store, clock, rows)
     return len(rows)
 
 
@@ -88,15 +87,15 @@ def main() -> None:
     parser.add_argument("--wrk-seconds", type=int, default=5, help="seconds per wrk run (0: no HTTP figures)")
     args = parser.parse_args()
     base = load_config()
-    pg = base.postgres
     retention_ms = base.window.raw_seconds * 1000
-    store = PostgresMinuteStore(ConnectionPool(pg.dsn, 2, 5.0, 2, 60_000), 1.0, 120)
+    clock = AsOf()
+    store = bench_store(base, clock)
     now = int(time.time() * 1000)
     # Everything asked for lies before the retention: served from PostgreSQL alone.
     to_ms = (now - retention_ms - MS_PER_HOUR) // MS_PER_HOUR * MS_PER_HOUR
-    forget_stored(pg.dsn, EXCHANGES)
+    forget_stored(base.postgres.dsn, EXCHANGES)
     started = time.perf_counter()
-    seeded = seed_minutes(store, to_ms - MS_PER_MINUTE)
+    seeded = seed_minutes(store, clock, to_ms - MS_PER_MINUTE)
     print(
         f"seeded {seeded:,} stored minutes ({STORED_DAYS} days, 3 exchanges) in {time.perf_counter() - started:.0f} s"
     )
@@ -114,6 +113,7 @@ def main() -> None:
         NoFeedsRead(),
         FeedMap(),
         TradeGaps(),
+        base.retention.tiers(),
     )
     candles = CandleQueries(queries, store, retention_ms)
     rows = []
@@ -133,7 +133,7 @@ def main() -> None:
         if args.wrk_seconds and shutil.which("wrk"):
             config = {
                 "mode": "live",
-                "postgres": {"dsn": pg.dsn},
+                "postgres": {"dsn": base.postgres.dsn},
                 "redis": {"url": base.redis.url, "key_prefix": f"mfcq{uuid.uuid4().hex[:6]}"},
                 "sources": {"live": {"tcp": [{"name": e, "port": 9} for e in EXCHANGES], "websocket": []}},
                 "logging": {"level": "WARNING"},
@@ -156,7 +156,7 @@ def main() -> None:
         elif args.wrk_seconds:
             print("  wrk is not installed (apt-get install wrk): no HTTP figures")
     finally:
-        forget_stored(pg.dsn, EXCHANGES)
+        forget_stored(base.postgres.dsn, EXCHANGES)
     print(f"\n| served | {CANDLES:,} candles of | scope | p50 | p99 |\n| --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")

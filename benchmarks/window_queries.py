@@ -30,7 +30,6 @@ import redis  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
 
 from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
-from app.adapters.postgres.pool import ConnectionPool  # noqa: E402
 from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
 from app.application.pipeline_stats import percentile  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
@@ -40,11 +39,12 @@ from app.config.loader import load_config  # noqa: E402
 from app.domain.buckets import CacheBatch  # noqa: E402
 from app.domain.feed_map import FeedMap  # noqa: E402
 from app.domain.market import Market  # noqa: E402
-from app.domain.minutes import MinuteBatch, MinuteRow  # noqa: E402
+from app.domain.minutes import MinuteRow  # noqa: E402
 from app.domain.period import parse_period  # noqa: E402
 from app.domain.tick import Tick, minute_start  # noqa: E402
 from app.domain.time_grid import MS_PER_MINUTE  # noqa: E402
 from benchmarks.leftovers import forget_cached, forget_stored  # noqa: E402
+from benchmarks.seeding import AsOf, bench_store, write_as_of  # noqa: E402
 from benchmarks.served import serve, wrk  # noqa: E402
 
 patch_psycopg()
@@ -72,15 +72,14 @@ class EveryFeedWritten:
         return 0
 
 
-def seed_minutes(store: PostgresMinuteStore, now_ms: int) -> int:
+def seed_minutes(store: PostgresMinuteStore, clock: AsOf, now_ms: int) -> int:
     last = minute_start(now_ms) - 6 * MS_PER_MINUTE
     rows = [
         MinuteRow(exchange, SYMBOL, last - i * MS_PER_MINUTE, 60, 96_000.0 + i % 50, 95_900.0, 96_100.0 + i % 7)
         for exchange in EXCHANGES
         for i in range(STORED_DAYS * 24 * 60)
     ]
-    for start in range(0, len(rows), 5000):
-        store.write(MinuteBatch(uuid.uuid4().hex, tuple(rows[start : start + 5000]), 0))
+    write_as_of(store, clock, rows)
     return len(rows)
 
 
@@ -169,6 +168,7 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
         EveryFeedWritten(),
         FeedMap(),
         TradeGaps(),
+        base.retention.tiers(),
     )
     keys = [f"{prefix}:{kind}:{EXCHANGES[0]}:{SYMBOL}" for kind in ("ticks", "seconds")]
     memory = sum(client.memory_usage(key, samples=0) or 0 for key in keys)
@@ -212,17 +212,18 @@ def main() -> None:
     args = parser.parse_args()
     base = load_config()
     prefix = f"mfwq{uuid.uuid4().hex[:6]}"
-    pg = base.postgres
-    store = PostgresMinuteStore(ConnectionPool(pg.dsn, 2, 5.0, 2, 60_000), 1.0, 120)
-    forget_stored(pg.dsn, EXCHANGES)
-    print(f"seeding {seed_minutes(store, int(time.time() * 1000)):,} stored minutes ({STORED_DAYS} days, 3 exchanges)")
+    clock = AsOf()
+    store = bench_store(base, clock)
+    forget_stored(base.postgres.dsn, EXCHANGES)
+    seeded = seed_minutes(store, clock, int(time.time() * 1000))
+    print(f"seeding {seeded:,} stored minutes ({STORED_DAYS} days, 3 exchanges)")
     rows = []
     try:
         for rate in args.rates.split(","):
             rows += measure_rate(int(rate), args, prefix, store)
     finally:
         forget_cached(base.redis.url, prefix)
-        forget_stored(pg.dsn, EXCHANGES)
+        forget_stored(base.postgres.dsn, EXCHANGES)
     print("\n| ticks/s per exchange | query | period | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |")
     for rate, kind, period, p50, p99 in rows:
         print(f"| {rate:,} | {kind} | {period} | {p50:.2f} | {p99:.2f} |")

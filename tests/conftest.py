@@ -35,6 +35,20 @@ def pg_dsn() -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_db(pg_dsn: str) -> Iterator[str]:
+    """The DSN of a database of this test's own, empty (no schema), dropped afterwards."""
+    name = f"mf_own_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(pg_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    yield pg_dsn.rsplit("/", 1)[0] + f"/{name}"
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.fixture
 def pg(pg_dsn: str) -> Iterator[psycopg2.extensions.connection]:
     """A connection to the test database with an empty ``market_data``."""
     conn = psycopg2.connect(pg_dsn)

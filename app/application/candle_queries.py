@@ -15,6 +15,7 @@ from app.application.ports.storage import MinuteStore, StorageUnavailable
 from app.application.price_queries import STORE_UNAVAILABLE, PriceQueries
 from app.domain.candles import Candle, CandlePlan, Interval, candles, plan_candles
 from app.domain.recent_reads import BucketRead
+from app.domain.rollup import GRAINS
 from app.domain.stats import PriceStats
 from app.domain.time_grid import floor_to
 
@@ -62,8 +63,13 @@ class CandleQueries:
         pieces: list[tuple[int, PriceStats]] = []
         partial = []
         if plan.needs_store:
+            # Grains dividing the interval: a stored row lies in one candle.
+            grains = tuple(grain for grain in GRAINS if interval.ms % grain == 0)
+            stored = self._queries.stored(plan.stored_from_ms, plan.stored_to_ms, now_ms, grains)
+            if not stored.exact:
+                partial.append(stored.reason())
             try:
-                pieces = self._store.candles(canonical, exchanges, interval.ms, plan.stored_from_ms, plan.stored_to_ms)
+                pieces = self._store.candles(canonical, exchanges, interval.ms, stored.ranges)
             except StorageUnavailable:
                 partial.append(STORE_UNAVAILABLE)
         recent = self._recent(canonical, exchanges, plan)

@@ -7,6 +7,7 @@ own part as of now.
 """
 
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from app.application.modes import ModeService
 from app.application.ports.coordination import ProcessRegistry
@@ -32,6 +33,12 @@ def _scrubbed(source: dict[str, object], scrub: Callable[[str], str]) -> dict[st
     return source
 
 
+class HistoryStatus(Protocol):
+    def status(self) -> dict[str, object]:
+        """Per tier of stored history, the days kept and the oldest instant kept."""
+        ...
+
+
 class HealthService:
     """``down`` when the pipeline is not running (nothing new can be answered); ``degraded`` when a
     dependency (``dependencies``: by the name /health gives it) is unreachable or a feed is not connected
@@ -44,12 +51,14 @@ class HealthService:
         modes: ModeService,
         dependencies: Mapping[str, Pingable],
         scrub: Callable[[str], str] = mask_secrets,
+        history: HistoryStatus | None = None,
     ) -> None:
         self._reporter = reporter
         self._registry = registry
         self._modes = modes
         self._dependencies = dependencies
         self._scrub = scrub
+        self._history = history
 
     def processes(self) -> list[ProcessReport]:
         """Every process sharing the feeds, by id: this one as of now, the others as of their last heartbeat
@@ -98,4 +107,5 @@ class HealthService:
             ],
             "pipeline": to_json(own.pipeline),
             "aggregator": to_json(own.aggregator),
+            **({"history": self._history.status()} if self._history else {}),
         }

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from app.application.ports.storage import MarkableStore, StorageUnavailable
 from app.domain.minutes import MinuteBatch, SealMark
 from app.domain.missed_trades import TradeGap
+from app.domain.rollup import StoredRange
 from app.domain.stats import PriceStats
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,12 @@ class IncompleteMinutes:
         return self._store.claim(feed, token, timeout)
 
     def candles(
-        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, ranges: Sequence[StoredRange]
     ) -> list[tuple[int, PriceStats]]:
-        return self._store.candles(symbol, exchanges, interval_ms, from_ms, to_ms)
+        return self._store.candles(symbol, exchanges, interval_ms, ranges)
 
-    def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
-        return self._store.summarize(symbol, exchanges, from_ms, to_ms)
+    def summarize(self, symbol: str, exchanges: Sequence[str], ranges: Sequence[StoredRange]) -> PriceStats:
+        return self._store.summarize(symbol, exchanges, ranges)
 
     def ping(self) -> float:
         return self._store.ping()

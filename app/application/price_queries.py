@@ -4,7 +4,9 @@ A window is answered from per-second buckets plus the raw ticks of the
 seconds its edges cut through, from the cache (Redis), or from the
 in-process window when the cache does not answer or lost its data. Beyond
 the retention, whole minutes (and hourly and daily rollups) come from the
-minute store, weighted by each row's tick count. Every step is bounded by
+minute store, weighted by each row's tick count; past a tier's own
+retention (``retention.*``) from the next coarser one, partial where the
+window's far edge cuts a row that is no longer there. Every step is bounded by
 the number of seconds, minutes, hours and days in the window, never by the
 number of ticks, so no request can hold the event loop for long. A window
 that reaches into a known trade gap of one of its (exchange, symbol) pairs
@@ -25,6 +27,8 @@ from app.domain.feed_map import FeedMap
 from app.domain.market import Market
 from app.domain.period import Period
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
+from app.domain.retention import Coverage, Retention, cover
+from app.domain.rollup import GRAINS
 from app.domain.stats import PriceStats
 from app.domain.window import WindowPlan, plan_window
 
@@ -85,6 +89,7 @@ class PriceQueries:
         local: LocalFeeds,
         feeds: FeedMap,
         gaps: TradeGaps,
+        kept: Retention,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._market = market
@@ -97,6 +102,7 @@ class PriceQueries:
         self._local = local
         self._feeds = feeds
         self._gaps = gaps
+        self._kept = kept
         self._clock = clock
 
     def scope(self, symbol: str, exchange: str | None) -> tuple[str, list[str]]:
@@ -185,12 +191,22 @@ class PriceQueries:
         for part in recent.stats.values():
             stats.merge(part)
         partial = list(recent.partial)
+        from_ms = plan.covered_from_ms
         if plan.needs_store:
+            stored = self.stored(plan.stored_from_ms, plan.stored_to_ms, now_ms)
+            # Past the minutes' retention the first hour (or day) a window cuts is left out, whole.
+            from_ms = stored.from_ms if stored.from_ms is not None else plan.stored_to_ms
+            if not stored.exact:
+                partial.append(stored.reason())
             try:
-                stats.merge(self._store.summarize(canonical, exchanges, plan.stored_from_ms, plan.stored_to_ms))
+                stats.merge(self._store.summarize(canonical, exchanges, stored.ranges))
             except StorageUnavailable:
                 partial.append(STORE_UNAVAILABLE)
         if not stats.count:
             raise NoData(f"no ticks for {canonical} in the last {period.text}")
-        partial.extend(self.gaps_in(canonical, exchanges, plan.covered_from_ms, now_ms))
-        return WindowAnswer(canonical, tuple(exchanges), period, stats, plan.covered_from_ms, now_ms, tuple(partial))
+        partial.extend(self.gaps_in(canonical, exchanges, from_ms, now_ms))
+        return WindowAnswer(canonical, tuple(exchanges), period, stats, from_ms, now_ms, tuple(partial))
+
+    def stored(self, from_ms: int, to_ms: int, now_ms: int, grains: tuple[int, ...] = GRAINS) -> Coverage:
+        """The stored rows of ``grains`` to read for ``[from, to)``, as far as each tier's retention keeps them."""
+        return cover(from_ms, to_ms, self._kept, now_ms, grains)

@@ -1,8 +1,8 @@
 """The composition root: the one place that picks adapters and wires services.
 
-- ``build.py``: ``build_container(config, *, cache=..., store=..., ...)`` builds the
+- ``build.py``: ``build_container(config, *, cache=..., spool=..., ...)`` builds the
   whole process from its configuration, taking a substitute for any port
-  (an in-memory cache or store, a fixed set of sources) so tests can drive
+  (an in-memory cache or spool, a fixed set of sources) so tests can drive
   the same graph; every listener and callback between services is connected
   there, and nowhere else.
 - ``adapters.py``: each real adapter built from its configuration section.

@@ -1,11 +1,14 @@
 """Each real adapter, built from its section of the configuration. Building connects nothing: clients and pools
 connect on first use."""
 
+from collections.abc import Collection
 from pathlib import Path
 
 from app.adapters.local.control_copy import FileControlCopy
 from app.adapters.local.host_feed_locks import HostFeedLocks
 from app.adapters.postgres.advisory_leases import PostgresFeedLocks
+from app.adapters.postgres.calls import PostgresCalls
+from app.adapters.postgres.history import PostgresHistory
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.redis.control_channel import RedisControlChannel
@@ -16,6 +19,7 @@ from app.adapters.redis.tick_cache import RedisTickCache, make_client
 from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.spool.file_spool import FileSpool
 from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.composition.container import Closable
 from app.config.schema import AggregatorConfig, Config, PostgresConfig, RedisConfig
 from app.domain.feed_map import FeedMap
 from app.domain.proxy_endpoint import parse_proxy_url
@@ -25,9 +29,22 @@ def postgres_pool(pg: PostgresConfig) -> ConnectionPool:
     return ConnectionPool(pg.dsn, pg.pool_size, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
 
 
-def postgres_store(pool: ConnectionPool, pg: PostgresConfig) -> PostgresMinuteStore:
+def postgres_calls(pool: ConnectionPool, pg: PostgresConfig) -> PostgresCalls:
     # Our deadline: the server's statement timeout plus the connect time, plus a margin.
-    return PostgresMinuteStore(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
+    return PostgresCalls(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
+
+
+def postgres_store(pool: ConnectionPool, config: Config) -> PostgresMinuteStore:
+    return PostgresMinuteStore(postgres_calls(pool, config.postgres), config.retention.tiers())
+
+
+def postgres_history(config: Config, feeds: Collection[str], resources: list[Closable]) -> PostgresHistory:
+    """On a connection and a breaker of its own (its pool joins ``resources``): a round never waits for the
+    store's connections nor holds one of them, and a failed round never makes the store's writes fail fast."""
+    pg = config.postgres
+    pool = ConnectionPool(pg.dsn, 1, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
+    resources.append(pool)
+    return PostgresHistory(postgres_calls(pool, pg), config.retention.tiers(), feeds)
 
 
 def postgres_feed_locks(config: Config, holder: str) -> PostgresFeedLocks:

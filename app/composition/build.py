@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from app.adapters.http.access import AccessPolicy
 from app.adapters.metrics.collector import ServiceCollector
+from app.adapters.metrics.history import HistoryCollector
 from app.adapters.metrics.instrumented import MeasuredCache, MeasuredStore, WriteMetrics
 from app.adapters.net.connector import Connector
 from app.application.aggregator import MinuteAggregator
@@ -21,6 +22,7 @@ from app.application.candle_queries import CandleQueries
 from app.application.fallback_leases import FallbackLeases
 from app.application.feed_ownership import FeedOwnership, LeaseSettings
 from app.application.health import HealthService
+from app.application.history_upkeep import HistoryUpkeep
 from app.application.incomplete_minutes import IncompleteMinutes
 from app.application.modes import ModeService
 from app.application.pair_catalogue import PairCatalogue
@@ -34,7 +36,7 @@ from app.application.ports.coordination import (
     TickRelay,
 )
 from app.application.ports.feeds import FeedSource
-from app.application.ports.storage import BatchSpool, MarkableStore, TickCache
+from app.application.ports.storage import BatchSpool, TickCache
 from app.application.price_queries import PriceQueries
 from app.application.price_stream import PriceStream
 from app.application.process_report import process_name
@@ -53,12 +55,14 @@ from app.config.masking import scrubber
 from app.config.schema import Config
 from app.domain.market import Market
 
+# Partitions past retention go within this of their bound; those ahead are made a week ahead.
+UPKEEP_SECONDS = 600.0
+
 
 def build_container(
     config: Config,
     *,
     cache: TickCache | None = None,
-    store: MarkableStore | None = None,
     spool: BatchSpool | None = None,
     leases: FeedLeases | None = None,
     registry: ProcessRegistry | None = None,
@@ -82,10 +86,9 @@ def build_container(
 
     router = adapters.proxy_router(config)
     connector = Connector(router)
-    if store is None:
-        pool = adapters.postgres_pool(config.postgres)
-        resources.append(pool)
-        store = adapters.postgres_store(pool, config.postgres)
+    pool = adapters.postgres_pool(config.postgres)
+    resources.append(pool)
+    store = adapters.postgres_store(pool, config)
     redis = adapters.RedisCoordination(config.redis)
     incomplete = IncompleteMinutes(store)
     gaps = TradeGaps(incomplete, gap_book or redis.gap_book())
@@ -96,6 +99,11 @@ def build_container(
     continuity = TradeContinuity(gaps, measured_cache, retention_ms)
     if sources is None:
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
+    upkeep = HistoryUpkeep(
+        adapters.postgres_history(config, [s.name for group in sources.values() for s in group], resources),
+        config.retention.tiers(),
+        UPKEEP_SECONDS,
+    )
     market = Market(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
 
     lease_settings = LeaseSettings(config.leases.ttl_seconds)
@@ -123,7 +131,17 @@ def build_container(
     proxy = ProxyService(router, modes, connector, feeds, scrub)
     modes.listeners.append(proxy)
     queries = PriceQueries(
-        market, modes, measured_cache, window, measured_store, retention_ms, pipeline, feeds, feed_map, gaps
+        market,
+        modes,
+        measured_cache,
+        window,
+        measured_store,
+        retention_ms,
+        pipeline,
+        feeds,
+        feed_map,
+        gaps,
+        config.retention.tiers(),
     )
     candles = CandleQueries(queries, measured_store, retention_ms)
     stream = PriceStream(config.stream.max_pending, config.stream.max_lag_seconds, config.stream.max_send_seconds)
@@ -132,11 +150,14 @@ def build_container(
     pipeline.observe(relay_service, continuity, catalogue)
     reporter = ProcessReporter(pipeline, aggregator, feeds, gaps, stream, proxy, host, pid, run)
     feeds.reporter = reporter
-    health = HealthService(reporter, registry, modes, {"redis": measured_cache, "postgres": measured_store}, scrub)
+    health = HealthService(
+        reporter, registry, modes, {"redis": measured_cache, "postgres": measured_store}, scrub, history=upkeep
+    )
     control = SharedControl(
         channel or redis.channel(), control_copy or adapters.control_copy(config.aggregator), modes, proxy
     )
     metrics.register(ServiceCollector(health.processes, host))
+    metrics.register(HistoryCollector(upkeep, store, process))
     return Container(
         config=config,
         market=market,
@@ -154,6 +175,7 @@ def build_container(
         feeds=feeds,
         control=control,
         relay=relay_service,
+        history=upkeep,
         resources=resources,
     )
 

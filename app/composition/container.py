@@ -11,6 +11,7 @@ from app.adapters.http.access import AccessPolicy
 from app.application.candle_queries import CandleQueries
 from app.application.feed_ownership import FeedOwnership
 from app.application.health import HealthService
+from app.application.history_upkeep import HistoryUpkeep
 from app.application.modes import ModeService
 from app.application.pair_catalogue import PairCatalogue
 from app.application.pipeline import Pipeline
@@ -48,6 +49,7 @@ class Container:
     feeds: FeedOwnership
     control: SharedControl
     relay: StreamRelay
+    history: HistoryUpkeep
     # What the process opened and must close last (the spool, the PostgreSQL pool).
     resources: list[Closable]
     started: bool = False
@@ -66,6 +68,7 @@ class Container:
         self.relay.start()
         self.catalogue.start()
         self.proxy.start()
+        self.history.start()
         log.info("pipeline started", extra={"mode": self.modes.mode})
         log.info(self.access.rule)
 
@@ -82,6 +85,7 @@ class Container:
         if not self.started:
             return
         self.started = False
+        self.history.stop()
         self.control.stop()
         self.relay.stop()
         self.catalogue.stop()

@@ -160,6 +160,7 @@ def _check(config: Config) -> None:
         if not SYMBOL.fullmatch(symbol):
             raise ConfigError(f"symbols[{i}]: {symbol[:40]!r} must be letters and digits only")
     _check_redis(config)
+    _check_retention(config)
     live = config.sources.live
     if live.reconnect_max_seconds < live.reconnect_initial_seconds:
         raise ConfigError("sources.live.reconnect_max_seconds: must be at least reconnect_initial_seconds")
@@ -234,6 +235,17 @@ def _exchange_names(config: Config) -> list[tuple[str, str]]:
         *((f"sources.live.tcp[{i}].name", s.name) for i, s in enumerate(live.tcp)),
         *((f"sources.live.websocket[{i}].name", s.name) for i, s in enumerate(live.websocket)),
     ]
+
+
+def _check_retention(config: Config) -> None:
+    """A coarser tier outlives a finer one: a span past the finer's retention is answered from it."""
+    kept = config.retention
+    if kept.hours_days < kept.minutes_days:
+        raise ConfigError(f"retention.hours_days: must be at least retention.minutes_days ({kept.minutes_days})")
+    if kept.days_days and kept.days_days < kept.hours_days:
+        raise ConfigError(
+            f"retention.days_days: must be 0 (for ever) or at least retention.hours_days ({kept.hours_days})"
+        )
 
 
 def _check_redis(config: Config) -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from app.adapters.feeds.exchanges import EXCHANGE_KINDS
 from app.config.keys import key, port
+from app.domain.retention import Retention
 from app.domain.validation import DEFAULT_MAX_PRICE
 
 DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
@@ -333,6 +334,29 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    minutes_days: int = key(
+        35,
+        doc="days of minute rows kept (whole UTC days, dropped a day-partition at a time): windows and candles "
+        "reaching further are answered from hours, and say `partial` where their edges can't be exact",
+        at_least=1,
+        at_most=36_500,
+    )
+    hours_days: int = key(
+        400,
+        doc="days of hourly rows kept (at least `minutes_days`); further back, days answer",
+        at_least=1,
+        at_most=36_500,
+    )
+    days_days: int = key(
+        0, doc="days of daily rows kept (0: for ever; else at least `hours_days`)", at_least=0, at_most=36_500
+    )
+
+    def tiers(self) -> Retention:
+        return Retention(self.minutes_days, self.hours_days, self.days_days)
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     max_pending: int = key(10_000, doc="ticks queued per WebSocket client before its prices are coalesced", above=0)
     max_lag_seconds: float = key(10.0, doc="a client behind this long is closed (1008)", above=0)
@@ -363,5 +387,6 @@ class Config:
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

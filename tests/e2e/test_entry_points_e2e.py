@@ -66,15 +66,21 @@ def test_flask_management_commands(tmp_path: Path, pg_dsn: str) -> None:
     env = {**config_file(tmp_path, {"postgres": {"dsn": pg_dsn}}), "FLASK_APP": "wsgi"}
     listing = run([str(BIN / "flask"), "--app", "wsgi", "marketflow", "--help"], env)
     assert listing.returncode == 0
-    for command in ("migrate", "check-config"):
+    for command in ("migrate", "check-config", "storage"):
         assert command in listing.stdout
     migrated = run([str(BIN / "flask"), "--app", "wsgi", "marketflow", "migrate"], env)
     assert migrated.returncode == 0
     every = list(range(1, len(MIGRATIONS) + 1))  # a fresh database, or one an earlier test migrated
-    assert migrated.stdout.strip() in {f"applied migrations {every}", "schema is up to date"}
-    assert run([str(BIN / "flask"), "--app", "wsgi", "marketflow", "migrate"], env).stdout.strip() == (
-        "schema is up to date"
-    )
+    applied, made = migrated.stdout.strip().splitlines()
+    assert applied in {f"applied migrations {every}", "schema is up to date"}
+    assert made.endswith(" partitions made ahead")
+    assert run([str(BIN / "flask"), "--app", "wsgi", "marketflow", "migrate"], env).stdout.strip().splitlines() == [
+        "schema is up to date",
+        "0 partitions made ahead",
+    ]
+    stored = run([str(BIN / "flask"), "--app", "wsgi", "marketflow", "storage"], env)
+    assert stored.returncode == 0
+    assert "| market_data | 35 days |" in stored.stdout
     checked = run([str(BIN / "flask"), "--app", "wsgi", "marketflow", "check-config"], env)
     assert checked.returncode == 0
     assert checked.stdout.rstrip().endswith("config OK")

@@ -10,24 +10,31 @@ import psycopg2
 import pytest
 
 from app.adapters.postgres.minute_store import PostgresMinuteStore
-from app.adapters.postgres.pool import ConnectionPool
 from app.adapters.postgres.schema import MIGRATIONS, migrate
 from app.application.ports.storage import FeedFenced, StorageUnavailable
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap
+from app.domain.rollup import GRAINS, stored_ranges
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 from app.domain.time_grid import MS_PER_DAY, floor_to
 from tests.support.fakes import SEQ
 from tests.support.net import free_port
 from tests.support.reference import summary
+from tests.support.stores import pg_store
 
 M = 1_763_712_000_000
 MIN = 60_000
 
 
 def store(dsn: str) -> PostgresMinuteStore:
-    return PostgresMinuteStore(ConnectionPool(dsn, 2, 1.0, 2, 5000), retry_after=0.2, call_timeout=8)
+    """A store whose now is a day after ``M``: every minute these tests write is within its retention."""
+    return pg_store(dsn, lambda: (M + MS_PER_DAY) / 1000)
+
+
+def spans(interval_ms: int, from_ms: int, to_ms: int) -> list[tuple[int, int, int]]:
+    """The stored ranges of a candle span: rows of the grains dividing the interval."""
+    return stored_ranges(from_ms, to_ms, tuple(grain for grain in GRAINS if interval_ms % grain == 0))
 
 
 def rows(conn: psycopg2.extensions.connection) -> list[tuple]:
@@ -89,11 +96,11 @@ def test_summarize_weights_and_locates_extremes(pg_dsn: str, pg) -> None:
             SEQ,
         )
     )
-    stats = s.summarize("SOLUSDT", ["ex1", "ex2"], M, M + 120_000)
+    stats = s.summarize("SOLUSDT", ["ex1", "ex2"], stored_ranges(M, M + 120_000))
     assert (stats.count, stats.total) == (11, 580.0)
     assert (stats.low, stats.low_ts, stats.low_exchange) == (40.0, M, "ex1")
     assert (stats.high, stats.high_ts, stats.high_exchange) == (80.0, M + 60_000, "ex2")
-    assert s.summarize("SOLUSDT", ["ex1"], M + 60_000, M + 120_000).count == 0
+    assert s.summarize("SOLUSDT", ["ex1"], stored_ranges(M + 60_000, M + 120_000)).count == 0
 
 
 def minute_rows(rng: random.Random, start: int, minutes: int) -> list[MinuteRow]:
@@ -138,7 +145,9 @@ def test_long_ranges_read_rollups_and_equal_the_minutes_they_cover(pg_dsn: str, 
     for _ in range(60):
         lo = start + rng.randrange(4 * 24 * 60) * MIN
         hi = lo + rng.randrange(1, 4 * 24 * 60) * MIN
-        assert summary(s.summarize("BTCUSDT", ["ex1", "ex2"], lo, hi)) == brute_force(expected, lo, hi), (lo, hi)
+        assert summary(s.summarize("BTCUSDT", ["ex1", "ex2"], stored_ranges(lo, hi))) == brute_force(
+            expected, lo, hi
+        ), (lo, hi)
     with pg.cursor() as cur:
         cur.execute("SELECT count(*), sum(sample_count) FROM market_data_daily")
         days, samples = cur.fetchone()
@@ -206,17 +215,6 @@ def test_a_batch_replayed_from_the_spool_after_a_crash_is_not_counted_twice(pg_d
     assert revived.flush()
     assert rows(pg) == [("TONUSDT", "ex1", M, 5.5, 5.25, 5.75, 3)]
     assert revived.unsent_batches == 0
-
-
-def test_old_batch_ids_are_pruned_after_a_write(pg_dsn: str, pg) -> None:
-    migrate(pg)
-    with pg.cursor() as cur:
-        cur.execute("INSERT INTO market_data_batches VALUES ('ancient', now() - interval '8 days')")
-        cur.execute("INSERT INTO market_data_batches VALUES ('recent', now() - interval '6 days')")
-    store(pg_dsn).write(MinuteBatch("fresh", (MinuteRow("ex1", "BTCUSDT", M, 1, 1.0, 1.0, 1.0),), SEQ))
-    with pg.cursor() as cur:
-        cur.execute("SELECT batch_id FROM market_data_batches ORDER BY batch_id")
-        assert [row[0] for row in cur.fetchall()] == ["fresh", "recent"]
 
 
 def test_a_batch_the_store_refuses_is_set_aside_and_the_next_ones_are_written(pg_dsn: str, pg, tmp_path) -> None:
@@ -347,24 +345,26 @@ def test_open_close_volume_and_vwap_merge_exactly_across_deltas_into_every_grain
         s.write(MinuteBatch(f"d{n}", rows, SEQ))  # a retry
     for interval in (MIN, 5 * MIN, 60 * MIN, 4 * 60 * MIN, MS_PER_DAY):
         for exchanges in (["ex1"], ["ex1", "ex2"]):
-            got = stored_candles(s.candles("BTCUSDT", exchanges, interval, start, start + 2 * MS_PER_DAY))
+            got = stored_candles(
+                s.candles("BTCUSDT", exchanges, interval, spans(interval, start, start + 2 * MS_PER_DAY))
+            )
             want = brute_candles(ticks, set(exchanges), interval, start, start + 2 * MS_PER_DAY)
             assert close(got, want), (interval, exchanges)
     # A span that is not aligned to hours reads minutes around the hours (and days) it covers.
     lo, hi = start + 37 * MIN, start + MS_PER_DAY + 3 * 60 * MIN + 23 * MIN
-    got = stored_candles(s.candles("BTCUSDT", ["ex2"], MIN, lo, hi))
+    got = stored_candles(s.candles("BTCUSDT", ["ex2"], MIN, spans(MIN, lo, hi)))
     assert close(got, brute_candles(ticks, {"ex2"}, MIN, lo, hi))
 
 
 def test_minutes_without_open_and_close_leave_them_null_and_never_win(pg_dsn: str, pg) -> None:
     s = store(pg_dsn)
     s.write(MinuteBatch("old", (MinuteRow("ex1", "DOGEUSDT", M, 2, 1.5, 1.0, 2.0),), SEQ))
-    (only,) = s.candles("DOGEUSDT", ["ex1"], MIN, M, M + MIN)
+    (only,) = s.candles("DOGEUSDT", ["ex1"], MIN, spans(MIN, M, M + MIN))
     assert (only[1].count, math.isnan(only[1].first), math.isnan(only[1].last), only[1].volume) == (2, True, True, None)
     s.write(
         MinuteBatch("new", (MinuteRow("ex1", "DOGEUSDT", M + MIN, 1, 3.0, 3.0, 3.0, 3.0, M + MIN, 3.0, M + MIN),), SEQ)
     )
-    (hour,) = s.candles("DOGEUSDT", ["ex1"], 60 * MIN, M - M % (60 * MIN), M + 2 * MIN)
+    (hour,) = s.candles("DOGEUSDT", ["ex1"], 60 * MIN, spans(60 * MIN, M - M % (60 * MIN), M + 2 * MIN))
     assert (hour[1].count, hour[1].first, hour[1].last) == (3, 3.0, 3.0)
 
 
@@ -406,27 +406,13 @@ def test_each_shard_of_an_exchange_is_fenced_on_its_own(pg_dsn: str, pg) -> None
     assert s.claim("ex1/1", 30) == [SealMark(11, 9)]  # shard 1's mark moved with its stored rows
 
 
-def test_the_feed_owners_migration_keeps_every_claim(pg_dsn: str) -> None:
+def test_the_feed_owners_migration_keeps_every_claim(empty_db: str) -> None:
     """Version 6 renames the key: claims made before it are the same feeds' claims after it."""
-    name = f"mf_mig_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(pg_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        conn = psycopg2.connect(dsn)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY)")
-            for version, sql in enumerate(MIGRATIONS[:5], start=1):
-                cur.execute(sql)
-                cur.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
-            cur.execute("INSERT INTO feed_owners VALUES ('ex1', 30, 20, 7, '{25,30}')")
-        assert migrate(conn) == [6]
-        conn.close()
-        assert store(dsn).claim("ex1", 40) == [SealMark(20, 7), SealMark(25, 0), SealMark(30, 0)]
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    conn = psycopg2.connect(empty_db)
+    conn.autocommit = True
+    migrate(conn, upto=5)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO feed_owners VALUES ('ex1', 30, 20, 7, '{25,30}')")
+    assert migrate(conn) == [6, 7]
+    conn.close()
+    assert store(empty_db).claim("ex1", 40) == [SealMark(20, 7), SealMark(25, 0), SealMark(30, 0)]

@@ -79,13 +79,16 @@ def config_file(tmp_path: Path, config: dict) -> Path:
 def test_flask_management_commands(runner: FlaskCliRunner, pg_dsn: str) -> None:
     listing = runner.invoke(args=["marketflow", "--help"])
     assert listing.exit_code == 0
-    for command in ("migrate", "check-config", "simulate"):
+    for command in ("migrate", "check-config", "simulate", "storage"):
         assert command in listing.output
     migrated = runner.invoke(args=["marketflow", "migrate"])
     assert migrated.exit_code == 0
     every = list(range(1, len(MIGRATIONS) + 1))  # a fresh database, or one an earlier test migrated
-    assert migrated.output.strip() in {f"applied migrations {every}", "schema is up to date"}
-    assert runner.invoke(args=["marketflow", "migrate"]).output.strip() == "schema is up to date"
+    applied, made = migrated.output.strip().splitlines()
+    assert applied in {f"applied migrations {every}", "schema is up to date"}
+    assert made.endswith(" partitions made ahead")
+    again = runner.invoke(args=["marketflow", "migrate"]).output.strip().splitlines()
+    assert again == ["schema is up to date", "0 partitions made ahead"]
     checked = runner.invoke(args=["marketflow", "check-config"])
     assert checked.exit_code == 0
     assert json.loads(checked.output.rsplit("config OK", 1)[0])["postgres"]["dsn"] == pg_dsn

@@ -86,6 +86,22 @@ def test_starts_without_redis_and_postgres_and_reads_feeds_once_redis_appears(
         cache.kill()
 
 
+def test_health_and_metrics_show_the_history_kept(make_config: Callable[..., dict], start_in_process: Start) -> None:
+    """The upkeep's first round runs at start: partitions made ahead, the oldest kept of each tier shown."""
+    service = start_in_process(make_config(retention={"minutes_days": 3, "hours_days": 30}))
+    wait_for(lambda: service.get("/health")[1]["history"]["minutes"]["oldest"], message="a round of upkeep")
+    history = service.get("/health")[1]["history"]
+    midnight = iso_ms(int(time.time() * 1000) // 86_400_000 * 86_400_000)
+    three_days_back = iso_ms((int(time.time() * 1000) // 86_400_000 - 3) * 86_400_000)
+    # Whatever the shared test database held before, nothing older than the retention is shown kept.
+    assert history["minutes"] == {"kept_days": 3, "oldest": history["minutes"]["oldest"]}
+    assert three_days_back <= history["minutes"]["oldest"] <= midnight
+    assert (history["hours"]["kept_days"], history["days"]["kept_days"], history["error"]) == (30, 0, None)
+    metrics = service.request("GET", "/metrics").body.decode()
+    assert "marketflow_history_partitions_created_total{" in metrics
+    assert 'marketflow_history_oldest_partition_timestamp_seconds{process="' in metrics
+
+
 def test_malformed_feed_lines_are_counted_and_the_feed_goes_on(
     make_config: Callable[..., dict],
     start_in_process: Start,

@@ -12,14 +12,13 @@ import psycopg2
 import redis
 
 from app.adapters.feeds.wire_line import encode_line
-from app.adapters.postgres.minute_store import PostgresMinuteStore
-from app.adapters.postgres.pool import ConnectionPool
 from app.domain.minutes import MinuteBatch, MinuteRow
 from app.domain.tick import minute_start
 from app.domain.time_grid import MS_PER_MINUTE
-from tests.support.fakes import SEQ
+from tests.support.fakes import SEQ, Clock
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import ServiceUnderTest
+from tests.support.stores import pg_store
 from tests.support.throwaway import RedisServer
 
 RETENTION_MS = 60_000  # the tests' window.raw_seconds
@@ -118,8 +117,10 @@ def test_thirty_days_read_stored_minutes_and_rollups_exactly(
     ]
     low_minute = seeded[10 * 24 * 60]
     seeded[10 * 24 * 60] = MinuteRow("exchange1", "BTCUSDT", low_minute.minute_ms, 3, 20.0, 1.0, 30.0)
-    store = PostgresMinuteStore(ConnectionPool(pg_dsn, 1, 5.0, 2, 30_000), retry_after=1.0, call_timeout=60)
+    clock = Clock(0.0)
+    store = pg_store(pg_dsn, clock, call_timeout=60, statement_timeout_ms=30_000)
     for start in range(0, len(seeded), 2000):
+        clock.now = seeded[start].minute_ms / 1000  # written as it would have been, when its newest minute was
         store.write(MinuteBatch(f"seed-{start}", tuple(seeded[start : start + 2000]), SEQ))
     service = start_in_process(make_config(aggregator={"checkpoint_seconds": 0.5}))
     connected(service, exchanges)

@@ -20,6 +20,7 @@ from app.domain.feed_map import FeedMap
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap, TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
+from app.domain.rollup import StoredRange
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -170,12 +171,13 @@ class MemoryStore:
             )
         return fenced
 
-    def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
+    def summarize(self, symbol: str, exchanges: Sequence[str], ranges: Sequence[StoredRange]) -> PriceStats:
+        """Every minute row of the ranges' spans (it keeps no rollups, and no retention)."""
         if self.down:
             raise StorageUnavailable("fake store down")
         stats = PriceStats()
         for (exchange, row_symbol, minute), row in self.rows.items():
-            if row_symbol == symbol and exchange in exchanges and from_ms <= minute < to_ms:
+            if row_symbol == symbol and exchange in exchanges and any(lo <= minute < hi for _, lo, hi in ranges):
                 part = PriceStats()
                 part.count, part.total = row.count, row.mean * row.count
                 part.low, part.low_ts, part.low_exchange = row.low, minute, exchange

@@ -3,6 +3,8 @@
 import threading
 from pathlib import Path
 
+import orjson
+
 from app.adapters.spool.file_spool import FileSpool
 from app.domain.minutes import MinuteBatch, MinuteRow
 
@@ -132,3 +134,18 @@ def test_workers_starting_at_once_never_adopt_each_others_new_spools(tmp_path: P
 def _spool_one(spool: FileSpool, n: int, start: threading.Barrier) -> None:
     start.wait()
     spool.append(batch(n))
+
+
+def test_the_dead_letter_file_rotates_at_the_bound_keeping_the_newest(tmp_path: Path) -> None:
+    spool = FileSpool(tmp_path / "minutes.jsonl", 600, "r")
+    for n in range(12):
+        spool.append(batch(n))
+        spool.set_aside(batch(n), f"refused {n}")
+    rotated = spool.dead_path.with_name("minutes.jsonl.dead.1")
+    kept = [
+        orjson.loads(line)["batch"] for path in (rotated, spool.dead_path) for line in path.read_bytes().splitlines()
+    ]
+    assert spool.dead_path.stat().st_size <= 600
+    assert rotated.stat().st_size <= 600
+    assert kept == [f"b{n}" for n in range(12 - len(kept), 12)]  # the newest, in order
+    assert spool.set_aside_count == 12

@@ -18,6 +18,7 @@ from app.domain.period import parse_period
 from app.domain.tick import Tick
 from app.domain.time_grid import floor_to
 from tests.support.fakes import SEQ, AllFeeds, Clock, FlakyCache, MemoryStore, ScriptedSource
+from tests.support.stores import DEFAULT_RETENTION
 
 NOW_MS = 1_763_712_345_000
 MIN = 60_000
@@ -46,6 +47,7 @@ class Fixture:
             self,
             FeedMap(),
             self.gaps,
+            DEFAULT_RETENTION,
             clock=self.clock,
         )
 

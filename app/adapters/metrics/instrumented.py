@@ -15,6 +15,7 @@ from app.domain.buckets import CacheBatch
 from app.domain.minutes import MinuteBatch, SealMark
 from app.domain.missed_trades import TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
+from app.domain.rollup import StoredRange
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -102,13 +103,13 @@ class MeasuredStore:
     def claim(self, feed: str, token: int, timeout: float | None = None) -> list[SealMark]:
         return self._inner.claim(feed, token, timeout)
 
-    def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
-        return self._inner.summarize(symbol, exchanges, from_ms, to_ms)
+    def summarize(self, symbol: str, exchanges: Sequence[str], ranges: Sequence[StoredRange]) -> PriceStats:
+        return self._inner.summarize(symbol, exchanges, ranges)
 
     def candles(
-        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, ranges: Sequence[StoredRange]
     ) -> list[tuple[int, PriceStats]]:
-        return self._inner.candles(symbol, exchanges, interval_ms, from_ms, to_ms)
+        return self._inner.candles(symbol, exchanges, interval_ms, ranges)
 
     def ping(self) -> float:
         return self._inner.ping()

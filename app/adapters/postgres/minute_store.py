@@ -3,8 +3,9 @@
 A batch is merged in one statement, one round trip: it claims its batch id
 and, only if the claim is new, merges each row into ``market_data`` and its
 hourly and daily rollups (counts add, extremes widen, averages combine
-weighted by count). A window reads the fewest rows of the three grains
-that cover its minutes.
+weighted by count). A read takes the ranges of rows to read from its caller
+(``domain.retention.cover``: the fewest rows of the grains its retention
+still keeps).
 
 Fencing: in the same statement each feed of the batch (an exchange, or a
 shard of one) checks its token against ``feed_owners``. The rows of a feed
@@ -18,32 +19,25 @@ minutes its successor counts.
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
 
-import gevent
 import psycopg2
 from psycopg2.extensions import cursor
 
-from app.adapters.breaker import Breaker
-from app.adapters.postgres.pool import ConnectionPool
-from app.adapters.postgres.schema import migrate
+from app.adapters.postgres import partitions
+from app.adapters.postgres.calls import PostgresCalls
 from app.application.ports.storage import BatchRejected, FeedFenced
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap
-from app.domain.rollup import GRAINS, roll_up, stored_ranges
+from app.domain.retention import Retention
+from app.domain.rollup import RollupKey, StoredRange, roll_up
 from app.domain.stats import PriceStats
 from app.domain.tick import minute_start
 from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 # /health must answer quickly even when the server hangs.
 PING_TIMEOUT = 1.0
-# Batch ids only need to outlive any replay of their batch (a spool drains as soon as the
-# store is back), so a week is ample; pruning runs at most once an hour, after a write.
-BATCH_ID_RETENTION = "7 days"
-PRUNE_EVERY_SECONDS = 3600.0
 
 # Merging a delta into a row: counts add, extremes widen (ties to the newer minute), and the mean moves
 # towards the delta's by its share of the count, which cannot overflow as a sum of price * count could.
@@ -83,6 +77,7 @@ _TRADE_COLUMNS = "open_price, open_at, close_price, close_at, volume, vwap"
 _COLUMNS = "pair_name, exchange, timestamp, average_price, min_price, min_at, max_price, max_at, sample_count, " + (
     _TRADE_COLUMNS
 )
+_AT = "to_timestamp(%s::bigint / 1000.0)"
 # A batch's rows arrive as one array literal per column (feed first: the fence checks it; it is not
 # stored), unnested on the server: thousands of rows cost 16 parameters, not one adapted parameter per value,
 # which at market width held the event loop for a quarter of a second per flush.
@@ -130,7 +125,12 @@ _FENCE_ROW = "(%s::text, %s::bigint, %s::bigint, %s::bigint)"
 def _merge_sql(fences: int) -> str:
     """One statement: claim the batch id and, only if the claim is new, merge the rows of unfenced feeds.
 
-    Its parameters: the batch id, four per fenced feed, then ``_ARRAYS`` for the minutes and for each rollup.
+    The claim looks for the id in every partition of the ledger (an id stored before migration 7 has its
+    ``applied_at`` for a newest minute); the primary key, within the batch's own partition, is what makes
+    two concurrent writes of one batch wait for each other.
+
+    Its parameters: the batch id, its newest minute and the id again, four per fenced feed, then ``_ARRAYS``
+    for the minutes and for each rollup.
     """
 
     def upsert(table: str, columns: str, merge: str) -> str:
@@ -144,13 +144,20 @@ def _merge_sql(fences: int) -> str:
         f"pair_name, exchange, timestamp, average_price, min_price, max_price, sample_count, {_TRADE_COLUMNS}"
     )
     steps = [
-        "claim AS (INSERT INTO market_data_batches (batch_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING batch_id)",
+        f"claim AS (INSERT INTO market_data_batches (batch_id, newest_minute) SELECT %s, {_AT}"
+        " WHERE NOT EXISTS (SELECT 1 FROM market_data_batches WHERE batch_id = %s)"
+        " ON CONFLICT DO NOTHING RETURNING batch_id)",
         _FENCE.format(rows=", ".join([_FENCE_ROW] * fences)),
         f"minutes AS ({upsert('market_data', minute_columns, _MERGE_MINUTE)} RETURNING 1)",
     ]
     for _, table in _ROLLUP_TABLES:
         steps.append(f"{table} AS ({upsert(table, _COLUMNS, _MERGE_ROLLUP)} RETURNING 1)")
     return f"WITH {', '.join(steps)} SELECT feed FROM fenced"
+
+
+def _partition_missing(exc: psycopg2.Error) -> bool:
+    """The row of a day (month, year) nobody made a partition for yet: a late row, or far ahead."""
+    return exc.pgcode == "23514" and "no partition of relation" in str(exc)
 
 
 # Take a feed over: a token at least as new replaces the one there and joins the pending claims; the seal
@@ -182,6 +189,8 @@ def _quoted(text: str) -> str:
 
 def _array_literals(rows: Sequence[tuple]) -> list[str]:
     """One PostgreSQL array literal per column of ``rows`` (``repr`` of a float reads back as the same float)."""
+    if not rows:  # every row past retention
+        return ["{}"] * len(_ARRAYS)
     literals = []
     for (_, kind), column in zip(_ARRAYS, zip(*rows, strict=True), strict=True):
         spell = _quoted if kind == "text" else repr
@@ -273,53 +282,51 @@ def _minute_stats(row: MinuteRow) -> PriceStats:
 
 
 class PostgresMinuteStore:
-    """``call_timeout`` bounds every call on our side: a server that stopped
-    answering (not down, just silent) would otherwise hold the caller until TCP
-    keepalives give up, and its own statement timeout can't fire."""
+    """Rows older than their tier's retention are left out of a write (counted in ``rows_past_retention``):
+    their partition is dropped or about to be, and no reader looks there any more. A batch whose newest
+    minute is older than the ledger keeps batch ids is refused (``BatchRejected``: set aside), since a
+    retry of it could no longer be told from a first write."""
 
-    def __init__(self, pool: ConnectionPool, retry_after: float, call_timeout: float) -> None:
-        self._pool = pool
-        self._breaker = Breaker("postgres", retry_after, (psycopg2.Error, OSError))
-        self._call_timeout = call_timeout
-        self._migrated = False
-        self._last_prune = float("-inf")
-
-    def _run(self, work: Callable[[cursor], T], timeout: float | None = None) -> T:
-        deadline = timeout or self._call_timeout
-
-        def attempt() -> T:
-            try:
-                with gevent.Timeout(deadline):
-                    return connected()
-            except gevent.Timeout:
-                raise TimeoutError(f"no answer within {deadline:g}s") from None
-
-        def connected() -> T:
-            with self._pool.connection() as conn:
-                if not self._migrated:
-                    applied = migrate(conn)
-                    if applied:
-                        log.info("schema migrated", extra={"versions": applied})
-                    self._migrated = True
-                with conn.cursor() as cur:
-                    return work(cur)
-
-        return self._breaker.call(attempt)
+    def __init__(
+        self,
+        calls: PostgresCalls,
+        retention: Retention,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._run = calls.run
+        self._retention = retention
+        self._clock = clock
+        self.rows_past_retention = 0
 
     def write(self, batch: MinuteBatch) -> list[str]:
         if not batch.rows:
             return self._move_marks(batch)
+        now_ms = int(self._clock() * 1000)
+        first = min(r.minute_ms for r in batch.rows)
+        newest = max(r.minute_ms for r in batch.rows)
+        if newest < now_ms - partitions.LEDGER_DAYS * MS_PER_DAY:
+            raise BatchRejected(
+                f"its newest minute is older than the {partitions.LEDGER_DAYS} days batch ids are kept: a retry"
+                " of it could not be told from its first write"
+            )
         minutes = [(r.exchange, r.symbol, r.minute_ms, _minute_stats(r)) for r in batch.rows]
         # A symbol's minutes, and so its rollups, are all read under the one feed that holds it.
         feed_of = {(r.exchange, r.symbol): r.feed for r in batch.rows}
         feeds = sorted(set(feed_of.values()))
-        params: list[object] = [batch.batch_id]
+        params: list[object] = [batch.batch_id, newest, batch.batch_id]
         for feed in feeds:
             fence = batch.fences.get(feed, 0)
             params.extend((feed, fence, fence, batch.seq))
-        params.extend(_array_literals([_row(feed_of[ex, sym], ex, sym, minute, st) for ex, sym, minute, st in minutes]))
+        kept = self._kept(MS_PER_MINUTE, now_ms, [(m[:3], m[3]) for m in minutes])
+        if len(kept) < len(minutes):
+            self.rows_past_retention += len(minutes) - len(kept)
+            log.warning(
+                "minute rows older than retention.minutes_days left out",
+                extra={"batch": batch.batch_id, "rows": len(minutes) - len(kept)},
+            )
+        params.extend(_array_literals([_row(feed_of[ex, sym], ex, sym, minute, st) for (ex, sym, minute), st in kept]))
         for grain, _ in _ROLLUP_TABLES:
-            rolled = roll_up(minutes, grain).items()
+            rolled = self._kept(grain, now_ms, roll_up(minutes, grain).items())
             params.extend(
                 _array_literals([_row(feed_of[ex, sym], ex, sym, start, st) for (ex, sym, start), st in rolled])
             )
@@ -327,20 +334,27 @@ class PostgresMinuteStore:
 
         def merge(cur: cursor) -> set[str]:
             try:
-                cur.execute(sql, params)
+                try:
+                    cur.execute(sql, params)
+                except psycopg2.IntegrityError as exc:
+                    if not _partition_missing(exc):
+                        raise
+                    for tier in partitions.TIERS:
+                        partitions.create(cur, tier, first, newest)
+                    cur.execute(sql, params)
             except REFUSED as exc:  # the server is fine; this batch's values are not
                 raise BatchRejected(f"{type(exc).__name__}: {exc}".strip()[:300]) from exc
             return {row[0] for row in cur.fetchall()}
 
-        kept = self._run(merge)
-        if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
-            self._last_prune = time.monotonic()
-            self._run(
-                lambda cur: cur.execute(
-                    "DELETE FROM market_data_batches WHERE applied_at < now() - %s::interval", (BATCH_ID_RETENTION,)
-                )
-            )
-        return [feed for feed in feeds if feed not in kept]
+        held = self._run(merge)
+        return [feed for feed in feeds if feed not in held]
+
+    def _kept(
+        self, grain_ms: int, now_ms: int, rows: Iterable[tuple[RollupKey, PriceStats]]
+    ) -> list[tuple[RollupKey, PriceStats]]:
+        """The rows of a grain its retention still keeps."""
+        kept_from = self._retention.kept_from(grain_ms, now_ms)
+        return [(key, stats) for key, stats in rows if kept_from is None or key[2] >= kept_from]
 
     def _move_marks(self, batch: MinuteBatch) -> list[str]:
         """A batch with no rows (a replay that found nothing) still fences its feeds and moves their marks."""
@@ -379,8 +393,7 @@ class PostgresMinuteStore:
             )
         )
 
-    def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
-        ranges = stored_ranges(from_ms, to_ms)
+    def summarize(self, symbol: str, exchanges: Sequence[str], ranges: Sequence[StoredRange]) -> PriceStats:
         stats = PriceStats()
         if not ranges:
             return stats
@@ -401,10 +414,8 @@ class PostgresMinuteStore:
         return stats
 
     def candles(
-        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, ranges: Sequence[StoredRange]
     ) -> list[tuple[int, PriceStats]]:
-        grains = tuple(grain for grain in GRAINS if interval_ms % grain == 0)
-        ranges = stored_ranges(from_ms, to_ms, grains)
         if not ranges:
             return []
         sql = _CANDLES.replace("{parts}", " UNION ALL ".join(_candle_part(grain) for grain, _, _ in ranges))

@@ -19,6 +19,18 @@ stored before version 4). Version 5 adds ``market_data.complete``: false for
 a minute that trades known to be lost (a gap the exchange's history could
 not fill) would have counted in. Version 6 names ``feed_owners``' key
 ``feed``: an exchange, or a shard of one.
+
+Version 7 range-partitions the three grains on ``timestamp`` (minutes by UTC
+day, hours by month, days by year) and the batch ledger on the newest minute
+of each batch (by day), so retention drops whole partitions
+(``partitions.py``). ``marketflow_partitions`` creates the missing
+partitions of a span, named ``<table>_p<YYYYMMDD|YYYYMM|YYYY>``: the
+migration calls it for the rows it moves, the service for the days ahead.
+Each table is renamed, recreated partitioned with the same columns and key,
+refilled with every row as it was, and the old one dropped, in the
+migration's one transaction. The ledger's key gains the batch's newest
+minute (its partition key); a batch id stored before has its
+``applied_at`` as that.
 """
 
 import psycopg2.extensions
@@ -97,27 +109,99 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# A span's partitions, created where missing. Bounds are computed in UTC (``timestamp`` arithmetic), so a
+# session's time zone can't shift a day's partition. The caller serialises calls (an advisory lock).
+_PARTITIONS_FUNCTION = """
+CREATE FUNCTION marketflow_partitions(parent text, unit text, from_at timestamptz, to_at timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    start timestamp := date_trunc(unit, from_at AT TIME ZONE 'UTC');
+    next timestamp;
+    name text;
+    made integer := 0;
+BEGIN
+    WHILE start <= to_at AT TIME ZONE 'UTC' LOOP
+        next := start + ('1 ' || unit)::interval;
+        name := parent || '_p' || to_char(start, CASE unit WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM'
+                                                           ELSE 'YYYY' END);
+        IF to_regclass(name) IS NULL THEN
+            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
+                           start AT TIME ZONE 'UTC', next AT TIME ZONE 'UTC');
+            made := made + 1;
+        END IF;
+        start := next;
+    END LOOP;
+    RETURN made;
+END $$;
+"""
+
+
+def _partitioned(table: str, unit: str) -> str:
+    """``table`` rebuilt range-partitioned on ``timestamp`` by ``unit``, every row moved over as it is."""
+    return f"""
+    ALTER TABLE {table} RENAME TO {table}_unpartitioned;
+    ALTER INDEX {table}_pkey RENAME TO {table}_unpartitioned_pkey;
+    CREATE TABLE {table} (LIKE {table}_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+                          PRIMARY KEY (pair_name, exchange, timestamp)) PARTITION BY RANGE (timestamp);
+    SELECT marketflow_partitions('{table}', '{unit}', min(timestamp), max(timestamp)) FROM {table}_unpartitioned;
+    INSERT INTO {table} SELECT * FROM {table}_unpartitioned;
+    DROP TABLE {table}_unpartitioned;
+    """
+
+
+MIGRATIONS.append(
+    _PARTITIONS_FUNCTION
+    + _partitioned("market_data", "day")
+    + _partitioned("market_data_hourly", "month")
+    + _partitioned("market_data_daily", "year")
+    + """
+    ALTER TABLE market_data_batches RENAME TO market_data_batches_unpartitioned;
+    ALTER INDEX market_data_batches_pkey RENAME TO market_data_batches_unpartitioned_pkey;
+    CREATE TABLE market_data_batches (
+        batch_id      text        NOT NULL,
+        newest_minute timestamptz NOT NULL,
+        applied_at    timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (batch_id, newest_minute)
+    ) PARTITION BY RANGE (newest_minute);
+    SELECT marketflow_partitions('market_data_batches', 'day', min(applied_at), max(applied_at))
+    FROM market_data_batches_unpartitioned;
+    INSERT INTO market_data_batches SELECT batch_id, applied_at, applied_at FROM market_data_batches_unpartitioned;
+    DROP TABLE market_data_batches_unpartitioned;
+    """
+)
+
 # Any constant works; it only has to be the same for every marketflow process.
 _LOCK_KEY = 0x6D66_6D69
 
 
-def migrate(conn: psycopg2.extensions.connection) -> list[int]:
-    """Apply pending migrations; returns the versions applied. Safe to run concurrently."""
+def version(cur: psycopg2.extensions.cursor) -> int:
+    """The last migration applied (0: none)."""
+    cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    return int(cur.fetchone()[0])
+
+
+def migrate(conn: psycopg2.extensions.connection, upto: int | None = None) -> list[int]:
+    """Apply pending migrations (up to version ``upto``: a database as an older release left it, which the
+    migration tests and the benchmarks' unpartitioned copy start from); returns the versions applied. Safe to
+    run concurrently.
+
+    A failure (or a greenlet killed at shutdown) leaves the lock to the session, which the caller closes: a
+    statement sent after a failed or interrupted one would raise in its turn and hide why."""
     applied = []
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-        try:
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)")
-            cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
-            current = cur.fetchone()[0]
-            for version, sql in enumerate(MIGRATIONS, start=1):
-                if version <= current:
-                    continue
-                cur.execute("BEGIN")
-                cur.execute(sql)
-                cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                cur.execute("COMMIT")
-                applied.append(version)
-        finally:
-            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)")
+        current = version(cur)
+        for number, sql in enumerate(MIGRATIONS[:upto], start=1):
+            if number <= current:
+                continue
+            cur.execute("BEGIN")
+            cur.execute(sql)
+            cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+            cur.execute("COMMIT")
+            applied.append(number)
+        cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied

@@ -10,8 +10,10 @@ is ignored on load.
 
 A batch the store refuses for what it holds (not for being down) is moved
 to a dead-letter file beside the spool (``<spool>.dead``), fsync'ed, with
-the store's error, so one bad batch never blocks the ones after it and
-nothing is thrown away.
+the store's error, so one bad batch never blocks the ones after it. It is
+bounded like the spool: past ``max_bytes`` it is rotated to
+``<spool>.dead.1``, replacing the one before, so what is set aside takes at
+most twice the bound, the newest kept.
 
 Each process spools to a file of its own beside ``spool_path``
 (``minutes.<run>.jsonl``), held with an exclusive ``flock`` while it runs
@@ -157,9 +159,19 @@ class FileSpool:
             file.seek(0)
 
     def set_aside(self, batch: MinuteBatch, reason: str) -> None:
+        """Appended to the dead-letter file; one that would outgrow the spool's bound first becomes
+        ``<spool>.dead.1`` (replacing the one before), so the two stay within twice the bound."""
         entry = orjson.loads(_encode(batch))
+        line = orjson.dumps({**entry, "error": reason}) + b"\n"
+        try:
+            full = self.dead_path.stat().st_size + len(line) > self._max_bytes
+        except FileNotFoundError:
+            full = False
+        if full:
+            os.replace(self.dead_path, self.dead_path.with_name(self.dead_path.name + ".1"))
+            log.warning("dead-letter file rotated", extra={"path": str(self.dead_path)})
         with self.dead_path.open("ab") as dead:
-            dead.write(orjson.dumps({**entry, "error": reason}) + b"\n")
+            dead.write(line)
             dead.flush()
             os.fsync(dead.fileno())
         self.set_aside_count += 1

@@ -7,6 +7,8 @@ from app.domain.buckets import CacheBatch
 from app.domain.minutes import MinuteBatch, SealMark
 from app.domain.missed_trades import TradeGap, TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
+from app.domain.retention import Upkeep
+from app.domain.rollup import StoredRange
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
 
@@ -88,18 +90,20 @@ class MinuteStore(Pingable, Protocol):
         """
         ...
 
-    def summarize(self, symbol: str, exchanges: Sequence[str], from_ms: int, to_ms: int) -> PriceStats:
-        """Count-weighted totals and extremes of minutes with ``from_ms <= minute < to_ms``.
+    def summarize(self, symbol: str, exchanges: Sequence[str], ranges: Sequence[StoredRange]) -> PriceStats:
+        """Count-weighted totals and extremes of the stored rows of ``ranges`` (``(grain, from, to)``: the rows
+        of that grain with ``from <= start < to``).
 
         An extreme's timestamp is the start of the minute it was seen in.
         """
         ...
 
     def candles(
-        self, symbol: str, exchanges: Sequence[str], interval_ms: int, from_ms: int, to_ms: int
+        self, symbol: str, exchanges: Sequence[str], interval_ms: int, ranges: Sequence[StoredRange]
     ) -> list[tuple[int, PriceStats]]:
-        """Stored minutes with ``from_ms <= minute < to_ms`` merged per interval (a whole number of minutes
-        dividing a day), oldest first, as ``(interval start, stats)``; extremes carry the interval's start."""
+        """The stored rows of ``ranges`` (grains dividing the interval, a whole number of minutes dividing a
+        day) merged per interval, oldest first, as ``(interval start, stats)``; extremes carry the interval's
+        start."""
         ...
 
 
@@ -107,6 +111,16 @@ class MarkableStore(MinuteStore, Protocol):
     """A minute store that can flag the rows a known trade gap touches as incomplete."""
 
     def mark_incomplete(self, gap: TradeGap) -> None: ...
+
+
+class StoredHistory(Protocol):
+    """The partitions of stored history: kept ahead of the writes, dropped past retention."""
+
+    def upkeep(self, now_ms: int) -> Upkeep:
+        """Create the partitions of the days ahead and drop those past retention (the batch ledger's too), and
+        remove the fencing rows of feeds that no longer exist: one process at a time (another one's round under
+        way, this one only looks). Reports what it did and the oldest partition of each tier."""
+        ...
 
 
 class BatchSpool(Protocol):

@@ -1,0 +1,88 @@
+"""Stored history's upkeep: partitions made ahead, partitions past retention dropped, on a cadence.
+
+Owns one greenlet. Every process runs it; the store lets one process at a
+time do a round (the others only look), so a drop happens once whichever
+process gets there first. Each round's changes are logged and counted, and
+the oldest partition of each tier is kept for ``/health`` and ``/metrics``.
+The waits are PostgreSQL's (the driver yields to gevent); the Python side
+of a round is a few dozen steps.
+"""
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import gevent
+
+from app.application.owned_loop import OwnedLoop
+from app.application.ports.storage import StorageUnavailable, StoredHistory
+from app.domain.iso_instant import iso_ms
+from app.domain.retention import TIER_NAMES, Retention
+
+log = logging.getLogger(__name__)
+
+
+class HistoryUpkeep:
+    def __init__(
+        self, history: StoredHistory, retention: Retention, interval: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._history = history
+        self._retention = retention
+        self._interval = interval
+        self._clock = clock
+        self._loop = OwnedLoop(self._run_forever)
+        self.partitions_created = 0
+        self.partitions_dropped: Counter[str] = Counter()
+        self.feed_owners_removed = 0
+        # Per tier (``minutes``, ``hours``, ``days``, ``batches``): the first instant of its oldest partition.
+        self.oldest_ms: dict[str, int | None] = {}
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._loop.stop()
+
+    def run_once(self) -> None:
+        """One round; a store that does not answer is logged and tried again next round."""
+        try:
+            done = self._history.upkeep(int(self._clock() * 1000))
+        except StorageUnavailable as exc:
+            self.last_error = str(exc)
+            log.warning("history upkeep skipped: PostgreSQL unavailable", extra={"error": str(exc)})
+            return
+        self.last_error = None
+        self.oldest_ms = done.oldest_ms
+        self.partitions_created += done.created
+        self.feed_owners_removed += done.owners_removed
+        for tier, partition in done.dropped:
+            self.partitions_dropped[tier] += 1
+            log.info("partition past retention dropped", extra={"tier": tier, "partition": partition})
+        if done.owners_removed:
+            log.info("fencing rows of feeds no longer configured removed", extra={"rows": done.owners_removed})
+
+    def status(self) -> dict[str, object]:
+        """Per tier of rows: the days kept (0: for ever) and the oldest instant kept, as far as the last round
+        saw (null before one answered): its oldest partition's start, or the retention's horizon if later."""
+        now_ms = int(self._clock() * 1000)
+        tiers: dict[str, object] = {}
+        for grain, name in TIER_NAMES.items():
+            oldest = self.oldest_ms.get(name)
+            horizon = self._retention.kept_from(grain, now_ms)
+            if oldest is not None and horizon is not None:
+                oldest = max(oldest, horizon)
+            tiers[name] = {
+                "kept_days": self._retention.days(grain),
+                "oldest": None if oldest is None else iso_ms(oldest),
+            }
+        return {**tiers, "error": self.last_error}
+
+    def _run_forever(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except Exception:  # a bug here must not end the upkeep for the life of the process
+                log.exception("history upkeep failed")
+            gevent.sleep(self._interval)
