@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+import gevent
 import psycopg2
 from psycopg2.extensions import cursor
 
@@ -194,7 +195,10 @@ def _array_literals(rows: Sequence[tuple]) -> list[str]:
     literals = []
     for (_, kind), column in zip(_ARRAYS, zip(*rows, strict=True), strict=True):
         spell = _quoted if kind == "text" else repr
-        literals.append("{" + ",".join("NULL" if v is None else spell(v) for v in column) + "}")
+        if None in column:
+            literals.append("{" + ",".join("NULL" if v is None else spell(v) for v in column) + "}")
+        else:  # most columns: spelled in one C loop
+            literals.append("{" + ",".join(map(spell, column)) + "}")
     return literals
 
 
@@ -326,6 +330,7 @@ class PostgresMinuteStore:
             )
         params.extend(_array_literals([_row(feed_of[ex, sym], ex, sym, minute, st) for (ex, sym, minute), st in kept]))
         for grain, _ in _ROLLUP_TABLES:
+            gevent.sleep(0)  # thousands of rows per tier at market width: let ingestion in between
             rolled = self._kept(grain, now_ms, roll_up(minutes, grain).items())
             params.extend(
                 _array_literals([_row(feed_of[ex, sym], ex, sym, start, st) for (ex, sym, start), st in rolled])

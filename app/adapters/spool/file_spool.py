@@ -30,8 +30,9 @@ process replayed those ticks from the cache instead).
 
 import fcntl
 import logging
+import operator
 import os
-from dataclasses import astuple
+from dataclasses import fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,8 +43,13 @@ from app.domain.minutes import MinuteBatch, MinuteRow
 log = logging.getLogger(__name__)
 
 
+# A row's fields in order, read in one C call: ``astuple`` copies deeply and cost a checkpoint of thousands of
+# rows a tenth of a second of held loop.
+_ROW_FIELDS = operator.attrgetter(*(f.name for f in fields(MinuteRow)))
+
+
 def _encode(batch: MinuteBatch) -> bytes:
-    rows = [list(astuple(row)) for row in batch.rows]
+    rows = [_ROW_FIELDS(row) for row in batch.rows]
     return orjson.dumps({"batch": batch.batch_id, "rows": rows, "seq": batch.seq, "fences": batch.fences}) + b"\n"
 
 
