@@ -50,12 +50,11 @@ for key in pairs(touched) do
 end
 """
 
-# KEYS: per exchange its minutes, seconds, tenths and ticks keys and its feed's mark.
+# KEYS: per exchange its minutes, seconds, tenths and ticks keys (one pair's: one slot on a cluster).
 # ARGV: the window's split (``split_window``): the count of whole ranges, then (grain 1-3, from, to) for
-# each, then (after, to) per edge span. Returns per exchange: its mark (the ms from which the cache holds
-# its data, 'lost' when the mark is gone), count, sum, low, low ts, high, high ts, 1 if an edge tenth had
-# lost its raw ticks. Whole ranges count from their buckets; an edge span counts tenth by tenth, from the
-# raw ticks of a tenth it cuts through.
+# each, then (after, to) per edge span. Returns per exchange: count, sum, low, low ts, high, high ts, 1 if
+# an edge tenth had lost its raw ticks. Whole ranges count from their buckets; an edge span counts tenth
+# by tenth, from the raw ticks of a tenth it cuts through.
 WINDOW = """
 local function fmt(x) return string.format('%.17g', x) end
 local function unpack_bucket(member)
@@ -70,10 +69,9 @@ for i = 1, n_whole do
 end
 for i = 2 + 3 * n_whole, #ARGV, 2 do edges[#edges + 1] = {tonumber(ARGV[i]), tonumber(ARGV[i + 1])} end
 local out = {}
-for e = 1, #KEYS / 5 do
-  local base = 5 * (e - 1)
+for e = 1, #KEYS / 4 do
+  local base = 4 * (e - 1)
   local tenths_key, ticks_key = KEYS[base + 3], KEYS[base + 4]
-  out[#out + 1] = redis.call('GET', KEYS[base + 5]) or 'lost'
   local n, total, lost, low, low_ts, high, high_ts = 0, 0, 0, 0, 0, 0, 0
   local function add(count, sum, lo, lo_ts, hi, hi_ts)
     if n == 0 or lo < low or (lo == low and lo_ts > low_ts) then low, low_ts = lo, lo_ts end

@@ -1,0 +1,117 @@
+"""Redis clients: one server, or Redis Cluster through redis-py's cluster client (``redis.cluster``).
+
+Either way a client never blocks for long: pool waits, connects and reads
+time out, and a failed command is not retried here (the breakers decide
+when to try again). On a cluster, redis-py follows MOVED and ASK itself (a
+slot migration) and reloads the slot map after a node fails, so the first
+command after a failover fails fast and the next ones reach the promoted
+replica.
+"""
+
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import parse_url
+from redis.retry import Retry
+
+from app.config.schema import RedisConfig
+
+Client = redis.Redis | RedisCluster
+
+
+def startup_nodes(url: str) -> list[str]:
+    """``redis.url`` read as a cluster's startup nodes: comma-separated URLs."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def make_client(config: RedisConfig, timeout: float) -> Client:
+    if config.cluster:
+        return _cluster_client(config, timeout)
+    pool = redis.BlockingConnectionPool.from_url(
+        config.url,
+        max_connections=config.pool_size,
+        timeout=config.pool_timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def _cluster_client(config: RedisConfig, timeout: float) -> RedisCluster:
+    """Credentials and TLS from the first URL; every URL a startup node (the others are found from them)."""
+    urls = startup_nodes(config.url)
+    options = parse_url(urls[0])
+    for name in ("host", "port", "db", "path", "connection_class"):
+        options.pop(name, None)
+    nodes = [ClusterNode(urlsplit(url).hostname, urlsplit(url).port or 6379) for url in urls]
+    return RedisCluster(
+        startup_nodes=nodes,
+        ssl=urls[0].startswith("rediss://"),
+        max_connections=config.pool_size,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        **options,
+    )
+
+
+def clock_us(client: Client, key: str) -> int:
+    """The clock (``TIME``, µs) of the server holding ``key``: on a cluster, its master, whose clock orders
+    the writes to that key."""
+    if isinstance(client, RedisCluster):
+        seconds, micros = client.time(target_nodes=client.get_node_from_key(key))
+    else:
+        seconds, micros = client.time()
+    return seconds * 1_000_000 + micros
+
+
+def publish(client: Client, channel: str, body: bytes) -> None:
+    """On a cluster, sharded (``SPUBLISH``): only the nodes of the channel's shard carry it, not every node."""
+    if isinstance(client, RedisCluster):
+        client.spublish(channel, body)
+    else:
+        client.publish(channel, body)
+
+
+class Subscription:
+    """One channel's messages, sharded (``SSUBSCRIBE``) on a cluster.
+
+    A cluster ends a sharded subscription when its slot moves (a
+    reshard) or its node fails: that raises ``redis.ConnectionError``, and
+    the listener subscribes again, on the channel's new node.
+    """
+
+    def __init__(self, client: Client, channel: str) -> None:
+        self._sharded = isinstance(client, RedisCluster)
+        self._pubsub = client.pubsub()
+        if self._sharded:
+            self._pubsub.ssubscribe(channel)
+        else:
+            self._pubsub.subscribe(channel)
+
+    def get(self, timeout: float) -> bytes | None:
+        """The next message's body, or None after ``timeout`` seconds (or for a subscription's own reply)."""
+        if self._sharded:
+            message = self._pubsub.get_sharded_message(timeout=timeout)
+        else:
+            message = self._pubsub.get_message(timeout=timeout)
+        if message is None:
+            return None
+        kind = message["type"]
+        if kind in ("sunsubscribe", "unsubscribe"):
+            raise redis.ConnectionError("the subscription ended (its slot moved or its node failed)")
+        return message["data"] if kind in ("message", "smessage") else None
+
+    def ping(self) -> None:
+        """A subscription that died silently fails here (a sharded one: each node's connection)."""
+        if self._sharded:
+            for node in list(self._pubsub.node_pubsub_mapping.values()):
+                node.ping()
+        else:
+            self._pubsub.ping()
+
+    def close(self) -> None:
+        self._pubsub.close()
