@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
+import pytest
+
 from app.adapters.redis.clients import make_client
 from app.adapters.redis.control_channel import RedisControlChannel
 from app.adapters.redis.feed_leases import RedisFeedLeases
@@ -21,6 +23,7 @@ from app.adapters.redis.tick_relay import RedisTickRelay
 from app.application.ports.storage import StorageUnavailable
 from app.application.process_report import ProcessReport
 from app.config.schema import RedisConfig
+from app.domain.buckets import CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
 from app.domain.tick import Tick
@@ -166,3 +169,20 @@ def _once_answering(call: Callable[[], T]) -> T:
 def _replicated(servers: RedisClusterServers, master: int) -> bool:
     info = servers.client(master).info("replication")
     return info.get("slave0", {}).get("offset") == info["master_repl_offset"]
+
+
+def test_a_cluster_without_quorum_fails_fast_like_a_redis_down(redis_cluster: RedisClusterServers) -> None:
+    """Last in this module: two of three masters killed, no promotion can happen; every call fails at once."""
+    keys = cluster_keys()
+    cache = cluster_cache(redis_cluster, keys)
+    cache.mark(0, ["ex1"])
+    for port in redis_cluster.masters()[:2]:
+        redis_cluster.node(port).kill()
+    for call in (
+        lambda: cache.write(CacheBatch([Tick("ex1", s, 1.0, int(time.time() * 1000)) for s in SYMBOLS], [])),
+        lambda: cache.window("BTCUSDT", EXCHANGES, 0, int(time.time() * 1000)),
+    ):
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            call()
+        assert time.monotonic() - started < 1.5

@@ -115,3 +115,14 @@ class Subscription:
 
     def close(self) -> None:
         self._pubsub.close()
+
+
+def queue_eval(pipe: object, client: Client, script: str, keys: list[str], args: list[object]) -> None:
+    """``EVAL`` queued on ``client``'s pipeline (a cluster pipeline has no ``eval()``). On a cluster it is aimed
+    at the node of its keys (one slot): unaimed, redis-py asks a node where an EVAL's keys are (``COMMAND
+    GETKEYS``), a round trip per script. A slot that moved meanwhile is followed (MOVED) as for any command."""
+    if isinstance(client, RedisCluster):
+        target = client.get_node_from_key(keys[0])
+        pipe.execute_command("EVAL", script, len(keys), *keys, *args, target_nodes=target)
+    else:
+        pipe.execute_command("EVAL", script, len(keys), *keys, *args)

@@ -46,7 +46,7 @@ import gevent
 import redis
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client
+from app.adapters.redis.clients import Client, queue_eval
 from app.adapters.redis.keys import RedisKeys
 from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
 from app.domain.buckets import Bucket, CacheBatch
@@ -205,7 +205,7 @@ class RedisTickCache:
                 pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
                 pipe.pexpire(key, self._ttl_ms)
             for script, keys, args in calls:
-                pipe.execute_command("EVAL", script, len(keys), *keys, *args)  # a cluster pipeline has no eval()
+                queue_eval(pipe, self._writer, script, keys, args)
             for (exchange, symbol), seal in seals.items():  # last: a seal that survived vouches for the rest
                 pipe.set(self._keys.seal(exchange, symbol), seal, px=self._ttl_ms, get=True)
             self._in_flight(seals)
@@ -322,7 +322,7 @@ class RedisTickCache:
                         self._ticks_key(ex, symbol),
                     )
                 ]
-                pipe.execute_command("EVAL", WINDOW, len(keys), *keys, *args)
+                queue_eval(pipe, self._reader, WINDOW, keys, args)
             return pipe.execute()
 
         replies = self._read_breaker.call(fetch)
