@@ -12,17 +12,16 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-import psycopg2
-
 from app.adapters.feeds.wire_line import encode_line
 from app.adapters.redis.keys import RedisKeys
+from tests.e2e.test_scale_out_e2e import assert_stored_exactly
 from tests.support.net import LineExchange, wait_for
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.service import Service, Starter
 
 FEEDS = ["exchange1", "exchange2", "exchange3"]
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "TONUSDT", "DOGEUSDT"]
-Sent = dict[tuple[str, str], list[float]]  # per (exchange, symbol): the price of every tick sent
+Sent = dict[tuple[str, str], list[tuple[float, int]]]  # per (exchange, symbol): (price, ms) of every tick sent
 
 
 class Stream:
@@ -41,15 +40,15 @@ class Stream:
             for i, (exchange, feed) in enumerate(zip(self._exchanges, FEEDS, strict=True)):
                 lines = []
                 for j, symbol in enumerate(SYMBOLS):
-                    prices = self.sent[(feed, symbol)]
+                    ticks = self.sent[(feed, symbol)]
                     for k in range(3):  # distinct prices: highest and lowest are one tick each
-                        prices.append(100.0 * (5 * i + j + 1) + len(prices) / 1000)
-                        lines.append(encode_line(symbol, prices[-1], now - 3 + k))
+                        ticks.append((100.0 * (5 * i + j + 1) + len(ticks) / 1000, now - 3 + k))
+                        lines.append(encode_line(symbol, *ticks[-1]))
                 exchange.send(*lines)
 
     def expected(self) -> Sent:
         with self._lock:
-            return {pair: list(prices) for pair, prices in self.sent.items()}
+            return {pair: list(ticks) for pair, ticks in self.sent.items()}
 
     def start(self, period: float = 0.1) -> None:
         self._running.set()
@@ -83,7 +82,8 @@ def answers(service: Service, sent: Sent) -> tuple[list[Wrong], list[str]]:
     """Against brute force: the mismatches, and the partial answers (each with its reason)."""
     wrong, partial = [], []
 
-    def check(path: str, prices: list[float]) -> None:
+    def check(path: str, ticks: list[tuple[float, int]]) -> None:
+        prices = [price for price, _ in ticks]
         status, body = service.get(f"{path}?period=5m")
         if status == 404 and "(partial: " in body["error"]:  # nothing this worker could count, and why
             partial.append(f"{path}: {body['error']}")
@@ -98,7 +98,7 @@ def answers(service: Service, sent: Sent) -> tuple[list[Wrong], list[str]]:
     for symbol in SYMBOLS:
         for feed in FEEDS:
             check(f"/prices/average/{feed}/{symbol}", sent[(feed, symbol)])
-        check(f"/prices/average/{symbol}", [p for feed in FEEDS for p in sent[(feed, symbol)]])
+        check(f"/prices/average/{symbol}", [tick for feed in FEEDS for tick in sent[(feed, symbol)]])
     return wrong, partial
 
 
@@ -160,19 +160,6 @@ def test_two_hosts_on_a_cluster_answer_exactly_through_a_reshard_and_a_failover(
         stream.stop()
         first.stop()
         second.stop()
-    assert_stored_exactly(pg_dsn, stream.expected())
-
-
-def assert_stored_exactly(dsn: str, sent: Sent) -> None:
-    """The stored minutes of every pair hold every tick sent exactly once: count, extremes and sum."""
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT exchange, pair_name, sum(sample_count), min(min_price), max(max_price),"
-            " sum(average_price * sample_count) FROM market_data GROUP BY 1, 2"
-        )
-        stored = {(row[0], row[1]): row[2:] for row in cur.fetchall()}
-    assert sorted(stored) == sorted(sent)
-    for pair, prices in sent.items():
-        count, low, high, total = stored[pair]
-        assert (pair, count, low, high) == (pair, len(prices), min(prices), max(prices))
-        assert abs(total - sum(prices)) < 1e-6 * sum(prices)
+    sent = stream.expected()
+    for symbol in SYMBOLS:  # every tick in its minute, once
+        assert_stored_exactly(pg_dsn, {feed: sent[(feed, symbol)] for feed in FEEDS}, symbol)
