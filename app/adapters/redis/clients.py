@@ -117,12 +117,13 @@ class Subscription:
         self._pubsub.close()
 
 
-def queue_eval(pipe: object, client: Client, script: str, keys: list[str], args: list[object]) -> None:
-    """``EVAL`` queued on ``client``'s pipeline (a cluster pipeline has no ``eval()``). On a cluster it is aimed
-    at the node of its keys (one slot): unaimed, redis-py asks a node where an EVAL's keys are (``COMMAND
-    GETKEYS``), a round trip per script. A slot that moved meanwhile is followed (MOVED) as for any command."""
+def queue_script(pipe: object, client: Client, command: str, script: str, keys: list[str], args: list[object]) -> None:
+    """``EVAL`` (``script`` its text) or ``EVALSHA`` (its SHA1) queued on ``client``'s pipeline (a cluster
+    pipeline has neither method). On a cluster it is aimed at the node of its keys (one slot): unaimed,
+    redis-py asks a node where a script's keys are (``COMMAND GETKEYS``), a round trip per script. A slot that
+    moved meanwhile is followed (MOVED) as for any command."""
     if isinstance(client, RedisCluster):
         target = client.get_node_from_key(keys[0])
-        pipe.execute_command("EVAL", script, len(keys), *keys, *args, target_nodes=target)
+        pipe.execute_command(command, script, len(keys), *keys, *args, target_nodes=target)
     else:
-        pipe.execute_command("EVAL", script, len(keys), *keys, *args)
+        pipe.execute_command(command, script, len(keys), *keys, *args)

@@ -46,9 +46,9 @@ import gevent
 import redis
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client, queue_eval
+from app.adapters.redis.clients import Client, queue_script
 from app.adapters.redis.keys import RedisKeys
-from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
+from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW, WINDOW_SHA
 from app.domain.buckets import Bucket, CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
@@ -107,6 +107,11 @@ def _latest_value(tick: Tick) -> str:
     return value if tick.trade_id is None else f"{value}:{tick.trade_id}"
 
 
+def _mark(value: bytes) -> bytes | None:
+    """A mark as the window script returns it: ``lost`` when it is gone."""
+    return None if value == b"lost" else value
+
+
 def _stats(exchange: str, fields: Sequence[bytes]) -> PriceStats:
     stats = PriceStats()
     count = int(float(fields[0]))
@@ -141,6 +146,7 @@ class RedisTickCache:
         # succeeded, and those sent since: a write that failed may have reached some nodes), and when.
         self._seals: dict[tuple[str, str], tuple[tuple[bytes, ...], float]] = {}
         self._writes = 0
+        self._window_script = reader.register_script(WINDOW)
 
     def _mark_key(self, feed: str) -> str:
         return self._keys.mark(feed)
@@ -205,7 +211,7 @@ class RedisTickCache:
                 pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
                 pipe.pexpire(key, self._ttl_ms)
             for script, keys, args in calls:
-                queue_eval(pipe, self._writer, script, keys, args)
+                queue_script(pipe, self._writer, "EVAL", script, keys, args)
             for (exchange, symbol), seal in seals.items():  # last: a seal that survived vouches for the rest
                 pipe.set(self._keys.seal(exchange, symbol), seal, px=self._ttl_ms, get=True)
             self._in_flight(seals)
@@ -299,43 +305,23 @@ class RedisTickCache:
         return found
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
-        """The marks, then one script per slot of the exchanges' keys (one call on a single instance), in one
-        pipeline: one round trip per node."""
         split = split_window(after_ms, to_ms)
         args: list[int] = [len(split.whole)]
         for grain, first, end in split.whole:
             args.extend((GRAINS.index(grain) + 1, first, end))
         for after, to in split.edges:
             args.extend((after, to))
-        groups = list(self._keys.slot_groups(exchanges, lambda ex: self._ticks_key(ex, symbol)))
-
-        def fetch() -> list:
-            pipe = self._reader.pipeline(transaction=False)
-            for mark in self._symbol_marks(symbol, exchanges):
-                pipe.get(mark)
-            for group in groups:
-                keys = [
-                    key
-                    for ex in group
-                    for key in (
-                        *(self._buckets_key(grain, ex, symbol) for grain in GRAINS),
-                        self._ticks_key(ex, symbol),
-                    )
-                ]
-                queue_eval(pipe, self._reader, WINDOW, keys, args)
-            return pipe.execute()
-
-        replies = self._read_breaker.call(fetch)
-        marks = dict(zip(exchanges, replies[: len(exchanges)], strict=True))
-        fields_of = {
-            ex: reply[7 * i : 7 + 7 * i]
-            for group, reply in zip(groups, replies[len(exchanges) :], strict=True)
-            for i, ex in enumerate(group)
-        }
+        marks = self._symbol_marks(symbol, exchanges)
+        if self._keys.cluster:
+            found = self._read_breaker.call(lambda: self._window_by_slot(symbol, exchanges, marks, args))
+        else:  # one script reads every exchange and its mark: one call, as fast as a window can be
+            keys = [key for ex in exchanges for key in self._pair_keys(ex, symbol)] + marks
+            reply = self._read_breaker.call(lambda: self._window_script(keys=keys, args=[len(exchanges), *args]))
+            found = {ex: (_mark(reply[8 * i]), reply[8 * i + 1 : 8 + 8 * i]) for i, ex in enumerate(exchanges)}
         read = WindowRead({})
         lost = []
         for exchange in exchanges:
-            mark, fields = marks[exchange], fields_of[exchange]
+            mark, fields = found[exchange]
             if mark is None:
                 lost.append(exchange)
                 continue
@@ -346,6 +332,39 @@ class RedisTickCache:
                 read.mark_partial(LOST_SINCE)
         read.lost = tuple(lost)
         return read
+
+    def _pair_keys(self, exchange: str, symbol: str) -> tuple[str, ...]:
+        """What the window script reads of a pair: its minute, second and tenth buckets and its raw ticks."""
+        return (*(self._buckets_key(grain, exchange, symbol) for grain in GRAINS), self._ticks_key(exchange, symbol))
+
+    def _window_by_slot(
+        self, symbol: str, exchanges: Sequence[str], marks: list[str], args: list[int]
+    ) -> dict[str, tuple[bytes | None, list]]:
+        """On a cluster: the marks, then one script per slot of the pairs' keys, in one pipeline (one round
+        trip per node); the script by its SHA1, loaded on every master first if one lacks it (a promoted
+        replica: scripts are not replicated). Per exchange: its mark and the script's fields."""
+        groups = list(self._keys.slot_groups(exchanges, lambda ex: self._ticks_key(ex, symbol)))
+
+        def fetch() -> list:
+            pipe = self._reader.pipeline(transaction=False)
+            for mark in marks:
+                pipe.get(mark)
+            for group in groups:
+                keys = [key for ex in group for key in self._pair_keys(ex, symbol)]
+                queue_script(pipe, self._reader, "EVALSHA", WINDOW_SHA, keys, [0, *args])
+            return pipe.execute()
+
+        try:
+            replies = fetch()
+        except redis.exceptions.NoScriptError:
+            self._reader.script_load(WINDOW)
+            replies = fetch()
+        fields = {
+            ex: reply[7 * i : 7 + 7 * i]
+            for group, reply in zip(groups, replies[len(exchanges) :], strict=True)
+            for i, ex in enumerate(group)
+        }
+        return {ex: (mark, fields[ex]) for ex, mark in zip(exchanges, replies[: len(exchanges)], strict=True)}
 
     def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
         """One range read per exchange, unpacked here: each process's member of a bucket adds to the others."""
