@@ -8,6 +8,7 @@ command after a failover fails fast and the next ones reach the promoted
 replica.
 """
 
+import functools
 from urllib.parse import urlsplit
 
 import redis
@@ -41,15 +42,20 @@ def make_client(config: RedisConfig, timeout: float) -> Client:
 
 
 def _cluster_client(config: RedisConfig, timeout: float) -> RedisCluster:
-    """Credentials and TLS from the first URL; every URL a startup node (the others are found from them)."""
+    """Credentials and TLS from the first URL; every URL a startup node (the others are found from them).
+
+    Each node gets a blocking pool of ``redis.pool_size``, as a single server does: a burst of queries waits
+    ``redis.pool_timeout`` for a connection instead of failing (and opening the breaker) at once.
+    """
     urls = startup_nodes(config.url)
     options = parse_url(urls[0])
-    for name in ("host", "port", "db", "path", "connection_class"):
+    for name in ("host", "port", "db", "path"):
         options.pop(name, None)
     nodes = [ClusterNode(urlsplit(url).hostname, urlsplit(url).port or 6379) for url in urls]
     return RedisCluster(
         startup_nodes=nodes,
-        ssl=urls[0].startswith("rediss://"),
+        from_url=True,  # what makes redis-py build each node's pool from connection_pool_class
+        connection_pool_class=functools.partial(redis.BlockingConnectionPool, timeout=config.pool_timeout),
         max_connections=config.pool_size,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
