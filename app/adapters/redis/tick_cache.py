@@ -182,11 +182,12 @@ class RedisTickCache:
         tag = f"{self._run}|".encode()
         # One script call per grain (and per slot on a cluster): the keys, then tag, trim bound (a bucket
         # stays while any ms of it is retained), TTL, then score and member per bucket.
+        by_grain: dict[int, list[tuple[str, Bucket]]] = {}
+        for bucket in batch.buckets:
+            name = self._buckets_key(bucket.grain_ms, bucket.exchange, bucket.symbol)
+            by_grain.setdefault(bucket.grain_ms, []).append((name, bucket))
         calls: list[tuple[str, list[str], list[object]]] = []
-        for grain in {bucket.grain_ms for bucket in batch.buckets}:
-            of_grain = [
-                (self._buckets_key(grain, b.exchange, b.symbol), b) for b in batch.buckets if b.grain_ms == grain
-            ]
+        for grain, of_grain in by_grain.items():
             for group in self._keys.slot_groups(of_grain, lambda item: item[0]):
                 args: list[object] = [tag, cutoff - grain + 1, self._ttl_ms]
                 for _, bucket in group:
