@@ -125,12 +125,8 @@ class RedisClusterServers:
                 return node
         raise AssertionError(f"no replica follows {port} ({master})")
 
-    def kill_master(self, port: int) -> None:
-        """SIGKILL a master, then wait until its replica has been promoted and every node agrees."""
-        self.node(port).kill()
-        self.wait_promoted(port)
-
     def wait_promoted(self, port: int) -> None:
+        """After ``port``, a master, was killed: until its replica has been promoted and every node agrees."""
         wait_for(
             lambda: port not in self.masters() and self._settled(),
             timeout=15,
@@ -148,10 +144,6 @@ class RedisClusterServers:
             check=True,
             capture_output=True,
         )
-
-    def used_memory(self) -> dict[int, int]:
-        """``used_memory`` of each master."""
-        return {port: self.client(port).info("memory")["used_memory"] for port in self.masters()}
 
     def destroy(self) -> None:
         for node in self.nodes:
