@@ -28,7 +28,7 @@ from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
 from app.domain.tick import Tick
 from tests.integration.test_redis_tick_cache import Writer, one
-from tests.support.net import wait_for
+from tests.support.net import free_port, wait_for
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.reference import reference_stats, summary
 
@@ -169,6 +169,21 @@ def _once_answering(call: Callable[[], T]) -> T:
 def _replicated(servers: RedisClusterServers, master: int) -> bool:
     info = servers.client(master).info("replication")
     return info.get("slave0", {}).get("offset") == info["master_repl_offset"]
+
+
+def test_clients_built_while_no_node_answers_say_redis_is_down() -> None:
+    """A service starts without Redis: its cluster clients are built on first use, which fails as Redis down."""
+    config = RedisConfig(url=f"redis://127.0.0.1:{free_port()}", cluster=True)
+    keys = cluster_keys()
+    cache = RedisTickCache(make_client(config, 0.5), make_client(config, 0.5), keys, 360_000, 0.2, "r", FeedMap())
+    leases = RedisFeedLeases(make_client(config, 0.5), keys, "h:1", "r1", 2.0, 0.2)
+    for call in (
+        lambda: cache.mark(0, ["ex1"]),
+        lambda: cache.window("BTCUSDT", EXCHANGES, 0, 1),
+        lambda: leases.acquire("ex1"),
+    ):
+        with pytest.raises(StorageUnavailable):
+            call()
 
 
 def test_a_cluster_without_quorum_fails_fast_like_a_redis_down(redis_cluster: RedisClusterServers) -> None:

@@ -14,12 +14,43 @@ from urllib.parse import urlsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.core import Script
 from redis.connection import parse_url
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from app.config.schema import RedisConfig
 
-Client = redis.Redis | RedisCluster
+# What a Redis call may raise when Redis does not answer (a cluster without a reachable node raises the last).
+REDIS_ERRORS = (redis.RedisError, RedisClusterException, OSError)
+
+
+class ClusterClient:
+    """redis-py's ``RedisCluster``, built on first use.
+
+    ``RedisCluster`` connects to its startup nodes as it is built, and fails
+    if none answers; marketflow starts without Redis (it is then "down", and
+    heals), so the client is built by the first call that needs it, and by
+    the next ones until that succeeds. Every attribute is the cluster
+    client's; only scripts are registered without it (a ``Lock`` registers
+    its own when it is made).
+    """
+
+    def __init__(self, config: RedisConfig, timeout: float) -> None:
+        self._config = config
+        self._timeout = timeout
+        self._client: RedisCluster | None = None
+
+    def register_script(self, script: str) -> Script:
+        return Script(self, script.encode())  # bytes: no encoder asked of a client not built yet
+
+    def __getattr__(self, name: str) -> object:
+        if self._client is None:
+            self._client = _cluster_client(self._config, self._timeout)
+        return getattr(self._client, name)
+
+
+Client = redis.Redis | ClusterClient
 
 
 def startup_nodes(url: str) -> list[str]:
@@ -29,7 +60,7 @@ def startup_nodes(url: str) -> list[str]:
 
 def make_client(config: RedisConfig, timeout: float) -> Client:
     if config.cluster:
-        return _cluster_client(config, timeout)
+        return ClusterClient(config, timeout)
     pool = redis.BlockingConnectionPool.from_url(
         config.url,
         max_connections=config.pool_size,
@@ -67,7 +98,7 @@ def _cluster_client(config: RedisConfig, timeout: float) -> RedisCluster:
 def clock_us(client: Client, key: str) -> int:
     """The clock (``TIME``, µs) of the server holding ``key``: on a cluster, its master, whose clock orders
     the writes to that key."""
-    if isinstance(client, RedisCluster):
+    if isinstance(client, ClusterClient):
         seconds, micros = client.time(target_nodes=client.get_node_from_key(key))
     else:
         seconds, micros = client.time()
@@ -76,7 +107,7 @@ def clock_us(client: Client, key: str) -> int:
 
 def publish(client: Client, channel: str, body: bytes) -> None:
     """On a cluster, sharded (``SPUBLISH``): only the nodes of the channel's shard carry it, not every node."""
-    if isinstance(client, RedisCluster):
+    if isinstance(client, ClusterClient):
         client.spublish(channel, body)
     else:
         client.publish(channel, body)
@@ -91,7 +122,7 @@ class Subscription:
     """
 
     def __init__(self, client: Client, channel: str) -> None:
-        self._sharded = isinstance(client, RedisCluster)
+        self._sharded = isinstance(client, ClusterClient)
         self._pubsub = client.pubsub()
         if self._sharded:
             self._pubsub.ssubscribe(channel)
@@ -128,7 +159,7 @@ def queue_script(pipe: object, client: Client, command: str, script: str, keys: 
     pipeline has neither method). On a cluster it is aimed at the node of its keys (one slot): unaimed,
     redis-py asks a node where a script's keys are (``COMMAND GETKEYS``), a round trip per script. A slot that
     moved meanwhile is followed (MOVED) as for any command."""
-    if isinstance(client, RedisCluster):
+    if isinstance(client, ClusterClient):
         target = client.get_node_from_key(keys[0])
         pipe.execute_command(command, script, len(keys), *keys, *args, target_nodes=target)
     else:

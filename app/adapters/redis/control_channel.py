@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 
 import orjson
-import redis
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client, Subscription, publish
+from app.adapters.redis.clients import REDIS_ERRORS, Client, Subscription, publish
 from app.adapters.redis.keys import RedisKeys
 from app.application.ports.storage import StorageUnavailable
 
@@ -25,7 +24,7 @@ class RedisControlChannel:
     def __init__(self, client: Client, keys: RedisKeys, retry_after: float) -> None:
         self._client = client
         self._key = keys.control()
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def load(self) -> dict[str, object] | None:
         value = self._breaker.call(lambda: self._client.get(self._key))
@@ -59,7 +58,7 @@ class RedisControlChannel:
                     pubsub.ping()
                     changed()
                     resync = time.monotonic() + RESYNC_SECONDS
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise StorageUnavailable(f"redis unavailable: {type(exc).__name__}: {exc}") from exc
         finally:
             if pubsub is not None:

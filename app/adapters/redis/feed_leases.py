@@ -24,12 +24,11 @@ import contextlib
 from collections.abc import Sequence
 
 import orjson
-import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client, clock_us
+from app.adapters.redis.clients import REDIS_ERRORS, Client, clock_us
 from app.adapters.redis.keys import RedisKeys
 from app.application.process_report import ProcessReport
 
@@ -46,7 +45,7 @@ class RedisFeedLeases:
         self._process_key = keys.process(run)
         self._index_key = keys.processes()
         self._locks: dict[str, Lock] = {}
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def _lock(self, feed: str) -> Lock:
         lock = self._locks.get(feed)

@@ -11,10 +11,8 @@ stored minutes a gap touched say so for good (``complete = false``).
 
 from collections.abc import Sequence
 
-import redis
-
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client
+from app.adapters.redis.clients import REDIS_ERRORS, Client
 from app.adapters.redis.keys import RedisKeys
 from app.domain.missed_trades import TradeGap
 
@@ -27,7 +25,7 @@ class RedisGapBook:
     def __init__(self, client: Client, keys: RedisKeys, retry_after: float) -> None:
         self._client = client
         self._keys = keys
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def _key(self, exchange: str, symbol: str) -> str:
         return self._keys.gaps(exchange, symbol)

@@ -13,10 +13,8 @@ Bounded by the pairs ever followed (a delisted pair stays, as its stored minutes
 
 from collections.abc import Mapping, Sequence
 
-import redis
-
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client
+from app.adapters.redis.clients import REDIS_ERRORS, Client
 from app.adapters.redis.keys import RedisKeys
 from app.domain.pair_state import PAIR_STATES, PairActivity, PairState
 
@@ -25,7 +23,7 @@ class RedisPairRegistry:
     def __init__(self, client: Client, keys: RedisKeys, retry_after: float) -> None:
         self._client = client
         self._keys = keys
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def _key(self, kind: str, exchange: str) -> str:
         return self._keys.pairs(kind, exchange)

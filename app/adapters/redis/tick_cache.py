@@ -46,7 +46,7 @@ import gevent
 import redis
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client, queue_script
+from app.adapters.redis.clients import REDIS_ERRORS, Client, queue_script
 from app.adapters.redis.keys import RedisKeys
 from app.adapters.redis.lua import BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW, WINDOW_SHA
 from app.domain.buckets import Bucket, CacheBatch
@@ -139,8 +139,8 @@ class RedisTickCache:
         self._keys = keys
         self._retention_ms = retention_ms
         self._ttl_ms = retention_ms + MS_PER_MINUTE
-        self._write_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
-        self._read_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._write_breaker = Breaker("redis", retry_after, REDIS_ERRORS)
+        self._read_breaker = Breaker("redis", retry_after, REDIS_ERRORS)
         self._run = run
         # On a cluster: per pair, the seals it may hold after this process's last writes to it (the last that
         # succeeded, and those sent since: a write that failed may have reached some nodes), and when.

@@ -9,10 +9,9 @@ stored minutes are where completeness lives).
 from collections.abc import Callable, Sequence
 
 import orjson
-import redis
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import Client, Subscription, publish
+from app.adapters.redis.clients import REDIS_ERRORS, Client, Subscription, publish
 from app.adapters.redis.keys import RedisKeys
 from app.application.ports.storage import StorageUnavailable
 from app.domain.tick import Tick
@@ -22,7 +21,7 @@ class RedisTickRelay:
     def __init__(self, client: Client, keys: RedisKeys, retry_after: float) -> None:
         self._client = client
         self._channel = keys.stream()
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def send(self, run: str, ticks: Sequence[Tick]) -> None:
         body = orjson.dumps([run, [[t.exchange, t.symbol, t.price, t.ts_ms] for t in ticks]])
@@ -42,7 +41,7 @@ class RedisTickRelay:
                 except (orjson.JSONDecodeError, TypeError, ValueError):  # not something marketflow sent
                     continue
                 received(str(run), ticks)
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise StorageUnavailable(f"redis unavailable: {type(exc).__name__}: {exc}") from exc
         finally:
             if pubsub is not None:
