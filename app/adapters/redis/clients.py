@@ -15,7 +15,6 @@ import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
-from redis.connection import parse_url
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
@@ -73,25 +72,22 @@ def make_client(config: RedisConfig, timeout: float) -> Client:
 
 
 def _cluster_client(config: RedisConfig, timeout: float) -> RedisCluster:
-    """Credentials and TLS from the first URL; every URL a startup node (the others are found from them).
+    """The first URL gives the credentials and TLS; every URL is a startup node (the others are found from
+    them).
 
     Each node gets a blocking pool of ``redis.pool_size``, as a single server does: a burst of queries waits
-    ``redis.pool_timeout`` for a connection instead of failing (and opening the breaker) at once.
+    ``redis.pool_timeout`` for a connection instead of failing (and opening the breaker) at once. (redis-py
+    builds the nodes' pools from ``connection_pool_class`` only for a client given a ``url``.)
     """
-    urls = startup_nodes(config.url)
-    options = parse_url(urls[0])
-    for name in ("host", "port", "db", "path"):
-        options.pop(name, None)
-    nodes = [ClusterNode(urlsplit(url).hostname, urlsplit(url).port or 6379) for url in urls]
+    first, *others = startup_nodes(config.url)
     return RedisCluster(
-        startup_nodes=nodes,
-        from_url=True,  # what makes redis-py build each node's pool from connection_pool_class
+        url=first,
+        startup_nodes=[ClusterNode(urlsplit(url).hostname, urlsplit(url).port or 6379) for url in others],
         connection_pool_class=functools.partial(redis.BlockingConnectionPool, timeout=config.pool_timeout),
         max_connections=config.pool_size,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
-        **options,
     )
 
 
