@@ -43,7 +43,8 @@ test-servers:
 test: lint test-servers
 	$(BIN)/pytest -n 3 --dist worksteal --durations=20
 
-# wrk, from Debian's packages, drives the HTTP figures of the window benchmark.
+# wrk, from Debian's packages, drives the HTTP figures of the window benchmark. The run with --cluster repeats itself
+# on a throwaway Redis Cluster (redis-server and redis-cli, as the tests use).
 bench-tools:
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
@@ -51,7 +52,7 @@ bench-tools:
 bench: $(STAMP) bench-tools
 	$(BIN)/python -m benchmarks.pipeline_throughput
 	$(BIN)/python -m benchmarks.pipeline_throughput --rate 10000 --seconds 15
-	$(BIN)/python -m benchmarks.pipeline_throughput --rate 10000 --seconds 15 --query-clients 16 --query-period 5m
+	$(BIN)/python -m benchmarks.pipeline_throughput --rate 10000 --seconds 15 --query-clients 16 --query-period 5m --cluster
 	$(BIN)/python -m benchmarks.window_queries
 	$(BIN)/python -m benchmarks.candle_queries
 	$(BIN)/python -m benchmarks.history_storage

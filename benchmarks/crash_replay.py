@@ -20,7 +20,9 @@ import uuid  # noqa: E402
 
 import redis  # noqa: E402
 
-from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
+from app.adapters.redis.clients import make_client  # noqa: E402
+from app.adapters.redis.keys import RedisKeys  # noqa: E402
+from app.adapters.redis.tick_cache import RedisTickCache  # noqa: E402
 from app.config.loader import load_config  # noqa: E402
 from app.domain.buckets import CacheBatch  # noqa: E402
 from app.domain.feed_map import FeedMap  # noqa: E402
@@ -54,7 +56,8 @@ def main() -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = make_client(config.redis, 10.0)
     crashed, live = (
-        RedisTickCache(client, client, prefix, 360_000, 1.0, run, FeedMap()) for run in ("crashed1", "live0002")
+        RedisTickCache(client, client, RedisKeys(prefix, False), 360_000, 1.0, run, FeedMap())
+        for run in ("crashed1", "live0002")
     )
     try:
         now_ms = int(time.time() * 1000)

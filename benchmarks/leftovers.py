@@ -7,7 +7,9 @@ seeding does) would be refused.
 """
 
 import psycopg2
-import redis
+
+from app.adapters.redis.clients import make_client
+from app.config.schema import RedisConfig
 
 STORED = ("market_data", "market_data_hourly", "market_data_daily")
 
@@ -20,9 +22,9 @@ def forget_stored(dsn: str, exchanges: list[str]) -> None:
         cur.execute("DELETE FROM feed_owners WHERE split_part(feed, '/', 1) = ANY(%s)", (exchanges,))
 
 
-def forget_cached(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
+def forget_cached(url: str, prefix: str, cluster: bool = False) -> None:
+    """Every key of ``prefix``: on a cluster, a scan of each master, and one DEL per key (keys differ in slot)."""
+    client = make_client(RedisConfig(url=url, cluster=cluster), 10.0)
+    for key in list(client.scan_iter(match=f"{prefix}:*", count=1000)):
+        client.delete(key)
     client.close()

@@ -30,7 +30,9 @@ import redis  # noqa: E402
 from psycogreen.gevent import patch_psycopg  # noqa: E402
 
 from app.adapters.postgres.minute_store import PostgresMinuteStore  # noqa: E402
-from app.adapters.redis.tick_cache import RedisTickCache, make_client  # noqa: E402
+from app.adapters.redis.clients import make_client  # noqa: E402
+from app.adapters.redis.keys import RedisKeys  # noqa: E402
+from app.adapters.redis.tick_cache import RedisTickCache  # noqa: E402
 from app.application.pipeline_stats import percentile  # noqa: E402
 from app.application.price_queries import PriceQueries  # noqa: E402
 from app.application.recent_window import RecentWindow  # noqa: E402
@@ -148,7 +150,13 @@ def measure_rate(rate: int, args: argparse.Namespace, prefix: str, store: Postgr
     if old:
         client.delete(*old)
     cache = RedisTickCache(
-        make_client(base.redis, 5.0), make_client(base.redis, 5.0), prefix, retention_ms, 1.0, "bench", FeedMap()
+        make_client(base.redis, 5.0),
+        make_client(base.redis, 5.0),
+        RedisKeys(prefix, False),
+        retention_ms,
+        1.0,
+        "bench",
+        FeedMap(),
     )
     window = RecentWindow(retention_ms, base.window.memory_max_ticks)
     cache.mark(0, EXCHANGES)

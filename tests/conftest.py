@@ -13,6 +13,7 @@ import redis
 import trustme
 
 from tests.support.net import LineExchange
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.throwaway import RedisServer
 
 ADMIN_DSN = os.environ.get("MARKETFLOW_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -137,3 +138,11 @@ def private_ca(tmp_path: Path) -> tuple[ssl.SSLContext, str]:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     return server_context, str(ca_file)
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A Redis Cluster of 3 masters and 3 replicas of this module's own (its tests may kill masters)."""
+    servers = RedisClusterServers().start()
+    yield servers
+    servers.destroy()

@@ -10,7 +10,9 @@ cache answers again, the whole window is written back to it (idempotently:
 buckets are absolute values and a tick's member is fixed by its lease and
 seq) and only then is it trusted for this process's feeds again
 (``consistent``). A cache that restarted empty is noticed by a feed's mark
-it lost (``TickCache.mark``) and written back the same way.
+it lost (``TickCache.mark``), and so is a cluster's failover that lost
+writes (the cache drops the marks of those feeds), and written back the same
+way.
 """
 
 import contextlib
@@ -134,7 +136,7 @@ class CacheWriter:
     def _lost(self) -> None:
         """The cache no longer holds a feed's mark: it restarted empty."""
         self._stats.cache_lost += 1
-        log.warning("cache lost its data (restarted empty?): writing the in-process window back")
+        log.warning("cache lost data (restarted empty, or a failover lost writes): writing the in-process window back")
         self.consistent = False
 
     def _try_restore(self) -> None:

@@ -160,8 +160,8 @@ class PriceQueries:
         here = {e: since for e in missing if (since := self._reading_since(symbol, e)) is not None}
         if here or answer is None:
             local = read(self._fallback, list(here))
-            since = max(self._fallback.since_ms, *here.values())
-            if reaches_back_to_ms < since:
+            # With no feed read here (``here`` empty), memory is asked for nothing: only "elsewhere" is the reason.
+            if here and reaches_back_to_ms < max(self._fallback.since_ms, *here.values()):
                 local.mark_partial(FROM_MEMORY_ONLY_SINCE_START)
             answer = local if answer is None else answer.absorb(local)
         elsewhere = [e for e in missing if e not in here]
@@ -202,8 +202,9 @@ class PriceQueries:
                 stats.merge(self._store.summarize(canonical, exchanges, stored.ranges))
             except StorageUnavailable:
                 partial.append(STORE_UNAVAILABLE)
-        if not stats.count:
-            raise NoData(f"no ticks for {canonical} in the last {period.text}")
+        if not stats.count:  # a partial one says why it may have missed them
+            because = f" (partial: {'; '.join(partial)})" if partial else ""
+            raise NoData(f"no ticks for {canonical} in the last {period.text}{because}")
         partial.extend(self.gaps_in(canonical, exchanges, from_ms, now_ms))
         return WindowAnswer(canonical, tuple(exchanges), period, stats, from_ms, now_ms, tuple(partial))
 

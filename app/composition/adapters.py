@@ -11,11 +11,13 @@ from app.adapters.postgres.calls import PostgresCalls
 from app.adapters.postgres.history import PostgresHistory
 from app.adapters.postgres.minute_store import PostgresMinuteStore
 from app.adapters.postgres.pool import ConnectionPool
+from app.adapters.redis.clients import make_client
 from app.adapters.redis.control_channel import RedisControlChannel
 from app.adapters.redis.feed_leases import RedisFeedLeases
 from app.adapters.redis.gap_book import RedisGapBook
+from app.adapters.redis.keys import RedisKeys
 from app.adapters.redis.pair_registry import RedisPairRegistry
-from app.adapters.redis.tick_cache import RedisTickCache, make_client
+from app.adapters.redis.tick_cache import RedisTickCache
 from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.spool.file_spool import FileSpool
 from app.application.proxy_routing import ProxyRouter, ProxySettings
@@ -60,12 +62,16 @@ def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str, feeds: Fee
     return RedisTickCache(
         make_client(redis, redis.socket_timeout),
         make_client(redis, redis.query_timeout),
-        redis.key_prefix,
+        redis_keys(redis),
         retention_ms,
         redis.retry_after,
         run,
         feeds,
     )
+
+
+def redis_keys(redis: RedisConfig) -> RedisKeys:
+    return RedisKeys(redis.key_prefix, redis.cluster)
 
 
 class RedisCoordination:
@@ -74,21 +80,22 @@ class RedisCoordination:
     def __init__(self, redis: RedisConfig) -> None:
         self._redis = redis
         self._client = make_client(redis, redis.socket_timeout)
+        self._keys = redis_keys(redis)
 
     def leases(self, process: str, run: str, expiry: float) -> RedisFeedLeases:
-        return RedisFeedLeases(self._client, self._redis.key_prefix, process, run, expiry, 0.5)
+        return RedisFeedLeases(self._client, self._keys, process, run, expiry, 0.5)
 
     def channel(self) -> RedisControlChannel:
-        return RedisControlChannel(self._client, self._redis.key_prefix, self._redis.retry_after)
+        return RedisControlChannel(self._client, self._keys, self._redis.retry_after)
 
     def relay(self) -> RedisTickRelay:
-        return RedisTickRelay(self._client, self._redis.key_prefix, self._redis.retry_after)
+        return RedisTickRelay(self._client, self._keys, self._redis.retry_after)
 
     def pairs(self) -> RedisPairRegistry:
-        return RedisPairRegistry(self._client, self._redis.key_prefix, self._redis.retry_after)
+        return RedisPairRegistry(self._client, self._keys, self._redis.retry_after)
 
     def gap_book(self) -> RedisGapBook:
-        return RedisGapBook(self._client, self._redis.key_prefix, self._redis.retry_after)
+        return RedisGapBook(self._client, self._keys, self._redis.retry_after)
 
 
 def file_spool(aggregator: AggregatorConfig, run: str) -> FileSpool:

@@ -13,9 +13,10 @@ import psycopg2.extensions
 import yaml
 from redis.connection import parse_url
 
+from app.adapters.redis.clients import startup_nodes
 from app.config.keys import declared
 from app.config.masking import is_secret
-from app.config.schema import Config
+from app.config.schema import Config, RedisConfig
 from app.domain.proxy_endpoint import InvalidProxy, parse_proxy_url
 from app.domain.secrets import mask_secrets, userinfo
 
@@ -36,7 +37,7 @@ ENV_OVERRIDES = {
 SYMBOL = re.compile(r"[A-Za-z0-9]+")
 EXCHANGE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 # Characters Redis reads as a pattern in SCAN MATCH, or that would split a key.
-NOT_IN_KEY_PREFIX = re.compile(r"[*?\[\]\\\s]")
+NOT_IN_KEY_PREFIX = re.compile(r"[*?\[\]{}\\\s]")
 
 
 class ConfigError(ValueError):
@@ -251,7 +252,7 @@ def _check_retention(config: Config) -> None:
 def _check_redis(config: Config) -> None:
     prefix = config.redis.key_prefix
     if not prefix or NOT_IN_KEY_PREFIX.search(prefix):
-        raise ConfigError("redis.key_prefix: must be non-empty, without spaces or any of * ? [ ] \\")
+        raise ConfigError("redis.key_prefix: must be non-empty, without spaces or any of * ? [ ] { } \\")
 
 
 def _check_proxy(config: Config) -> None:
@@ -325,18 +326,28 @@ def _check_stores(config: Config) -> None:
 
     libpq reads a URL's user and password up to its *first* ``@``, redis-py and our proxy URLs up to the last.
     """
-    if not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
-    _check_userinfo("redis.url", config.redis.url, "/?#")
+    _check_redis_urls(config.redis)
     _check_userinfo("postgres.dsn", config.postgres.dsn, "@/?#[]")
-    try:
-        _ = urlsplit(config.redis.url).port
-        parse_url(config.redis.url)  # what redis-py itself will accept; its messages may quote the URL
-    except ValueError:
-        raise ConfigError("redis.url: not a valid URL (a bad port, or brackets around no IPv6 address)") from None
     try:
         psycopg2.extensions.parse_dsn(config.postgres.dsn)
     except psycopg2.Error:
         raise ConfigError(
             "postgres.dsn: not a valid PostgreSQL connection string (postgresql://... or key=value pairs)"
         ) from None
+
+
+def _check_redis_urls(redis: RedisConfig) -> None:
+    """One URL, or on a cluster one per startup node (no ``unix://``: cluster nodes are found by address)."""
+    urls = startup_nodes(redis.url) if redis.cluster else [redis.url]
+    schemes = ("redis://", "rediss://") if redis.cluster else ("redis://", "rediss://", "unix://")
+    if not urls:
+        raise ConfigError("redis.url: a cluster needs at least one startup node")
+    for url in urls:
+        if not url.startswith(schemes):
+            raise ConfigError(f"redis.url: must start with {', '.join(schemes[:-1])} or {schemes[-1]}")
+        _check_userinfo("redis.url", url, "/?#")
+        try:
+            _ = urlsplit(url).port
+            parse_url(url)  # what redis-py itself will accept; its messages may quote the URL
+        except ValueError:
+            raise ConfigError("redis.url: not a valid URL (a bad port, or brackets around no IPv6 address)") from None

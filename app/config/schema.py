@@ -63,8 +63,16 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class RedisConfig:
-    url: str = key("redis://127.0.0.1:6379/0", doc="Redis server: `redis://`, `rediss://` or `unix://`")
-    key_prefix: str = key("mf", doc="prefix of every key: not empty, no spaces, none of `*?[]\\`")
+    url: str = key(
+        "redis://127.0.0.1:6379/0",
+        doc="Redis server: `redis://`, `rediss://` or `unix://`; with `redis.cluster`, the startup nodes: "
+        "`redis://` or `rediss://` URLs, comma-separated",
+    )
+    cluster: bool = key(
+        False,
+        doc="Redis Cluster: every Redis use goes through redis-py's cluster client ([Redis Cluster](#redis-cluster))",
+    )
+    key_prefix: str = key("mf", doc="prefix of every key: not empty, no spaces, none of `*?[]{}\\`")
     socket_timeout: float = key(0.5, doc="connect and read timeout of the writer, seconds", above=0)
     query_timeout: float = key(
         0.5, doc="connect and read timeout of queries, seconds (their own pool and breaker)", above=0

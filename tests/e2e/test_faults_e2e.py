@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from app.adapters.redis.keys import RedisKeys
 from app.adapters.spool.file_spool import FileSpool
 from tests.support.net import LineExchange, free_port, wait_for
 from tests.support.service import Service
@@ -115,7 +116,7 @@ def verify_and_record(fault: str, ticks: list[PlannedTick], dsn: str, prober: Pr
 
 def ticks_in_redis(url: str) -> int:
     client = redis.Redis.from_url(url)
-    return sum(client.zcard(key) for key in client.scan_iter("mf:ticks:exchange1:*"))
+    return sum(client.zcard(key) for key in client.scan_iter(RedisKeys("mf", False).ticks_pattern("exchange1")))
 
 
 def answers(service: Service) -> bool:
@@ -297,7 +298,7 @@ def test_kill_9_replays_what_was_not_sealed_and_counts_nothing_twice(
     config = fault_config(feed, REDIS_URL, pg_dsn, tmp_path / "spool.jsonl")
     config["redis"]["key_prefix"] = redis_prefix
     config["aggregator"] |= {"checkpoint_seconds": 600, "close_grace_seconds": 120}
-    key = f"{redis_prefix}:ticks:exchange1:BTCUSDT"
+    key = RedisKeys(redis_prefix, False).ticks("exchange1", "BTCUSDT")
     cached = redis.Redis.from_url(REDIS_URL)
 
     first = start_service(config)

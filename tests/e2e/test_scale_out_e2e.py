@@ -121,12 +121,13 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
     assert_stored_exactly(pg_dsn, sent)
 
 
-def assert_stored_exactly(dsn: str, sent: Sent) -> None:
+def assert_stored_exactly(dsn: str, sent: Sent, symbol: str = "BTCUSDT") -> None:
     """Every stored minute of every feed holds the ticks sent in it exactly once: count, extremes and mean."""
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT exchange, (extract(epoch FROM timestamp) * 1000)::bigint, sample_count, average_price,"
-            " min_price, max_price FROM market_data WHERE pair_name = 'BTCUSDT' ORDER BY 1, 2"
+            " min_price, max_price FROM market_data WHERE pair_name = %s ORDER BY 1, 2",
+            (symbol,),
         )
         stored = {(row[0], row[1]): row[2:] for row in cur.fetchall()}
     expected: dict[tuple[str, int], list[float]] = {}

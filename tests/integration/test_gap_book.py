@@ -1,8 +1,9 @@
 """A trade gap found by the process reading its feed makes every process's answers partial: windows over one
 exchange or all of them (highest, lowest and average alike) and candles, through the real Redis gap book."""
 
+from app.adapters.redis.clients import make_client
 from app.adapters.redis.gap_book import KEPT, RedisGapBook
-from app.adapters.redis.tick_cache import make_client
+from app.adapters.redis.keys import RedisKeys
 from app.application.candle_queries import CandleQueries
 from app.application.trade_gaps import TradeGaps
 from app.config.schema import RedisConfig
@@ -19,7 +20,7 @@ SAID = "7 trades of a BTCUSDT lost between 2025-11-21T08:05:15.000Z and 2025-11-
 
 
 def book(prefix: str, url: str = REDIS_URL) -> RedisGapBook:
-    return RedisGapBook(make_client(RedisConfig(url=url), 0.5), prefix, 0.2)
+    return RedisGapBook(make_client(RedisConfig(url=url), 0.5), RedisKeys(prefix, False), 0.2)
 
 
 class OtherProcess(Fixture):

@@ -5,8 +5,9 @@ import time
 import pytest
 import redis
 
+from app.adapters.redis.clients import make_client
 from app.adapters.redis.feed_leases import RedisFeedLeases
-from app.adapters.redis.tick_cache import make_client
+from app.adapters.redis.keys import RedisKeys
 from app.application.ports.storage import StorageUnavailable
 from app.application.process_report import ProcessReport
 from app.config.schema import RedisConfig
@@ -17,7 +18,7 @@ TTL = 0.4
 
 
 def leases(prefix: str, process: str, run: str, url: str = REDIS_URL) -> RedisFeedLeases:
-    return RedisFeedLeases(make_client(RedisConfig(url=url), 0.5), prefix, process, run, TTL, 0.2)
+    return RedisFeedLeases(make_client(RedisConfig(url=url), 0.5), RedisKeys(prefix, False), process, run, TTL, 0.2)
 
 
 def test_a_feed_is_held_by_one_process_until_released_or_lapsed_and_each_token_is_newer(redis_prefix: str) -> None:
@@ -46,7 +47,9 @@ def test_a_feed_is_held_by_one_process_until_released_or_lapsed_and_each_token_i
 def test_a_holder_takes_back_a_lease_the_cache_lost(redis_prefix: str) -> None:
     a, b = leases(redis_prefix, "h:1", "r1"), leases(redis_prefix, "h:2", "r2")
     assert a.acquire("ex1") is not None
-    redis.Redis.from_url(REDIS_URL).delete(f"{redis_prefix}:lease:ex1")  # what a restart without persistence does
+    redis.Redis.from_url(REDIS_URL).delete(
+        RedisKeys(redis_prefix, False).lease("ex1")
+    )  # what a restart without persistence does
     assert a.renew("ex1") is True
     assert b.acquire("ex1") is None
     assert b.holders(["ex1"]) == {"ex1": "h:1"}
@@ -57,9 +60,9 @@ def test_processes_are_counted_by_their_heartbeats_and_leave_or_lapse(redis_pref
     a.heartbeat(ProcessReport(id="h:1", run="r1", feeds=("ex1",)))
     b.heartbeat(ProcessReport(id="h:2", run="r2", feeds=("ex2", "ex3")))
     raw = redis.Redis.from_url(REDIS_URL)
-    raw.set(f"{redis_prefix}:process:zz", b"not json")  # something marketflow did not write
-    raw.set(f"{redis_prefix}:process:yy", b"[1]")  # JSON, but not a heartbeat
-    raw.sadd(f"{redis_prefix}:processes", "zz", "yy")
+    raw.set(RedisKeys(redis_prefix, False).process("zz"), b"not json")  # something marketflow did not write
+    raw.set(RedisKeys(redis_prefix, False).process("yy"), b"[1]")  # JSON, but not a heartbeat
+    raw.sadd(RedisKeys(redis_prefix, False).processes(), "zz", "yy")
     assert a.processes() == [
         ProcessReport(id="h:1", run="r1", feeds=("ex1",)),
         ProcessReport(id="h:2", run="r2", feeds=("ex2", "ex3")),
@@ -72,9 +75,9 @@ def test_processes_are_counted_by_their_heartbeats_and_leave_or_lapse(redis_pref
     assert [p.id for p in a.processes()] == ["h:1"]
 
     time.sleep(TTL + 0.2)  # a stops beating: it is no longer counted, and the index forgets it
-    raw.delete(f"{redis_prefix}:process:zz", f"{redis_prefix}:process:yy")
+    raw.delete(RedisKeys(redis_prefix, False).process("zz"), RedisKeys(redis_prefix, False).process("yy"))
     assert a.processes() == []
-    assert raw.smembers(f"{redis_prefix}:processes") == set()
+    assert raw.smembers(RedisKeys(redis_prefix, False).processes()) == set()
     a.heartbeat(ProcessReport(id="h:1", run="r1"))  # back: counted again
     assert [p.id for p in b.processes()] == ["h:1"]
 
@@ -95,13 +98,15 @@ def test_every_call_says_the_cache_is_unavailable_when_redis_does_not_answer(red
 class PausedAfterTaking(RedisFeedLeases):
     """Pauses between taking the lock and reading the clock, long enough for the lock to pass to another."""
 
-    def _token(self) -> int:
+    def _token(self, key: str) -> int:
         raw = redis.Redis.from_url(REDIS_URL)
-        raw.set(f"{self._prefix}:lease:ex1", b"h:2:r2")  # lapsed meanwhile, and taken by h:2
-        return super()._token()
+        raw.set(key, b"h:2:r2")  # lapsed meanwhile, and taken by h:2
+        return super()._token(key)
 
 
 def test_a_token_read_after_the_lock_passed_to_another_is_not_kept(redis_prefix: str) -> None:
-    paused = PausedAfterTaking(make_client(RedisConfig(url=REDIS_URL), 0.5), redis_prefix, "h:1", "r1", TTL, 0.2)
+    paused = PausedAfterTaking(
+        make_client(RedisConfig(url=REDIS_URL), 0.5), RedisKeys(redis_prefix, False), "h:1", "r1", TTL, 0.2
+    )
     assert paused.acquire("ex1") is None  # its token would date after h:2's
     assert paused.holders(["ex1"]) == {"ex1": "h:2"}

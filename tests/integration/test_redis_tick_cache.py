@@ -6,7 +6,9 @@ import time
 import pytest
 import redis
 
-from app.adapters.redis.tick_cache import EDGE_RAW_LOST, LOST_SINCE, RedisTickCache, make_client
+from app.adapters.redis.clients import make_client
+from app.adapters.redis.keys import RedisKeys
+from app.adapters.redis.tick_cache import EDGE_RAW_LOST, LOST_SINCE, RedisTickCache
 from app.application.ports.storage import StorageUnavailable
 from app.application.recent_window import RecentWindow
 from app.config.schema import RedisConfig
@@ -28,7 +30,13 @@ def cache(
     config = RedisConfig(url=url)
     client = make_client(config, 0.5)
     return RedisTickCache(
-        client, make_client(config, 0.5), prefix, retention_ms, retry_after=0.2, run=run, feeds=feeds or FeedMap()
+        client,
+        make_client(config, 0.5),
+        RedisKeys(prefix, False),
+        retention_ms,
+        retry_after=0.2,
+        run=run,
+        feeds=feeds or FeedMap(),
     )
 
 
@@ -141,8 +149,9 @@ def test_a_batch_of_many_pairs_and_thousands_of_ticks_per_pair_is_written_whole(
     ticks += [Tick(ex, f"ALT{i}USDT", 1.0 + i, now - 500, 0) for i in range(300) for ex in ("ex2", "ex3")]
     writer.write(*ticks)
     raw = redis.Redis.from_url(REDIS_URL)
-    assert raw.zcard(f"{redis_prefix}:ticks:ex1:BTCUSDT") == 2500
-    assert [raw.zcard(f"{redis_prefix}:ticks:ex3:ALT{i}USDT") for i in (0, 299)] == [1, 1]
+    keys = RedisKeys(redis_prefix, False)
+    assert raw.zcard(keys.ticks("ex1", "BTCUSDT")) == 2500
+    assert [raw.zcard(keys.ticks("ex3", f"ALT{i}USDT")) for i in (0, 299)] == [1, 1]
     stats = writer.cache.window("BTCUSDT", ["ex1"], now - 10_000, now).stats["ex1"]
     assert (stats.count, stats.total) == (2500, sum(t.price for t in ticks[:2500]))
 
@@ -166,7 +175,7 @@ def test_keys_are_trimmed_to_the_retention_and_expire(redis_prefix: str) -> None
     writer.write(Tick("ex1", "SOLUSDT", 1.0, now - 120_000, 0), Tick("ex1", "SOLUSDT", 2.0, now - 30_000, 0))
     raw = redis.Redis.from_url(REDIS_URL)
     for kind in ("ticks", "minutes", "seconds", "tenths"):
-        key = f"{redis_prefix}:{kind}:ex1:SOLUSDT"
+        key = RedisKeys(redis_prefix, False).buckets(kind, "ex1", "SOLUSDT")
         assert raw.zcard(key) == 1
         assert 0 < raw.pttl(key) <= 120_000
 
@@ -178,7 +187,9 @@ def test_a_feed_whose_mark_is_lost_is_noticed_by_writer_and_readers(redis_prefix
     writer.cache.mark(0, ["ex1", "ex2"])
     assert writer.write(Tick("ex1", "BTCUSDT", 2.0, now - 5, 0), Tick("ex2", "BTCUSDT", 7.0, now - 5, 0)) is True
     assert writer.cache.window("BTCUSDT", ["ex1"], now - 1000, now).stats["ex1"].count == 2
-    redis.Redis.from_url(REDIS_URL).delete(f"{redis_prefix}:complete:ex1")  # what a restart without persistence does
+    redis.Redis.from_url(REDIS_URL).delete(
+        RedisKeys(redis_prefix, False).mark("ex1")
+    )  # what a restart without persistence does
     read = writer.cache.window("BTCUSDT", ["ex1", "ex2"], now - 1000, now)
     assert (read.lost, list(read.stats), read.stats["ex2"].count) == (("ex1",), ["ex2"], 1)
     prices, lost = writer.cache.latest("BTCUSDT", ["ex1", "ex2"])
@@ -197,7 +208,12 @@ def test_an_edge_second_written_back_without_its_raw_ticks_is_partial(redis_pref
     writer.write(*(Tick("ex1", "BTCUSDT", 10.0 + i, second + i, 0) for i in range(3)))
     writer.write(*(Tick("ex1", "BTCUSDT", 50.0, second + 1000 + i, 0) for i in range(2)))  # caps the first second
     raw = redis.Redis.from_url(REDIS_URL)
-    raw.delete(*(f"{redis_prefix}:{kind}:ex1:BTCUSDT" for kind in ("ticks", "minutes", "seconds", "tenths")))
+    raw.delete(
+        *(
+            RedisKeys(redis_prefix, False).buckets(kind, "ex1", "BTCUSDT")
+            for kind in ("ticks", "minutes", "seconds", "tenths")
+        )
+    )
     for batch in writer.window.snapshot(100):
         writer.cache.write(batch)
     whole = writer.cache.window("BTCUSDT", ["ex1"], second - 1, second + 2000)
@@ -225,7 +241,13 @@ def test_a_slow_read_never_marks_redis_down_for_the_writer(redis_prefix: str) ->
     second = int(time.time() * 1000) // 1000 * 1000 - 2000
     config = RedisConfig(url=REDIS_URL)
     impatient = RedisTickCache(
-        make_client(config, 0.5), make_client(config, 0.001), redis_prefix, 360_000, 5.0, "run-a", FeedMap()
+        make_client(config, 0.5),
+        make_client(config, 0.001),
+        RedisKeys(redis_prefix, False),
+        360_000,
+        5.0,
+        "run-a",
+        FeedMap(),
     )
     writer = Writer(impatient)
     writer.cache.mark(0, FEEDS)
@@ -249,7 +271,9 @@ def test_ticks_after_marks_are_exactly_those_leases_later_ticks(redis_prefix: st
     crashed.write(CacheBatch(mine, []))
     pending = [Tick("ex1", "ETHUSDT", 5.0, now, 3, lease=0xC1)]  # a lease that claimed the feed and died at once
     other.write(CacheBatch([Tick("ex1", "BTCUSDT", 1.0, now, 7_999, lease=0x11), *pending], []))  # other leases
-    redis.Redis.from_url(REDIS_URL).zadd(f"{redis_prefix}:ticks:ex1:BTCUSDT", {"junk": now, "1.0:d1:zz": now})
+    redis.Redis.from_url(REDIS_URL).zadd(
+        RedisKeys(redis_prefix, False).ticks("ex1", "BTCUSDT"), {"junk": now, "1.0:d1:zz": now}
+    )
     marks = [SealMark(0xD1, 7_998), SealMark(0xC1, 0)]
     found = other.ticks_after("ex1", marks)  # more than one page of the key's members
     assert sorted(found, key=lambda t: t.seq) == sorted(pending + mine[7_998:8_000], key=lambda t: t.seq)
@@ -261,10 +285,10 @@ def test_values_marketflow_did_not_write_are_left_out_and_never_fail_a_write(red
     now = int(time.time() * 1000)
     writer = marked(redis_prefix)
     raw = redis.Redis.from_url(REDIS_URL)
-    raw.hset(f"{redis_prefix}:latest:TONUSDT", mapping={"ex1": "garbage", "ex2": "garbage"})
+    raw.hset(RedisKeys(redis_prefix, False).latest("TONUSDT"), mapping={"ex1": "garbage", "ex2": "garbage"})
     writer.write(Tick("ex1", "TONUSDT", 5.5, now - 10, 0))  # the foreign latest value is overwritten
-    raw.zadd(f"{redis_prefix}:ticks:ex1:TONUSDT", {"junk": now - 10})
-    raw.zadd(f"{redis_prefix}:tenths:ex1:TONUSDT", {"junk|1|2": now - now % 100})
+    raw.zadd(RedisKeys(redis_prefix, False).ticks("ex1", "TONUSDT"), {"junk": now - 10})
+    raw.zadd(RedisKeys(redis_prefix, False).buckets("tenths", "ex1", "TONUSDT"), {"junk|1|2": now - now % 100})
     read = writer.cache.window("TONUSDT", ["ex1"], now - 11, now)
     assert (read.stats["ex1"].count, read.stats["ex1"].mean) == (1, 5.5)
     assert read.partial == ()

@@ -24,8 +24,11 @@ def _pg_bin(name: str) -> str:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    """``options``: more of ``redis-server``'s command-line options (a cluster node's, say)."""
+
+    def __init__(self, port: int | None = None, options: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
+        self.options = options
         self.process: subprocess.Popen | None = None
 
     @property
@@ -37,6 +40,7 @@ class RedisServer:
             [
                 *(shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

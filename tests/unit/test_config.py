@@ -149,6 +149,13 @@ def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
         ("redis: {key_prefix: ''}", "redis.key_prefix: must be non-empty, without spaces"),
         ("redis: {url: 'redis://h:70000/0'}", "redis.url: not a valid URL"),
         ("redis: {url: 'localhost:6379'}", "redis.url: must start with redis://"),
+        ("redis: {key_prefix: 'm{f}'}", "redis.key_prefix: must be non-empty, without spaces"),
+        (
+            "redis: {cluster: true, url: 'redis://a:7000,unix:///tmp/r.sock'}",
+            "redis.url: must start with redis:// or rediss://",
+        ),
+        ("redis: {cluster: true, url: 'redis://a:7000, redis://b:70000'}", "redis.url: not a valid URL"),
+        ("redis: {cluster: true, url: ' , '}", "redis.url: a cluster needs at least one startup node"),
         ("sources: {max_price: 1.0e+300}", "sources.max_price: must be greater than zero and at most 1e+15"),
         ("http: {port: 65536}", "http.port: 65536 is not a valid TCP port (1-65535)"),
         ("http: {workers: 257}", "http.workers: must be from 1 to 256"),

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from app.application.modes import ModeService
@@ -159,3 +161,14 @@ def test_an_answer_over_several_exchanges_gives_the_reason_of_every_part() -> No
     answer = world.queries.window("BTCUSDT", None, parse_period("1m"))
     assert answer.stats.count == 1  # a's tick from memory; b's is read by the other process
     assert answer.partial == (FROM_MEMORY_ONLY_SINCE_START, ELSEWHERE.format("b"))
+
+
+def test_a_feed_read_elsewhere_alone_with_the_cache_down_is_not_found_saying_why() -> None:
+    """Nothing of it in this process's memory: not found, and why (no server error)."""
+    world = SplitReaders()
+    world.feed(Tick("b", "BTCUSDT", 104.0, NOW_MS - 5_000))
+    world.cache.down = True
+    with pytest.raises(
+        NoData, match=re.escape(f"no ticks for BTCUSDT in the last 1m (partial: {ELSEWHERE.format('b')})")
+    ):
+        world.queries.window("BTCUSDT", "b", parse_period("1m"))

@@ -1,8 +1,8 @@
 """The ``ControlChannel`` port on Redis.
 
 ``<p>:control`` holds the JSON state; the pub/sub channel of the same name
-tells every process to read it again. A listener also pings its
-subscription and rereads the state every ``RESYNC_SECONDS``, so a
+tells every process to read it again (sharded pub/sub on a cluster, on the
+node that holds the key). A listener also pings its subscription and rereads the state every ``RESYNC_SECONDS``, so a
 subscription that died silently, or a message lost while reconnecting,
 delays a change by seconds, never forever.
 """
@@ -11,19 +11,20 @@ import time
 from collections.abc import Callable
 
 import orjson
-import redis
 
 from app.adapters.breaker import Breaker
+from app.adapters.redis.clients import REDIS_ERRORS, Client, Subscription, publish
+from app.adapters.redis.keys import RedisKeys
 from app.application.ports.storage import StorageUnavailable
 
 RESYNC_SECONDS = 5.0
 
 
 class RedisControlChannel:
-    def __init__(self, client: redis.Redis, prefix: str, retry_after: float) -> None:
+    def __init__(self, client: Client, keys: RedisKeys, retry_after: float) -> None:
         self._client = client
-        self._key = f"{prefix}:control"
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._key = keys.control()
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def load(self) -> dict[str, object] | None:
         value = self._breaker.call(lambda: self._client.get(self._key))
@@ -39,28 +40,26 @@ class RedisControlChannel:
         body = orjson.dumps(state)
 
         def send() -> None:
-            pipe = self._client.pipeline(transaction=False)
-            pipe.set(self._key, body)
-            pipe.publish(self._key, b"changed")
-            pipe.execute()
+            self._client.set(self._key, body)
+            publish(self._client, self._key, b"changed")
 
         self._breaker.call(send)
 
     def listen(self, changed: Callable[[], None]) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub: Subscription | None = None
         try:
-            pubsub.subscribe(self._key)
+            pubsub = Subscription(self._client, self._key)
             changed()  # whatever changed while this process was not subscribed
             resync = time.monotonic() + RESYNC_SECONDS
             while True:
-                message = pubsub.get_message(timeout=0.2)
-                if message is not None and message["type"] == "message":
+                if pubsub.get(timeout=0.2) is not None:
                     changed()
                 if time.monotonic() >= resync:
                     pubsub.ping()
                     changed()
                     resync = time.monotonic() + RESYNC_SECONDS
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise StorageUnavailable(f"redis unavailable: {type(exc).__name__}: {exc}") from exc
         finally:
-            pubsub.close()
+            if pubsub is not None:
+                pubsub.close()

@@ -2,8 +2,8 @@
 
 A gap is found by the one process reading its feed (after backfill), but a
 query may land on any worker of any host, and an answer that reaches into
-the gap must say it is partial wherever it is asked. ``<p>:gaps:<exchange>:
-<SYMBOL>`` is a sorted set per pair: score = the gap's end (ms), member =
+the gap must say it is partial wherever it is asked. ``<p>:gaps:{<exchange>:
+<SYMBOL>}`` is a sorted set per pair (tagged as the pair's other keys): score = the gap's end (ms), member =
 ``<from>:<to>:<lost>`` (``lost`` empty when the ids can't tell). Each pair
 keeps its newest ``KEPT`` gaps for ``KEEP_SECONDS`` after the last one; the
 stored minutes a gap touched say so for good (``complete = false``).
@@ -11,9 +11,9 @@ stored minutes a gap touched say so for good (``complete = false``).
 
 from collections.abc import Sequence
 
-import redis
-
 from app.adapters.breaker import Breaker
+from app.adapters.redis.clients import REDIS_ERRORS, Client
+from app.adapters.redis.keys import RedisKeys
 from app.domain.missed_trades import TradeGap
 
 # As many as a process keeps of a feed's own (trade_gaps.MAX_GAPS_KEPT), for a week past the newest.
@@ -22,13 +22,13 @@ KEEP_SECONDS = 7 * 24 * 3600
 
 
 class RedisGapBook:
-    def __init__(self, client: redis.Redis, prefix: str, retry_after: float) -> None:
+    def __init__(self, client: Client, keys: RedisKeys, retry_after: float) -> None:
         self._client = client
-        self._prefix = prefix
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._keys = keys
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def _key(self, exchange: str, symbol: str) -> str:
-        return f"{self._prefix}:gaps:{exchange}:{symbol}"
+        return self._keys.gaps(exchange, symbol)
 
     def add(self, gap: TradeGap) -> None:
         key = self._key(gap.exchange, gap.symbol)

@@ -1,8 +1,10 @@
 """The Lua scripts the tick cache runs inside Redis.
 
 Scripts run atomically, which is what makes a bucket's replacement and a
-window's read consistent snapshots; they are sent inline (EVAL) inside
-pipelines, where a registered script would cost an extra round trip.
+window's read consistent snapshots. The writes' scripts are sent inline
+(EVAL) inside pipelines, where a registered script would cost an extra round
+trip; the window's, the longest and the one queries send, goes by its SHA1
+(EVALSHA) and is loaded when a server says it lacks it.
 
 Bucket members are ``<run>|`` and then, packed little-endian as 13 doubles
 and a byte (``struct`` in Redis's Lua, ``struct`` in Python): start, count,
@@ -14,6 +16,8 @@ Each process writes its own member per bucket, so two processes that both
 saw a second (a feed changing hands) add up instead of overwriting each
 other.
 """
+
+import hashlib
 
 BUCKET_FORMAT = "<13dB"
 
@@ -72,12 +76,13 @@ for key in pairs(touched) do
 end
 """
 
-# KEYS: per exchange its minutes, seconds, tenths and ticks keys and its feed's mark.
-# ARGV: the window's split (``split_window``): the count of whole ranges, then (grain 1-3, from, to) for
-# each, then (after, to) per edge span. Returns per exchange: its mark (the ms from which the cache holds
-# its data, 'lost' when the mark is gone), count, sum, low, low ts, high, high ts, 1 if an edge tenth had
-# lost its raw ticks. Whole ranges count from their buckets; an edge span counts tenth by tenth, from the
-# raw ticks of a tenth it cuts through.
+# KEYS: per exchange its minutes, seconds, tenths and ticks keys (one pair's: one slot on a cluster), then on
+# a single instance each exchange's feed mark. ARGV: how many marks follow the pairs' keys (0 on a cluster,
+# where the marks live on other nodes and are read beside the script), then the window's split
+# (``split_window``): the count of whole ranges, then (grain 1-3, from, to) for each, then (after, to) per
+# edge span. Returns per exchange: its mark if asked ('lost' when the mark is gone), then count, sum, low, low
+# ts, high, high ts, 1 if an edge tenth had lost its raw ticks. Whole ranges count from their buckets; an edge
+# span counts tenth by tenth, from the raw ticks of a tenth it cuts through.
 WINDOW = """
 local function fmt(x) return string.format('%.17g', x) end
 local function unpack_bucket(member)
@@ -86,16 +91,17 @@ local function unpack_bucket(member)
   return {struct.unpack('<dddddddddddddB', member, bar + 1)}
 end
 local whole, edges = {}, {}
-local n_whole = tonumber(ARGV[1])
+local n_marks, n_whole = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, n_whole do
-  whole[i] = {tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])}
+  whole[i] = {tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])}
 end
-for i = 2 + 3 * n_whole, #ARGV, 2 do edges[#edges + 1] = {tonumber(ARGV[i]), tonumber(ARGV[i + 1])} end
+for i = 3 + 3 * n_whole, #ARGV, 2 do edges[#edges + 1] = {tonumber(ARGV[i]), tonumber(ARGV[i + 1])} end
 local out = {}
-for e = 1, #KEYS / 5 do
-  local base = 5 * (e - 1)
+local n_pairs = (#KEYS - n_marks) / 4
+for e = 1, n_pairs do
+  local base = 4 * (e - 1)
   local tenths_key, ticks_key = KEYS[base + 3], KEYS[base + 4]
-  out[#out + 1] = redis.call('GET', KEYS[base + 5]) or 'lost'
+  if n_marks > 0 then out[#out + 1] = redis.call('GET', KEYS[4 * n_pairs + e]) or 'lost' end
   local n, total, lost, low, low_ts, high, high_ts = 0, 0, 0, 0, 0, 0, 0
   local function add(count, sum, lo, lo_ts, hi, hi_ts)
     if n == 0 or lo < low or (lo == low and lo_ts > low_ts) then low, low_ts = lo, lo_ts end
@@ -155,3 +161,5 @@ for e = 1, #KEYS / 5 do
 end
 return out
 """
+
+WINDOW_SHA = hashlib.sha1(WINDOW.encode()).hexdigest()

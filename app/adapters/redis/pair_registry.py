@@ -1,6 +1,6 @@
 """The ``PairRegistry`` port on Redis: where every followed pair stands, for ``/symbols`` in any process.
 
-Keys (``<p>`` is ``redis.key_prefix``):
+Keys (``<p>`` is ``redis.key_prefix``; no command reads two of them, so none needs a hash tag on a cluster):
 - ``<p>:pairs:<exchange>``: hash, field = symbol, value = ``<state>|<since ms>|<detail>``,
   written by the process reading the pair's feed whenever the state changes;
 - ``<p>:pair_ticks:<exchange>``: hash, field = symbol, the trades counted over every owner the
@@ -13,20 +13,20 @@ Bounded by the pairs ever followed (a delisted pair stays, as its stored minutes
 
 from collections.abc import Mapping, Sequence
 
-import redis
-
 from app.adapters.breaker import Breaker
+from app.adapters.redis.clients import REDIS_ERRORS, Client
+from app.adapters.redis.keys import RedisKeys
 from app.domain.pair_state import PAIR_STATES, PairActivity, PairState
 
 
 class RedisPairRegistry:
-    def __init__(self, client: redis.Redis, prefix: str, retry_after: float) -> None:
+    def __init__(self, client: Client, keys: RedisKeys, retry_after: float) -> None:
         self._client = client
-        self._prefix = prefix
-        self._breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._keys = keys
+        self._breaker = Breaker("redis", retry_after, REDIS_ERRORS)
 
     def _key(self, kind: str, exchange: str) -> str:
-        return f"{self._prefix}:{kind}:{exchange}"
+        return self._keys.pairs(kind, exchange)
 
     def publish(self, exchange: str, states: Mapping[str, PairState], activity: Mapping[str, PairActivity]) -> None:
         if not states and not activity:
@@ -37,8 +37,8 @@ class RedisPairRegistry:
             if states:
                 values = {symbol: f"{s.state}|{s.since_ms}|{s.detail}" for symbol, s in states.items()}
                 pipe.hset(self._key("pairs", exchange), mapping=values)
-                pipe.sadd(f"{self._prefix}:pair_exchanges", exchange)
-                pipe.incr(f"{self._prefix}:pairs_version")
+                pipe.sadd(self._keys.pair_exchanges(), exchange)
+                pipe.incr(self._keys.pairs_version())
             for symbol, seen in activity.items():
                 pipe.hincrby(self._key("pair_ticks", exchange), symbol, seen.ticks)
             last = {symbol: seen.last_ms for symbol, seen in activity.items() if seen.last_ms is not None}
@@ -49,11 +49,11 @@ class RedisPairRegistry:
         self._breaker.call(send)
 
     def version(self) -> int:
-        return int(self._breaker.call(lambda: self._client.get(f"{self._prefix}:pairs_version")) or 0)
+        return int(self._breaker.call(lambda: self._client.get(self._keys.pairs_version())) or 0)
 
     def states(self) -> dict[str, dict[str, PairState]]:
         def fetch() -> dict[str, dict[str, PairState]]:
-            published = self._client.smembers(f"{self._prefix}:pair_exchanges")
+            published = self._client.smembers(self._keys.pair_exchanges())
             exchanges = sorted(exchange.decode(errors="replace") for exchange in published)
             pipe = self._client.pipeline(transaction=False)
             for exchange in exchanges:

@@ -1,28 +1,36 @@
 """The ``TickCache`` port on Redis.
 
-Keys (``<p>`` is ``redis.key_prefix``):
-- ``<p>:latest:<SYMBOL>``: hash, field = exchange, value = ``<ts_ms>:<price>``,
+Keys (names and hash tags in ``keys.py``; ``<pair>`` is ``{<exchange>:<SYMBOL>}``):
+- ``<p>:latest:{<SYMBOL>}``: hash, field = exchange, value = ``<ts_ms>:<price>``,
   and ``:<trade id>`` when the exchange gave one (where a feed's next owner
   resumes its backfill: ``last_trades``); a script replaces a value only
   with a tick at least as new, so batches written out of order (or again)
   never move the latest price backwards.
-- ``<p>:ticks:<exchange>:<SYMBOL>``: sorted set, score = trade ts (ms), member =
+- ``<p>:ticks:<pair>``: sorted set, score = trade ts (ms), member =
   ``<price>:<lease hex>:<seq hex>[:<quantity>]``: unique per tick, so equal trades are all
   kept, and the same per write, so writing a tick again changes nothing. The
   lease (the fencing token the feed was read under) names one process's
   tenure of the feed, which is how a feed's next owner finds the ticks no
   stored batch holds (``ticks_after``).
-- ``<p>:minutes:…``, ``<p>:seconds:…`` and ``<p>:tenths:<exchange>:<SYMBOL>``:
+- ``<p>:minutes:<pair>``, ``<p>:seconds:<pair>`` and ``<p>:tenths:<pair>``:
   sorted sets of buckets per minute, second and tenth of a second
   (``lua.py`` has the format), score = the bucket's start (ms); each
   process's bucket is replaced whole on every write.
-- ``<p>:complete:<feed>``: the feed's mark (a feed is an exchange, or the
+- ``<p>:complete:{<feed>}``: the feed's mark (a feed is an exchange, or the
   shard of it that holds a symbol: ``domain.feed_map``), value = the ms from
   which the cache holds its data completely, set by the feed's owner. Redis
   restarted empty loses it: the owner then writes its window back, and
   readers (in every process) meanwhile leave that feed out of cached
   answers instead of trusting an empty cache.
-Every write trims what is older than the retention and refreshes a TTL,
+- ``<p>:seal:<pair>`` (on a cluster only): ``<run>:<write n>``, set last by
+  each write of the pair and read back by the next (``SET ... GET``). A
+  promoted replica that missed the end of the pair's writes (asynchronous
+  replication) shows an older seal, or none; replication keeps each node's
+  writes in order, so a seal that survived proves everything before it did.
+  The writer then drops the marks of those pairs' feeds, as if Redis had
+  restarted empty, and writes its window back.
+Every write trims what is older than the retention and refreshes a TTL
+(inside the scripts that write: one call per batch, or per slot on a cluster),
 so no key grows without bound or outlives its data.
 
 Reads and writes use separate connection pools, timeouts and breakers: a
@@ -37,12 +45,11 @@ from collections.abc import Sequence
 
 import gevent
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.lua import ADD_TICKS, BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW
-from app.config.schema import RedisConfig
+from app.adapters.redis.clients import REDIS_ERRORS, Client, queue_script
+from app.adapters.redis.keys import RedisKeys
+from app.adapters.redis.lua import ADD_TICKS, BUCKET_FORMAT, REPLACE_BUCKETS, SET_IF_NEWER, WINDOW, WINDOW_SHA
 from app.domain.buckets import Bucket, CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
@@ -57,20 +64,8 @@ EDGE_RAW_LOST = "raw ticks of a second at the window's edge were lost with Redis
 LOST_SINCE = "Redis lost its data while this process ran: older ticks are only those this process still held"
 
 
-def make_client(config: RedisConfig, timeout: float) -> redis.Redis:
-    """A client that never blocks for long: pool waits, connects and reads all time out."""
-    pool = redis.BlockingConnectionPool.from_url(
-        config.url,
-        max_connections=config.pool_size,
-        timeout=config.pool_timeout,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
-    return redis.Redis(connection_pool=pool)
-
-
 _SCAN_PAGE = 10_000
+_SEALS_KEPT = 8
 GRAIN_NAMES = {MS_PER_MINUTE: "minutes", MS_PER_SECOND: "seconds", MS_PER_TENTH: "tenths"}
 
 
@@ -113,6 +108,11 @@ def _latest_value(tick: Tick) -> str:
     return value if tick.trade_id is None else f"{value}:{tick.trade_id}"
 
 
+def _mark(value: bytes) -> bytes | None:
+    """A mark as the window script returns it: ``lost`` when it is gone."""
+    return None if value == b"lost" else value
+
+
 def _stats(exchange: str, fields: Sequence[bytes]) -> PriceStats:
     stats = PriceStats()
     count = int(float(fields[0]))
@@ -126,9 +126,9 @@ def _stats(exchange: str, fields: Sequence[bytes]) -> PriceStats:
 class RedisTickCache:
     def __init__(
         self,
-        writer: redis.Redis,
-        reader: redis.Redis,
-        prefix: str,
+        writer: Client,
+        reader: Client,
+        keys: RedisKeys,
         retention_ms: int,
         retry_after: float,
         run: str,
@@ -137,34 +137,37 @@ class RedisTickCache:
         self._feeds = feeds
         self._writer = writer
         self._reader = reader
-        self._prefix = prefix
+        self._keys = keys
         self._retention_ms = retention_ms
         self._ttl_ms = retention_ms + MS_PER_MINUTE
-        self._write_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
-        self._read_breaker = Breaker("redis", retry_after, (redis.RedisError, OSError))
+        self._write_breaker = Breaker("redis", retry_after, REDIS_ERRORS)
+        self._read_breaker = Breaker("redis", retry_after, REDIS_ERRORS)
         self._run = run
+        # On a cluster: per pair, the seals it may hold after this process's last writes to it (the last that
+        # succeeded, and those sent since: a write that failed may have reached some nodes), and when.
+        self._seals: dict[tuple[str, str], tuple[tuple[bytes, ...], float]] = {}
+        self._writes = 0
         self._window_script = reader.register_script(WINDOW)
 
     def _mark_key(self, feed: str) -> str:
-        return f"{self._prefix}:complete:{feed}"
+        return self._keys.mark(feed)
 
     def _symbol_marks(self, symbol: str, exchanges: Sequence[str]) -> list[str]:
         """The marks of the feeds that hold ``symbol`` on each exchange, in the exchanges' order."""
         return [self._mark_key(self._feeds.feed_of(exchange, symbol)) for exchange in exchanges]
 
     def _ticks_key(self, exchange: str, symbol: str) -> str:
-        return f"{self._prefix}:ticks:{exchange}:{symbol}"
+        return self._keys.ticks(exchange, symbol)
 
     def _buckets_key(self, grain_ms: int, exchange: str, symbol: str) -> str:
-        return f"{self._prefix}:{GRAIN_NAMES[grain_ms]}:{exchange}:{symbol}"
+        return self._keys.buckets(GRAIN_NAMES[grain_ms], exchange, symbol)
 
     def _latest_key(self, symbol: str) -> str:
-        return f"{self._prefix}:latest:{symbol}"
+        return self._keys.latest(symbol)
 
     def write(self, batch: CacheBatch) -> bool:
         groups: dict[str, dict[str, int]] = {}  # per ticks key, its members and their scores
         newest: dict[tuple[str, str], Tick] = {}
-        run = self._run
         for tick in batch.ticks:
             pair = (tick.exchange, tick.symbol)
             key = self._ticks_key(*pair)
@@ -175,45 +178,95 @@ class RedisTickCache:
             best = newest.get(pair)
             if best is None or tick.ts_ms >= best.ts_ms:
                 newest[pair] = tick
-        cutoff = int(time.time() * 1000) - self._retention_ms
-        tick_args: list[object] = [cutoff, self._ttl_ms]
-        for members in groups.values():
-            tick_args.append(len(members))
-            for member, score in members.items():
-                tick_args.extend((score, member))
-        tag = f"{run}|".encode()
-        # Per grain: the keys, then tag, trim bound (a bucket stays while any ms of it is retained), TTL, buckets.
-        bucket_calls: dict[int, tuple[list[str], list[object]]] = {}
-        for bucket in batch.buckets:
-            grain = bucket.grain_ms
-            if grain not in bucket_calls:
-                bucket_calls[grain] = ([], [tag, cutoff - grain + 1, self._ttl_ms])
-            keys, args = bucket_calls[grain]
-            keys.append(self._buckets_key(grain, bucket.exchange, bucket.symbol))
-            args.extend((bucket.start_ms, _bucket_member(tag, bucket)))
-
-        marks = [self._mark_key(feed) for feed in {tick.feed for tick in batch.ticks}]
-
-        def send() -> bool:
-            pipe = self._writer.pipeline(transaction=False)
-            pipe.exists(*marks)
-            # Raw ticks before buckets: a reader then sees each second either before or after this batch.
-            pipe.eval(ADD_TICKS, len(groups), *groups, *tick_args)
-            for keys, args in bucket_calls.values():
-                pipe.eval(REPLACE_BUCKETS, len(keys), *keys, *args)
-            if newest:
-                args: list[object] = []
-                for tick in newest.values():
-                    args.extend((tick.exchange, tick.ts_ms, _latest_value(tick)))
-                keys = [self._latest_key(tick.symbol) for tick in newest.values()]
-                pipe.eval(SET_IF_NEWER, len(keys), *keys, *args)
-            for mark in marks:
-                pipe.pexpire(mark, self._ttl_ms)
-            return pipe.execute()[0] == len(marks)
-
         if not groups:
             return True
-        return self._write_breaker.call(send)
+        cutoff = int(time.time() * 1000) - self._retention_ms
+        tag = f"{self._run}|".encode()
+        # Raw ticks: one script call (per slot on a cluster): trim bound, TTL, then per key its count of ticks
+        # and their score, member pairs.
+        calls: list[tuple[str, list[str], list[object]]] = []
+        for tick_group in self._keys.slot_groups(groups.items(), lambda item: item[0]):
+            tick_args: list[object] = [cutoff, self._ttl_ms]
+            for _, members in tick_group:
+                tick_args.append(len(members))
+                for member, score in members.items():
+                    tick_args.extend((score, member))
+            calls.append((ADD_TICKS, [key for key, _ in tick_group], tick_args))
+        # One script call per grain (and per slot on a cluster): the keys, then tag, trim bound (a bucket
+        # stays while any ms of it is retained), TTL, then score and member per bucket.
+        by_grain: dict[int, list[tuple[str, Bucket]]] = {}
+        for bucket in batch.buckets:
+            name = self._buckets_key(bucket.grain_ms, bucket.exchange, bucket.symbol)
+            by_grain.setdefault(bucket.grain_ms, []).append((name, bucket))
+        for grain, of_grain in by_grain.items():
+            for group in self._keys.slot_groups(of_grain, lambda item: item[0]):
+                args: list[object] = [tag, cutoff - grain + 1, self._ttl_ms]
+                for _, bucket in group:
+                    args.extend((bucket.start_ms, _bucket_member(tag, bucket)))
+                calls.append((REPLACE_BUCKETS, [key for key, _ in group], args))
+        for group in self._keys.slot_groups(newest.values(), lambda tick: self._latest_key(tick.symbol)):
+            args = []
+            for tick in group:
+                args.extend((tick.exchange, tick.ts_ms, _latest_value(tick)))
+            calls.append((SET_IF_NEWER, [self._latest_key(tick.symbol) for tick in group], args))
+        marks = [self._mark_key(feed) for feed in {tick.feed for tick in batch.ticks}]
+        seals = self._next_seals(newest) if self._keys.cluster else {}
+
+        def send() -> list:
+            pipe = self._writer.pipeline(transaction=False)
+            for mark in marks:  # 0: the mark is gone
+                pipe.pexpire(mark, self._ttl_ms)
+            # Raw ticks before buckets (``calls`` has them first): a reader then sees each second either before
+            # or after this batch.
+            for script, keys, args in calls:
+                queue_script(pipe, self._writer, "EVAL", script, keys, args)
+            for (exchange, symbol), seal in seals.items():  # last: a seal that survived vouches for the rest
+                pipe.set(self._keys.seal(exchange, symbol), seal, px=self._ttl_ms, get=True)
+            self._in_flight(seals)
+            return pipe.execute()
+
+        replies = self._write_breaker.call(send)
+        kept = all(replies[: len(marks)])
+        lost = self._lost_pairs(seals, replies[len(replies) - len(seals) :])
+        if lost:
+            self._write_breaker.call(lambda: self._drop_marks(lost))
+        return kept and not lost
+
+    def _next_seals(self, pairs: dict[tuple[str, str], object]) -> dict[tuple[str, str], bytes]:
+        self._writes += 1
+        seal = f"{self._run}:{self._writes}".encode()
+        return dict.fromkeys(pairs, seal)
+
+    def _lost_pairs(self, seals: dict[tuple[str, str], bytes], found: list[bytes | None]) -> list[tuple[str, str]]:
+        """The pairs whose seal is not the one this process wrote last (within the keys' TTL): their node
+        lost writes. A seal of another run is a feed's new owner writing, not a loss."""
+        now = time.monotonic()
+        ttl = self._ttl_ms / 1000
+        mine = f"{self._run}:".encode()
+        lost = []
+        for (pair, seal), old in zip(seals.items(), found, strict=True):
+            written = self._seals.get(pair)
+            ours = old is None or old.startswith(mine)  # another run's: the feed's new owner wrote since
+            if written is not None and now - written[1] < ttl and old not in written[0] and ours:
+                lost.append(pair)
+            self._seals[pair] = ((seal,), now)
+        return lost
+
+    def _in_flight(self, seals: dict[tuple[str, str], bytes]) -> None:
+        """Seals about to be sent: until the write succeeds, a node may hold either (kept: the last few)."""
+        now = time.monotonic()
+        for pair, seal in seals.items():
+            before = self._seals.get(pair)
+            if before is not None:
+                self._seals[pair] = ((*before[0][-_SEALS_KEPT:], seal), now)
+
+    def _drop_marks(self, pairs: list[tuple[str, str]]) -> None:
+        """Readers stop trusting the feeds of ``pairs`` until the writer has written them back and marked them."""
+        feeds = {self._feeds.feed_of(exchange, symbol) for exchange, symbol in pairs}
+        pipe = self._writer.pipeline(transaction=False)
+        for feed in feeds:
+            pipe.delete(self._mark_key(feed))
+        pipe.execute()
 
     def mark(self, since_ms: int, feeds: Sequence[str]) -> None:
         def send() -> None:
@@ -228,11 +281,12 @@ class RedisTickCache:
     def latest(self, symbol: str, exchanges: Sequence[str]) -> tuple[list[LatestPrice], tuple[str, ...]]:
         def fetch() -> list:
             pipe = self._reader.pipeline(transaction=False)
-            pipe.mget(self._symbol_marks(symbol, exchanges))
+            for mark in self._symbol_marks(symbol, exchanges):
+                pipe.get(mark)
             pipe.hmget(self._latest_key(symbol), list(exchanges))
             return pipe.execute()
 
-        marks, values = self._read_breaker.call(fetch)
+        *marks, values = self._read_breaker.call(fetch)
         lost = tuple(exchange for exchange, mark in zip(exchanges, marks, strict=True) if mark is None)
         found = []
         for exchange, value in zip(exchanges, values, strict=True):
@@ -259,23 +313,24 @@ class RedisTickCache:
         return found
 
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
-        keys = [
-            key
-            for ex, mark in zip(exchanges, self._symbol_marks(symbol, exchanges), strict=True)
-            for key in (*(self._buckets_key(grain, ex, symbol) for grain in GRAINS), self._ticks_key(ex, symbol), mark)
-        ]
         split = split_window(after_ms, to_ms)
         args: list[int] = [len(split.whole)]
         for grain, first, end in split.whole:
             args.extend((GRAINS.index(grain) + 1, first, end))
         for after, to in split.edges:
             args.extend((after, to))
-        reply = self._read_breaker.call(lambda: self._window_script(keys=keys, args=args))
+        marks = self._symbol_marks(symbol, exchanges)
+        if self._keys.cluster:
+            found = self._read_breaker.call(lambda: self._window_by_slot(symbol, exchanges, marks, args))
+        else:  # one script reads every exchange and its mark: one call, as fast as a window can be
+            keys = [key for ex in exchanges for key in self._pair_keys(ex, symbol)] + marks
+            reply = self._read_breaker.call(lambda: self._window_script(keys=keys, args=[len(exchanges), *args]))
+            found = {ex: (_mark(reply[8 * i]), reply[8 * i + 1 : 8 + 8 * i]) for i, ex in enumerate(exchanges)}
         read = WindowRead({})
         lost = []
-        for i, exchange in enumerate(exchanges):
-            mark, *fields = reply[8 * i : 8 + 8 * i]
-            if mark == b"lost":
+        for exchange in exchanges:
+            mark, fields = found[exchange]
+            if mark is None:
                 lost.append(exchange)
                 continue
             read.stats[exchange] = _stats(exchange, fields)
@@ -286,19 +341,54 @@ class RedisTickCache:
         read.lost = tuple(lost)
         return read
 
+    def _pair_keys(self, exchange: str, symbol: str) -> tuple[str, ...]:
+        """What the window script reads of a pair: its minute, second and tenth buckets and its raw ticks."""
+        return (*(self._buckets_key(grain, exchange, symbol) for grain in GRAINS), self._ticks_key(exchange, symbol))
+
+    def _window_by_slot(
+        self, symbol: str, exchanges: Sequence[str], marks: list[str], args: list[int]
+    ) -> dict[str, tuple[bytes | None, list]]:
+        """On a cluster: the marks, then one script per slot of the pairs' keys, in one pipeline (one round
+        trip per node); the script by its SHA1, loaded on every master first if one lacks it (a promoted
+        replica: scripts are not replicated). Per exchange: its mark and the script's fields."""
+        groups = list(self._keys.slot_groups(exchanges, lambda ex: self._ticks_key(ex, symbol)))
+
+        def fetch() -> list:
+            pipe = self._reader.pipeline(transaction=False)
+            for mark in marks:
+                pipe.get(mark)
+            for group in groups:
+                keys = [key for ex in group for key in self._pair_keys(ex, symbol)]
+                queue_script(pipe, self._reader, "EVALSHA", WINDOW_SHA, keys, [0, *args])
+            return pipe.execute()
+
+        try:
+            replies = fetch()
+        except redis.exceptions.NoScriptError:
+            self._reader.script_load(WINDOW)
+            replies = fetch()
+        fields = {
+            ex: reply[7 * i : 7 + 7 * i]
+            for group, reply in zip(groups, replies[len(exchanges) :], strict=True)
+            for i, ex in enumerate(group)
+        }
+        return {ex: (mark, fields[ex]) for ex, mark in zip(exchanges, replies[: len(exchanges)], strict=True)}
+
     def buckets(self, symbol: str, exchanges: Sequence[str], grain_ms: int, from_ms: int, to_ms: int) -> BucketRead:
         """One range read per exchange, unpacked here: each process's member of a bucket adds to the others."""
 
         def fetch() -> list:
             pipe = self._reader.pipeline(transaction=False)
-            pipe.mget(self._symbol_marks(symbol, exchanges))
+            for mark in self._symbol_marks(symbol, exchanges):
+                pipe.get(mark)
             for exchange in exchanges:
                 pipe.zrangebyscore(self._buckets_key(grain_ms, exchange, symbol), from_ms, to_ms - 1)
             return pipe.execute()
 
         if not exchanges:
             return BucketRead({})
-        marks, *replies = self._read_breaker.call(fetch)
+        replies = self._read_breaker.call(fetch)
+        marks, replies = replies[: len(exchanges)], replies[len(exchanges) :]
         read = BucketRead({})
         lost = []
         for exchange, mark, members in zip(exchanges, marks, replies, strict=True):
@@ -324,17 +414,18 @@ class RedisTickCache:
         """Every retained member of the feed's tick keys: a one-off when a feed is taken over.
 
         A shard's keys are its exchange's whose symbol it holds (the others' leases would not match anyway).
+        On a cluster the scan visits every master in turn (redis-py's ``scan_iter``), a page of 500 keys
+        per round trip: once per takeover, never on the hot path.
 
         Members are read without scores (parsing scores is most of the cost);
         only the members found then have their scores (trade times) fetched.
         """
-        key_start = len(self._prefix) + len(":ticks:")
         after = {f"{mark.lease:x}".encode(): mark.seq for mark in marks}
         found = []
         client = self._writer
         exchange = self._feeds.exchange_of(feed)
-        for key in client.scan_iter(match=f"{self._prefix}:ticks:{exchange}:*", count=500):
-            symbol = key[key_start:].decode().rsplit(":", 1)[1]
+        for key in client.scan_iter(match=self._keys.ticks_pattern(exchange), count=500):
+            symbol = self._keys.symbol_of_ticks(key)
             if self._feeds.feed_of(exchange, symbol) != feed:
                 continue
             unsealed = self._unsealed_members(key, after)
