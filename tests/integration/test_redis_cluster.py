@@ -18,6 +18,7 @@ from app.adapters.redis.clients import make_client
 from app.adapters.redis.control_channel import RedisControlChannel
 from app.adapters.redis.feed_leases import RedisFeedLeases
 from app.adapters.redis.keys import RedisKeys
+from app.adapters.redis.pair_registry import RedisPairRegistry
 from app.adapters.redis.tick_cache import LOST_SINCE, RedisTickCache
 from app.adapters.redis.tick_relay import RedisTickRelay
 from app.application.ports.storage import StorageUnavailable
@@ -26,7 +27,9 @@ from app.config.schema import RedisConfig
 from app.domain.buckets import CacheBatch
 from app.domain.feed_map import FeedMap
 from app.domain.minutes import SealMark
+from app.domain.pair_state import LIVE, PairActivity, PairState
 from app.domain.tick import Tick
+from tests.conftest import REDIS_URL
 from tests.integration.test_redis_tick_cache import Writer, one
 from tests.support.net import free_port, wait_for
 from tests.support.redis_cluster import RedisClusterServers
@@ -201,3 +204,26 @@ def test_a_cluster_without_quorum_fails_fast_like_a_redis_down(redis_cluster: Re
         with pytest.raises(StorageUnavailable):
             call()
         assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_pair_states_and_trade_counts_add_up_on_one_server_and_on_a_cluster(
+    redis_cluster: RedisClusterServers, redis_prefix: str, on_cluster: bool
+) -> None:
+    """Thousands of pairs' counts go in one script per exchange; every publication adds to the last."""
+    keys = cluster_keys() if on_cluster else RedisKeys(redis_prefix, False)
+    config = RedisConfig(url=redis_cluster.url, cluster=True) if on_cluster else RedisConfig(url=REDIS_URL)
+    registry = RedisPairRegistry(make_client(config, 0.5), keys, 0.2)
+    symbols = [f"ALT{i:04d}USDT" for i in range(3000)]
+    registry.publish(
+        "ex1", {"BTCUSDT": PairState(LIVE, 5)}, {s: PairActivity(i + 1, 1000 + i) for i, s in enumerate(symbols)}
+    )
+    registry.publish("ex1", {}, {symbols[0]: PairActivity(4, 2000), symbols[-1]: PairActivity(1, 5000)})
+    assert registry.states() == {"ex1": {"BTCUSDT": PairState(LIVE, 5)}}
+    found = registry.activity("ex1", [symbols[0], symbols[1], symbols[-1], "NOPEUSDT"])
+    assert found == {
+        symbols[0]: PairActivity(5, 2000),
+        symbols[1]: PairActivity(2, 1001),
+        symbols[-1]: PairActivity(3001, 5000),
+        "NOPEUSDT": PairActivity(0, None),
+    }

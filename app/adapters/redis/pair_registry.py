@@ -14,9 +14,14 @@ Bounded by the pairs ever followed (a delisted pair stays, as its stored minutes
 from collections.abc import Mapping, Sequence
 
 from app.adapters.breaker import Breaker
-from app.adapters.redis.clients import REDIS_ERRORS, Client
+from app.adapters.redis.clients import REDIS_ERRORS, Client, queue_script
 from app.adapters.redis.keys import RedisKeys
 from app.domain.pair_state import PAIR_STATES, PairActivity, PairState
+
+# KEYS: one hash; ARGV: field, increment per field. HINCRBY of each, inside Redis.
+ADD_COUNTS = """
+for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+"""
 
 
 class RedisPairRegistry:
@@ -39,8 +44,11 @@ class RedisPairRegistry:
                 pipe.hset(self._key("pairs", exchange), mapping=values)
                 pipe.sadd(self._keys.pair_exchanges(), exchange)
                 pipe.incr(self._keys.pairs_version())
-            for symbol, seen in activity.items():
-                pipe.hincrby(self._key("pair_ticks", exchange), symbol, seen.ticks)
+            if activity:  # thousands of pairs every cycle at market width: one script, not a command each
+                counts: list[object] = []
+                for symbol, seen in activity.items():
+                    counts.extend((symbol, seen.ticks))
+                queue_script(pipe, self._client, "EVAL", ADD_COUNTS, [self._key("pair_ticks", exchange)], counts)
             last = {symbol: seen.last_ms for symbol, seen in activity.items() if seen.last_ms is not None}
             if last:
                 pipe.hset(self._key("pair_last", exchange), mapping=last)
