@@ -59,6 +59,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python -m benchmarks.crash_replay
 	$(BIN)/python -m benchmarks.scale_out
 	$(BIN)/python -m benchmarks.wide_market
+	$(BIN)/python -m benchmarks.wide_market --rate 6000
 
 migrate: $(STAMP)
 	$(BIN)/flask --app wsgi marketflow migrate
