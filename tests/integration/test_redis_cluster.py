@@ -122,6 +122,31 @@ def _listen(port: RedisControlChannel | RedisTickRelay, into: list) -> None:
         port.listen(lambda *args: into.append(args))
 
 
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_pair_states_and_trade_counts_add_up_on_one_server_and_on_a_cluster(
+    redis_cluster: RedisClusterServers, redis_prefix: str, on_cluster: bool
+) -> None:
+    """Thousands of pairs' counts go in one script per exchange; every publication adds to the last.
+
+    Before the tests that kill masters: the module's cluster is whole here."""
+    keys = cluster_keys() if on_cluster else RedisKeys(redis_prefix, False)
+    config = RedisConfig(url=redis_cluster.url, cluster=True) if on_cluster else RedisConfig(url=REDIS_URL)
+    registry = RedisPairRegistry(make_client(config, 0.5), keys, 0.2)
+    symbols = [f"ALT{i:04d}USDT" for i in range(3000)]
+    registry.publish(
+        "ex1", {"BTCUSDT": PairState(LIVE, 5)}, {s: PairActivity(i + 1, 1000 + i) for i, s in enumerate(symbols)}
+    )
+    registry.publish("ex1", {}, {symbols[0]: PairActivity(4, 2000), symbols[-1]: PairActivity(1, 5000)})
+    assert registry.states() == {"ex1": {"BTCUSDT": PairState(LIVE, 5)}}
+    found = registry.activity("ex1", [symbols[0], symbols[1], symbols[-1], "NOPEUSDT"])
+    assert found == {
+        symbols[0]: PairActivity(5, 2000),
+        symbols[1]: PairActivity(2, 1001),
+        symbols[-1]: PairActivity(3001, 5000),
+        "NOPEUSDT": PairActivity(0, None),
+    }
+
+
 def test_writes_a_promotion_lost_are_noticed_for_their_feeds_only(redis_cluster: RedisClusterServers) -> None:
     """The replica of the master holding ex1's pair misses a batch (stopped), then the master dies and it is
     promoted: ex1's writer notices at its next write, drops ex1's mark, and readers leave ex1 out until it
@@ -204,26 +229,3 @@ def test_a_cluster_without_quorum_fails_fast_like_a_redis_down(redis_cluster: Re
         with pytest.raises(StorageUnavailable):
             call()
         assert time.monotonic() - started < 1.5
-
-
-@pytest.mark.parametrize("on_cluster", [False, True])
-def test_pair_states_and_trade_counts_add_up_on_one_server_and_on_a_cluster(
-    redis_cluster: RedisClusterServers, redis_prefix: str, on_cluster: bool
-) -> None:
-    """Thousands of pairs' counts go in one script per exchange; every publication adds to the last."""
-    keys = cluster_keys() if on_cluster else RedisKeys(redis_prefix, False)
-    config = RedisConfig(url=redis_cluster.url, cluster=True) if on_cluster else RedisConfig(url=REDIS_URL)
-    registry = RedisPairRegistry(make_client(config, 0.5), keys, 0.2)
-    symbols = [f"ALT{i:04d}USDT" for i in range(3000)]
-    registry.publish(
-        "ex1", {"BTCUSDT": PairState(LIVE, 5)}, {s: PairActivity(i + 1, 1000 + i) for i, s in enumerate(symbols)}
-    )
-    registry.publish("ex1", {}, {symbols[0]: PairActivity(4, 2000), symbols[-1]: PairActivity(1, 5000)})
-    assert registry.states() == {"ex1": {"BTCUSDT": PairState(LIVE, 5)}}
-    found = registry.activity("ex1", [symbols[0], symbols[1], symbols[-1], "NOPEUSDT"])
-    assert found == {
-        symbols[0]: PairActivity(5, 2000),
-        symbols[1]: PairActivity(2, 1001),
-        symbols[-1]: PairActivity(3001, 5000),
-        "NOPEUSDT": PairActivity(0, None),
-    }
