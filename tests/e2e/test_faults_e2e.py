@@ -138,6 +138,8 @@ def test_redis_killed_mid_stream_then_back(
     service = start_service(fault_config(feed, cache.url, pg_dsn, tmp_path / "spool.jsonl"))
     feed.wait_connected()
     send(service, feed, ticks[:100], 100)
+    # Taken is not yet written: only the ticks read during the outage may fail to reach Redis.
+    wait_for(lambda: service.get("/health")[1]["pipeline"]["cached"] == 100, message="first ticks in Redis")
 
     cache.kill()
     with Prober(service, PROBES) as prober:
