@@ -27,11 +27,6 @@ FEEDS = ["exchange1", "exchange2", "exchange3"]
 SHORT_TTL = 2.0
 
 
-def owners(service: Service) -> dict[str, str | None]:
-    _, body = service.get("/health")
-    return {source["name"]: source["owner"] for source in body["sources"]}
-
-
 def counts(service: Service) -> dict[str, int]:
     found = {}
     for feed in FEEDS:
@@ -68,14 +63,14 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
     try:
         # Workers that boot late find the feeds taken by those that booted first, which hand the extra ones over.
         wait_for(
-            lambda: all(owners(first).values()) and len(set(owners(first).values())) == 3,
+            lambda: all(first.owners().values()) and len(set(first.owners().values())) == 3,
             timeout=20,
             message="one feed each, over four processes",
         )
         shared_out = [exchange.connections for exchange in exchanges]
         time.sleep(2 * TTL)  # once shared out, nobody reaches for a feed already read
         assert [exchange.connections for exchange in exchanges] == shared_out
-        assert len(set(owners(first).values())) == 3
+        assert len(set(first.owners().values())) == 3
 
         send(exchanges, sent, 20)
         expected = {feed: len(prices) for feed, prices in sent.items()}
@@ -91,15 +86,15 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
             )
             assert len(summed(scrape(second), "marketflow_ticks_total", "process")) == 4
 
-        victim = owners(first)["exchange1"]
+        victim = first.owners()["exchange1"]
         os.kill(int(victim.rsplit(":", 1)[1]), signal.SIGKILL)  # kill -9 of the worker reading exchange1
         wait_for(lambda: exchanges[0].connections == 2, timeout=TTL + SLACK, message="exchange1 taken over")
-        wait_for(lambda: owners(first)["exchange1"] not in (None, victim), timeout=10, message="new owner shown")
+        wait_for(lambda: first.owners()["exchange1"] not in (None, victim), timeout=10, message="new owner shown")
         send(exchanges, sent, 10)
         expected = {feed: len(prices) for feed, prices in sent.items()}
         wait_for(lambda: counts(second) == expected, timeout=10, message="30 ticks per feed")
 
-        shown = wait_for(lambda: all(owners(second).values()) and owners(second), timeout=5, message="owners shown")
+        shown = wait_for(lambda: all(second.owners().values()) and second.owners(), timeout=5, message="owners shown")
         on_second = [feed for feed, owner in shown.items() if owner.rsplit(":", 1)[1] in _pids(second)]
         second.crash()  # kill -9 of a whole host, master and workers
         before = [exchange.connections for exchange in exchanges]
@@ -152,7 +147,7 @@ def two_hosts(start_service: Starter[Service], config: dict, exchanges: list[Lin
     """Two masters of one worker each (a worker's pid is the one /health names), started together: a host that
     came up later than its feeds' first take would have one handed over to it (a second connection)."""
     first, second = start_service.together(config, config)
-    wait_for(lambda: all(owners(first).values()), timeout=20, message="every feed owned")
+    wait_for(lambda: all(first.owners().values()), timeout=20, message="every feed owned")
     for exchange in exchanges:  # and each connection accepted by its stand-in, which sends only to those
         exchange.wait_connected()
     return first, second
@@ -170,7 +165,7 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)
-        paused = owners(first)["exchange1"]
+        paused = first.owners()["exchange1"]
         pid = int(paused.rsplit(":", 1)[1])
         os.kill(pid, signal.SIGSTOP)
         try:
@@ -207,7 +202,7 @@ def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)
-        before = owners(first)
+        before = first.owners()
         cache.kill()
         send(exchanges, sent, 10)
         time.sleep(2 * TTL)  # far past every lease
@@ -215,10 +210,10 @@ def test_while_redis_is_down_owners_keep_feeding_postgres_and_nobody_else_starts
         cache.start()  # empty: every lease is gone
         time.sleep(2 * TTL)
         assert [exchange.connections for exchange in exchanges] == [1, 1, 1]  # owners took their own leases back
-        assert owners(first) == before
+        assert first.owners() == before
         send(exchanges, sent, 10)
         # Redis lost the older ticks; the stored minutes still hold them (checked below).
-        wait_for(lambda: owners(second) == before, timeout=10, message="owners shown again")
+        wait_for(lambda: second.owners() == before, timeout=10, message="owners shown again")
     finally:
         first.stop()
         second.stop()
@@ -268,7 +263,7 @@ def test_two_hosts_started_with_the_stores_down_read_each_feed_once_from_postgre
         time.sleep(1)
         cache.start()
         wait_for(
-            lambda: owners(first) == owners(second) and len(set(owners(first).values()) - {None}) == 2,
+            lambda: first.owners() == second.owners() and len(set(first.owners().values()) - {None}) == 2,
             timeout=20,
             message="the feeds shared out over both hosts",
         )

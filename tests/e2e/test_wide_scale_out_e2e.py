@@ -18,10 +18,6 @@ SHARDS = 4
 TTL = 2.0
 
 
-def owners(service: Service) -> dict[str, str | None]:
-    return {source["name"]: source["owner"] for source in service.get("/health")[1]["sources"]}
-
-
 def counts(service: Service) -> dict[str, int]:
     """Trades per symbol in the last 5 minutes, as the API answers."""
     found = {}
@@ -57,7 +53,7 @@ def test_two_hosts_split_a_wide_market_and_a_killed_ones_shards_move_with_nothin
         )
         first, second = start_service.together(config, config)
         wait_for(
-            lambda: None not in owners(first).values() and len(set(owners(first).values())) == 2,
+            lambda: None not in first.owners().values() and len(set(first.owners().values())) == 2,
             timeout=30,
             message="the shards split over both hosts",
         )
@@ -76,11 +72,11 @@ def test_two_hosts_split_a_wide_market_and_a_killed_ones_shards_move_with_nothin
         wait_for(lambda: set(counts(first).values()) == {1}, message="the first round in the API")
 
         dead = second.get("/health")[1]["process"]  # its one worker
-        victims = {name for name, owner in owners(first).items() if owner == dead}
+        victims = {name for name, owner in first.owners().items() if owner == dead}
         second.crash()  # kill -9 of a whole host
         trade_round(2)  # nobody reads the dead host's shards: these are only in the exchange's history
         wait_for(
-            lambda: len(set(owners(first).values())) == 1 and None not in owners(first).values(),
+            lambda: len(set(first.owners().values())) == 1 and None not in first.owners().values(),
             timeout=TTL * 4 + 10,
             message="every shard read by the surviving host",
         )

@@ -109,6 +109,10 @@ class ServiceUnderTest:
             answer = self.request("POST", path, {"Content-Type": "application/json"}, data)
         return answer.status, answer.json()
 
+    def owners(self) -> dict[str, str | None]:
+        """Each source of the mode, and the process reading it (None: nobody), as ``/health`` says."""
+        return {source["name"]: source["owner"] for source in self.get("/health")[1]["sources"]}
+
     def logs(self) -> str:
         """Everything it logged so far, one JSON object a line."""
         raise NotImplementedError

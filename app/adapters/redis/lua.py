@@ -1,4 +1,4 @@
-"""The Lua scripts the tick cache runs inside Redis.
+"""The Lua scripts the Redis adapters run inside Redis (most of them the tick cache's).
 
 Scripts run atomically, which is what makes a bucket's replacement and a
 window's read consistent snapshots. The writes' scripts are sent inline
@@ -55,6 +55,12 @@ for _, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutoff)
   redis.call('PEXPIRE', key, ttl)
 end
+"""
+
+# KEYS: one hash; ARGV: field, increment per field. HINCRBY of each (the pair registry's trade counts: thousands
+# of pairs a cycle in one call).
+ADD_COUNTS = """
+for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 """
 
 # KEYS: one bucket key per bucket. ARGV: run tag, trim cutoff, TTL (ms), then score and member per bucket.

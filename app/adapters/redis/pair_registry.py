@@ -16,12 +16,8 @@ from collections.abc import Mapping, Sequence
 from app.adapters.breaker import Breaker
 from app.adapters.redis.clients import REDIS_ERRORS, Client, queue_script
 from app.adapters.redis.keys import RedisKeys
+from app.adapters.redis.lua import ADD_COUNTS
 from app.domain.pair_state import PAIR_STATES, PairActivity, PairState
-
-# KEYS: one hash; ARGV: field, increment per field. HINCRBY of each, inside Redis.
-ADD_COUNTS = """
-for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-"""
 
 
 class RedisPairRegistry:
