@@ -17,7 +17,7 @@ from app.domain.candles import Candle, CandlePlan, Interval, candles, plan_candl
 from app.domain.recent_reads import BucketRead
 from app.domain.rollup import GRAINS
 from app.domain.stats import PriceStats
-from app.domain.time_grid import floor_to
+from app.domain.time_grid import floor_to, seconds_to_ms
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class CandleQueries:
         canonical, scope = self._queries.scope(symbol, exchange)
         # Named order: a tie in trade time between exchanges goes the same way in every part (see the store).
         exchanges = sorted(scope)
-        now_ms = int(self._clock() * 1000)
+        now_ms = seconds_to_ms(self._clock())
         plan = plan_candles(interval, from_ms, to_ms, limit, now_ms, self._retention_ms)
         pieces: list[tuple[int, PriceStats]] = []
         partial = []

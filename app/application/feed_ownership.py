@@ -28,6 +28,7 @@ from app.application.ports.coordination import FeedLeases, ProcessRegistry
 from app.application.ports.feeds import FeedSource
 from app.application.ports.storage import StorageUnavailable
 from app.application.process_report import ProcessReport
+from app.domain.time_grid import seconds_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ class FeedOwnership:
                 self._leases.release(name)
             return
         # Counted from before the lock was taken, as a renewal is: the claim may have taken a while.
-        held = _Held(self._wanted[name], token, int(time.time() * 1000), acquired_at + self._settings.trusted_for)
+        held = _Held(self._wanted[name], token, seconds_to_ms(time.time()), acquired_at + self._settings.trusted_for)
         held.renewed.set()
         self._held[name] = held
         log.info("feed taken", extra={"exchange": name})

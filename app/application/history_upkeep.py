@@ -19,6 +19,7 @@ from app.application.owned_loop import OwnedLoop
 from app.application.ports.storage import StorageUnavailable, StoredHistory
 from app.domain.iso_instant import iso_ms
 from app.domain.retention import TIER_NAMES, Retention
+from app.domain.time_grid import seconds_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class HistoryUpkeep:
     def run_once(self) -> None:
         """One round; a store that does not answer is logged and tried again next round."""
         try:
-            done = self._history.upkeep(int(self._clock() * 1000))
+            done = self._history.upkeep(seconds_to_ms(self._clock()))
         except StorageUnavailable as exc:
             self.last_error = str(exc)
             log.warning("history upkeep skipped: PostgreSQL unavailable", extra={"error": str(exc)})
@@ -66,7 +67,7 @@ class HistoryUpkeep:
     def status(self) -> dict[str, object]:
         """Per tier of rows: the days kept (0: for ever) and the oldest instant kept, as far as the last round
         saw (null before one answered): its oldest partition's start, or the retention's horizon if later."""
-        now_ms = int(self._clock() * 1000)
+        now_ms = seconds_to_ms(self._clock())
         tiers: dict[str, object] = {}
         for grain, name in TIER_NAMES.items():
             oldest = self.oldest_ms.get(name)

@@ -27,6 +27,7 @@ from app.application.throttled_log import ThrottledLog
 from app.domain.errors import InvalidTick
 from app.domain.seen_trades import SeenTrades
 from app.domain.tick import Tick
+from app.domain.time_grid import seconds_to_ms
 from app.domain.validation import make_tick
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class Ingestion:
             if read is None:
                 return
             source, status = read.source, read.status
-            now_ms = int(time.time() * 1000)
+            now_ms = seconds_to_ms(time.time())
             feed = source.name
             lease = self._leases.lease(feed)
             ticks: list[Tick] = []

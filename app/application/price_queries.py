@@ -30,6 +30,7 @@ from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.retention import Coverage, Retention, cover
 from app.domain.rollup import GRAINS
 from app.domain.stats import PriceStats
+from app.domain.time_grid import seconds_to_ms
 from app.domain.window import WindowPlan, plan_window
 
 FROM_MEMORY_ONLY_SINCE_START = (
@@ -184,7 +185,7 @@ class PriceQueries:
 
     def window(self, symbol: str, exchange: str | None, period: Period) -> WindowAnswer:
         canonical, exchanges = self.scope(symbol, exchange)
-        now_ms = int(self._clock() * 1000)
+        now_ms = seconds_to_ms(self._clock())
         plan = plan_window(now_ms, period.ms, self._retention_ms)
         recent = self._recent(canonical, exchanges, plan)
         stats = PriceStats()

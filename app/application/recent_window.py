@@ -20,7 +20,7 @@ from app.domain.buckets import Bucket, CacheBatch
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
-from app.domain.time_grid import ceil_to, floor_to
+from app.domain.time_grid import ceil_to, floor_to, seconds_to_ms
 from app.domain.window import GRAINS, Cover, cover, split_window
 
 RAW_CAPPED = "the in-process window keeps at most {max_ticks} raw ticks per exchange and symbol"
@@ -64,10 +64,10 @@ class RecentWindow:
         self._series: dict[tuple[str, str], _Series] = {}
         self._latest: dict[tuple[str, str], LatestPrice] = {}
         # Nothing older can be here: a query reaching further back from memory is partial.
-        self.since_ms = int(clock() * 1000)
+        self.since_ms = seconds_to_ms(clock())
 
     def write(self, ticks: Sequence[Tick]) -> None:
-        horizon = int(self._clock() * 1000) - self._retention_ms
+        horizon = seconds_to_ms(self._clock()) - self._retention_ms
         touched: set[_Series] = set()
         for tick in ticks:
             key = (tick.exchange, tick.symbol)
@@ -170,7 +170,7 @@ class RecentWindow:
     def window(self, symbol: str, exchanges: Sequence[str], after_ms: int, to_ms: int) -> WindowRead:
         """Per exchange, the stats of ticks with ``after_ms < ts <= to_ms``: whole buckets, then edge ticks."""
         read = WindowRead({})
-        now = int(self._clock() * 1000)
+        now = seconds_to_ms(self._clock())
         oldest = floor_to(now, FINEST) - self._retention_ms
         split = split_window(after_ms, to_ms)
         for exchange in exchanges:

@@ -30,6 +30,7 @@ from app.application.ports.storage import StorageUnavailable
 from app.application.trade_gaps import TradeGaps
 from app.domain.missed_trades import Missing, TradeGap, TradeMark
 from app.domain.tick import Tick
+from app.domain.time_grid import seconds_to_ms
 
 # Findings waiting for one feed's backfill; more than this and the rest are recorded as lost.
 MAX_PENDING = 1000
@@ -77,7 +78,7 @@ class TradeContinuity:
         before: LastTrades,
         max_age_ms: int,
         clock: Callable[[], float] = time.monotonic,
-        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        wall_ms: Callable[[], int] = lambda: seconds_to_ms(time.time()),
     ) -> None:
         self._gaps = gaps
         self._before = before

@@ -25,6 +25,7 @@ from app.composition.container import Closable
 from app.config.schema import AggregatorConfig, Config, PostgresConfig, RedisConfig
 from app.domain.feed_map import FeedMap
 from app.domain.proxy_endpoint import parse_proxy_url
+from app.domain.time_grid import MS_PER_SECOND
 
 
 def postgres_pool(pg: PostgresConfig) -> ConnectionPool:
@@ -33,7 +34,7 @@ def postgres_pool(pg: PostgresConfig) -> ConnectionPool:
 
 def postgres_calls(pool: ConnectionPool, pg: PostgresConfig) -> PostgresCalls:
     # Our deadline: the server's statement timeout plus the connect time, plus a margin.
-    return PostgresCalls(pool, pg.retry_after, pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1)
+    return PostgresCalls(pool, pg.retry_after, pg.statement_timeout_ms / MS_PER_SECOND + pg.connect_timeout + 1)
 
 
 def postgres_store(pool: ConnectionPool, config: Config) -> PostgresMinuteStore:
@@ -52,7 +53,7 @@ def postgres_history(config: Config, feeds: Collection[str], resources: list[Clo
 def postgres_feed_locks(config: Config, holder: str) -> PostgresFeedLocks:
     """The leases' second store, on a session of its own (its locks live as long as it does)."""
     pg = config.postgres
-    deadline = pg.statement_timeout_ms / 1000 + pg.connect_timeout + 1
+    deadline = pg.statement_timeout_ms / MS_PER_SECOND + pg.connect_timeout + 1
     return PostgresFeedLocks(pg.dsn, pg.connect_timeout, deadline, pg.retry_after, config.redis.key_prefix, holder)
 
 

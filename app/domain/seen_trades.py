@@ -15,8 +15,10 @@ out by the backfill itself).
 
 from collections import deque
 
+from app.domain.time_grid import MS_PER_MINUTE
+
 # A minute of each pair's trades, and at most this many (the busiest pairs trade a few hundred a second).
-DEFAULT_HORIZON_MS = 60_000
+DEFAULT_HORIZON_MS = MS_PER_MINUTE
 DEFAULT_CAPACITY = 20_000
 
 

@@ -11,6 +11,13 @@ MS_PER_SECOND = 1000
 MS_PER_MINUTE = 60 * MS_PER_SECOND
 MS_PER_HOUR = 60 * MS_PER_MINUTE
 MS_PER_DAY = 24 * MS_PER_HOUR
+SECONDS_PER_HOUR = 3600
+SECONDS_PER_DAY = 24 * SECONDS_PER_HOUR
+
+
+def seconds_to_ms(seconds: float) -> int:
+    """Seconds (a ``time.time()`` reading, a timeout) as whole milliseconds, truncated like every clock reading."""
+    return int(seconds * MS_PER_SECOND)
 
 
 def floor_to(ms: int, grain: int) -> int:

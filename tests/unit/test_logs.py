@@ -26,3 +26,11 @@ def test_a_driver_error_quoting_a_piece_of_a_password_is_logged_without_it(fmt: 
         assert entry["error"] == "*** and postgresql://u:***@h/db"
     else:
         assert line.endswith('WARNING app.x: connect failed: could not translate host name "***" to address')
+
+
+def test_a_json_line_is_dated_as_every_answer_is() -> None:
+    """The log's time is written as the API writes instants (``Z``, three decimals), so the two can be matched."""
+    formatter = DictConfigurator({}).configure_formatter(logging_dict("INFO", "json", [])["formatters"]["default"])
+    record = logging.LogRecord("app.x", logging.INFO, __file__, 1, "hello", (), None)
+    record.created = 1763712000.1239
+    assert orjson.loads(formatter.format(record))["ts"] == "2025-11-21T08:00:00.123Z"

@@ -20,6 +20,7 @@ from app.adapters.feeds.wire_line import decode_line, encode_line
 from app.application.ports.feeds import Emit
 from app.application.source_status import SourceStatus
 from app.domain.pair_state import LIVE
+from app.domain.time_grid import seconds_to_ms
 
 # Rough late-2026 levels; an unknown symbol starts at 100.
 START_PRICES = {"BTCUSDT": 96_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 180.0, "TONUSDT": 5.5, "DOGEUSDT": 0.38}
@@ -52,7 +53,7 @@ class RandomWalk:
         self._owed += self._rate * min(elapsed, 1.0)
         due = int(self._owed)
         self._owed -= due
-        ts_ms = int(time.time() * 1000)
+        ts_ms = seconds_to_ms(time.time())
         lines = []
         for symbol in self._random.choices(self._symbols, cum_weights=self._weights, k=due):
             price = self._prices[symbol] * math.exp(self._random.gauss(0.0, SIGMA))

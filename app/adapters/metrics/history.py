@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from app.application.history_upkeep import HistoryUpkeep
+from app.domain.time_grid import MS_PER_SECOND
 
 
 class LeftOut(Protocol):
@@ -52,5 +53,5 @@ class HistoryCollector(Collector):
         )
         for tier, ms in sorted(self._upkeep.oldest_ms.items()):
             if ms is not None:
-                oldest.add_metric([self._process, tier], ms / 1000)
+                oldest.add_metric([self._process, tier], ms / MS_PER_SECOND)
         yield oldest

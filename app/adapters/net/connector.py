@@ -20,6 +20,7 @@ from gevent import socket
 from app.adapters.net.http_tunnel import open_tunnel
 from app.application.proxy_routing import DIRECT, ProxyRouter, Route
 from app.domain.proxy_endpoint import ProxyEndpoint
+from app.domain.time_grid import SECONDS_PER_HOUR
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ T = TypeVar("T", bound=Closable)
 
 # When a rate limit gives no usable Retry-After, and the most we honour (Binance's IP bans can say days).
 DEFAULT_RATE_LIMIT_WAIT = 60.0
-MAX_RATE_LIMIT_WAIT = 3600.0
+MAX_RATE_LIMIT_WAIT = float(SECONDS_PER_HOUR)
 
 
 class NoRoute(OSError):

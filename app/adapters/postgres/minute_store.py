@@ -34,7 +34,7 @@ from app.domain.retention import Retention
 from app.domain.rollup import RollupKey, StoredRange, roll_up
 from app.domain.stats import PriceStats
 from app.domain.tick import minute_start
-from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, seconds_to_ms
 
 log = logging.getLogger(__name__)
 # /health must answer quickly even when the server hangs.
@@ -305,7 +305,7 @@ class PostgresMinuteStore:
     def write(self, batch: MinuteBatch) -> list[str]:
         if not batch.rows:
             return self._move_marks(batch)
-        now_ms = int(self._clock() * 1000)
+        now_ms = seconds_to_ms(self._clock())
         first = min(r.minute_ms for r in batch.rows)
         newest = max(r.minute_ms for r in batch.rows)
         if newest < now_ms - partitions.LEDGER_DAYS * MS_PER_DAY:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from psycopg2.extensions import cursor
 
-from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
+from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND, seconds_to_ms
 
 # Serialises partition creation among every marketflow process (any constant; the same everywhere).
 _CREATE_LOCK = 0x6D66_7061
@@ -34,15 +34,15 @@ class Tier:
     def start_ms(self, partition: str) -> int:
         """The first instant of a partition, read from its name."""
         suffix = partition.removeprefix(f"{self.table}_p")
-        return int(datetime.strptime(suffix, _FORMATS[self.unit]).replace(tzinfo=UTC).timestamp() * 1000)
+        return seconds_to_ms(datetime.strptime(suffix, _FORMATS[self.unit]).replace(tzinfo=UTC).timestamp())
 
     def end_ms(self, partition: str) -> int:
         """The instant after a partition: the start of the next one."""
-        start = datetime.fromtimestamp(self.start_ms(partition) / 1000, UTC)
+        start = datetime.fromtimestamp(self.start_ms(partition) / MS_PER_SECOND, UTC)
         if self.unit == "day":
             return self.start_ms(partition) + MS_PER_DAY
         after = start.replace(year=start.year + 1) if self.unit == "year" else _next_month(start)
-        return int(after.timestamp() * 1000)
+        return seconds_to_ms(after.timestamp())
 
 
 def _next_month(start: datetime) -> datetime:

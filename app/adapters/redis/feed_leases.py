@@ -31,6 +31,7 @@ from app.adapters.breaker import Breaker
 from app.adapters.redis.clients import REDIS_ERRORS, Client, clock_us
 from app.adapters.redis.keys import RedisKeys
 from app.application.process_report import ProcessReport
+from app.domain.time_grid import seconds_to_ms
 
 
 class RedisFeedLeases:
@@ -113,7 +114,7 @@ class RedisFeedLeases:
 
         def beat() -> None:
             pipe = self._client.pipeline(transaction=False)
-            pipe.set(self._process_key, body, px=int(self._ttl * 1000))  # first: an indexed run has a heartbeat
+            pipe.set(self._process_key, body, px=seconds_to_ms(self._ttl))  # first: an indexed run has a heartbeat
             pipe.sadd(self._index_key, self._run)
             pipe.execute()
 

@@ -57,7 +57,7 @@ from app.domain.missed_trades import TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
 from app.domain.stats import PriceStats, merge_at
 from app.domain.tick import Tick
-from app.domain.time_grid import MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH
+from app.domain.time_grid import MS_PER_MINUTE, MS_PER_SECOND, MS_PER_TENTH, seconds_to_ms
 from app.domain.window import GRAINS, split_window
 
 EDGE_RAW_LOST = "raw ticks of a second at the window's edge were lost with Redis (written back without them)"
@@ -180,7 +180,7 @@ class RedisTickCache:
                 newest[pair] = tick
         if not groups:
             return True
-        cutoff = int(time.time() * 1000) - self._retention_ms
+        cutoff = seconds_to_ms(time.time()) - self._retention_ms
         tag = f"{self._run}|".encode()
         # Raw ticks: one script call (per slot on a cluster): trim bound, TTL, then per key its count of ticks
         # and their score, member pairs.
@@ -241,7 +241,7 @@ class RedisTickCache:
         """The pairs whose seal is not the one this process wrote last (within the keys' TTL): their node
         lost writes. A seal of another run is a feed's new owner writing, not a loss."""
         now = time.monotonic()
-        ttl = self._ttl_ms / 1000
+        ttl = self._ttl_ms / MS_PER_SECOND
         mine = f"{self._run}:".encode()
         lost = []
         for (pair, seal), old in zip(seals.items(), found, strict=True):

@@ -20,6 +20,7 @@ from app.adapters.server.runtime import runtime
 from app.config.masking import masked_config, scrubber
 from app.config.schema import Config
 from app.domain.iso_instant import iso_ms
+from app.domain.time_grid import seconds_to_ms
 
 
 @click.group("marketflow")
@@ -44,7 +45,7 @@ def migrate_command() -> None:
     try:
         applied = apply_migrations(conn)
         with conn.cursor() as cur:
-            made = make_ahead(cur, int(time.time() * 1000))
+            made = make_ahead(cur, seconds_to_ms(time.time()))
     finally:
         conn.close()
     click.echo(f"applied migrations {applied}" if applied else "schema is up to date")

@@ -10,12 +10,13 @@ never puts it in the log.
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import orjson
 from flask import g, has_request_context
 
+from app.domain.iso_instant import iso_ms
 from app.domain.secrets import SecretScrubber
+from app.domain.time_grid import seconds_to_ms
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -36,7 +37,7 @@ class JsonFormatter(ScrubbingFormatter):
     def format(self, record: logging.LogRecord) -> str:
         scrub = self.scrub
         entry: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": iso_ms(seconds_to_ms(record.created)),
             "level": record.levelname,
             "logger": record.name,
             "message": scrub(record.getMessage()),

@@ -41,6 +41,7 @@ from app.domain.clock_skew import ClockSkew
 from app.domain.errors import InvalidTick
 from app.domain.pair_state import DELISTED, REFUSED
 from app.domain.tick import Decoded, RawTrade
+from app.domain.time_grid import seconds_to_ms
 from app.domain.validation import to_timestamp_ms
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class WebSocketFeed:
         return self._live(raw)
 
     def _live(self, raw: bytes) -> Iterator[Decoded]:
-        received_ms = int(time.time() * 1000)
+        received_ms = seconds_to_ms(time.time())
         for decoded in self._decoder.decode(raw):
             if not isinstance(decoded, InvalidTick):
                 with contextlib.suppress(InvalidTick):  # counted when the tick is made

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Request
 from app.domain.pair_state import LIVE, REFUSED, SUBSCRIBING
+from app.domain.time_grid import SECONDS_PER_HOUR
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Subscriptions:
             return None
         per_hour = self._protocol.requests_per_hour
         if per_hour:
-            self._budget = min(per_hour, self._budget + (now - self._budget_at) * per_hour / 3600)
+            self._budget = min(per_hour, self._budget + (now - self._budget_at) * per_hour / SECONDS_PER_HOUR)
             self._budget_at = now
             if self._budget < 1:
                 return None
