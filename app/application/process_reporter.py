@@ -12,6 +12,7 @@ from typing import Protocol
 
 from app.application.aggregator import MinuteAggregator
 from app.application.pipeline import Pipeline
+from app.application.ports.feeds import HeldFeeds
 from app.application.process_report import (
     ClockSkewReport,
     ListingReport,
@@ -28,12 +29,6 @@ from app.application.trade_gaps import TradeGaps, gap_report
 # The newest gaps of a feed shown in /health and the heartbeat (``gaps_count`` counts every one): a feed of
 # thousands of pairs must not make either large.
 GAPS_SHOWN = 10
-
-
-class HeldFeeds(Protocol):
-    """The feeds this process reads now."""
-
-    def held(self) -> list[str]: ...
 
 
 class StreamClients(Protocol):

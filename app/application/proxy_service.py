@@ -14,6 +14,7 @@ import gevent
 
 from app.application.modes import ModeService
 from app.application.owned_loop import OwnedLoop
+from app.application.ports.feeds import HeldFeeds
 from app.application.process_report import ProcessReport, ProxyRuntime
 from app.application.proxy_routing import ProxyRouter
 from app.domain.errors import DomainError
@@ -37,12 +38,6 @@ class ProxyRequestError(DomainError):
 class DirectProbe(Protocol):
     def probe_direct(self, source: str) -> bool:
         """Can ``source`` reach its exchange directly now, on a connection of its own?"""
-        ...
-
-
-class HeldFeeds(Protocol):
-    def held(self) -> list[str]:
-        """The feeds this process reads now."""
         ...
 
 
