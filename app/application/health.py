@@ -6,7 +6,7 @@ read elsewhere are shown as their owner last reported them, this process's
 own part as of now.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 from app.application.modes import ModeService
@@ -15,17 +15,17 @@ from app.application.ports.storage import Pingable, StorageUnavailable
 from app.application.process_report import ProcessReport, SourceReport
 from app.application.process_reporter import ProcessReporter
 from app.application.report_codec import to_json
-from app.domain.secrets import mask_secrets
+from app.domain.secrets import Scrub, mask_secrets
 
 
-def _probe(dependency: Pingable, scrub: Callable[[str], str]) -> dict[str, object]:
+def _probe(dependency: Pingable, scrub: Scrub) -> dict[str, object]:
     try:
         return {"status": "up", "latency_ms": round(dependency.ping() * 1000, 3)}
     except StorageUnavailable as exc:
         return {"status": "down", "error": scrub(str(exc))}
 
 
-def _scrubbed(source: dict[str, object], scrub: Callable[[str], str]) -> dict[str, object]:
+def _scrubbed(source: dict[str, object], scrub: Scrub) -> dict[str, object]:
     """A feed's errors are a driver's or an exchange's own words: they may quote what we were told."""
     for key in ("last_error", "last_exchange_error"):
         if isinstance(source.get(key), str):
@@ -50,7 +50,7 @@ class HealthService:
         registry: ProcessRegistry,
         modes: ModeService,
         dependencies: Mapping[str, Pingable],
-        scrub: Callable[[str], str] = mask_secrets,
+        scrub: Scrub = mask_secrets,
         history: HistoryStatus | None = None,
     ) -> None:
         self._reporter = reporter

@@ -7,7 +7,7 @@ turning it on in test mode is refused.
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import gevent
@@ -19,7 +19,7 @@ from app.application.process_report import ProcessReport, ProxyRuntime
 from app.application.proxy_routing import ProxyRouter
 from app.domain.errors import DomainError
 from app.domain.proxy_endpoint import parse_proxy_url
-from app.domain.secrets import mask_secrets
+from app.domain.secrets import Scrub, mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class ProxyService:
         modes: ModeService,
         probe: DirectProbe,
         feeds: HeldFeeds,
-        scrub: Callable[[str], str] = mask_secrets,
+        scrub: Scrub = mask_secrets,
     ) -> None:
         self._router = router
         self._probe = probe

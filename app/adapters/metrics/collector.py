@@ -7,7 +7,8 @@ hosts are their own targets, so no series is scraped twice. A feed's series
 move to its new owner's ``process`` when it is taken over.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -36,10 +37,17 @@ class RecentQuantiles(Metric):
                 )
 
 
-class ServiceCollector(Collector):
-    """``processes``: every process's report (``HealthService.processes``); ``host``: this host's name."""
+class ReportedProcesses(Protocol):
+    """Every process's report at scrape time (``HealthService.processes``): this one as of now, the others as of
+    their last heartbeat."""
 
-    def __init__(self, processes: Callable[[], Sequence[ProcessReport]], host: str) -> None:
+    def __call__(self) -> Sequence[ProcessReport]: ...
+
+
+class ServiceCollector(Collector):
+    """``processes``: every process's report; ``host``: this host's name, whose processes it exports."""
+
+    def __init__(self, processes: ReportedProcesses, host: str) -> None:
         self._processes = processes
         self._host = host
 
