@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from app.domain.clock_skew import ClockSkew
+from app.domain.clock_skew import ClockSkew, SkewSummary
 from app.domain.pair_state import LIVE, PAIR_STATES, SILENT, PairState
 
 # Worst first: a feed is only as connected as its least connected link.
@@ -24,7 +24,8 @@ _STATES = ("failed", "backing_off", "connecting", "stopped", "connected")
 
 @dataclass(frozen=True)
 class SourceSnapshot:
-    """One feed at one moment. ``live`` (a real exchange): ids, backfill, silence and skew apply."""
+    """One feed at one moment. Only a live exchange (a real one: ids, backfill and silence apply) measures its
+    clock skew: ``clock_skew`` is None for any other feed."""
 
     name: str
     state: str
@@ -39,12 +40,11 @@ class SourceSnapshot:
     decode_errors: Mapping[str, int]
     # Trades dropped because their id had been seen already (a replay, an overlap, a backfill).
     duplicates: int
-    live: bool
     # Live exchanges only: trades recovered over REST, resubscribes of silent symbols, and receive time minus
-    # exchange time (``p50_ms``, ``p99_ms``, ``last_ms``, ``flagged``).
+    # exchange time.
     recovered: int
     resubscribes: int
-    clock_skew: Mapping[str, object] | None
+    clock_skew: SkewSummary | None
     # How many of its pairs stand where (``PAIR_STATES``), and its connections: open, and in all.
     pairs: Mapping[str, int]
     connections_open: int
@@ -231,7 +231,6 @@ class SourceStatus:
             last_exchange_error=self._last_exchange_error,
             decode_errors=dict(self._decode_errors),
             duplicates=self._duplicates,
-            live=self._clock_skew is not None,
             recovered=self._recovered,
             resubscribes=self._resubscribes,
             clock_skew=None if self._clock_skew is None else self._clock_skew.summary(),
