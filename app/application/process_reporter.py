@@ -21,8 +21,8 @@ from app.application.process_report import (
     SourceReport,
     process_name,
 )
-from app.application.source_status import SourceSnapshot
 from app.application.trade_gaps import TradeGaps, gap_report
+from app.domain.feed_snapshot import SourceSnapshot
 
 # The newest gaps of a feed shown in /health and the heartbeat (``gaps_count`` counts every one): a feed of
 # thousands of pairs must not make either large.
