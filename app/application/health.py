@@ -15,6 +15,7 @@ from app.application.ports.storage import Pingable, StorageUnavailable
 from app.application.process_report import ProcessReport, SourceReport
 from app.application.process_reporter import ProcessReporter
 from app.application.report_codec import to_json
+from app.domain.feed_snapshot import CONNECTED
 from app.domain.secrets import Scrub, mask_secrets
 
 
@@ -85,7 +86,7 @@ class HealthService:
         if not own.pipeline.running:
             overall = "down"
         elif any(probe["status"] != "up" for probe in probes.values()) or any(
-            source["state"] != "connected" for source in sources
+            source["state"] != CONNECTED for source in sources
         ):
             overall = "degraded"
         else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from app.application.aggregator import AggregatorSnapshot
 from app.application.report_codec import from_json, to_json
 from app.domain.clock_skew import SkewSummary
+from app.domain.feed_snapshot import STOPPED
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class SourceReport:
     """One feed as its reader sees it: a summary whatever its width (its pairs counted by state, never listed)."""
 
     name: str = ""
-    state: str = "stopped"
+    state: str = STOPPED
     connected_since: float | None = None
     last_message_age_s: float | None = None
     messages: int = 0

@@ -14,6 +14,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from app.application.process_report import Percentiles, ProcessReport
+from app.domain.feed_snapshot import CONNECTED
+from app.domain.pair_state import SILENT
 
 
 class RecentQuantiles(Metric):
@@ -77,7 +79,7 @@ class ServiceCollector(Collector):
                 ticks.add_metric(key, source.ticks)
                 reconnects.add_metric(key, source.reconnects)
                 duplicates.add_metric(key, source.duplicates)
-                connected.add_metric(key, 1 if source.state == "connected" else 0)
+                connected.add_metric(key, 1 if source.state == CONNECTED else 0)
                 for reason, count in source.decode_errors.items():
                     errors.add_metric([*key, reason], count)
         yield from (messages, ticks, errors, reconnects, duplicates, connected)
@@ -108,7 +110,7 @@ class ServiceCollector(Collector):
                 key = [process.id, source.name]
                 gaps.add_metric(key, live.gaps_count)
                 recovered.add_metric(key, live.recovered)
-                silent.add_metric(key, source.symbols.get("silent", 0))
+                silent.add_metric(key, source.symbols.get(SILENT, 0))
                 resubscribes.add_metric(key, live.resubscribes)
                 skew_report = live.clock_skew
                 skew.add_percentiles(key, Percentiles(skew_report.p50_ms, skew_report.p99_ms))
