@@ -8,10 +8,10 @@ fails every reader that names it instead of silently exporting 0. As JSON
 
 from dataclasses import dataclass, field
 
-from app.application.aggregator import AggregatorSnapshot
 from app.application.report_codec import from_json, to_json
 from app.domain.clock_skew import SkewSummary
 from app.domain.feed_snapshot import STOPPED
+from app.domain.minutes import AggregatorSnapshot
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ import dataclasses
 from prometheus_client import CollectorRegistry
 
 from app.adapters.metrics.collector import ServiceCollector
-from app.application.aggregator import AggregatorSnapshot
 from app.application.process_report import (
     Drops,
     GapReport,
@@ -18,6 +17,7 @@ from app.application.process_report import (
     SourceReport,
 )
 from app.domain.clock_skew import SkewSummary
+from app.domain.minutes import AggregatorSnapshot
 
 LIVE = SourceReport(
     name="binance",
