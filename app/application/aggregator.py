@@ -18,7 +18,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
 from gevent.lock import Semaphore
@@ -31,7 +30,7 @@ from app.application.ports.storage import (
     StorageUnavailable,
     TickCache,
 )
-from app.domain.minutes import MinuteBatch, MinuteRow
+from app.domain.minutes import AggregatorSnapshot, MinuteBatch, MinuteRow
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick, minute_start
 from app.domain.time_grid import MS_PER_MINUTE
@@ -46,19 +45,6 @@ class FenceListener(Protocol):
     """Hears that the store refused rows of ``feed`` read under ``lease``: a newer token claimed the feed."""
 
     def feed_fenced(self, feed: str, lease: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class AggregatorSnapshot:
-    """The minutes at one moment: open, waiting in the spool, and what became of the written ones."""
-
-    open_minutes: int = 0
-    unsent_batches: int = 0
-    rows_written: int = 0
-    rows_fenced: int = 0
-    batches_dropped: int = 0
-    batches_set_aside: int = 0
-    ticks_replayed: int = 0
 
 
 class MinuteAggregator:

@@ -6,7 +6,7 @@ read elsewhere are shown as their owner last reported them, this process's
 own part as of now.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 from app.application.modes import ModeService
@@ -15,17 +15,18 @@ from app.application.ports.storage import Pingable, StorageUnavailable
 from app.application.process_report import ProcessReport, SourceReport
 from app.application.process_reporter import ProcessReporter
 from app.application.report_codec import to_json
-from app.domain.secrets import mask_secrets
+from app.domain.feed_snapshot import CONNECTED
+from app.domain.secrets import Scrub, mask_secrets
 
 
-def _probe(dependency: Pingable, scrub: Callable[[str], str]) -> dict[str, object]:
+def _probe(dependency: Pingable, scrub: Scrub) -> dict[str, object]:
     try:
         return {"status": "up", "latency_ms": round(dependency.ping() * 1000, 3)}
     except StorageUnavailable as exc:
         return {"status": "down", "error": scrub(str(exc))}
 
 
-def _scrubbed(source: dict[str, object], scrub: Callable[[str], str]) -> dict[str, object]:
+def _scrubbed(source: dict[str, object], scrub: Scrub) -> dict[str, object]:
     """A feed's errors are a driver's or an exchange's own words: they may quote what we were told."""
     for key in ("last_error", "last_exchange_error"):
         if isinstance(source.get(key), str):
@@ -50,7 +51,7 @@ class HealthService:
         registry: ProcessRegistry,
         modes: ModeService,
         dependencies: Mapping[str, Pingable],
-        scrub: Callable[[str], str] = mask_secrets,
+        scrub: Scrub = mask_secrets,
         history: HistoryStatus | None = None,
     ) -> None:
         self._reporter = reporter
@@ -85,7 +86,7 @@ class HealthService:
         if not own.pipeline.running:
             overall = "down"
         elif any(probe["status"] != "up" for probe in probes.values()) or any(
-            source["state"] != "connected" for source in sources
+            source["state"] != CONNECTED for source in sources
         ):
             overall = "degraded"
         else:

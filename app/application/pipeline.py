@@ -33,8 +33,8 @@ from app.application.minute_cadence import MinuteCadence
 from app.application.pipeline_stats import PipelineStats
 from app.application.ports.feeds import FeedSource
 from app.application.process_report import Drops, PipelineReport
-from app.application.source_status import SourceSnapshot
 from app.application.tick_collector import TickCollector, TickObserver
+from app.domain.feed_snapshot import SourceSnapshot
 from app.domain.pair_state import PairState
 
 

@@ -8,8 +8,10 @@ fails every reader that names it instead of silently exporting 0. As JSON
 
 from dataclasses import dataclass, field
 
-from app.application.aggregator import AggregatorSnapshot
 from app.application.report_codec import from_json, to_json
+from app.domain.clock_skew import SkewSummary
+from app.domain.feed_snapshot import STOPPED
+from app.domain.minutes import AggregatorSnapshot
 
 
 @dataclass(frozen=True)
@@ -18,17 +20,6 @@ class Percentiles:
 
     p50_ms: float | None = None
     p99_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class ClockSkewReport:
-    """Receive time minus exchange time (ms): recent p50 and p99, the last one, and whether the median is past
-    the source's bound."""
-
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-    last_ms: float | None = None
-    flagged: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,7 +51,7 @@ class LiveSourceReport:
     gaps: tuple[GapReport, ...] = ()
     recovered: int = 0
     resubscribes: int = 0
-    clock_skew: ClockSkewReport = ClockSkewReport()
+    clock_skew: SkewSummary = field(default_factory=SkewSummary)
 
 
 @dataclass(frozen=True)
@@ -68,7 +59,7 @@ class SourceReport:
     """One feed as its reader sees it: a summary whatever its width (its pairs counted by state, never listed)."""
 
     name: str = ""
-    state: str = "stopped"
+    state: str = STOPPED
     connected_since: float | None = None
     last_message_age_s: float | None = None
     messages: int = 0

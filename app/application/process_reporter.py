@@ -12,8 +12,8 @@ from typing import Protocol
 
 from app.application.aggregator import MinuteAggregator
 from app.application.pipeline import Pipeline
+from app.application.ports.feeds import HeldFeeds
 from app.application.process_report import (
-    ClockSkewReport,
     ListingReport,
     LiveSourceReport,
     ProcessReport,
@@ -21,19 +21,12 @@ from app.application.process_report import (
     SourceReport,
     process_name,
 )
-from app.application.report_codec import from_json
-from app.application.source_status import SourceSnapshot
 from app.application.trade_gaps import TradeGaps, gap_report
+from app.domain.feed_snapshot import SourceSnapshot
 
 # The newest gaps of a feed shown in /health and the heartbeat (``gaps_count`` counts every one): a feed of
 # thousands of pairs must not make either large.
 GAPS_SHOWN = 10
-
-
-class HeldFeeds(Protocol):
-    """The feeds this process reads now."""
-
-    def held(self) -> list[str]: ...
 
 
 class StreamClients(Protocol):
@@ -94,13 +87,13 @@ class ProcessReporter:
 
     def source(self, source: SourceSnapshot, now: float) -> SourceReport:
         live = None
-        if source.live:
+        if source.clock_skew is not None:  # a live exchange
             live = LiveSourceReport(
                 gaps_count=self._gaps.counts.get(source.name, 0),
                 gaps=tuple(gap_report(gap) for gap in self._gaps.of(source.name)[-GAPS_SHOWN:]),
                 recovered=source.recovered,
                 resubscribes=source.resubscribes,
-                clock_skew=from_json(ClockSkewReport, source.clock_skew),
+                clock_skew=source.clock_skew,
             )
         return SourceReport(
             name=source.name,

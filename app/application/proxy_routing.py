@@ -16,20 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.domain.proxy_endpoint import ProxyEndpoint
+from app.domain.proxy_settings import ProxySettings
 
 Route = ProxyEndpoint | None  # None is the direct path
 DIRECT = None
-
-
-@dataclass
-class ProxySettings:
-    enabled: bool
-    mode: str  # "static", "rotating" or "disabled"
-    policy: str  # "fallback" or "only"
-    proxies: list[ProxyEndpoint]
-    static: ProxyEndpoint | None
-    bench_seconds: float
-    direct_retry_seconds: float
 
 
 @dataclass

@@ -7,18 +7,19 @@ turning it on in test mode is refused.
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import gevent
 
 from app.application.modes import ModeService
 from app.application.owned_loop import OwnedLoop
+from app.application.ports.feeds import HeldFeeds
 from app.application.process_report import ProcessReport, ProxyRuntime
 from app.application.proxy_routing import ProxyRouter
 from app.domain.errors import DomainError
 from app.domain.proxy_endpoint import parse_proxy_url
-from app.domain.secrets import mask_secrets
+from app.domain.secrets import Scrub, mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,6 @@ class DirectProbe(Protocol):
         ...
 
 
-class HeldFeeds(Protocol):
-    def held(self) -> list[str]:
-        """The feeds this process reads now."""
-        ...
-
-
 class ProxyService:
     """Hears every mode switch (a ``ModeListener``, connected by the composition root). ``feeds``: those read
     here, the only ones whose direct route this process probes. ``scrub`` hides every secret from the
@@ -57,7 +52,7 @@ class ProxyService:
         modes: ModeService,
         probe: DirectProbe,
         feeds: HeldFeeds,
-        scrub: Callable[[str], str] = mask_secrets,
+        scrub: Scrub = mask_secrets,
     ) -> None:
         self._router = router
         self._probe = probe

@@ -12,54 +12,20 @@ worst of theirs.
 """
 
 import time
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
 
 from app.domain.clock_skew import ClockSkew
+from app.domain.feed_snapshot import (
+    BACKING_OFF,
+    CONNECTED,
+    CONNECTING,
+    FAILED,
+    FEED_STATES,
+    STOPPED,
+    ListingSnapshot,
+    SourceSnapshot,
+)
 from app.domain.pair_state import LIVE, PAIR_STATES, SILENT, PairState
-
-# Worst first: a feed is only as connected as its least connected link.
-_STATES = ("failed", "backing_off", "connecting", "stopped", "connected")
-
-
-@dataclass(frozen=True)
-class SourceSnapshot:
-    """One feed at one moment. ``live`` (a real exchange): ids, backfill, silence and skew apply."""
-
-    name: str
-    state: str
-    connected_since: float | None
-    last_message_at: float | None
-    messages: int
-    ticks: int
-    reconnects: int
-    last_error: str | None
-    # The exchange's own words (an error message it sent), kept apart so a later connection error can't hide them.
-    last_exchange_error: str | None
-    decode_errors: Mapping[str, int]
-    # Trades dropped because their id had been seen already (a replay, an overlap, a backfill).
-    duplicates: int
-    live: bool
-    # Live exchanges only: trades recovered over REST, resubscribes of silent symbols, and receive time minus
-    # exchange time (``p50_ms``, ``p99_ms``, ``last_ms``, ``flagged``).
-    recovered: int
-    resubscribes: int
-    clock_skew: Mapping[str, object] | None
-    # How many of its pairs stand where (``PAIR_STATES``), and its connections: open, and in all.
-    pairs: Mapping[str, int]
-    connections_open: int
-    connections: int
-    # A feed that follows its exchange's listing: how the last read went (None: a fixed list).
-    listing: "ListingSnapshot | None"
-
-
-@dataclass(frozen=True)
-class ListingSnapshot:
-    """The pairs a listing gave the feed, when it was last read, and why the latest read failed (None: it did not)."""
-
-    symbols: int
-    fetched_at: float | None
-    error: str | None
 
 
 class _Link:
@@ -68,7 +34,7 @@ class _Link:
     __slots__ = ("connected_since", "state")
 
     def __init__(self) -> None:
-        self.state = "connecting"
+        self.state = CONNECTING
         self.connected_since: float | None = None
 
 
@@ -112,19 +78,19 @@ class SourceStatus:
 
     def connecting(self, link: int = 0) -> None:
         self._failed = False
-        self._link(link).state = "connecting"
+        self._link(link).state = CONNECTING
 
     def connected(self, at: float, link: int = 0) -> None:
         """A connection carries the feed from ``at`` (a planned reconnect's new connection too)."""
         state = self._link(link)
-        state.state, state.connected_since = "connected", at
+        state.state, state.connected_since = CONNECTED, at
 
     def disconnected(self, reason: str, link: int = 0) -> None:
         self._link(link).connected_since, self._last_error = None, reason
 
     def backing_off(self, link: int = 0) -> None:
         """The connection ended and the next attempt waits: one reconnect."""
-        self._link(link).state = "backing_off"
+        self._link(link).state = BACKING_OFF
         self._reconnects += 1
 
     def failed(self, error: str) -> None:
@@ -206,12 +172,12 @@ class SourceStatus:
 
     def _state(self) -> str:
         if self._failed:
-            return "failed"
+            return FAILED
         if self._stopped:
-            return "stopped"
+            return STOPPED
         # A feed that holds no symbol now (a shard of a listing) has nothing to connect: it is as connected as it gets.
-        states = [link.state for link in self._links.values()] or ["connected"]
-        return min(states, key=_STATES.index)
+        states = [link.state for link in self._links.values()] or [CONNECTED]
+        return min(states, key=FEED_STATES.index)
 
     def snapshot(self) -> SourceSnapshot:
         state = self._state()
@@ -222,7 +188,7 @@ class SourceStatus:
         return SourceSnapshot(
             name=self.name,
             state=state,
-            connected_since=max(since) if state == "connected" and since and None not in since else None,
+            connected_since=max(since) if state == CONNECTED and since and None not in since else None,
             last_message_at=self._last_message_at,
             messages=self._messages,
             ticks=self._ticks,
@@ -231,12 +197,11 @@ class SourceStatus:
             last_exchange_error=self._last_exchange_error,
             decode_errors=dict(self._decode_errors),
             duplicates=self._duplicates,
-            live=self._clock_skew is not None,
             recovered=self._recovered,
             resubscribes=self._resubscribes,
             clock_skew=None if self._clock_skew is None else self._clock_skew.summary(),
             pairs=counts,
-            connections_open=sum(1 for link in self._links.values() if link.state == "connected"),
+            connections_open=sum(1 for link in self._links.values() if link.state == CONNECTED),
             connections=len(self._links),
             listing=self._listing,
         )

@@ -20,11 +20,12 @@ from app.adapters.redis.pair_registry import RedisPairRegistry
 from app.adapters.redis.tick_cache import RedisTickCache
 from app.adapters.redis.tick_relay import RedisTickRelay
 from app.adapters.spool.file_spool import FileSpool
-from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.application.proxy_routing import ProxyRouter
 from app.composition.container import Closable
 from app.config.schema import AggregatorConfig, Config, PostgresConfig, RedisConfig
 from app.domain.feed_map import FeedMap
 from app.domain.proxy_endpoint import parse_proxy_url
+from app.domain.proxy_settings import ProxySettings
 from app.domain.time_grid import MS_PER_SECOND
 
 

@@ -1,4 +1,8 @@
-"""Minutes as the store keeps them: a row per (exchange, symbol, minute), written in batches under fences."""
+"""Minutes as the store keeps them: a row per (exchange, symbol, minute), written in batches under fences.
+
+Also the aggregator's account of them at one moment (``AggregatorSnapshot``), a plain value every process report
+carries.
+"""
 
 from dataclasses import dataclass, field
 
@@ -75,3 +79,16 @@ class MinuteBatch:
     rows: tuple[MinuteRow, ...]
     seq: int
     fences: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AggregatorSnapshot:
+    """The minutes at one moment: open, waiting in the spool, and what became of the written ones."""
+
+    open_minutes: int = 0
+    unsent_batches: int = 0
+    rows_written: int = 0
+    rows_fenced: int = 0
+    batches_dropped: int = 0
+    batches_set_aside: int = 0
+    ticks_replayed: int = 0

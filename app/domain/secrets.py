@@ -20,9 +20,18 @@ them as well.
 
 import re
 from collections.abc import Iterable
+from typing import Protocol
 from urllib.parse import quote, unquote
 
 MASK = "***"
+
+
+class Scrub(Protocol):
+    """What hides the secrets in a text before it is shown: ``mask_secrets``, or a ``SecretScrubber`` that also
+    knows the configured secrets. Named so a service asking for one says what it wants, not just ``str -> str``."""
+
+    def __call__(self, text: str) -> str: ...
+
 
 # A URL runs to the next whitespace: a password may contain quotes or brackets.
 _URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>\S*)")

@@ -10,9 +10,10 @@ import gevent
 from app.adapters.feeds.tcp_lines import TcpLineSource
 from app.adapters.net.connector import Connector
 from app.application.backoff import Backoff
-from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.application.proxy_routing import ProxyRouter
 from app.application.source_status import SourceStatus
 from app.domain.proxy_endpoint import parse_proxy_url
+from app.domain.proxy_settings import ProxySettings
 from tests.support.net import LineExchange, free_port
 from tests.support.proxies import TINYPROXY_PEER, TinyProxy
 

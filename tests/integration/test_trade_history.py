@@ -10,8 +10,9 @@ from gevent.pywsgi import WSGIServer
 
 from app.adapters.feeds.exchanges import EXCHANGES
 from app.adapters.net.connector import Connector, tls_context
-from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.application.proxy_routing import ProxyRouter
 from app.domain.missed_trades import Missing, TradeMark
+from app.domain.proxy_settings import ProxySettings
 
 DIRECT_ONLY = Connector(ProxyRouter(ProxySettings(False, "disabled", "fallback", [], None, 60, 300)))
 T0 = 1_763_712_000_000

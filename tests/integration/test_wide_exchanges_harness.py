@@ -20,8 +20,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from app.adapters.feeds.exchanges import EXCHANGES
 from app.adapters.net.connector import Connector, tls_context
-from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.application.proxy_routing import ProxyRouter
 from app.domain.missed_trades import Missing, TradeMark
+from app.domain.proxy_settings import ProxySettings
 from tests.support.net import wait_for
 from tests.support.wide import WIDE_EXCHANGES, WideExchange, wide_exchange
 

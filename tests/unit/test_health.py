@@ -1,8 +1,11 @@
+import json
 import tempfile
 from pathlib import Path
 
 import gevent
+from prometheus_client import CollectorRegistry
 
+from app.adapters.metrics.collector import ServiceCollector
 from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
@@ -13,6 +16,7 @@ from app.application.process_report import ProxyRuntime
 from app.application.process_reporter import ProcessReporter
 from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
+from app.domain.clock_skew import ClockSkew
 from app.domain.secrets import SecretScrubber
 from tests.support.fakes import AllFeeds, MemoryLeases, MemoryStore, ScriptedSource
 from tests.unit.test_pipeline import build
@@ -89,3 +93,46 @@ def test_a_store_error_shows_no_fragment_of_a_configured_secret() -> None:
     scrub = SecretScrubber(["pa@ss-w0rd.t3G"])
     health = HealthService(reporter, MemoryLeases().of("p"), modes, {"postgres": Unreachable()}, scrub)
     assert health.report()["postgres"] == {"status": "down", "error": 'could not translate host name "***" to address'}
+
+
+def test_a_live_feeds_clock_skew_reaches_health_and_metrics_field_for_field() -> None:
+    """Measured skews to /health's JSON and the exported series, every figure named: a field renamed on the way
+    fails here instead of reporting nothing."""
+    pipeline, *_ = build()
+    source = WatchedSource("ex1", [])
+    pipeline.start()
+    pipeline.attach(source)
+    gevent.sleep(0.01)
+    feeds = AllFeeds(pipeline)
+    modes = ModeService(feeds, {"test": [ScriptedSource("ex1", [])]}, "test")
+    aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
+    reporter = ProcessReporter(pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), "host", 1, "r")
+    leases = MemoryLeases()
+    leases.down = True  # this process alone
+    health = HealthService(reporter, leases.of("p"), modes, {})
+    skew = ClockSkew(250)
+    source.status.measures_skew(skew)
+    shown = health.report()["sources"][0]["clock_skew"]
+    for received in (1300, 1100, 1200, 9000):  # skews 300, 100, 200, 8000: the median past the bound
+        skew.add(received, 1000)
+    report = health.report()
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(health.processes, "host"))
+    exported = {
+        (sample.name, sample.labels.get("quantile")): sample.value
+        for family in registry.collect()
+        if "clock_skew" in family.name
+        for sample in family.samples
+    }
+    pipeline.stop()
+    # The JSON text itself, so a figure turned from a float into an int would show too.
+    assert json.dumps(shown) == '{"p50_ms": null, "p99_ms": null, "last_ms": null, "flagged": false}'
+    assert json.dumps(report["sources"][0]["clock_skew"]) == (
+        '{"p50_ms": 300.0, "p99_ms": 8000.0, "last_ms": 8000.0, "flagged": true}'
+    )
+    assert exported == {
+        ("marketflow_clock_skew_seconds", "0.5"): 0.3,
+        ("marketflow_clock_skew_seconds", "0.99"): 8.0,
+        ("marketflow_clock_skew_last_seconds", None): 8.0,
+        ("marketflow_clock_skew_flagged", None): 1,
+    }

@@ -5,9 +5,7 @@ import dataclasses
 from prometheus_client import CollectorRegistry
 
 from app.adapters.metrics.collector import ServiceCollector
-from app.application.aggregator import AggregatorSnapshot
 from app.application.process_report import (
-    ClockSkewReport,
     Drops,
     GapReport,
     ListingReport,
@@ -18,6 +16,8 @@ from app.application.process_report import (
     ProxyRuntime,
     SourceReport,
 )
+from app.domain.clock_skew import SkewSummary
+from app.domain.minutes import AggregatorSnapshot
 
 LIVE = SourceReport(
     name="binance",
@@ -40,7 +40,7 @@ LIVE = SourceReport(
         gaps=(GapReport("BTCUSDT", "2026-11-21T10:15:30.123Z", "2026-11-21T10:15:31.000Z", 17),),
         recovered=18,
         resubscribes=19,
-        clock_skew=ClockSkewReport(p50_ms=-20.0, p99_ms=21.0, last_ms=22.0, flagged=True),
+        clock_skew=SkewSummary(p50_ms=-20.0, p99_ms=21.0, last_ms=22.0, flagged=True),
     ),
 )
 TCP = SourceReport(name="exchange1", state="backing_off", messages=31, ticks=32, reconnects=33)

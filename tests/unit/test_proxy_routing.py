@@ -1,7 +1,8 @@
 import pytest
 
-from app.application.proxy_routing import DIRECT, ProxyRouter, ProxySettings
+from app.application.proxy_routing import DIRECT, ProxyRouter
 from app.domain.proxy_endpoint import InvalidProxy, parse_proxy_url
+from app.domain.proxy_settings import ProxySettings
 from tests.support.fakes import Clock
 
 A = parse_proxy_url("http://alice:pw@10.0.0.1:3128")

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 from app.application.modes import ModeService
 from app.application.ports.feeds import FeedSource
 from app.application.process_report import ProcessReport
-from app.application.proxy_routing import ProxyRouter, ProxySettings
+from app.application.proxy_routing import ProxyRouter
 from app.application.proxy_service import ProxyService
 from app.domain.proxy_endpoint import parse_proxy_url
+from app.domain.proxy_settings import ProxySettings
 from tests.support.fakes import ScriptedSource
 
 A = parse_proxy_url("http://alice:pw@10.0.0.1:3128")

@@ -7,12 +7,15 @@ hosts are their own targets, so no series is scraped twice. A feed's series
 move to its new owner's ``process`` when it is taken over.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from app.application.process_report import Percentiles, ProcessReport
+from app.domain.feed_snapshot import CONNECTED
+from app.domain.pair_state import SILENT
 
 
 class RecentQuantiles(Metric):
@@ -36,10 +39,17 @@ class RecentQuantiles(Metric):
                 )
 
 
-class ServiceCollector(Collector):
-    """``processes``: every process's report (``HealthService.processes``); ``host``: this host's name."""
+class ReportedProcesses(Protocol):
+    """Every process's report at scrape time (``HealthService.processes``): this one as of now, the others as of
+    their last heartbeat."""
 
-    def __init__(self, processes: Callable[[], Sequence[ProcessReport]], host: str) -> None:
+    def __call__(self) -> Sequence[ProcessReport]: ...
+
+
+class ServiceCollector(Collector):
+    """``processes``: every process's report; ``host``: this host's name, whose processes it exports."""
+
+    def __init__(self, processes: ReportedProcesses, host: str) -> None:
         self._processes = processes
         self._host = host
 
@@ -69,7 +79,7 @@ class ServiceCollector(Collector):
                 ticks.add_metric(key, source.ticks)
                 reconnects.add_metric(key, source.reconnects)
                 duplicates.add_metric(key, source.duplicates)
-                connected.add_metric(key, 1 if source.state == "connected" else 0)
+                connected.add_metric(key, 1 if source.state == CONNECTED else 0)
                 for reason, count in source.decode_errors.items():
                     errors.add_metric([*key, reason], count)
         yield from (messages, ticks, errors, reconnects, duplicates, connected)
@@ -100,7 +110,7 @@ class ServiceCollector(Collector):
                 key = [process.id, source.name]
                 gaps.add_metric(key, live.gaps_count)
                 recovered.add_metric(key, live.recovered)
-                silent.add_metric(key, source.symbols.get("silent", 0))
+                silent.add_metric(key, source.symbols.get(SILENT, 0))
                 resubscribes.add_metric(key, live.resubscribes)
                 skew_report = live.clock_skew
                 skew.add_percentiles(key, Percentiles(skew_report.p50_ms, skew_report.p99_ms))

@@ -40,6 +40,12 @@ class Feeds(Protocol):
     def restart(self, names: Sequence[str] | None = None) -> None: ...
 
 
+class HeldFeeds(Protocol):
+    """The feeds this process reads now (``FeedOwnership``): what its report shows and its proxy probes."""
+
+    def held(self) -> list[str]: ...
+
+
 class TradeHistory(Protocol):
     """An exchange's public trade history (REST), for the trades a stream missed."""
 
