@@ -33,7 +33,7 @@ from app.application.ports.storage import (
 from app.domain.minutes import AggregatorSnapshot, MinuteBatch, MinuteRow
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick, minute_start
-from app.domain.time_grid import MS_PER_MINUTE
+from app.domain.time_grid import MS_PER_MINUTE, seconds_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class MinuteAggregator:
 
     def close_due(self) -> None:
         """Seal once a minute has been over for ``grace_ms``."""
-        limit = int(self._clock() * 1000) - self._grace_ms - MS_PER_MINUTE
+        limit = seconds_to_ms(self._clock()) - self._grace_ms - MS_PER_MINUTE
         if any(key[3] <= limit for key in self._open):
             self.close_all()
 

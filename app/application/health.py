@@ -17,11 +17,12 @@ from app.application.process_reporter import ProcessReporter
 from app.application.report_codec import to_json
 from app.domain.feed_snapshot import CONNECTED
 from app.domain.secrets import Scrub, mask_secrets
+from app.domain.time_grid import MS_PER_SECOND
 
 
 def _probe(dependency: Pingable, scrub: Scrub) -> dict[str, object]:
     try:
-        return {"status": "up", "latency_ms": round(dependency.ping() * 1000, 3)}
+        return {"status": "up", "latency_ms": round(dependency.ping() * MS_PER_SECOND, 3)}
     except StorageUnavailable as exc:
         return {"status": "down", "error": scrub(str(exc))}
 

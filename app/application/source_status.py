@@ -26,6 +26,7 @@ from app.domain.feed_snapshot import (
     SourceSnapshot,
 )
 from app.domain.pair_state import LIVE, PAIR_STATES, SILENT, PairState
+from app.domain.time_grid import seconds_to_ms
 
 
 class _Link:
@@ -154,7 +155,7 @@ class SourceStatus:
 
     def pairs(self, symbols: Collection[str], state: str, detail: str = "") -> None:
         """These pairs stand at ``state`` from now (unchanged ones keep their time)."""
-        now_ms = int(self._clock() * 1000)
+        now_ms = seconds_to_ms(self._clock())
         for symbol in symbols:
             before = self._pairs.get(symbol)
             if before is None or (before.state, before.detail) != (state, detail):

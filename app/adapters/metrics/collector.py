@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from app.application.process_report import Percentiles, ProcessReport
 from app.domain.feed_snapshot import CONNECTED
 from app.domain.pair_state import SILENT
+from app.domain.time_grid import MS_PER_SECOND
 
 
 class RecentQuantiles(Metric):
@@ -35,7 +36,9 @@ class RecentQuantiles(Metric):
         for quantile, ms in (("0.5", percentiles.p50_ms), ("0.99", percentiles.p99_ms)):
             if ms is not None:
                 self.add_sample(
-                    self.name, {**dict(zip(self._labels, values, strict=True)), "quantile": quantile}, ms / 1000
+                    self.name,
+                    {**dict(zip(self._labels, values, strict=True)), "quantile": quantile},
+                    ms / MS_PER_SECOND,
                 )
 
 
@@ -115,7 +118,7 @@ class ServiceCollector(Collector):
                 skew_report = live.clock_skew
                 skew.add_percentiles(key, Percentiles(skew_report.p50_ms, skew_report.p99_ms))
                 if skew_report.last_ms is not None:
-                    skew_last.add_metric(key, skew_report.last_ms / 1000)
+                    skew_last.add_metric(key, skew_report.last_ms / MS_PER_SECOND)
                 skewed.add_metric(key, int(skew_report.flagged))
         yield from (gaps, recovered, silent, resubscribes, skew, skew_last, skewed)
 
