@@ -2,8 +2,8 @@
 
 - ``build.py``: ``build_container(config, *, cache=..., spool=..., ...)`` builds the
   whole process from its configuration, taking a substitute for any port
-  (an in-memory cache or spool, a fixed set of sources) so tests can drive
-  the same graph; every listener and callback between services is connected
+  (an in-memory store, cache or spool, a fixed set of sources) so tests can
+  drive the same graph; every listener and callback between services is connected
   there, and nowhere else.
 - ``adapters.py``: each real adapter built from its configuration section.
 - ``sources.py``: the feeds of each mode.

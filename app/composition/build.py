@@ -36,7 +36,7 @@ from app.application.ports.coordination import (
     TickRelay,
 )
 from app.application.ports.feeds import FeedSource
-from app.application.ports.storage import BatchSpool, TickCache
+from app.application.ports.storage import BatchSpool, RetainingStore, StoredHistory, TickCache
 from app.application.price_queries import PriceQueries
 from app.application.price_stream import PriceStream
 from app.application.process_report import process_name
@@ -62,6 +62,8 @@ UPKEEP_SECONDS = 600.0
 def build_container(
     config: Config,
     *,
+    store: RetainingStore | None = None,
+    history: StoredHistory | None = None,
     cache: TickCache | None = None,
     spool: BatchSpool | None = None,
     leases: FeedLeases | None = None,
@@ -73,7 +75,11 @@ def build_container(
     gap_book: GapBook | None = None,
     sources: Mapping[str, Sequence[FeedSource]] | None = None,
 ) -> Container:
-    """The process, idle; a port left out is the real adapter the configuration names."""
+    """The process, idle; a port left out is the real adapter the configuration names.
+
+    The feed locks behind the leases and the exchanges' trade histories are no parameters of their own: they
+    are built only for the real leases and the configured sources, so substituting those leaves them out too.
+    """
     host, pid = socket.gethostname(), os.getpid()
     process = process_name(host, pid)
     # Names this process's ticks in Redis and its seal marks, so a successor can tell what it must replay.
@@ -86,9 +92,10 @@ def build_container(
 
     router = adapters.proxy_router(config)
     connector = Connector(router)
-    pool = adapters.postgres_pool(config.postgres)
-    resources.append(pool)
-    store = adapters.postgres_store(pool, config)
+    if store is None:
+        pool = adapters.postgres_pool(config.postgres)
+        resources.append(pool)
+        store = adapters.postgres_store(pool, config)
     redis = adapters.RedisCoordination(config.redis)
     incomplete = IncompleteMinutes(store)
     gaps = TradeGaps(incomplete, gap_book or redis.gap_book())
@@ -99,11 +106,9 @@ def build_container(
     continuity = TradeContinuity(gaps, measured_cache, retention_ms)
     if sources is None:
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
-    upkeep = HistoryUpkeep(
-        adapters.postgres_history(config, [s.name for group in sources.values() for s in group], resources),
-        config.retention.tiers(),
-        UPKEEP_SECONDS,
-    )
+    if history is None:
+        history = adapters.postgres_history(config, [s.name for group in sources.values() for s in group], resources)
+    upkeep = HistoryUpkeep(history, config.retention.tiers(), UPKEEP_SECONDS)
     market = Market(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
 
     lease_settings = LeaseSettings(config.leases.ttl_seconds)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.adapters.feeds.exchanges import EXCHANGE_KINDS
+from app.config import exchange_figures
 from app.config.keys import key, port
 from app.domain.retention import Retention
 from app.domain.validation import DEFAULT_MAX_PRICE
@@ -241,8 +242,7 @@ class WebSocketSourceConfig:
     )
     max_symbols_per_connection: int = key(
         0,
-        shown="`0`: the exchange's own bound (Binance 1,024 streams, Bybit 21,000 characters of topics, OKX 500, "
-        "Coinbase 100, Kraken 200)",
+        shown=f"`0`: the exchange's own bound ({exchange_figures.connection_bounds()})",
         doc="how many symbols one WebSocket connection subscribes to at most; more symbols take more connections",
         at_least=0,
     )
@@ -251,8 +251,9 @@ class WebSocketSourceConfig:
     )
     ping_interval_seconds: float = key(
         0.0,
-        shown="`0.0`: the exchange's default (Bybit, OKX 20 s; Binance pings us)",
-        doc="client ping interval (Binance and Coinbase get WebSocket ping frames, the others their own ping message)",
+        shown=f"`0.0`: the exchange's default ({exchange_figures.ping_intervals()})",
+        doc=f"client ping interval ({exchange_figures.ping_frames()} get WebSocket ping frames, the others their own "
+        "ping message)",
         at_least=0,
     )
     silence_timeout_seconds: float = key(60.0, doc="no trade this long: reconnect", above=0)
@@ -263,13 +264,12 @@ class WebSocketSourceConfig:
     )
     rest_url: str = key(
         "",
-        shown="the exchange's documented REST base (`https://api.binance.com`, `https://api.bybit.com`, "
-        "`https://www.okx.com`)",
-        doc="where missed trades are fetched: `http(s)://host[:port]`, no path",
+        shown=f"the exchange's documented REST base ({exchange_figures.rest_bases()})",
+        doc="where the listing (`discover`) and missed trades are fetched: `http(s)://host[:port]`, no path",
     )
     max_connection_age_seconds: float = key(
         0.0,
-        shown="`0.0`: the exchange's own cut (23.5 h for Binance, none for the others)",
+        shown=f"`0.0`: the exchange's own cut ({exchange_figures.connection_ages()})",
         doc="a planned, overlapping reconnect after this long",
         at_least=0,
     )

@@ -27,12 +27,8 @@ FEEDS = ["exchange1", "exchange2", "exchange3"]
 SHORT_TTL = 2.0
 
 
-def counts(service: Service) -> dict[str, int]:
-    found = {}
-    for feed in FEEDS:
-        status, body = service.get(f"/prices/average/{feed}/BTCUSDT?period=5m")
-        found[feed] = body["count"] if status == 200 else 0
-    return found
+# What each feed's count is read from: its BTCUSDT.
+PAIRS = {feed: f"{feed}/BTCUSDT" for feed in FEEDS}
 
 
 Sent = dict[str, list[tuple[float, int]]]  # per feed: (price, ms) of every tick sent
@@ -75,7 +71,7 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
         send(exchanges, sent, 20)
         expected = {feed: len(prices) for feed, prices in sent.items()}
         for service in (first, second):  # any worker of any host answers for every feed
-            wait_for(lambda s=service: counts(s) == expected, timeout=10, message="20 ticks per feed")
+            wait_for(lambda s=service: s.trade_counts(PAIRS) == expected, timeout=10, message="20 ticks per feed")
         # Any worker's scrape shows every process of its host (both masters run on this one) and so every feed
         # once: the feed counters summed over processes are the ticks sent.
         for _ in range(4):
@@ -92,7 +88,7 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
         wait_for(lambda: first.owners()["exchange1"] not in (None, victim), timeout=10, message="new owner shown")
         send(exchanges, sent, 10)
         expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(second) == expected, timeout=10, message="30 ticks per feed")
+        wait_for(lambda: second.trade_counts(PAIRS) == expected, timeout=10, message="30 ticks per feed")
 
         shown = wait_for(lambda: all(second.owners().values()) and second.owners(), timeout=5, message="owners shown")
         on_second = [feed for feed, owner in shown.items() if owner.rsplit(":", 1)[1] in _pids(second)]
@@ -103,7 +99,7 @@ def test_feeds_are_read_once_across_hosts_and_survive_kill_9_of_a_worker_and_of_
                 wait_for(lambda i=i: exchanges[i].connections > before[i], timeout=TTL + SLACK, message=f"{feed} taken")
         send(exchanges, sent, 5)
         expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(first) == expected, timeout=10, message="every tick, once")
+        wait_for(lambda: first.trade_counts(PAIRS) == expected, timeout=10, message="every tick, once")
 
         status, _ = first.post("/mode/test")
         assert status == 200
@@ -140,7 +136,7 @@ def send_and_count(exchanges: list[LineExchange], sent: Sent, service: Service) 
     """Ten ticks per feed, once the service answers for all of them."""
     send(exchanges, sent, 10)
     expected = {feed: len(prices) for feed, prices in sent.items()}
-    wait_for(lambda: counts(service) == expected, timeout=10, message="10 more ticks per feed")
+    wait_for(lambda: service.trade_counts(PAIRS) == expected, timeout=10, message="10 more ticks per feed")
 
 
 def two_hosts(start_service: Starter[Service], config: dict, exchanges: list[LineExchange]) -> tuple[Service, Service]:
@@ -175,9 +171,9 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
         finally:
             os.kill(pid, signal.SIGCONT)
         expected = {feed: len(prices) for feed, prices in sent.items()}
-        wait_for(lambda: counts(first) == expected and counts(second) == expected, timeout=10)
+        wait_for(lambda: first.trade_counts(PAIRS) == expected and second.trade_counts(PAIRS) == expected, timeout=10)
         time.sleep(2 * TTL)  # had the woken owner counted its buffer, it would show by now
-        assert counts(first) == expected == counts(second)
+        assert first.trade_counts(PAIRS) == expected == second.trade_counts(PAIRS)
     finally:
         first.stop()
         second.stop()

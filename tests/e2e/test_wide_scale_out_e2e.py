@@ -18,13 +18,8 @@ SHARDS = 4
 TTL = 2.0
 
 
-def counts(service: Service) -> dict[str, int]:
-    """Trades per symbol in the last 5 minutes, as the API answers."""
-    found = {}
-    for symbol in SYMBOLS:
-        status, body = service.get(f"/prices/average/binance/{symbol}?period=5m")
-        found[symbol] = body["count"] if status == 200 else 0
-    return found
+# What each symbol's count is read from: its trades on the one exchange.
+PAIRS = {symbol: f"binance/{symbol}" for symbol in SYMBOLS}
 
 
 def test_two_hosts_split_a_wide_market_and_a_killed_ones_shards_move_with_nothing_lost_or_doubled(
@@ -69,7 +64,7 @@ def test_two_hosts_split_a_wide_market_and_a_killed_ones_shards_move_with_nothin
                 prices[symbol].append(price)
 
         trade_round(1)
-        wait_for(lambda: set(counts(first).values()) == {1}, message="the first round in the API")
+        wait_for(lambda: set(first.trade_counts(PAIRS).values()) == {1}, message="the first round in the API")
 
         dead = second.get("/health")[1]["process"]  # its one worker
         victims = {name for name, owner in first.owners().items() if owner == dead}
@@ -84,7 +79,7 @@ def test_two_hosts_split_a_wide_market_and_a_killed_ones_shards_move_with_nothin
         trade_round(3)  # the first live trade of each moved symbol shows the ids it missed: fetched over REST
 
         expected = {symbol: 3 for symbol in SYMBOLS}
-        wait_for(lambda: counts(first) == expected, timeout=30, message="every trade once, moved or not")
+        wait_for(lambda: first.trade_counts(PAIRS) == expected, timeout=30, message="every trade once, moved or not")
         for symbol in SYMBOLS:
             _, body = first.get(f"/prices/average/binance/{symbol}?period=5m")
             assert math.isclose(body["price"], math.fsum(prices[symbol]) / 3, rel_tol=1e-12)

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 import gevent
 import pytest
 
+from app.adapters.feeds.exchanges import EXCHANGE_KINDS, REGISTERED
 from tests.support.exchange_servers import (
+    REPLIES,
     BinanceHistoryServer,
     FakeExchange,
     binance_trade,
@@ -30,17 +32,18 @@ from tests.support.service import ServiceUnderTest
 Start = Callable[[dict], ServiceUnderTest]
 
 
-def trades_message(kind: str, symbol: str, trades: list[tuple[str, int]]) -> list[str]:
-    """The exchange's own messages for these (price, ts) trades of ``symbol``."""
-    if kind == "binance":
-        return [binance_trade(symbol, price, ts) for price, ts in trades]
-    if kind == "bybit":
-        return [bybit_trades(symbol, trades)]
-    if kind == "coinbase":
-        return [coinbase_trades(f"{symbol[:-4]}-{symbol[-4:]}", trades)]
-    if kind == "kraken":
-        return [kraken_trades(f"{symbol[:-4]}/{symbol[-4:]}", trades)]
-    return [okx_trades(f"{symbol[:-4]}-{symbol[-4:]}", trades)]
+def dashed(symbol: str) -> str:
+    return f"{symbol[:-4]}-{symbol[-4:]}"
+
+
+# Per exchange, its own messages for (price, ts) trades of a symbol (ours).
+TRADES_MESSAGES: dict[str, Callable[[str, list[tuple[str, int]]], list[str]]] = {
+    "binance": lambda symbol, trades: [binance_trade(symbol, price, ts) for price, ts in trades],
+    "bybit": lambda symbol, trades: [bybit_trades(symbol, trades)],
+    "okx": lambda symbol, trades: [okx_trades(dashed(symbol), trades)],
+    "coinbase": lambda symbol, trades: [coinbase_trades(dashed(symbol), trades)],
+    "kraken": lambda symbol, trades: [kraken_trades(f"{symbol[:-4]}/{symbol[-4:]}", trades)],
+}
 
 
 EXPECTED_SUBSCRIBE = {
@@ -61,6 +64,16 @@ EXPECTED_SUBSCRIBE = {
 }
 # How each keeps the connection alive: the server pings, the client sends a ping message, or the server heartbeats.
 CLIENT_PINGS = {"bybit": '{"op":"ping"}', "okx": "ping", "kraken": '{"method":"ping"}'}
+
+
+def test_every_registered_exchange_has_its_test_data() -> None:
+    """A new exchange in the registry fails here until its stand-in and its messages are written, rather than
+    going untested."""
+    kinds = set(EXCHANGE_KINDS)
+    assert set(REPLIES) == kinds, "FakeExchange's REPLIES (tests/support/exchange_servers.py)"
+    assert set(TRADES_MESSAGES) == kinds, "TRADES_MESSAGES"
+    assert set(EXPECTED_SUBSCRIBE) == kinds, "EXPECTED_SUBSCRIBE"
+    assert set(CLIENT_PINGS) == {e.kind for e in REGISTERED if e.default_ping_interval}, "CLIENT_PINGS"
 
 
 def ws_config(make_config: Callable[..., dict], kind: str, url: str, **extra: object) -> dict:
@@ -84,7 +97,7 @@ def source_health(service: ServiceUnderTest) -> dict:
     return service.get("/health")[1]["sources"][0]
 
 
-@pytest.fixture(params=["binance", "bybit", "okx", "coinbase", "kraken"])
+@pytest.fixture(params=EXCHANGE_KINDS)
 def exchange(request: pytest.FixtureRequest) -> Iterator[FakeExchange]:
     server = FakeExchange(request.param)
     yield server
@@ -99,7 +112,7 @@ def adapter_end_to_end(exchange: FakeExchange, make_config: Callable[..., dict],
     wait_for(lambda: source_health(service)["state"] == "connected", message="connected")
 
     now = int(time.time() * 1000)
-    exchange.send(*trades_message(kind, "BTCUSDT", [("96123.45", now - 300), ("96120.05", now - 200)]))
+    exchange.send(*TRADES_MESSAGES[kind]("BTCUSDT", [("96123.45", now - 300), ("96120.05", now - 200)]))
     wait_for(lambda: service.get(f"/prices/average/{kind}/BTCUSDT")[1].get("count") == 2, message="2 trades")
     assert service.get(f"/prices/average/{kind}/BTCUSDT")[1]["price"] == pytest.approx((96123.45 + 96120.05) / 2)
     assert service.get(f"/prices/latest/{kind}/BTCUSDT")[1]["price"] == 96120.05
@@ -124,7 +137,7 @@ def adapter_end_to_end(exchange: FakeExchange, make_config: Callable[..., dict],
         exchange.wait_subscribed(connects)
         wait_for(lambda: source_health(service)["state"] == "connected", message="reconnected")
         assert error in source_health(service)["last_error"]
-        exchange.send(*trades_message(kind, "ETHUSDT", [(price, int(time.time() * 1000))]))
+        exchange.send(*TRADES_MESSAGES[kind]("ETHUSDT", [(price, int(time.time() * 1000))]))
         wait_for(lambda: service.get(f"/prices/latest/{kind}/ETHUSDT")[1].get("price") == float(price), message=price)
 
     exchange.close_clients(1001, "going away")

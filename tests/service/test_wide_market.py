@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import psycopg2
 import pytest
 
+from app.adapters.feeds.exchanges import EXCHANGE_KINDS
 from app.domain.iso_instant import iso_ms
 from app.domain.tick import minute_start
 from tests.support.net import wait_for
@@ -58,7 +59,7 @@ def symbols_page(service: ServiceUnderTest, query: str) -> dict:
     return body
 
 
-@pytest.fixture(params=["binance", "bybit", "okx", "coinbase", "kraken"])
+@pytest.fixture(params=EXCHANGE_KINDS)
 def exchange(request: pytest.FixtureRequest) -> Iterator[WideExchange]:
     server = wide_exchange(request.param)
     for symbol in LISTED:

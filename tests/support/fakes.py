@@ -20,6 +20,7 @@ from app.domain.feed_map import FeedMap
 from app.domain.minutes import MinuteBatch, MinuteRow, SealMark
 from app.domain.missed_trades import TradeGap, TradeMark
 from app.domain.recent_reads import BucketRead, LatestPrice, WindowRead
+from app.domain.retention import Upkeep
 from app.domain.rollup import StoredRange
 from app.domain.stats import PriceStats
 from app.domain.tick import Tick
@@ -116,6 +117,9 @@ class FlakyCache:
 class MemoryStore:
     """Merges batches like the PostgreSQL store: by key, once per batch id, fenced per feed."""
 
+    # It keeps no retention, so it never leaves a row out.
+    rows_past_retention = 0
+
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, int], MinuteRow] = {}
         self.seen: set[str] = set()
@@ -194,6 +198,20 @@ class MemoryStore:
         if self.down:
             raise StorageUnavailable("fake store down")
         self.incomplete.append(gap)
+
+
+class Rounds:
+    """A ``StoredHistory`` that answers each round with the next of what it is given (None: it fails like an
+    unreachable PostgreSQL)."""
+
+    def __init__(self, *answers: Upkeep | None) -> None:
+        self.answers = list(answers)
+
+    def upkeep(self, now_ms: int) -> Upkeep:
+        answer = self.answers.pop(0)
+        if answer is None:
+            raise StorageUnavailable("postgres unavailable: OperationalError: down")
+        return answer
 
 
 class ScriptedSource:

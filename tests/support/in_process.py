@@ -22,6 +22,7 @@ from flask import Flask
 
 from app.adapters.server.logs import JsonFormatter
 from app.adapters.server.runtime import RUNTIME_KEY
+from app.application.ports.storage import RetainingStore, StoredHistory
 from app.composition import Container, build_container, create_app
 from app.config.loader import load_config
 from app.config.masking import secret_values
@@ -29,10 +30,21 @@ from tests.support.fakes import MemoryControlChannel, SilentRelay
 from tests.support.service import Answer, ServiceUnderTest
 
 
-def build_app(config_path: Path, env: Mapping[str, str] | None = None) -> Flask:
-    """The app ``flask --app wsgi`` would load for this file (and these environment variables), idle."""
+def build_app(
+    config_path: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    store: RetainingStore | None = None,
+    history: StoredHistory | None = None,
+) -> Flask:
+    """The app ``flask --app wsgi`` would load for this file (and these environment variables), idle; ``store``
+    and ``history`` stand in for PostgreSQL's where given."""
     container = build_container(
-        load_config(config_path, env=env or {}), channel=MemoryControlChannel(), relay=SilentRelay()
+        load_config(config_path, env=env or {}),
+        store=store,
+        history=history,
+        channel=MemoryControlChannel(),
+        relay=SilentRelay(),
     )
     return create_app(container)
 
@@ -79,9 +91,18 @@ def live_greenlets() -> set[gevent.Greenlet]:
 class InProcessService(ServiceUnderTest):
     """``config`` built into a container in this process and started; requests go through the test client."""
 
-    def __init__(self, config: dict, workdir: Path) -> None:
+    def __init__(
+        self,
+        config: dict,
+        workdir: Path,
+        *,
+        store: RetainingStore | None = None,
+        history: StoredHistory | None = None,
+    ) -> None:
+        """``store`` and ``history``: in place of PostgreSQL's (see ``build_app``)."""
         super().__init__(config, workdir)
-        self.app = build_app(self.config_path)  # building starts nothing: this is the idle app
+        # Building starts nothing: this is the idle app.
+        self.app = build_app(self.config_path, store=store, history=history)
         self.container: Container = self.app.extensions[RUNTIME_KEY]
         self._client = self.app.test_client()
 

@@ -109,6 +109,15 @@ class ServiceUnderTest:
             answer = self.request("POST", path, {"Content-Type": "application/json"}, data)
         return answer.status, answer.json()
 
+    def trade_counts(self, pairs: Mapping[str, str], period: str = "5m") -> dict[str, int]:
+        """Per key of ``pairs``, the trades of its ``exchange/SYMBOL`` in the last ``period``, as the API answers
+        (0 while it has none)."""
+        found = {}
+        for name, pair in pairs.items():
+            status, body = self.get(f"/prices/average/{pair}?period={period}")
+            found[name] = body["count"] if status == 200 else 0
+        return found
+
     def owners(self) -> dict[str, str | None]:
         """Each source of the mode, and the process reading it (None: nobody), as ``/health`` says."""
         return {source["name"]: source["owner"] for source in self.get("/health")[1]["sources"]}

@@ -1,25 +1,11 @@
 """The upkeep service: what a round did is counted, and /health's view of the history kept."""
 
 from app.application.history_upkeep import HistoryUpkeep
-from app.application.ports.storage import StorageUnavailable
 from app.domain.retention import Retention, Upkeep
 from app.domain.time_grid import MS_PER_DAY
-from tests.support.fakes import Clock
+from tests.support.fakes import Clock, Rounds
 
 NOW = 20_000 * MS_PER_DAY + 3_600_000
-
-
-class Rounds:
-    """A ``StoredHistory`` that answers what it is given, or fails like an unreachable PostgreSQL."""
-
-    def __init__(self, *answers: Upkeep | None) -> None:
-        self.answers = list(answers)
-
-    def upkeep(self, now_ms: int) -> Upkeep:
-        answer = self.answers.pop(0)
-        if answer is None:
-            raise StorageUnavailable("postgres unavailable: OperationalError: down")
-        return answer
 
 
 def test_rounds_are_counted_and_the_oldest_kept_is_the_later_of_partition_and_horizon() -> None:

@@ -113,6 +113,13 @@ class MarkableStore(MinuteStore, Protocol):
     def mark_incomplete(self, gap: TradeGap) -> None: ...
 
 
+class RetainingStore(MarkableStore, Protocol):
+    """The minute store a process writes to: it also leaves rows older than their tier's retention out of a
+    write, and counts them for ``/metrics``."""
+
+    rows_past_retention: int
+
+
 class StoredHistory(Protocol):
     """The partitions of stored history: kept ahead of the writes, dropped past retention."""
 

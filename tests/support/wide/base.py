@@ -26,7 +26,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -161,11 +161,25 @@ class Socket(ServerConnection):
         super().process_event(event)
 
 
+class Limits(TypedDict, total=False):
+    """What every wide exchange takes besides its own options; each left out is the exchange's documented one
+    (``default_handshake_limit``, ``default_rest_limits``) or, for ``history_keep_last``, all of its history.
+
+    ``handshake_limit``: (attempts, seconds) per IP; ``rest_limits``: (requests, seconds) per REST path;
+    ``history_keep_last``: how many of each symbol's latest trades its REST history still has.
+    """
+
+    handshake_limit: tuple[int, float]
+    rest_limits: dict[str, tuple[int, float]]
+    history_keep_last: int | None
+
+
 class WideExchange:
     """One exchange on loopback: listing, WebSocket server with its limits, REST discovery and history.
 
-    Subclasses set ``kind``, ``ws_path``, the REST answers for rate limits, and implement
-    ``trade_topic``, ``symbol_of``, ``trade_message``, ``on_message`` and ``rest_routes``.
+    Subclasses set ``kind``, ``ws_path``, their documented limits, the REST answers for rate limits, and
+    implement ``trade_topic``, ``symbol_of``, ``trade_message``, ``on_message`` and ``rest_routes``. One that
+    takes options of its own passes the rest (``Limits``) on to ``__init__`` here.
     """
 
     kind: ClassVar[str]
@@ -174,17 +188,14 @@ class WideExchange:
     halt_supported: ClassVar[bool] = True
     rate_limited_status: ClassVar[int] = 429
     rate_limited_body: ClassVar[object]
+    # The documented limits, which a test may shrink (``Limits``): handshakes per IP, requests per REST path.
+    default_handshake_limit: ClassVar[tuple[int, float]]
+    default_rest_limits: ClassVar[dict[str, tuple[int, float]]] = {}
 
-    def __init__(
-        self,
-        *,
-        handshake_limit: tuple[int, float],
-        rest_limits: dict[str, tuple[int, float]],
-        history_keep_last: int | None = None,
-    ) -> None:
-        """``handshake_limit``: (attempts, seconds) per IP; ``rest_limits``: (requests, seconds) per REST path;
-        ``history_keep_last``: how many of each symbol's latest trades its REST history still has (None: all)."""
-        self.history_keep_last = history_keep_last
+    def __init__(self, **limits: Unpack[Limits]) -> None:
+        handshake_limit = limits.get("handshake_limit", self.default_handshake_limit)
+        rest_limits = limits.get("rest_limits", self.default_rest_limits)
+        self.history_keep_last = limits.get("history_keep_last")
         self.violations: list[Violation] = []
         self.refusals: list[Refusal] = []
         self.handshakes: list[Handshake] = []

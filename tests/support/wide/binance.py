@@ -15,6 +15,7 @@ import json
 import math
 import threading
 from decimal import Decimal
+from typing import Unpack
 
 from websockets.frames import Opcode
 
@@ -23,6 +24,7 @@ from tests.support.wide.base import (
     DELISTED,
     HALTED,
     TRADING,
+    Limits,
     Listed,
     Peer,
     Socket,
@@ -51,6 +53,12 @@ class WideBinance(WideExchange):
     kind = "binance"
     ws_path = "/ws"
     rate_limited_body = {"code": -1003, "msg": "Too many requests; current limit is 6000 request weight per 1 MINUTE."}
+    default_handshake_limit = (300, 300.0)
+    # The 6,000 weight a minute per IP, at each endpoint's weight (20 and 25).
+    default_rest_limits = {
+        "/api/v3/exchangeInfo": (WEIGHT_PER_MINUTE // 20, 60.0),
+        "/api/v3/historicalTrades": (WEIGHT_PER_MINUTE // 25, 60.0),
+    }
 
     def __init__(
         self,
@@ -61,23 +69,15 @@ class WideBinance(WideExchange):
         ping_interval: float = 20.0,
         pong_timeout: float = 60.0,
         max_connection_age: float = 24 * 3600.0,
-        handshake_limit: tuple[int, float] = (300, 300.0),
-        rest_limits: dict[str, tuple[int, float]] | None = None,
-        history_keep_last: int | None = None,
+        **limits: Unpack[Limits],
     ) -> None:
-        """REST limits default to the 6,000 weight a minute per IP at each endpoint's weight (20 and 25)."""
         self.max_streams_per_connection = max_streams_per_connection
         self.max_messages_per_second = max_messages_per_second
         self.max_frame_bytes = max_frame_bytes
         self.ping_interval = ping_interval
         self.pong_timeout = pong_timeout
         self.max_connection_age = max_connection_age
-        if rest_limits is None:
-            rest_limits = {
-                "/api/v3/exchangeInfo": (WEIGHT_PER_MINUTE // 20, 60.0),
-                "/api/v3/historicalTrades": (WEIGHT_PER_MINUTE // 25, 60.0),
-            }
-        super().__init__(handshake_limit=handshake_limit, rest_limits=rest_limits, history_keep_last=history_keep_last)
+        super().__init__(**limits)
 
     def announce_shutdown(self) -> None:
         """The ``serverShutdown`` event Binance sends some minutes before a server goes away."""

@@ -16,12 +16,13 @@ request, as on linear. A halted market doesn't exist on spot (the list has
 
 import math
 import uuid
+from typing import Unpack
 
 from websockets.http11 import Response
 from websockets.sync.server import ServerConnection
 
 from tests.support.exchange_servers import bybit_trades
-from tests.support.wide.base import TRADING, Listed, Peer, Trade, WideExchange, now_ms, parse_object
+from tests.support.wide.base import TRADING, Limits, Listed, Peer, Trade, WideExchange, now_ms, parse_object
 from tests.support.wide.rest import Query, RestAnswer, Route, param
 
 TOPIC = "publicTrade."
@@ -34,6 +35,9 @@ class WideBybit(WideExchange):
     # Bybit's IP limit answers 403 "access too frequent" (doc), not 429.
     rate_limited_status = 403
     rate_limited_body = {"retCode": 10006, "retMsg": "access too frequent", "result": {}, "retExtInfo": {}}
+    default_handshake_limit = (500, 300.0)
+    # 600 requests per 5 s per IP at each path.
+    default_rest_limits = {path: (600, 5.0) for path in ("/v5/market/instruments-info", "/v5/market/recent-trade")}
 
     def __init__(
         self,
@@ -43,19 +47,14 @@ class WideBybit(WideExchange):
         refuse_whole_request: bool = False,
         idle_timeout: float = 600.0,
         max_open_connections: int = 1000,
-        handshake_limit: tuple[int, float] = (500, 300.0),
-        rest_limits: dict[str, tuple[int, float]] | None = None,
-        history_keep_last: int | None = None,
+        **limits: Unpack[Limits],
     ) -> None:
-        """REST limits default to 600 requests per 5 s per IP at each path."""
         self.max_args_per_request = max_args_per_request
         self.max_args_chars = max_args_chars
         self.refuse_whole_request = refuse_whole_request
         self.idle_timeout = idle_timeout
         self.max_open_connections = max_open_connections
-        if rest_limits is None:
-            rest_limits = {path: (600, 5.0) for path in ("/v5/market/instruments-info", "/v5/market/recent-trade")}
-        super().__init__(handshake_limit=handshake_limit, rest_limits=rest_limits, history_keep_last=history_keep_last)
+        super().__init__(**limits)
 
     # ---- the stream -----------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import base64
 import math
 import time
 from collections import defaultdict
+from typing import Unpack
 
 from app.domain.iso_instant import iso_ms
 from tests.support.exchange_servers import coinbase_trades
@@ -26,6 +27,7 @@ from tests.support.wide.base import (
     DELISTED,
     HALTED,
     TRADING,
+    Limits,
     Listed,
     Peer,
     Socket,
@@ -58,6 +60,9 @@ class WideCoinbase(WideExchange):
     kind = "coinbase"
     ws_path = "/"
     rate_limited_body = {"error": "RATE_LIMIT_EXCEEDED", "message": "Too many requests"}
+    default_handshake_limit = (8, 1.0)
+    # 10 requests a second (a third-party figure: none is documented).
+    default_rest_limits = {PRODUCTS: (10, 1.0)}
 
     def __init__(
         self,
@@ -68,12 +73,10 @@ class WideCoinbase(WideExchange):
         heartbeat_interval: float = 1.0,
         snapshot_depth: int = 50,
         default_page_size: int | None = None,
-        handshake_limit: tuple[int, float] = (8, 1.0),
-        rest_limits: dict[str, tuple[int, float]] | None = None,
-        history_keep_last: int | None = None,
+        **limits: Unpack[Limits],
     ) -> None:
         """``default_page_size``: products per page when the client names no ``limit`` (None: all of them, as
-        observed); REST limits default to 10 requests a second (a third-party figure: none is documented)."""
+        observed)."""
         self.subscribe_timeout = subscribe_timeout
         self.max_messages_per_second = max_messages_per_second
         self.quiet_timeout = quiet_timeout
@@ -83,9 +86,7 @@ class WideCoinbase(WideExchange):
         self._message_windows: defaultdict[str, SlidingWindow] = defaultdict(
             lambda: SlidingWindow(max_messages_per_second, 1.0)
         )
-        if rest_limits is None:
-            rest_limits = {PRODUCTS: (10, 1.0)}
-        super().__init__(handshake_limit=handshake_limit, rest_limits=rest_limits, history_keep_last=history_keep_last)
+        super().__init__(**limits)
 
     # ---- the stream -----------------------------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ pair is ``cancel_only`` and can be subscribed; a delisted one drops out.
 """
 
 import math
+from typing import Unpack
 
 from app.domain.iso_instant import iso_ms
 from tests.support.exchange_servers import kraken_trades
-from tests.support.wide.base import DELISTED, HALTED, Listed, Peer, Trade, WideExchange, now_ms, parse_object
+from tests.support.wide.base import DELISTED, HALTED, Limits, Listed, Peer, Trade, WideExchange, now_ms, parse_object
 from tests.support.wide.rest import Query, RestAnswer, Route, param
 
 # Kraken's REST asset codes: (asset id, its short name in pair names). Others are spelled as we do.
@@ -54,21 +55,19 @@ class WideKraken(WideExchange):
     kind = "kraken"
     ws_path = "/v2"
     rate_limited_body = {"error": ["EAPI:Rate limit exceeded"]}
+    # No REST limit: Kraken publishes none, only advice.
+    default_handshake_limit = (150, 600.0)
 
     def __init__(
         self,
         *,
         heartbeat_interval: float = 1.0,
         snapshot_depth: int = 50,
-        handshake_limit: tuple[int, float] = (150, 600.0),
-        rest_limits: dict[str, tuple[int, float]] | None = None,
-        history_keep_last: int | None = None,
+        **limits: Unpack[Limits],
     ) -> None:
         self.heartbeat_interval = heartbeat_interval
         self.snapshot_depth = snapshot_depth
-        super().__init__(
-            handshake_limit=handshake_limit, rest_limits=rest_limits or {}, history_keep_last=history_keep_last
-        )
+        super().__init__(**limits)
 
     # ---- the stream -----------------------------------------------------------------------------------------
 

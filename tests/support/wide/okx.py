@@ -18,12 +18,14 @@ so none is pushed: a client sees delistings over REST.
 
 import math
 import time
+from typing import Unpack
 
 from tests.support.exchange_servers import okx_trades
 from tests.support.wide.base import (
     DELISTED,
     HALTED,
     TRADING,
+    Limits,
     Listed,
     Peer,
     Socket,
@@ -55,6 +57,9 @@ class WideOkx(WideExchange):
     kind = "okx"
     ws_path = "/ws/v5/public"
     rate_limited_body = {"code": "50011", "msg": "Too Many Requests", "data": []}
+    default_handshake_limit = (3, 1.0)
+    # 20 requests per 2 s per IP at each path (doc).
+    default_rest_limits = {path: (20, 2.0) for path in ("/api/v5/public/instruments", "/api/v5/market/history-trades")}
 
     def __init__(
         self,
@@ -64,19 +69,14 @@ class WideOkx(WideExchange):
         max_request_bytes: int = 64 * 1024,
         idle_timeout: float = 30.0,
         refuse_whole_request: bool = False,
-        handshake_limit: tuple[int, float] = (3, 1.0),
-        rest_limits: dict[str, tuple[int, float]] | None = None,
-        history_keep_last: int | None = None,
+        **limits: Unpack[Limits],
     ) -> None:
-        """REST limits default to 20 requests per 2 s per IP at each path (doc)."""
         self.max_channels_per_connection = max_channels_per_connection
         self.requests_per_hour = requests_per_hour
         self.max_request_bytes = max_request_bytes
         self.idle_timeout = idle_timeout
         self.refuse_whole_request = refuse_whole_request
-        if rest_limits is None:
-            rest_limits = {path: (20, 2.0) for path in ("/api/v5/public/instruments", "/api/v5/market/history-trades")}
-        super().__init__(handshake_limit=handshake_limit, rest_limits=rest_limits, history_keep_last=history_keep_last)
+        super().__init__(**limits)
 
     def announce_shutdown(self) -> None:
         """The 64008 notice OKX sends 60 s before closing connections for a service upgrade."""

@@ -123,6 +123,11 @@ class ExchangeProtocol:
         """Whether one connection may hold ``symbols`` (``cap``: the configured bound, or 0 for ours)."""
         return len(symbols) <= (cap or cls.max_symbols_per_connection)
 
+    @classmethod
+    def connection_bound(cls) -> str:
+        """What ``fits`` holds a connection to, in words, for the configuration reference."""
+        return f"{cls.max_symbols_per_connection:,}"
+
     # -- requests ---------------------------------------------------------
 
     def theirs(self, symbol: str) -> str:

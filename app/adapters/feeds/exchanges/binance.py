@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Listed, unrecognised
 from app.adapters.feeds.exchanges.json_messages import fields, json_text, load_object
 from app.adapters.feeds.exchanges.rest_answers import as_int, row_field, rows_at
-from app.adapters.feeds.exchanges.rest_history import ExchangeHistory
+from app.adapters.feeds.exchanges.rest_history import ExchangeHistory, Pages
 from app.adapters.net.rest_client import RestClient
 from app.domain.errors import InvalidTick
 from app.domain.missed_trades import Missing, Recovery, TradeGap
@@ -44,29 +44,30 @@ class BinanceHistory(ExchangeHistory):
 
     def recover(self, missing: Missing) -> Recovery:
         first, last = int(missing.after.trade_id) + 1, int(missing.before.trade_id) - 1
-        trades: list[RawTrade] = []
-        lost: TradeGap | None = None
-        next_id = first
-        for _ in range(self.MAX_PAGES):
+
+        def fetch(next_id: int) -> list[dict]:
+            """The span's trades from ``next_id`` on (none, without asking, once past its end)."""
             if next_id > last:
-                break
+                return []
             params = {"symbol": missing.symbol, "fromId": next_id, "limit": min(self.PAGE, last - next_id + 1)}
             rows = rows_at(self._client.get("/api/v3/historicalTrades", params))
-            page = [row for row in rows if next_id <= as_int(row_field(row, "id")) <= last]
-            if not page:
-                break
+            return [row for row in rows if next_id <= as_int(row_field(row, "id")) <= last]
+
+        trades: list[RawTrade] = []
+        lost: TradeGap | None = None
+        span = Pages(fetch, first, lambda page: as_int(page[-1]["id"]) + 1, self.MAX_PAGES)
+        for page in span:
             start = as_int(page[0]["id"])
-            if start > next_id and lost is None:  # the exchange's history begins inside the span
+            if start > span.cursor and lost is None:  # the exchange's history begins inside the span
                 begins = as_int(row_field(page[0], "time"))
-                lost = TradeGap(self._exchange, missing.symbol, missing.after.ts_ms, begins, start - next_id)
+                lost = TradeGap(self._exchange, missing.symbol, missing.after.ts_ms, begins, start - span.cursor)
             trades.extend(
                 (missing.symbol, row_field(r, "price"), row_field(r, "time"), row_field(r, "qty"), as_int(r["id"]))
                 for r in page
             )
-            next_id = as_int(page[-1]["id"]) + 1
-        if next_id <= last and lost is None:
+        if span.cursor <= last and lost is None:
             lost_from = as_int(trades[-1][2]) if trades else missing.after.ts_ms
-            lost = TradeGap(self._exchange, missing.symbol, lost_from, missing.before.ts_ms, last - next_id + 1)
+            lost = TradeGap(self._exchange, missing.symbol, lost_from, missing.before.ts_ms, last - span.cursor + 1)
         return Recovery(trades, lost)
 
 

@@ -78,6 +78,12 @@ class BybitProtocol(ExchangeProtocol):
         characters = sum(len(TOPIC) + len(symbol) + 3 for symbol in symbols)
         return super().fits(symbols, cap) and characters <= MAX_ARGS_CHARACTERS
 
+    @classmethod
+    def connection_bound(cls) -> str:
+        """Its topics' characters, which run out first: a topic (``publicTrade.`` and a pair of six letters or
+        more, quoted, a comma) takes at least 21, so 1,000 of them fill the 21,000."""
+        return f"{MAX_ARGS_CHARACTERS:,} characters of topics"
+
     def message(self, symbols: Sequence[str], request_id: str, subscribe: bool) -> str:
         op = "subscribe" if subscribe else "unsubscribe"
         return json_text({"req_id": request_id, "op": op, "args": [TOPIC + self.theirs(s) for s in symbols]})

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from app.adapters.feeds.exchanges.base import Control, ExchangeProtocol, Listed, unrecognised
 from app.adapters.feeds.exchanges.json_messages import data_trades, fields, json_text, load_object
 from app.adapters.feeds.exchanges.rest_answers import as_int, row_field, rows_at
-from app.adapters.feeds.exchanges.rest_history import ExchangeHistory
+from app.adapters.feeds.exchanges.rest_history import ExchangeHistory, Pages
 from app.adapters.feeds.exchanges.symbol_spelling import DASHED
 from app.adapters.net.rest_client import RestClient, RestError
 from app.domain.errors import InvalidTick
@@ -54,22 +54,23 @@ class OkxHistory(ExchangeHistory):
 
     def recover(self, missing: Missing) -> Recovery:
         inst_id = DASHED.theirs(missing.symbol)
-        after, cursor = missing.after, missing.before.trade_id
-        newest_first: list[RawTrade] = []
-        for _ in range(self.MAX_PAGES):
+        after = missing.after
+
+        def fetch(cursor: str) -> list[dict]:
+            """The page of trades older than the trade ``cursor``, newest first."""
             params = {"instId": inst_id, "type": 1, "after": cursor, "limit": self.PAGE}
             answer = self._client.get("/api/v5/market/history-trades", params)
             if isinstance(answer, dict) and str(answer.get("code", "0")) != "0":
                 raise RestError(f"OKX {answer.get('code')} {answer.get('msg', '')}".strip())
-            rows = rows_at(answer, "data")
-            if not rows:
-                break
+            return rows_at(answer, "data")
+
+        newest_first: list[RawTrade] = []
+        for rows in Pages(fetch, missing.before.trade_id, lambda rows: str(rows[-1]["tradeId"]), self.MAX_PAGES):
             for row in rows:
                 trade_id, ts = str(row_field(row, "tradeId")), as_int(row_field(row, "ts"))
                 if trade_id == after.trade_id or ts < after.ts_ms:
                     return Recovery(newest_first[::-1], None)
                 newest_first.append((missing.symbol, row_field(row, "px"), ts, row_field(row, "sz"), trade_id))
-            cursor = str(rows[-1]["tradeId"])
         oldest = newest_first[-1][2] if newest_first else missing.before.ts_ms
         return Recovery(newest_first[::-1], TradeGap(self._exchange, missing.symbol, after.ts_ms, oldest, None))
 
