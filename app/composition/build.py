@@ -54,6 +54,7 @@ from app.composition.sources import build_feed_map, feed_sources
 from app.config.masking import scrubber
 from app.config.schema import Config
 from app.domain.market import Market
+from app.domain.time_grid import MS_PER_SECOND, seconds_to_ms
 
 # Partitions past retention go within this of their bound; those ahead are made a week ahead.
 UPKEEP_SECONDS = 600.0
@@ -84,7 +85,7 @@ def build_container(
     process = process_name(host, pid)
     # Names this process's ticks in Redis and its seal marks, so a successor can tell what it must replay.
     run = os.urandom(4).hex()
-    retention_ms = config.window.raw_seconds * 1000
+    retention_ms = config.window.raw_seconds * MS_PER_SECOND
     scrub = scrubber(config)
     resources: list[Closable] = []
     metrics = CollectorRegistry()
@@ -128,7 +129,7 @@ def build_container(
         spool = file_spool
 
     window = RecentWindow(retention_ms, config.window.memory_max_ticks)
-    aggregator = MinuteAggregator(measured_store, spool, int(config.aggregator.close_grace_seconds * 1000))
+    aggregator = MinuteAggregator(measured_store, spool, seconds_to_ms(config.aggregator.close_grace_seconds))
     pipeline = build_pipeline(_pipeline_settings(config), measured_cache, window, aggregator)
     feeds = FeedOwnership(leases, registry, pipeline, aggregator, lease_settings, run)
     aggregator.fence_listener = feeds
@@ -193,7 +194,7 @@ def _pipeline_settings(config: Config) -> PipelineSettings:
         ingest_put_timeout=p.ingest_put_timeout,
         result_queue_size=p.result_queue_size,
         cache_batch_size=p.cache_batch_size,
-        cache_batch_interval=p.cache_batch_interval_ms / 1000,
+        cache_batch_interval=p.cache_batch_interval_ms / MS_PER_SECOND,
         cache_queue_size=p.cache_queue_size,
         aggregate_interval=config.aggregator.flush_interval_seconds,
         checkpoint_interval=config.aggregator.checkpoint_seconds,

@@ -18,6 +18,7 @@ from app.application.trade_gaps import TradeGaps
 from app.config.schema import Config, WebSocketSourceConfig
 from app.domain.clock_skew import ClockSkew
 from app.domain.feed_map import FeedMap
+from app.domain.time_grid import MS_PER_SECOND
 
 FeedsByMode = dict[str, Sequence[FeedSource]]
 
@@ -119,7 +120,7 @@ def _websocket_sources(
             stagger,
             continuity,
             Backfill(feed, ws.name, history, exchange.sequential_ids, gaps),
-            ClockSkew(ws.max_clock_skew_seconds * 1000),
+            ClockSkew(ws.max_clock_skew_seconds * MS_PER_SECOND),
         )
         for feed in (feeds.feeds_of(ws.name) if ws.discover else [f for f, _ in _split(feeds, ws.name, configured)])
     ]

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from app.adapters.feeds.exchanges import REGISTERED
 from app.adapters.feeds.exchanges.base import ExchangeProtocol
+from app.domain.time_grid import SECONDS_PER_HOUR
 
 Figure = TypeVar("Figure", bound=Hashable)
 
@@ -41,7 +42,7 @@ def rest_bases() -> str:
 def connection_ages() -> str:
     """Where the exchange cuts a connection of some age, the age in hours; none for the others."""
     ages = _grouped(lambda exchange: exchange.max_connection_age)
-    parts = [f"{age / 3600:g} h for {_listed(kinds)}" for age, kinds in ages if age]
+    parts = [f"{age / SECONDS_PER_HOUR:g} h for {_listed(kinds)}" for age, kinds in ages if age]
     if any(exchange.max_connection_age is None for exchange in REGISTERED):
         parts.append("none for the others")
     return ", ".join(parts)

@@ -18,6 +18,7 @@ from app.adapters.feeds.exchanges import EXCHANGE_KINDS
 from app.config import exchange_figures
 from app.config.keys import key, port
 from app.domain.retention import Retention
+from app.domain.time_grid import SECONDS_PER_DAY
 from app.domain.validation import DEFAULT_MAX_PRICE
 
 DEFAULT_SYMBOLS = ["BTCUSDT", "DOGEUSDT", "TONUSDT", "SOLUSDT", "ETHUSDT"]
@@ -182,7 +183,7 @@ class DiscoverConfig:
         doc="how often the listing is fetched again: new listings are subscribed, delisted or halted pairs "
         "unsubscribed (shown as `delisted`; their stored minutes stay)",
         at_least=5,
-        at_most=86_400,
+        at_most=SECONDS_PER_DAY,
     )
     max_symbols: int = key(
         5000, doc="at most this many pairs from the listing (the first by name), besides `symbols`", at_least=1

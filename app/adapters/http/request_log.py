@@ -7,6 +7,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from app.domain.time_grid import MS_PER_SECOND
+
 log = logging.getLogger("marketflow.http")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -29,7 +31,7 @@ def register_request_log(app: Flask) -> None:
                     "method": request.method,
                     "path": request.path[:200],
                     "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - g.started) * 1000, 3),
+                    "duration_ms": round((time.perf_counter() - g.started) * MS_PER_SECOND, 3),
                 },
             )
         return response

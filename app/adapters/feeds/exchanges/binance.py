@@ -33,8 +33,9 @@ from app.adapters.net.rest_client import RestClient
 from app.domain.errors import InvalidTick
 from app.domain.missed_trades import Missing, Recovery, TradeGap
 from app.domain.tick import Decoded, RawTrade
+from app.domain.time_grid import SECONDS_PER_HOUR
 
-TWENTY_THREE_AND_A_HALF_HOURS = 23.5 * 3600
+TWENTY_THREE_AND_A_HALF_HOURS = 23.5 * SECONDS_PER_HOUR
 
 
 class BinanceHistory(ExchangeHistory):
