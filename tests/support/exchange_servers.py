@@ -1,4 +1,4 @@
-"""Real WebSocket servers on loopback that speak each registered exchange's protocol (Binance, Bybit, OKX, Coinbase, Kraken).
+"""Real WebSocket servers on loopback that speak each exchange's protocol: Binance, Bybit, OKX, Coinbase, Kraken.
 
 They answer subscribes and pings the way the exchanges document, record
 everything a client sends, and let a test push trades, ping, close, drop
