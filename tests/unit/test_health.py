@@ -1,5 +1,7 @@
 import json
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gevent
@@ -10,6 +12,7 @@ from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.health import HealthService
 from app.application.modes import ModeService
+from app.application.pipeline import Pipeline
 from app.application.ports.feeds import Emit
 from app.application.ports.storage import StorageUnavailable
 from app.application.process_report import ProxyRuntime
@@ -53,7 +56,10 @@ class Quiet:
         return ProxyRuntime()
 
 
-def test_last_message_age_is_measured_after_the_probes() -> None:
+def watched_process(
+    clock: Callable[[], float] = time.time,
+) -> tuple[Pipeline, WatchedSource, ModeService, ProcessReporter]:
+    """A running pipeline reading one watched source, and the reporter of its process (as one worker has)."""
     pipeline, *_ = build()
     source = WatchedSource("ex1", [])
     pipeline.start()
@@ -61,17 +67,22 @@ def test_last_message_age_is_measured_after_the_probes() -> None:
     gevent.sleep(0.01)
     feeds = AllFeeds(pipeline)
     modes = ModeService(feeds, {"test": [ScriptedSource("ex1", [])]}, "test")
+    aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
+    reporter = ProcessReporter(pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), "host", 1, "r", clock)
+    return pipeline, source, modes, reporter
+
+
+def alone(leases: MemoryLeases) -> MemoryLeases:
+    """This process's own view, as when Redis is down."""
+    leases.down = True
+    return leases
+
+
+def test_last_message_age_is_measured_after_the_probes() -> None:
     clock = [1000.0]
-    aggregator = MinuteAggregator(
-        MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000, "r"
-    )
+    pipeline, source, modes, reporter = watched_process(lambda: clock[0])
     probe = SlowProbe(clock, source.status)
-    leases = MemoryLeases()
-    leases.down = True  # this process's own view, as when Redis is down
-    reporter = ProcessReporter(
-        pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), "host", 1, "r", lambda: clock[0]
-    )
-    health = HealthService(reporter, leases.of("p"), modes, {"redis": probe, "postgres": probe})
+    health = HealthService(reporter, alone(MemoryLeases()).of("p"), modes, {"redis": probe, "postgres": probe})
     report = health.report()
     pipeline.stop()
     assert report["sources"][0]["last_message_age_s"] == 0.0
@@ -98,18 +109,8 @@ def test_a_store_error_shows_no_fragment_of_a_configured_secret() -> None:
 def test_a_live_feeds_clock_skew_reaches_health_and_metrics_field_for_field() -> None:
     """Measured skews to /health's JSON and the exported series, every figure named: a field renamed on the way
     fails here instead of reporting nothing."""
-    pipeline, *_ = build()
-    source = WatchedSource("ex1", [])
-    pipeline.start()
-    pipeline.attach(source)
-    gevent.sleep(0.01)
-    feeds = AllFeeds(pipeline)
-    modes = ModeService(feeds, {"test": [ScriptedSource("ex1", [])]}, "test")
-    aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
-    reporter = ProcessReporter(pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), "host", 1, "r")
-    leases = MemoryLeases()
-    leases.down = True  # this process alone
-    health = HealthService(reporter, leases.of("p"), modes, {})
+    pipeline, source, modes, reporter = watched_process()
+    health = HealthService(reporter, alone(MemoryLeases()).of("p"), modes, {})
     skew = ClockSkew(250)
     source.status.measures_skew(skew)
     shown = health.report()["sources"][0]["clock_skew"]
