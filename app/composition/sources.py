@@ -95,12 +95,12 @@ def _websocket_sources(
     # Planned reconnects a minute apart (or a fortieth of the age, if shorter), so one exchange's never cut together.
     limits = FeedLimits(ws.max_symbols_per_connection, age, 0.0 if age is None else min(60.0, age / 40))
     client = exchange.rest_client(ws.name, ws.rest_url, connector, ws.connect_timeout_seconds, tls)
-    history = exchange.trade_history(ws.name, client)
     discovery, listing = None, None
     if ws.discover is not None:
         discover = ws.discover
         discovery = Discovery(tuple(discover.quotes), discover.refresh_seconds, discover.max_symbols)
         listing = ExchangeListing(exchange, client, discover.refresh_seconds)
+    history = exchange.trade_history(ws.name, client, {} if listing is None else listing.spellings)
     configured = ws.symbols or ([] if ws.discover is not None else config.symbols)
     # Never faster than the exchange's documented limit on new connections, whatever the configuration says.
     pacer = ConnectPacer(max(ws.min_connect_interval_seconds, exchange.connect_interval))

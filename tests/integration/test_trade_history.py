@@ -2,7 +2,7 @@
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import parse_qs
 
@@ -38,9 +38,10 @@ def serving(answer: Callable[[str, dict[str, str]], tuple[str, list, object]]) -
         server.stop()
 
 
-def history(kind: str, base: str):
+def history(kind: str, base: str, listed: Mapping[str, str] | None = None):
     exchange = EXCHANGES[kind]
-    found = exchange.trade_history(kind, exchange.rest_client(kind, base, DIRECT_ONLY, 5.0, tls_context()))
+    client = exchange.rest_client(kind, base, DIRECT_ONLY, 5.0, tls_context())
+    found = exchange.trade_history(kind, client, {} if listed is None else listed)
     assert found is not None
     return found
 
@@ -112,6 +113,32 @@ def test_okx_pages_back_until_it_reaches_the_trade_before_the_gap() -> None:
     assert [int(t[4]) for t in recovery.trades] == list(range(21, 260))
     assert recovery.lost is None
     assert [r[2]["after"] for r in requests] == ["260", "160", "60"]
+
+
+def test_okx_asks_for_a_pair_as_its_listing_spelled_it_not_as_a_guess_would() -> None:
+    """A quote the spelling rule doesn't know (``TRY``) can't be split from our symbol: the listing's spelling,
+    learned after the history was made, is the one asked for, as the stream subscribed to it."""
+    listed: dict[str, str] = {}
+
+    def answer(path: str, query: dict[str, str]) -> tuple[str, list, object]:
+        rows = [
+            {"instId": "BTC-TRY", "tradeId": str(n), "px": "3", "sz": "1", "side": "buy", "ts": str(T0 + n)}
+            for n in (2, 1)
+            if query["instId"] == "BTC-TRY" and n < int(query["after"])
+        ]
+        return "200 OK", [], {"code": "0", "msg": "", "data": rows}
+
+    with serving(answer) as (base, requests):
+        found = history("okx", base, listed)
+        missing = Missing("BTCTRY", TradeMark("1", T0 + 1), TradeMark("3", T0 + 3))
+        guessed = found.recover(missing)
+        listed["BTCTRY"] = "BTC-TRY"
+        spelled = found.recover(missing)
+    assert [r[2]["instId"] for r in requests] == ["BTCTRY", "BTC-TRY"]
+    assert guessed.trades == []
+    assert guessed.lost is not None
+    assert [(t[0], t[1], t[2], t[4]) for t in spelled.trades] == [("BTCTRY", "3", T0 + 2, "2")]
+    assert spelled.lost is None
 
 
 def test_nothing_listening_is_an_os_error() -> None:

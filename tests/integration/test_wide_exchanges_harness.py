@@ -737,7 +737,7 @@ def test_the_service_backfill_recovers_a_gap_from_the_history_of_trades_sent(mak
     for n in range(1, 41):
         exchange.trade("BTCUSDT", f"{100 + n}.5", T0 + n, qty="0.5")
     client = EXCHANGES[kind].rest_client(kind, exchange.rest_url, DIRECT_ONLY, 5.0, tls_context())
-    history = EXCHANGES[kind].trade_history(kind, client)
+    history = EXCHANGES[kind].trade_history(kind, client, {})
     assert history is not None
     recovery = history.recover(Missing("BTCUSDT", TradeMark("10", T0 + 10), TradeMark("30", T0 + 30)))
     # Bybit's ids tell no order, so its backfill takes the span by time, the two trades at its ends included.

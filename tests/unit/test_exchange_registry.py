@@ -59,7 +59,7 @@ def asked(exchange: type[ExchangeProtocol], rest_url: str) -> Destination | None
     """Where the source ``feed-1``'s history of ``exchange`` sends its first request, or None for none."""
     connector = Unreachable()
     client = exchange.rest_client("feed-1", rest_url, connector, 5.0, tls_context())  # type: ignore[arg-type]
-    history = exchange.trade_history("feed-1", client)
+    history = exchange.trade_history("feed-1", client, {})
     if history is None:
         return None
     with pytest.raises(OSError, match="not in a unit test"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from app.adapters.feeds.exchanges.rest_history import ExchangeHistory
-from app.adapters.feeds.exchanges.symbol_spelling import PairSpelling
+from app.adapters.feeds.exchanges.symbol_spelling import PairNames, PairSpelling
 from app.adapters.net.connector import Connector
 from app.adapters.net.rest_client import RestClient
 from app.domain.tick import Decoded
@@ -113,7 +113,7 @@ class ExchangeProtocol:
     spelling: ClassVar[PairSpelling | None] = None
 
     def __init__(self, spellings: Mapping[str, str] | None = None) -> None:
-        self._spellings = spellings or {}
+        self._names = self.names({} if spellings is None else spellings)
         self._next_id = 0
 
     # -- limits -----------------------------------------------------------
@@ -130,11 +130,13 @@ class ExchangeProtocol:
 
     # -- requests ---------------------------------------------------------
 
+    @classmethod
+    def names(cls, listed: Mapping[str, str]) -> PairNames:
+        """Our symbols in this exchange's spelling: ``listed``'s where it has one, else ``spelling``'s."""
+        return PairNames(listed, cls.spelling)
+
     def theirs(self, symbol: str) -> str:
-        spelled = self._spellings.get(symbol)
-        if spelled is not None:
-            return spelled
-        return symbol if self.spelling is None else self.spelling.theirs(symbol)
+        return self._names.theirs(symbol)
 
     def subscribe(self, symbols: Sequence[str]) -> list[Request]:
         return self._requests(symbols, subscribe=True)
@@ -195,9 +197,10 @@ class ExchangeProtocol:
         return RestClient(f"{name} rest", rest_url or cls.rest_base, connector, timeout, tls, cls.rest_interval)
 
     @classmethod
-    def trade_history(cls, name: str, client: RestClient) -> ExchangeHistory | None:
-        """Exchange ``name``'s history over ``client``, or None for an exchange without one here."""
-        return None if cls.history is None else cls.history(name, client)
+    def trade_history(cls, name: str, client: RestClient, listed: Mapping[str, str]) -> ExchangeHistory | None:
+        """Exchange ``name``'s history over ``client``, or None for an exchange without one here; it asks for a
+        pair as ``listed`` (the listing's spellings, kept current) writes it, as the stream does."""
+        return None if cls.history is None else cls.history(name, client, cls.names(listed))
 
     @classmethod
     def listing(cls, client: RestClient) -> list[Listed]:

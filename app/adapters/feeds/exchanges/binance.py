@@ -45,12 +45,13 @@ class BinanceHistory(ExchangeHistory):
 
     def recover(self, missing: Missing) -> Recovery:
         first, last = int(missing.after.trade_id) + 1, int(missing.before.trade_id) - 1
+        symbol = self._names.theirs(missing.symbol)
 
         def fetch(next_id: int) -> list[dict]:
             """The span's trades from ``next_id`` on (none, without asking, once past its end)."""
             if next_id > last:
                 return []
-            params = {"symbol": missing.symbol, "fromId": next_id, "limit": min(self.PAGE, last - next_id + 1)}
+            params = {"symbol": symbol, "fromId": next_id, "limit": min(self.PAGE, last - next_id + 1)}
             rows = rows_at(self._client.get("/api/v3/historicalTrades", params))
             return [row for row in rows if next_id <= as_int(row_field(row, "id")) <= last]
 

@@ -42,7 +42,7 @@ class BybitHistory(ExchangeHistory):
     LIMIT = 60  # spot's maximum
 
     def recover(self, missing: Missing) -> Recovery:
-        params = {"category": "spot", "symbol": missing.symbol, "limit": self.LIMIT}
+        params = {"category": "spot", "symbol": self._names.theirs(missing.symbol), "limit": self.LIMIT}
         answer = self._client.get("/v5/market/recent-trade", params)
         _check(answer)
         rows = rows_at(answer, "result", "list")

@@ -53,7 +53,7 @@ class OkxHistory(ExchangeHistory):
     MAX_PAGES = 30
 
     def recover(self, missing: Missing) -> Recovery:
-        inst_id = DASHED.theirs(missing.symbol)
+        inst_id = self._names.theirs(missing.symbol)
         after = missing.after
 
         def fetch(cursor: str) -> list[dict]:

@@ -14,6 +14,7 @@ span on an empty page alike.
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from app.adapters.feeds.exchanges.symbol_spelling import PairNames
 from app.adapters.net.rest_client import RestClient
 from app.domain.missed_trades import Missing, Recovery
 
@@ -24,9 +25,10 @@ class ExchangeHistory:
     """One exchange's history endpoint, over the exchange's REST client (``ExchangeProtocol.rest_client``:
     its base and pacing); implements the ``TradeHistory`` port."""
 
-    def __init__(self, exchange: str, client: RestClient) -> None:
+    def __init__(self, exchange: str, client: RestClient, names: PairNames) -> None:
         self._exchange = exchange
         self._client = client
+        self._names = names
 
     def recover(self, missing: Missing) -> Recovery:
         raise NotImplementedError

@@ -5,6 +5,7 @@ name, from a list of known quotes: our symbols don't mark where the base
 currency ends.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 QUOTES = ("USDT", "USDC", "USD", "EUR", "BTC", "ETH")
@@ -26,6 +27,24 @@ class PairSpelling:
     def ours(self, symbol: object) -> object:
         """BTC-USDT -> BTCUSDT; anything but text is handed on as it is, for validation to refuse."""
         return symbol.replace(self.separator, "") if isinstance(symbol, str) else symbol
+
+
+class PairNames:
+    """Our symbols in one exchange's spelling: as its listing wrote them where it did, else derived.
+
+    ``listed`` is read at each call, so a listing that keeps it current (``ExchangeListing.spellings``) spells
+    the pairs it learns for everyone holding it; ``spelling`` None writes a pair as we do.
+    """
+
+    def __init__(self, listed: Mapping[str, str], spelling: PairSpelling | None) -> None:
+        self._listed = listed
+        self._spelling = spelling
+
+    def theirs(self, symbol: str) -> str:
+        spelled = self._listed.get(symbol)
+        if spelled is not None:
+            return spelled
+        return symbol if self._spelling is None else self._spelling.theirs(symbol)
 
 
 DASHED = PairSpelling("-")

@@ -40,12 +40,16 @@ class ExchangeListing:
         self._clock = clock
         self._fetched_at = float("-inf")
         self._pairs: list[Listed] | None = None
+        # The exchange's spelling of every pair the last listing named, updated in place: the trade history
+        # holds this one mapping, so it asks for a pair as the stream subscribed to it.
+        self.spellings: dict[str, str] = {}
 
     def pairs(self) -> list[Listed]:
         """The listing as of at most ``refresh_seconds`` ago; raises ``OSError`` when it can't be fetched now."""
         if self._pairs is None or self._clock() - self._fetched_at >= self._refresh:
             self._pairs = self._exchange.listing(self._client)
             self._fetched_at = self._clock()
+            self.spellings.update((pair.symbol, pair.theirs) for pair in self._pairs)
         return self._pairs
 
 
