@@ -14,6 +14,7 @@ import psycopg2
 import pytest
 
 from app.adapters.feeds.exchanges import EXCHANGE_KINDS
+from app.adapters.feeds.websocket.feed import EMPTIED
 from app.domain.iso_instant import iso_ms
 from app.domain.tick import minute_start
 from tests.support.net import wait_for
@@ -210,4 +211,25 @@ def test_a_refused_pair_shows_the_exchanges_words_and_is_not_asked_for_again(
         wait_for(lambda: pair_counts(service) == {"live": 2, "refused": 1}, message="live again")
         assert len(exchange.refusals) == refusals
         assert not any("XRPUSDT" in request for c in exchange.connections() for request in c.requests)
+        assert exchange.violations == []
+
+
+def test_a_connection_whose_every_pair_is_refused_is_closed_and_not_opened_again(
+    make_config: Callable[..., dict], start_in_process: Start
+) -> None:
+    with wide_exchange("bybit") as exchange:
+        exchange.list("BTCUSDT")
+        config = wide_config(make_config, exchange, symbols=["BTCUSDT", "XRPUSDT"], max_symbols_per_connection=1)
+        del config["sources"]["live"]["websocket"][0]["discover"]
+        config["symbols"] = ["BTCUSDT", "XRPUSDT"]
+        service = start_in_process(config)
+        exchange.wait_subscribed(["BTCUSDT"])
+        wait_for(lambda: pair_counts(service) == {"live": 1, "refused": 1}, message="the refusal counted")
+        # The connection that held XRPUSDT alone has nothing left to read: closed, and the feed keeps one.
+        wait_for(lambda: len(exchange.connections()) == 1, message="the emptied connection closed")
+        wait_for(lambda: source_health(service)["connections"] == 1, message="one connection shown")
+        assert [c.symbols for c in exchange.connections()] == [frozenset({"BTCUSDT"})]
+        assert (source_health(service)["state"], source_health(service)["last_error"]) == ("connected", EMPTIED)
+        time.sleep(1.0)  # a reconnect of the closed one would have come by now (backoff from 0.5 s)
+        assert len(exchange.connections()) == 1
         assert exchange.violations == []

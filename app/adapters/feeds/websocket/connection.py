@@ -28,6 +28,7 @@ import ssl
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 import gevent
 import websocket
@@ -77,6 +78,13 @@ class _Retiring:
     reader: gevent.Greenlet
 
 
+class ConnectionOwner(Protocol):
+    """The feed that owns a connection's greenlet, and so is the one to close it."""
+
+    def emptied(self, number: int) -> None:
+        """Connection ``number`` has no symbol left to read: every one it held was refused."""
+
+
 class ExchangeConnection:
     """Connection ``number`` of feed ``status.name``; ``age_limit``: its planned reconnect (None: never)."""
 
@@ -92,8 +100,10 @@ class ExchangeConnection:
         continuity: TradeContinuity,
         status: SourceStatus,
         age_limit: float | None,
+        owner: ConnectionOwner,
     ) -> None:
         self.number = number
+        self._owner = owner
         self._protocol = protocol
         self._settings = settings
         self._connector = connector
@@ -129,6 +139,8 @@ class ExchangeConnection:
                     "subscription refused",
                     extra={"exchange": self._status.name, "symbol": pair.symbol, "error": pair.detail},
                 )
+        if settled and not self._subs.wanted:
+            self._owner.emptied(self.number)
 
     def _session(self, emit: Emit) -> str:
         ws = self._connect()

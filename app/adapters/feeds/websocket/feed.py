@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import gevent
-from gevent.event import Event
+from gevent.queue import Empty, Queue
 
 from app.adapters.feeds.exchanges.base import ExchangeProtocol
 from app.adapters.feeds.recovered import decode_recovered, encode_recovered, is_recovered
@@ -74,6 +74,10 @@ class StaggerSlots:
         return slot
 
 
+# Why a connection was closed for good when the exchange refused every pair it held (/health's last_error).
+EMPTIED = "closed: the exchange refused every pair it held"
+
+
 class WebSocketFeed:
     def __init__(
         self,
@@ -117,6 +121,7 @@ class WebSocketFeed:
         )
         self._spellings: dict[str, str] = {}
         self._connections: dict[int, tuple[ExchangeConnection, gevent.Greenlet]] = {}
+        self._emptied: Queue[int] = Queue()
         self._status: SourceStatus | None = None
         self._emit: Emit | None = None
         self.symbols: frozenset[str] = lineup.configured().symbols
@@ -157,7 +162,7 @@ class WebSocketFeed:
         chosen = self._lineup.configured()
         if discovery is None:
             self._follow_symbols(chosen.symbols)
-            Event().wait()
+            self._close_emptied(None)
         while True:
             try:
                 chosen = self._lineup.listed()
@@ -171,7 +176,7 @@ class WebSocketFeed:
                 wait = min(LISTING_RETRY_SECONDS, discovery.refresh_seconds)
             self._spellings.update(chosen.spellings)
             self._follow_symbols(chosen.symbols)
-            gevent.sleep(wait)
+            self._close_emptied(wait)
 
     def _follow_symbols(self, wanted: frozenset[str]) -> None:
         status = self._status
@@ -190,12 +195,10 @@ class WebSocketFeed:
             status.unlink(0)  # the link attaching opened: nothing to connect
 
     def _drop(self, symbols: Collection[str]) -> None:
-        for number, (connection, greenlet) in list(self._connections.items()):
+        for number, (connection, _) in list(self._connections.items()):
             connection.remove(symbols)
-            if not connection.symbols:  # nothing left to read: closed, its greenlet with it
-                greenlet.kill()
-                del self._connections[number]
-                self._status.unlink(number)
+            if not connection.symbols:  # nothing left to read
+                self._close(number)
 
     def _place(self, symbols: list[str]) -> None:
         """Each symbol on the first connection with room for it, in order; new connections for the rest."""
@@ -231,6 +234,32 @@ class WebSocketFeed:
             self._continuity,
             self._status,
             age,
+            self,
         )
         self._connections[number] = (connection, gevent.spawn(connection.run, self._emit))
         return number
+
+    def emptied(self, number: int) -> None:
+        """Connection ``number`` lost its last symbol to a refusal: the feed's own greenlet closes it."""
+        self._emptied.put(number)
+
+    def _close_emptied(self, seconds: float | None) -> None:
+        """For ``seconds`` (None: for ever), close each connection that reports it has nothing left to read, if it
+        still has nothing (a symbol placed on it meanwhile keeps it)."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while True:
+            try:
+                number = self._emptied.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except Empty:
+                return
+            found = self._connections.get(number)
+            if found is not None and not found[0].symbols:
+                log.info("every pair of a connection refused: closing it", extra={"exchange": self.name})
+                self._status.disconnected(EMPTIED, number)
+                self._close(number)
+
+    def _close(self, number: int) -> None:
+        """Connection ``number`` closed, its greenlet with it."""
+        _, greenlet = self._connections.pop(number)
+        greenlet.kill()
+        self._status.unlink(number)
