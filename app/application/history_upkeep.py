@@ -3,7 +3,9 @@
 Owns one greenlet. Every process runs it; the store lets one process at a
 time do a round (the others only look), so a drop happens once whichever
 process gets there first. Each round's changes are logged and counted, and
-the oldest partition of each tier is kept for ``/health`` and ``/metrics``.
+the oldest partition of each tier is kept for ``/health``; the counts go in
+the process's report (``UpkeepReport``), so ``/metrics`` shows every
+process's from any worker.
 The waits are PostgreSQL's (the driver yields to gevent); the Python side
 of a round is a few dozen steps.
 """
@@ -16,7 +18,8 @@ from collections.abc import Callable
 import gevent
 
 from app.application.owned_loop import OwnedLoop
-from app.application.ports.storage import StorageUnavailable, StoredHistory
+from app.application.ports.storage import RetainingStore, StorageUnavailable, StoredHistory
+from app.application.process_report import UpkeepReport
 from app.domain.iso_instant import iso_ms
 from app.domain.retention import TIER_NAMES, Retention
 from app.domain.time_grid import seconds_to_ms
@@ -25,10 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class HistoryUpkeep:
+    """``store``: the minute store this process writes through, whose rows left out past retention are counted."""
+
     def __init__(
-        self, history: StoredHistory, retention: Retention, interval: float, clock: Callable[[], float] = time.time
+        self,
+        history: StoredHistory,
+        store: RetainingStore,
+        retention: Retention,
+        interval: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._history = history
+        self._store = store
         self._retention = retention
         self._interval = interval
         self._clock = clock
@@ -63,6 +74,14 @@ class HistoryUpkeep:
             log.info("partition past retention dropped", extra={"tier": tier, "partition": partition})
         if done.owners_removed:
             log.info("fencing rows of feeds no longer configured removed", extra={"rows": done.owners_removed})
+
+    def report(self) -> UpkeepReport:
+        return UpkeepReport(
+            partitions_created=self.partitions_created,
+            partitions_dropped=dict(self.partitions_dropped),
+            rows_past_retention=self._store.rows_past_retention,
+            oldest_ms=dict(self.oldest_ms),
+        )
 
     def status(self) -> dict[str, object]:
         """Per tier of rows: the days kept (0: for ever) and the oldest instant kept, as far as the last round

@@ -112,6 +112,18 @@ class ProxyRuntime:
 
 
 @dataclass(frozen=True)
+class UpkeepReport:
+    """This process's part in keeping stored history: partitions its rounds made ahead and dropped past retention
+    (by tier), minute rows its writes left out as past retention, and the oldest partition of each tier its last
+    round saw (the database's, alike in every process)."""
+
+    partitions_created: int = 0
+    partitions_dropped: dict[str, int] = field(default_factory=dict)
+    rows_past_retention: int = 0
+    oldest_ms: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ProcessReport:
     """``id`` is ``host:pid``, as every view names the process; ``run`` tells its incarnations apart."""
 
@@ -125,6 +137,7 @@ class ProcessReport:
     aggregator: AggregatorSnapshot = field(default_factory=AggregatorSnapshot)
     websocket_clients: int = 0
     proxy: ProxyRuntime = ProxyRuntime()
+    upkeep: UpkeepReport = UpkeepReport()
 
     def to_json(self) -> dict[str, object]:
         return to_json(self)

@@ -19,6 +19,7 @@ from app.application.process_report import (
     ProcessReport,
     ProxyRuntime,
     SourceReport,
+    UpkeepReport,
     process_name,
 )
 from app.application.trade_gaps import TradeGaps, gap_report
@@ -36,6 +37,12 @@ class StreamClients(Protocol):
     def clients(self) -> int: ...
 
 
+class UpkeepReports(Protocol):
+    """What this process did to keep stored history (``HistoryUpkeep``)."""
+
+    def report(self) -> UpkeepReport: ...
+
+
 class RouteReports(Protocol):
     """What this process's proxy router knows of the feeds it reads."""
 
@@ -51,6 +58,7 @@ class ProcessReporter:
         gaps: TradeGaps,
         stream: StreamClients,
         proxy: RouteReports,
+        upkeep: UpkeepReports,
         host: str,
         pid: int,
         run: str,
@@ -62,6 +70,7 @@ class ProcessReporter:
         self._gaps = gaps
         self._stream = stream
         self._proxy = proxy
+        self._upkeep = upkeep
         self._host, self._pid, self._run = host, pid, run
         self._clock = clock
         self.process_id = process_name(host, pid)
@@ -83,6 +92,7 @@ class ProcessReporter:
             aggregator=self._aggregator.snapshot(),
             websocket_clients=self._stream.clients,
             proxy=self._proxy.runtime(held),
+            upkeep=self._upkeep.report(),
         )
 
     def source(self, source: SourceSnapshot, now: float) -> SourceReport:

@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 
 from app.adapters.http.access import AccessPolicy
 from app.adapters.metrics.collector import ServiceCollector
-from app.adapters.metrics.history import HistoryCollector
 from app.adapters.metrics.instrumented import MeasuredCache, MeasuredStore, WriteMetrics
 from app.adapters.net.connector import Connector
 from app.application.aggregator import MinuteAggregator
@@ -109,7 +108,7 @@ def build_container(
         sources = feed_sources(config, feed_map, connector, continuity, gaps)
     if history is None:
         history = adapters.postgres_history(config, [s.name for group in sources.values() for s in group], resources)
-    upkeep = HistoryUpkeep(history, config.retention.tiers(), UPKEEP_SECONDS)
+    upkeep = HistoryUpkeep(history, store, config.retention.tiers(), UPKEEP_SECONDS)
     market = Market(config.symbols, dict.fromkeys(s.exchange for group in sources.values() for s in group))
 
     lease_settings = LeaseSettings(config.leases.ttl_seconds)
@@ -154,7 +153,7 @@ def build_container(
     relay_service = StreamRelay(relay or redis.relay(), stream, run, feeds)
     catalogue = PairCatalogue(pairs or redis.pairs(), pipeline, feed_map, market, modes)
     pipeline.observe(relay_service, continuity, catalogue)
-    reporter = ProcessReporter(pipeline, aggregator, feeds, gaps, stream, proxy, host, pid, run)
+    reporter = ProcessReporter(pipeline, aggregator, feeds, gaps, stream, proxy, upkeep, host, pid, run)
     feeds.reporter = reporter
     health = HealthService(
         reporter, registry, modes, {"redis": measured_cache, "postgres": measured_store}, scrub, history=upkeep
@@ -163,7 +162,6 @@ def build_container(
         channel or redis.channel(), control_copy or adapters.control_copy(config.aggregator), modes, proxy
     )
     metrics.register(ServiceCollector(health.processes, host))
-    metrics.register(HistoryCollector(upkeep, store, process))
     return Container(
         config=config,
         market=market,

@@ -15,7 +15,7 @@ from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
 from app.application.ports.feeds import Emit
 from app.application.ports.storage import StorageUnavailable
-from app.application.process_report import ProxyRuntime
+from app.application.process_report import ProxyRuntime, UpkeepReport
 from app.application.process_reporter import ProcessReporter
 from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
@@ -48,12 +48,15 @@ class WatchedSource(ScriptedSource):
 
 
 class Quiet:
-    """No stream clients, no proxy routes."""
+    """No stream clients, no proxy routes, no history upkeep."""
 
     clients = 0
 
     def runtime(self, held: list[str]) -> ProxyRuntime:
         return ProxyRuntime()
+
+    def report(self) -> UpkeepReport:
+        return UpkeepReport()
 
 
 def watched_process(
@@ -68,7 +71,9 @@ def watched_process(
     feeds = AllFeeds(pipeline)
     modes = ModeService(feeds, {"test": [ScriptedSource("ex1", [])]}, "test")
     aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
-    reporter = ProcessReporter(pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), "host", 1, "r", clock)
+    reporter = ProcessReporter(
+        pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), Quiet(), "host", 1, "r", clock
+    )
     return pipeline, source, modes, reporter
 
 
@@ -100,7 +105,9 @@ def test_a_store_error_shows_no_fragment_of_a_configured_secret() -> None:
     pipeline, *_ = build()
     modes = ModeService(AllFeeds(pipeline), {"test": []}, "test")
     aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
-    reporter = ProcessReporter(pipeline, aggregator, AllFeeds(pipeline), TradeGaps(), Quiet(), Quiet(), "h", 1, "r")
+    reporter = ProcessReporter(
+        pipeline, aggregator, AllFeeds(pipeline), TradeGaps(), Quiet(), Quiet(), Quiet(), "h", 1, "r"
+    )
     scrub = SecretScrubber(["pa@ss-w0rd.t3G"])
     health = HealthService(reporter, MemoryLeases().of("p"), modes, {"postgres": Unreachable()}, scrub)
     assert health.report()["postgres"] == {"status": "down", "error": 'could not translate host name "***" to address'}

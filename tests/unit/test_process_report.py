@@ -15,6 +15,7 @@ from app.application.process_report import (
     ProcessReport,
     ProxyRuntime,
     SourceReport,
+    UpkeepReport,
 )
 from app.domain.clock_skew import SkewSummary
 from app.domain.minutes import AggregatorSnapshot
@@ -67,6 +68,7 @@ REPORT = ProcessReport(
     aggregator=AggregatorSnapshot(54, 55, 56, 57, 58, 59, 60),
     websocket_clients=61,
     proxy=ProxyRuntime({"binance": "direct"}, {"http://p:3128": 62}, ("http://p:3128",)),
+    upkeep=UpkeepReport(63, {"minutes": 64, "hours": 65}, 66, {"minutes": 67_000, "days": None}),
 )
 
 
@@ -164,8 +166,15 @@ def test_every_count_of_the_report_is_exported_as_reported() -> None:
         ("marketflow_minute_rows_fenced_total", ()): 57,
         ("marketflow_batches_set_aside_total", ()): 59,
         ("marketflow_ticks_replayed_total", ()): 60,
+        ("marketflow_history_partitions_created_total", ()): 63,
+        ("marketflow_history_partitions_dropped_total", ("minutes",)): 64,
+        ("marketflow_history_partitions_dropped_total", ("hours",)): 65,
+        ("marketflow_history_rows_past_retention_total", ()): 66,
+        ("marketflow_history_oldest_partition_timestamp_seconds", ("minutes",)): 67,
     }
     assert {key: exported.get(key) for key in expected} == expected
+    # A tier whose oldest partition no round has seen yet exports none.
+    assert ("marketflow_history_oldest_partition_timestamp_seconds", ("days",)) not in exported
     # A source that is not a live exchange exports no live series.
     assert not any(labels == ("exchange1",) and "gaps" in name for name, labels in exported)
 

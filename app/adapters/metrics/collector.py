@@ -62,6 +62,7 @@ class ServiceCollector(Collector):
         yield from self._live_feeds(processes)
         yield from self._pipelines(processes)
         yield from self._minutes(processes)
+        yield from self._history(processes)
 
     def _feeds(self, processes: list[ProcessReport]) -> Iterator[Metric]:
         labels = ["process", "source"]
@@ -182,3 +183,33 @@ class ServiceCollector(Collector):
             replayed.add_metric(key, minutes.ticks_replayed)
             set_aside.add_metric(key, minutes.batches_set_aside)
         yield from (spooled, written, fenced, replayed, set_aside)
+
+    def _history(self, processes: list[ProcessReport]) -> Iterator[Metric]:
+        """Each process's upkeep rounds: a round is done by whichever process gets there first, so sum by tier."""
+        labels = ["process", "tier"]
+        dropped = CounterMetricFamily(
+            "marketflow_history_partitions_dropped", "History partitions dropped past retention", labels=labels
+        )
+        created = CounterMetricFamily(
+            "marketflow_history_partitions_created", "History partitions created ahead", labels=["process"]
+        )
+        late = CounterMetricFamily(
+            "marketflow_history_rows_past_retention",
+            "Minute rows left out of a write, older than their retention",
+            labels=["process"],
+        )
+        oldest = GaugeMetricFamily(
+            "marketflow_history_oldest_partition_timestamp_seconds",
+            "Start of the oldest partition kept, per tier",
+            labels=labels,
+        )
+        for process in processes:
+            upkeep = process.upkeep
+            for tier, count in sorted(upkeep.partitions_dropped.items()):
+                dropped.add_metric([process.id, tier], count)
+            created.add_metric([process.id], upkeep.partitions_created)
+            late.add_metric([process.id], upkeep.rows_past_retention)
+            for tier, ms in sorted(upkeep.oldest_ms.items()):
+                if ms is not None:
+                    oldest.add_metric([process.id, tier], ms / MS_PER_SECOND)
+        yield from (dropped, created, late, oldest)
