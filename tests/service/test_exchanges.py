@@ -441,6 +441,26 @@ def test_a_connection_age_cut_overlaps_the_new_connection_and_loses_nothing(
         history.close()
 
 
+def test_a_planned_reconnects_new_connection_ending_first_closes_the_old_one_too(
+    make_config: Callable[..., dict], start_in_process: Start
+) -> None:
+    """The old connection is read on until the new one carries trades; if the new one ends before that, the old
+    one ends with it (its reader was left running, reading on after the feed had moved on)."""
+    server = FakeExchange("binance")
+    try:
+        cfg = ws_config(make_config, "binance", server.url, max_connection_age_seconds=2)
+        cfg["sources"]["live"] |= {"reconnect_initial_seconds": 5, "reconnect_max_seconds": 5}
+        start_in_process(cfg)
+        server.wait_subscribed()
+        wait_for(lambda: server.connects == 2 and server.open_connections() == 2, message="the overlap's new one")
+        server.close_newest()
+        # Until the next attempt (5 s of backoff) no connection of the feed is left open.
+        wait_for(lambda: server.open_connections() == 0, timeout=3, message="the old connection closed too")
+        assert server.connects == 2
+    finally:
+        server.close()
+
+
 def test_a_silent_symbol_is_flagged_and_resubscribed(make_config: Callable[..., dict], start_in_process: Start) -> None:
     server = FakeExchange("binance")
     try:

@@ -266,6 +266,12 @@ class FakeExchange:
         for connection in connections:
             _waiting_cooperatively(lambda c=connection: c.close(code, reason), "a client's answer to our close")
 
+    def close_newest(self, code: int = 1001, reason: str = "going away") -> None:
+        """Close the connection opened last (a planned reconnect's new one), leaving the others open."""
+        with self._lock:
+            newest = self._connections[-1]
+        _waiting_cooperatively(lambda: newest.close(code, reason), "a client's answer to our close")
+
     def drop_clients(self) -> None:
         """Cut the TCP connections without a close frame."""
         with self._lock:

@@ -77,6 +77,11 @@ class _Retiring:
     ws: websocket.WebSocket
     reader: gevent.Greenlet
 
+    def close(self) -> None:
+        """Its reader stopped and its socket closed; again is harmless."""
+        self.reader.kill()
+        self.ws.shutdown()
+
 
 class ConnectionOwner(Protocol):
     """The feed that owns a connection's greenlet, and so is the one to close it."""
@@ -150,7 +155,9 @@ class ExchangeConnection:
             mark_connected(self._link)
             while True:
                 reason = self._pump(ws, emit, retiring)
-                retiring = None
+                if retiring is not None:  # the new connection ended before it took over: the old one ends too
+                    retiring.close()
+                    retiring = None
                 if not isinstance(reason, _Planned):
                     return reason
                 try:
@@ -164,8 +171,7 @@ class ExchangeConnection:
         finally:
             self._subs.closed()
             if retiring is not None:
-                retiring.reader.kill()
-                retiring.ws.shutdown()
+                retiring.close()
             ws.shutdown()
 
     def _connect(self) -> websocket.WebSocket:
@@ -230,8 +236,7 @@ class ExchangeConnection:
                 (first_data is not None and now - first_data >= OVERLAP_SECONDS)
                 or now - opened >= settings.ack_timeout + OVERLAP_SECONDS
             ):
-                retiring.reader.kill()
-                retiring.ws.shutdown()
+                retiring.close()
                 retiring = None
             if now - last_frame > 2 * (settings.ping_interval or settings.silence_timeout):
                 return f"no frame for {now - last_frame:.0f}s"
