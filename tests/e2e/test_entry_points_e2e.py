@@ -4,6 +4,7 @@
 Their arguments, refusals and masking are checked in-process by tests/service/test_entry_points.py;
 a bad configuration stopping ``marketflow`` and gunicorn by tests/e2e/test_config_errors_e2e.py."""
 
+import json
 import os
 import signal
 import subprocess
@@ -40,12 +41,13 @@ def test_marketflow_port_serves_and_stops_cleanly(tmp_path: Path) -> None:
         },
     )
     port = free_port()
+    log = tmp_path / "marketflow.log"
     process = subprocess.Popen(
         [str(BIN / "marketflow"), "--port", str(port)],
         cwd=REPO,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("wb"),
     )
     try:
 
@@ -60,6 +62,13 @@ def test_marketflow_port_serves_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+    # Every line, the master's and the worker's from start to exit (gevent's patching included), one JSON object.
+    lines = log.read_text().splitlines()
+    assert lines
+    assert [line for line in lines if not line.startswith("{")] == []
+    assert all(isinstance(json.loads(line), dict) for line in lines)
+    # gevent's warning about redis-py's asyncio part (never used) is not logged; any other warning would be.
+    assert not [line for line in lines if "MonkeyPatchWarning" in line]
 
 
 def test_flask_management_commands(tmp_path: Path, pg_dsn: str) -> None:

@@ -7,6 +7,7 @@ stays free of side effects. ``worker_int`` (SIGINT/SIGQUIT) and
 """
 
 import gc
+import logging
 import resource
 import sys
 
@@ -57,6 +58,9 @@ worker_connections = _config.http.max_connections
 timeout = 30
 proc_name = "marketflow"
 logconfig_dict = logging_dict(_config.logging.level, _config.logging.format, secret_values(_config))
+# Python's warnings as log lines (logger ``py.warnings``), in the configured format like every other line;
+# the workers inherit it from the master.
+logging.captureWarnings(True)
 accesslog = None
 
 

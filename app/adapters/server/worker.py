@@ -20,9 +20,11 @@
 """
 
 import logging
+import warnings
 
 import gevent
 import orjson
+from gevent.monkey import MonkeyPatchWarning
 from geventwebsocket.websocket import Stream
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler, PyWSGIServer
 
@@ -163,9 +165,23 @@ class MarketflowHandler(PyWSGIHandler):
         """Nothing: the app logs every request with its id (``request_log``)."""
 
 
+# gevent's warning when the one module that took ssl's names before the patch is redis-py's asyncio part: the
+# master imports redis-py (the config check parses ``redis.url`` with its own parser), and marketflow never uses
+# redis.asyncio, so its unpatched names never run. Any other module named keeps the warning.
+ONLY_REDIS_ASYNCIO = (
+    r"(?s)Monkey-patching ssl after ssl has already been imported"
+    r".*\['redis\.asyncio\.connection \([^)]*\)'\]\.\s*$"
+)
+
+
 class MarketflowWorker(GeventPyWSGIWorker):
     server_class = MarketflowServer
     wsgi_handler = MarketflowHandler
+
+    def patch(self) -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=ONLY_REDIS_ASYNCIO, category=MonkeyPatchWarning)
+            super().patch()
 
     def handle_exit(self, sig: int, frame: object) -> None:
         super().handle_exit(sig, frame)
