@@ -6,8 +6,17 @@ process also keeps a copy on its host's disk, so a restart while Redis is
 down starts with the last state seen rather than the configuration's. A
 change made while Redis is down applies to this process only until Redis
 is back: it is published then (``published`` is False meanwhile).
+
+A restart keeps a change made at runtime only while the configuration's
+mode and proxy settings are the ones it was made under: the state carries a
+fingerprint of them (``configured``). A process started with other
+settings (a new ``mode``, ``MARKETFLOW_MODE``, another proxy list) starts
+from its configuration and publishes it, so an operator's edit is never
+overridden by an older switch.
 """
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,7 +33,14 @@ from app.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
+# The key of the state holding the fingerprint of the configured settings it was made under.
+CONFIGURED = "configured"
 T = TypeVar("T")
+
+
+def fingerprint(state: dict[str, object]) -> str:
+    """A state's settings in short: equal settings, equal fingerprints, in every process and version of Python."""
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class SharedControl:
@@ -38,20 +54,29 @@ class SharedControl:
         # a state read between the two would undo the change until its own echo came back.
         self._lock = Semaphore()
         self.published = True
+        # Built from the configuration, so what it says is the state now.
+        self._configured = fingerprint(self.state())
 
     def state(self) -> dict[str, object]:
         return {"mode": self._modes.mode, "proxy": self._proxy.shared()}
 
     def restore(self) -> None:
-        """Before the feeds start: the shared state, else this host's copy, else the configuration."""
+        """Before the feeds start: the shared state, else this host's copy, else the configuration; a state
+        saved under other configured settings gives way to this process's configuration, published."""
         try:
             state = self._channel.load()
         except StorageUnavailable:
             state = self._copy.load()
             if state is not None:
                 log.warning("Redis unavailable: starting with this host's copy of the control state")
-        if state is not None:
-            self._apply(state)
+        if state is None:
+            return
+        if state.get(CONFIGURED) != self._configured:
+            log.info("mode and proxy settings configured anew: starting from the configuration, not a saved switch")
+            with self._lock:
+                self._publish()
+            return
+        self._apply(state)
 
     def start(self) -> None:
         self._loop.start()
@@ -67,7 +92,7 @@ class SharedControl:
             return result
 
     def _publish(self) -> None:
-        state = self.state()
+        state = {**self.state(), CONFIGURED: self._configured}
         self._save(state)
         try:
             self._channel.publish(state)
@@ -89,7 +114,7 @@ class SharedControl:
                 self._publish()
                 return
             state = self._channel.load()
-            if state is not None and state != self.state():
+            if state is not None and {k: v for k, v in state.items() if k != CONFIGURED} != self.state():
                 self._apply(state)
                 self._save(state)
 

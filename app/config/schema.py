@@ -382,7 +382,11 @@ class LoggingConfig:
 
 @dataclass(frozen=True)
 class Config:
-    mode: Literal["test", "live"] = key("test", doc="the mode at startup")
+    mode: Literal["test", "live"] = key(
+        "test",
+        doc="the mode at startup; a switch made through the API outlasts restarts until this or a `proxy.*` key is"
+        " changed",
+    )
     symbols: list[str] = key(
         factory=lambda: list(DEFAULT_SYMBOLS),
         doc="the symbols accepted from feeds and queries (at least one; letters and digits)",
