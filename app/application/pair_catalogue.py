@@ -147,8 +147,10 @@ class PairCatalogue:
         exchange then symbol: ``limit`` of them from ``offset``, and how many there are."""
         if state is not None and state not in PAIR_STATES:
             raise InvalidSymbolsRequest(f"state must be one of {', '.join(PAIR_STATES)}, got {state[:40]!r}")
-        if not 1 <= limit <= MAX_PAGE or offset < 0:
-            raise InvalidSymbolsRequest(f"limit must be from 1 to {MAX_PAGE} and offset at least 0")
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidSymbolsRequest(f"limit must be from 1 to {MAX_PAGE}, got {limit}")
+        if offset < 0:
+            raise InvalidSymbolsRequest(f"offset must be 0 or more, got {offset}")
         exchanges = [self._market.exchange(exchange)] if exchange else self._modes.exchanges()
         needle = q.strip().upper()
         matching = [

@@ -56,10 +56,11 @@ def test_search_filters_and_pages(service: ServiceUnderTest) -> None:
 @pytest.mark.parametrize(
     ("query", "status", "error"),
     [
-        ("limit=0", 400, "limit must be from 1 to 1000 and offset at least 0"),
-        ("limit=1001", 400, "limit must be from 1 to 1000 and offset at least 0"),
-        ("limit=-1", 400, "invalid limit '-1': a whole number"),
-        ("offset=x", 400, "invalid offset 'x': a whole number"),
+        ("limit=0", 400, "limit must be from 1 to 1000, got 0"),
+        ("limit=1001", 400, "limit must be from 1 to 1000, got 1001"),
+        ("limit=-1", 400, "invalid limit '-1': digits only, a whole number from 0"),
+        ("offset=-1", 400, "invalid offset '-1': digits only, a whole number from 0"),
+        ("offset=x", 400, "invalid offset 'x': digits only, a whole number from 0"),
         ("state=gone", 400, "state must be one of subscribing, live, silent, refused, delisted, got 'gone'"),
         ("q=BTC-USDT", 400, "invalid q 'BTC-USDT': up to 40 letters and digits"),
         ("exchange=nowhere", 404, "unknown exchange 'nowhere'"),

@@ -21,7 +21,7 @@ def _count(name: str, default: int) -> int:
     if text is None:
         return default
     if not _NUMBER.fullmatch(text):
-        raise InvalidSymbolsRequest(f"invalid {name} {text[:40]!r}: a whole number")
+        raise InvalidSymbolsRequest(f"invalid {name} {text[:40]!r}: digits only, a whole number from 0")
     return int(text)
 
 
