@@ -20,6 +20,7 @@ from typing import Protocol
 import gevent
 from gevent.queue import Full, Queue
 
+from app.application.backoff import Backoff
 from app.application.pipeline_stats import PipelineStats
 from app.application.ports.feeds import FeedSource
 from app.application.source_status import SourceStatus
@@ -31,6 +32,9 @@ from app.domain.time_grid import seconds_to_ms
 from app.domain.validation import make_tick
 
 log = logging.getLogger(__name__)
+# A crashed source is run again after a jittered backoff from this up to the cap (reset once a run lasts the cap).
+RESTART_INITIAL_SECONDS = 1.0
+RESTART_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,22 @@ class Ingestion:
         return list(self._sources)
 
     def _run_source(self, source: FeedSource, emit: Callable[[list[bytes]], None], status: SourceStatus) -> None:
-        try:
-            source.run(emit, status)
-        except gevent.GreenletExit:
-            raise
-        except Exception as exc:  # a source bug must not take the pipeline down
-            status.failed(f"{type(exc).__name__}: {exc}")
-            log.exception("source crashed", extra={"exchange": source.name})
+        """Run the source for as long as it is attached: one that crashes (a bug: its own loop retries what the
+        network does) is shown ``failed`` and run again after a backoff, so its lease never holds a dead feed."""
+        backoff = Backoff(RESTART_INITIAL_SECONDS, RESTART_MAX_SECONDS, stable_after=RESTART_MAX_SECONDS)
+        while True:
+            started = time.monotonic()
+            try:
+                source.run(emit, status)
+                return
+            except gevent.GreenletExit:
+                raise
+            except Exception as exc:  # a source bug must not take the pipeline down
+                status.failed(f"{type(exc).__name__}: {exc}")
+                log.exception("source crashed: running it again", extra={"exchange": source.name})
+            backoff.connection_ended(time.monotonic() - started)
+            gevent.sleep(backoff.next_delay())
+            status.connecting()
 
     def _emitter(
         self, source: FeedSource, status: SourceStatus, admit: Callable[[], None]

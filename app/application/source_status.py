@@ -95,7 +95,7 @@ class SourceStatus:
         self._reconnects += 1
 
     def failed(self, error: str) -> None:
-        """The source itself crashed: it stays down until it is attached again."""
+        """The source itself crashed: it shows ``failed`` until it runs again (``connecting``)."""
         self._failed, self._last_error = True, error
 
     def stopped(self) -> None:

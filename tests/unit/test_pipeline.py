@@ -10,7 +10,9 @@ from app.adapters.spool.file_spool import FileSpool
 from app.application.aggregator import MinuteAggregator
 from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
+from app.application.ports.feeds import Emit
 from app.application.recent_window import RecentWindow
+from app.application.source_status import SourceStatus
 from app.composition.pipeline import PipelineSettings, build_pipeline
 from app.domain.buckets import CacheBatch
 from app.domain.tick import Tick
@@ -199,3 +201,33 @@ def test_a_trade_seen_twice_is_counted_once_and_reported() -> None:
     assert len(cache.held()) == 12
     assert [t.trade_id for t in seen.ticks] == [str(i) for i in range(12)]
     assert [t.quantity for t in seen.ticks] == [0.5] * 10 + [0.001] * 2
+
+
+class CrashingOnce(ScriptedSource):
+    """A source with a bug that shows on its first run only."""
+
+    runs = 0
+
+    def run(self, emit: Emit, status: SourceStatus) -> None:
+        self.runs += 1
+        if self.runs == 1:
+            status.connected(time.time())
+            raise KeyError("a bug")
+        super().run(emit, status)
+
+
+def test_a_source_that_crashes_is_shown_failed_and_run_again() -> None:
+    pipeline, *_ = build()
+    source = CrashingOnce("ex1", [[encode_line("BTCUSDT", 100.0, now_ms())]])
+    pipeline.start()
+    pipeline.attach(source)
+    gevent.sleep(0.05)
+    crashed = pipeline.sources()["ex1"]
+    for _ in range(300):  # run again after a backoff of at most a second
+        if pipeline.stats.ticks:
+            break
+        gevent.sleep(0.01)
+    again = pipeline.sources()["ex1"]
+    pipeline.stop()
+    assert (crashed.state, crashed.last_error) == ("failed", "KeyError: 'a bug'")
+    assert (source.runs, again.state, again.messages) == (2, "connected", 1)
