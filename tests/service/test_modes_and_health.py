@@ -173,6 +173,16 @@ def test_bad_requests_get_a_json_4xx(client: FlaskClient, method: str, path: str
     assert set(body) == {"error"}
 
 
+@pytest.mark.parametrize("body", ["{bad", "[1]", '{"mode": "live"}', "null"])
+def test_a_mode_switch_with_a_body_meant_for_something_else_changes_nothing(client: FlaskClient, body: str) -> None:
+    response = client.post("/mode/live", data=body, content_type="application/json")
+    assert (response.status_code, response.get_json()) == (400, {"error": "a mode switch takes no body (or {})"})
+    assert client.get("/mode").get_json()["mode"] == "test"
+    # No body, or an empty object, is a switch.
+    assert client.post("/mode/test", data="{}", content_type="application/json").status_code == 200
+    assert client.post("/mode/test").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("path", "methods"),
     [

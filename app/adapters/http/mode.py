@@ -1,6 +1,6 @@
 """``GET /mode`` and ``POST /mode/{test,live}``."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from app.adapters.http.errors import error_response
@@ -20,6 +20,8 @@ def current() -> ResponseReturnValue:
 def switch(mode: str) -> ResponseReturnValue:
     if mode not in MODES:
         return error_response(f"unknown mode {mode[:40]!r}: use one of {', '.join(MODES)}", 404)
+    if request.get_data() and request.get_json(silent=True) != {}:  # a body meant for another request: nothing done
+        return error_response("a mode switch takes no body (or {})", 400)
     modes = services().modes
     changed = services().control.change(lambda: modes.switch(mode))
     return jsonify(mode=modes.mode, changed=changed, exchanges=modes.exchanges())

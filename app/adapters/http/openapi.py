@@ -227,6 +227,7 @@ SPEC: dict = {
                 "parameters": [{"name": "mode", "in": "path", "required": True, "schema": STRING, "example": "live"}],
                 "responses": {
                     "200": _json(_ref("ModeSwitch"), "The mode now"),
+                    "400": _json(_ref("Error"), "A body other than none or {}"),
                     "404": _json(_ref("Error"), "Unknown mode"),
                     **CONTROL_ERRORS,
                     "default": ERROR,
