@@ -1,4 +1,5 @@
-"""What one process says about itself: its feeds, its pipeline, its minutes, its stream clients, its routes.
+"""What one process says about itself: its feeds, its pipeline, its minutes, its stream clients, its routes,
+the counters and histograms it keeps itself.
 
 One typed report, read alike by /health, by the heartbeat every other
 process reads, by /metrics and by /proxy/status, so a field renamed here
@@ -123,6 +124,34 @@ class UpkeepReport:
     oldest_ms: dict[str, int | None] = field(default_factory=dict)
 
 
+COUNTER = "counter"
+HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True)
+class CountedSeries:
+    """One labelled series of a counted family: ``counts`` is a histogram's cumulative bucket counts (in its
+    bounds' order, +Inf last) or a counter's one value; ``sum`` a histogram's sum of observations."""
+
+    labels: tuple[str, ...] = ()
+    counts: tuple[float, ...] = ()
+    sum: float = 0.0
+
+
+@dataclass(frozen=True)
+class MetricFamilyReport:
+    """A counter or histogram this process keeps itself (HTTP requests, writes), so that any worker's scrape shows
+    it for every process of its host. Label names (``process`` aside) and bucket upper bounds (+Inf aside, which
+    JSON can't carry) are given once for all its series: the heartbeat carrying it is written every lease poll."""
+
+    name: str = ""
+    documentation: str = ""
+    kind: str = COUNTER
+    labels: tuple[str, ...] = ()
+    bounds: tuple[float, ...] = ()
+    series: tuple[CountedSeries, ...] = ()
+
+
 @dataclass(frozen=True)
 class ProcessReport:
     """``id`` is ``host:pid``, as every view names the process; ``run`` tells its incarnations apart."""
@@ -138,6 +167,7 @@ class ProcessReport:
     websocket_clients: int = 0
     proxy: ProxyRuntime = ProxyRuntime()
     upkeep: UpkeepReport = UpkeepReport()
+    metrics: tuple[MetricFamilyReport, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return to_json(self)

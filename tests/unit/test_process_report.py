@@ -1,15 +1,18 @@
 """The one process report: every reader (the heartbeat, /health, /metrics) gets every field, or a test fails."""
 
 import dataclasses
+import json
 
 from prometheus_client import CollectorRegistry
 
 from app.adapters.metrics.collector import ServiceCollector
 from app.application.process_report import (
+    CountedSeries,
     Drops,
     GapReport,
     ListingReport,
     LiveSourceReport,
+    MetricFamilyReport,
     Percentiles,
     PipelineReport,
     ProcessReport,
@@ -69,11 +72,48 @@ REPORT = ProcessReport(
     websocket_clients=61,
     proxy=ProxyRuntime({"binance": "direct"}, {"http://p:3128": 62}, ("http://p:3128",)),
     upkeep=UpkeepReport(63, {"minutes": 64, "hours": 65}, 66, {"minutes": 67_000, "days": None}),
+    metrics=(
+        MetricFamilyReport(
+            name="marketflow_http_requests",
+            documentation="HTTP requests by route and status",
+            kind="counter",
+            labels=("route", "method", "status"),
+            series=(
+                CountedSeries(labels=("/health", "GET", "200"), counts=(68.0,)),
+                CountedSeries(labels=("unmatched", "GET", "404"), counts=(69.0,)),
+            ),
+        ),
+        MetricFamilyReport(
+            name="marketflow_http_request_seconds",
+            documentation="HTTP request latency",
+            kind="histogram",
+            labels=("route", "method"),
+            bounds=(0.1, 1.0),
+            series=(CountedSeries(labels=("/health", "GET"), counts=(70.0, 71.0, 72.0), sum=73.5),),
+        ),
+        MetricFamilyReport(
+            name="marketflow_write_batch_size",
+            documentation="Items per write batch",
+            kind="histogram",
+            labels=("backend",),
+            bounds=(1.0, 10.0),
+            series=(CountedSeries(labels=("redis",), counts=(74.0, 75.0, 76.0), sum=77.0),),
+        ),
+        MetricFamilyReport(
+            name="marketflow_write_seconds",
+            documentation="Time per write batch, failed writes included",
+            kind="histogram",
+            labels=("backend", "outcome"),
+            bounds=(0.5,),
+            series=(CountedSeries(labels=("postgres", "failed"), counts=(78.0, 79.0), sum=80.25),),
+        ),
+    ),
 )
 
 
 def test_a_report_survives_the_heartbeat_whole() -> None:
-    assert ProcessReport.from_json(REPORT.to_json()) == REPORT
+    # As JSON text, which has no infinity: a histogram's +Inf bucket is implied, never sent.
+    assert ProcessReport.from_json(json.loads(json.dumps(REPORT.to_json(), allow_nan=False))) == REPORT
 
 
 def test_the_health_view_of_a_feed_keeps_its_shape() -> None:
@@ -171,6 +211,23 @@ def test_every_count_of_the_report_is_exported_as_reported() -> None:
         ("marketflow_history_partitions_dropped_total", ("hours",)): 65,
         ("marketflow_history_rows_past_retention_total", ()): 66,
         ("marketflow_history_oldest_partition_timestamp_seconds", ("minutes",)): 67,
+        # Label values by label name: le, method, route, status.
+        ("marketflow_http_requests_total", ("GET", "/health", "200")): 68,
+        ("marketflow_http_requests_total", ("GET", "unmatched", "404")): 69,
+        ("marketflow_http_request_seconds_bucket", ("0.1", "GET", "/health")): 70,
+        ("marketflow_http_request_seconds_bucket", ("1.0", "GET", "/health")): 71,
+        ("marketflow_http_request_seconds_bucket", ("+Inf", "GET", "/health")): 72,
+        ("marketflow_http_request_seconds_count", ("GET", "/health")): 72,
+        ("marketflow_http_request_seconds_sum", ("GET", "/health")): 73.5,
+        ("marketflow_write_batch_size_bucket", ("redis", "1.0")): 74,
+        ("marketflow_write_batch_size_bucket", ("redis", "10.0")): 75,
+        ("marketflow_write_batch_size_bucket", ("redis", "+Inf")): 76,
+        ("marketflow_write_batch_size_count", ("redis",)): 76,
+        ("marketflow_write_batch_size_sum", ("redis",)): 77,
+        ("marketflow_write_seconds_bucket", ("postgres", "0.5", "failed")): 78,
+        ("marketflow_write_seconds_bucket", ("postgres", "+Inf", "failed")): 79,
+        ("marketflow_write_seconds_count", ("postgres", "failed")): 79,
+        ("marketflow_write_seconds_sum", ("postgres", "failed")): 80.25,
     }
     assert {key: exported.get(key) for key in expected} == expected
     # A tier whose oldest partition no round has seen yet exports none.
@@ -184,3 +241,66 @@ def test_another_hosts_processes_are_left_to_that_hosts_scrape() -> None:
     registry = CollectorRegistry()
     registry.register(ServiceCollector(lambda: [elsewhere], "host"))
     assert not [s for family in registry.collect() for s in family.samples]
+
+
+def counted(report: ProcessReport, family: str, **figures: float) -> ProcessReport:
+    """``report`` with ``family``'s one series counting ``figures`` (a histogram's: bucket counts then sum)."""
+    (chosen,) = [f for f in report.metrics if f.name == family]
+    series = dataclasses.replace(chosen.series[0], **figures)
+    metrics = tuple(dataclasses.replace(f, series=(series,)) if f is chosen else f for f in report.metrics)
+    return dataclasses.replace(report, metrics=metrics)
+
+
+def test_every_process_of_the_host_has_its_own_requests_and_writes_in_any_scrape() -> None:
+    """Another worker's counters reach this one's scrape through its heartbeat, each under its ``process``."""
+    other = counted(
+        counted(dataclasses.replace(REPORT, id="host:8", pid=8), "marketflow_http_requests", counts=(5.0,)),
+        "marketflow_write_batch_size",
+        counts=(1.0, 2.0, 3.0),
+        sum=9.5,
+    )
+    heartbeat = ProcessReport.from_json(json.loads(json.dumps(other.to_json(), allow_nan=False)))
+    assert heartbeat == other
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(lambda: [REPORT, heartbeat], "host"))
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    health = {"route": "/health", "method": "GET"}
+    assert value("marketflow_http_requests_total", process="host:7", **health, status="200") == 68
+    assert value("marketflow_http_requests_total", process="host:8", **health, status="200") == 5
+    assert value("marketflow_http_request_seconds_count", process="host:8", **health) == 72
+    assert value("marketflow_write_batch_size_bucket", process="host:7", backend="redis", le="10.0") == 75
+    assert value("marketflow_write_batch_size_bucket", process="host:8", backend="redis", le="10.0") == 2
+    assert value("marketflow_write_batch_size_count", process="host:8", backend="redis") == 3
+    assert value("marketflow_write_batch_size_sum", process="host:8", backend="redis") == 9.5
+    assert value("marketflow_write_seconds_sum", process="host:8", backend="postgres", outcome="failed") == 80.25
+    names = [f.name for f in REPORT.metrics]
+    families = [family for family in registry.collect() if family.name in names]
+    # One family each, with its help, both processes in it, and ``process`` the first label as it always was.
+    assert [(family.name, family.documentation) for family in families] == [
+        (f.name, f.documentation) for f in REPORT.metrics
+    ]
+    assert all({s.labels["process"] for s in family.samples} == {"host:7", "host:8"} for family in families)
+    assert list(families[0].samples[0].labels) == ["process", "route", "method", "status"]
+
+
+def test_a_counted_family_of_another_shape_is_left_out_not_the_scrape() -> None:
+    """A heartbeat of another version: a kind this one doesn't know, another set of labels, a count short."""
+    http = REPORT.metrics[0]
+    odd = dataclasses.replace(
+        REPORT,
+        id="host:8",
+        metrics=(
+            dataclasses.replace(http, labels=("route",), series=(CountedSeries(("/x",), (1.0,)),)),
+            dataclasses.replace(http, name="marketflow_other", kind="gauge"),
+            dataclasses.replace(REPORT.metrics[2], series=(CountedSeries(("redis",), (1.0, 2.0)),)),
+        ),
+    )
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(lambda: [REPORT, odd], "host"))
+    exported = [sample for family in registry.collect() for sample in family.samples]
+    assert [sample for sample in exported if sample.labels.get("process") == "host:8" and "http" in sample.name] == []
+    assert not [sample for sample in exported if "other" in sample.name]
+    assert not [s for s in exported if s.name.startswith("marketflow_write") and s.labels["process"] == "host:8"]

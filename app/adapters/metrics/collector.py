@@ -4,16 +4,27 @@ A host is one scrape target, whichever of its workers answers: each shows
 every process of the host (``process`` label, ``host:pid``), itself as of
 now and the others as of their last heartbeat, as /health does. Other
 hosts are their own targets, so no series is scraped twice. A feed's series
-move to its new owner's ``process`` when it is taken over.
+move to its new owner's ``process`` when it is taken over. The counters and
+histograms a process keeps itself (HTTP requests, writes) come from its
+report too (``ProcessReport.metrics``), so they show alike whichever worker
+answers.
 """
 
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
-from app.application.process_report import Percentiles, ProcessReport
+from app.application.process_report import (
+    COUNTER,
+    HISTOGRAM,
+    CountedSeries,
+    MetricFamilyReport,
+    Percentiles,
+    ProcessReport,
+)
 from app.domain.feed_snapshot import CONNECTED
 from app.domain.pair_state import SILENT
 from app.domain.time_grid import MS_PER_SECOND
@@ -63,6 +74,7 @@ class ServiceCollector(Collector):
         yield from self._pipelines(processes)
         yield from self._minutes(processes)
         yield from self._history(processes)
+        yield from self._counted(processes)
 
     def _feeds(self, processes: list[ProcessReport]) -> Iterator[Metric]:
         labels = ["process", "source"]
@@ -213,3 +225,38 @@ class ServiceCollector(Collector):
                 if ms is not None:
                     oldest.add_metric([process.id, tier], ms / MS_PER_SECOND)
         yield from (dropped, created, late, oldest)
+
+    def _counted(self, processes: list[ProcessReport]) -> Iterator[Metric]:
+        """The counters and histograms each process keeps itself, a family under the name, help, kind, labels and
+        bounds the first process reporting it gives; a series another version reports in another shape is left
+        out rather than breaking the scrape."""
+        families: dict[str, tuple[MetricFamilyReport, CounterMetricFamily | HistogramMetricFamily]] = {}
+        for process in processes:
+            for family in process.metrics:
+                if family.kind not in (COUNTER, HISTOGRAM):
+                    continue
+                first, metric = families.setdefault(family.name, (family, _counted_family(family)))
+                if (family.kind, family.labels) != (first.kind, first.labels):
+                    continue
+                for series in family.series:
+                    if _well_formed(family, series):
+                        values = [process.id, *series.labels]
+                        if isinstance(metric, CounterMetricFamily):
+                            metric.add_metric(values, series.counts[0])
+                        else:
+                            les = [*map(floatToGoString, family.bounds), "+Inf"]
+                            metric.add_metric(values, list(zip(les, series.counts, strict=True)), series.sum)
+        yield from (metric for _, metric in families.values())
+
+
+def _counted_family(family: MetricFamilyReport) -> CounterMetricFamily | HistogramMetricFamily:
+    labels = ["process", *family.labels]
+    if family.kind == COUNTER:
+        return CounterMetricFamily(family.name, family.documentation, labels=labels)
+    return HistogramMetricFamily(family.name, family.documentation, labels=labels)
+
+
+def _well_formed(family: MetricFamilyReport, series: CountedSeries) -> bool:
+    """A value for each label, and a counter's one count or a histogram's count per bound and +Inf."""
+    expected = 1 if family.kind == COUNTER else len(family.bounds) + 1
+    return len(series.labels) == len(family.labels) and len(series.counts) == expected
