@@ -2,7 +2,8 @@
 
 The heartbeat sends it, /health shows it, /metrics exports it and
 /proxy/status reads its routes: all of them read this one report, taken at
-one moment, never the components themselves.
+one moment, never the components themselves. The counters and histograms the
+process keeps itself go in it too, so every worker's scrape can show them.
 """
 
 import time
@@ -16,6 +17,7 @@ from app.application.ports.feeds import HeldFeeds
 from app.application.process_report import (
     ListingReport,
     LiveSourceReport,
+    MetricFamilyReport,
     ProcessReport,
     ProxyRuntime,
     SourceReport,
@@ -49,6 +51,12 @@ class RouteReports(Protocol):
     def runtime(self, held: Sequence[str]) -> ProxyRuntime: ...
 
 
+class CountedFamilies(Protocol):
+    """The counters and histograms this process keeps itself (HTTP requests, writes), as they stand."""
+
+    def families(self) -> tuple[MetricFamilyReport, ...]: ...
+
+
 class ProcessReporter:
     def __init__(
         self,
@@ -59,6 +67,7 @@ class ProcessReporter:
         stream: StreamClients,
         proxy: RouteReports,
         upkeep: UpkeepReports,
+        metrics: CountedFamilies,
         host: str,
         pid: int,
         run: str,
@@ -71,16 +80,17 @@ class ProcessReporter:
         self._stream = stream
         self._proxy = proxy
         self._upkeep = upkeep
+        self._metrics = metrics
         self._host, self._pid, self._run = host, pid, run
         self._clock = clock
-        self.process_id = process_name(host, pid)
+        self._id = process_name(host, pid)
 
     def report(self) -> ProcessReport:
         now = self._clock()
         held = self._feeds.held()
         snapshots = self._pipeline.sources()
         return ProcessReport(
-            id=self.process_id,
+            id=self._id,
             run=self._run,
             host=self._host,
             pid=self._pid,
@@ -93,6 +103,7 @@ class ProcessReporter:
             websocket_clients=self._stream.clients,
             proxy=self._proxy.runtime(held),
             upkeep=self._upkeep.report(),
+            metrics=self._metrics.families(),
         )
 
     def source(self, source: SourceSnapshot, now: float) -> SourceReport:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from app.adapters.http.access import AccessPolicy
 from app.adapters.metrics.collector import ServiceCollector
 from app.adapters.metrics.instrumented import MeasuredCache, MeasuredStore, WriteMetrics
+from app.adapters.metrics.local_families import LocalFamilies
 from app.adapters.net.connector import Connector
 from app.application.aggregator import MinuteAggregator
 from app.application.candle_queries import CandleQueries
@@ -88,7 +89,9 @@ def build_container(
     scrub = scrubber(config)
     resources: list[Closable] = []
     metrics = CollectorRegistry()
-    writes = WriteMetrics(metrics, process)
+    # Served by none: the report carries what is counted here, so any worker's scrape shows every process's.
+    counted = CollectorRegistry()
+    writes = WriteMetrics(counted)
 
     router = adapters.proxy_router(config)
     connector = Connector(router)
@@ -153,7 +156,9 @@ def build_container(
     relay_service = StreamRelay(relay or redis.relay(), stream, run, feeds)
     catalogue = PairCatalogue(pairs or redis.pairs(), pipeline, feed_map, market, modes)
     pipeline.observe(relay_service, continuity, catalogue)
-    reporter = ProcessReporter(pipeline, aggregator, feeds, gaps, stream, proxy, upkeep, host, pid, run)
+    reporter = ProcessReporter(
+        pipeline, aggregator, feeds, gaps, stream, proxy, upkeep, LocalFamilies(counted), host, pid, run
+    )
     feeds.reporter = reporter
     health = HealthService(
         reporter, registry, modes, {"redis": measured_cache, "postgres": measured_store}, scrub, history=upkeep
@@ -175,6 +180,7 @@ def build_container(
         proxy=proxy,
         stream=stream,
         metrics=metrics,
+        counted=counted,
         access=AccessPolicy(config.http.admin_token, config.http.allowed_origins),
         feeds=feeds,
         control=control,

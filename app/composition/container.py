@@ -45,6 +45,9 @@ class Container:
     proxy: ProxyService
     stream: PriceStream
     metrics: CollectorRegistry
+    # This process's own counters and histograms (HTTP requests, writes): its report carries them, /metrics
+    # exports them from there (never from here) with every other process's.
+    counted: CollectorRegistry
     access: AccessPolicy
     feeds: FeedOwnership
     control: SharedControl

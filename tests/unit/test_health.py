@@ -15,7 +15,7 @@ from app.application.modes import ModeService
 from app.application.pipeline import Pipeline
 from app.application.ports.feeds import Emit
 from app.application.ports.storage import StorageUnavailable
-from app.application.process_report import ProxyRuntime, UpkeepReport
+from app.application.process_report import MetricFamilyReport, ProxyRuntime, UpkeepReport
 from app.application.process_reporter import ProcessReporter
 from app.application.source_status import SourceStatus
 from app.application.trade_gaps import TradeGaps
@@ -48,7 +48,7 @@ class WatchedSource(ScriptedSource):
 
 
 class Quiet:
-    """No stream clients, no proxy routes, no history upkeep."""
+    """No stream clients, no proxy routes, no history upkeep, nothing counted."""
 
     clients = 0
 
@@ -57,6 +57,9 @@ class Quiet:
 
     def report(self) -> UpkeepReport:
         return UpkeepReport()
+
+    def families(self) -> tuple[MetricFamilyReport, ...]:
+        return ()
 
 
 def watched_process(
@@ -72,7 +75,7 @@ def watched_process(
     modes = ModeService(feeds, {"test": [ScriptedSource("ex1", [])]}, "test")
     aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
     reporter = ProcessReporter(
-        pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), Quiet(), "host", 1, "r", clock
+        pipeline, aggregator, feeds, TradeGaps(), Quiet(), Quiet(), Quiet(), Quiet(), "host", 1, "r", clock
     )
     return pipeline, source, modes, reporter
 
@@ -106,7 +109,7 @@ def test_a_store_error_shows_no_fragment_of_a_configured_secret() -> None:
     modes = ModeService(AllFeeds(pipeline), {"test": []}, "test")
     aggregator = MinuteAggregator(MemoryStore(), FileSpool(Path(tempfile.mkdtemp()) / "s.jsonl", 1 << 20, "r"), 1000)
     reporter = ProcessReporter(
-        pipeline, aggregator, AllFeeds(pipeline), TradeGaps(), Quiet(), Quiet(), Quiet(), "h", 1, "r"
+        pipeline, aggregator, AllFeeds(pipeline), TradeGaps(), Quiet(), Quiet(), Quiet(), Quiet(), "h", 1, "r"
     )
     scrub = SecretScrubber(["pa@ss-w0rd.t3G"])
     health = HealthService(reporter, MemoryLeases().of("p"), modes, {"postgres": Unreachable()}, scrub)

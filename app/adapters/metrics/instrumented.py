@@ -24,22 +24,22 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 class WriteMetrics:
-    """This process's writes, labelled with it (``host:pid``): a scrape answered by another worker of the host
-    shows that worker's series instead, never the same series going back."""
+    """This process's writes, in its own registry (never served): its report carries them
+    (``LocalFamilies``), so a scrape answered by any worker of the host shows every process's writes, each under
+    its ``process``, rather than only the answering worker's."""
 
-    def __init__(self, registry: CollectorRegistry, process: str) -> None:
-        self._process = process
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.size = Histogram(
             "marketflow_write_batch_size",
             "Items per write batch",
-            ["process", "backend"],
+            ["backend"],
             buckets=SIZE_BUCKETS,
             registry=registry,
         )
         self.seconds = Histogram(
             "marketflow_write_seconds",
             "Time per write batch, failed writes included",
-            ["process", "backend", "outcome"],
+            ["backend", "outcome"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -56,8 +56,8 @@ class WriteMetrics:
             yield
             ok = True
         finally:
-            self.size.labels(self._process, backend).observe(items)
-            self.seconds.labels(self._process, backend, "ok" if ok else "failed").observe(time.perf_counter() - started)
+            self.size.labels(backend).observe(items)
+            self.seconds.labels(backend, "ok" if ok else "failed").observe(time.perf_counter() - started)
 
 
 class MeasuredCache:
