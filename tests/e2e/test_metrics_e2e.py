@@ -1,12 +1,13 @@
 """``/metrics`` in the Prometheus text format, with numbers that match what was done."""
 
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import websocket
 
 from app.adapters.feeds.wire_line import encode_line
-from tests.support.metrics import exposition, promtool_findings, scrape
+from tests.support.metrics import Samples, exposition, promtool_findings, scrape
 from tests.support.net import LineExchange, wait_for
 from tests.support.service import Service
 
@@ -50,3 +51,61 @@ def test_metrics_count_what_happened(
     assert promtool_findings(exposition(service)) == ""  # every family as Prometheus' own linter wants it
     ws.close()
     wait_for(lambda: metric("marketflow_websocket_clients") == 0, message="client gone")
+
+
+def by_process(samples: Samples, name: str, **labels: str) -> dict[str, float]:
+    """``name``'s series with these labels, by process."""
+    return {
+        dict(key)["process"]: value
+        for (sample, key), value in samples.items()
+        if sample == name and labels.items() <= dict(key).items()
+    }
+
+
+def test_any_workers_scrape_shows_every_workers_requests_and_writes(
+    make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
+) -> None:
+    """Each worker's own counters reach the other's scrape through its heartbeat: whichever worker a scrape
+    reaches, every worker's series are in it, none going back or missing."""
+    service = start_service(make_config(http={"workers": 2}))
+
+    def owners() -> dict[str, str | None]:
+        return {source["name"]: source["owner"] for source in service.get("/health")[1]["sources"]}
+
+    wait_for(lambda: None not in owners().values() and len(set(owners().values())) == 2, message="both reading")
+    workers = {process["id"] for process in service.get("/health")[1]["processes"]}
+    ticks = {"exchange1": 1, "exchange2": 2, "exchange3": 4}  # each worker's sum tells which feeds it read
+    now = int(time.time() * 1000)
+    for i, exchange in enumerate(exchanges, start=1):
+        exchange.send(*(encode_line("BTCUSDT", 100.0 + k, now - 10 + k) for k in range(ticks[f"exchange{i}"])))
+    written = dict.fromkeys(workers, 0.0)
+    for feed, owner in owners().items():
+        written[owner] += ticks[feed]
+    wait_for(
+        lambda: by_process(scrape(service), "marketflow_write_batch_size_sum", backend="redis") == written,
+        message="every worker's cache writes in one scrape",
+    )
+
+    time.sleep(1.0)  # many lease polls: each worker's heartbeat holds every request it answered
+    health = {"route": "/health", "method": "GET"}
+    before = by_process(scrape(service), "marketflow_http_requests_total", **health)
+    answered: Counter[str] = Counter()
+    while len(answered) < 2 and answered.total() < 1000:  # new connections, accepted by either worker
+        answered[service.get("/health")[1]["process"]] += 1
+    assert set(answered) == workers
+
+    def since_before(samples: Samples, name: str) -> dict[str, float]:
+        """Each worker's /health requests counted in ``name`` since ``before``."""
+        shown = by_process(samples, name, **health)
+        return {process: n - before.get(process, 0) for process, n in shown.items()}
+
+    def all_shown() -> Samples | None:
+        samples = scrape(service)
+        return samples if since_before(samples, "marketflow_http_requests_total") == answered else None
+
+    # The one scrape has both workers' requests, their latencies and their writes, exactly.
+    samples = wait_for(all_shown, message="every worker's requests in one scrape")
+    assert since_before(samples, "marketflow_http_request_seconds_count") == answered
+    assert by_process(samples, "marketflow_write_batch_size_sum", backend="redis") == written
+    assert by_process(samples, "marketflow_write_seconds_count", backend="redis", outcome="ok").keys() == workers
+    assert promtool_findings(exposition(service)) == ""
