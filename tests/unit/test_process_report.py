@@ -304,3 +304,23 @@ def test_a_counted_family_of_another_shape_is_left_out_not_the_scrape() -> None:
     assert [sample for sample in exported if sample.labels.get("process") == "host:8" and "http" in sample.name] == []
     assert not [sample for sample in exported if "other" in sample.name]
     assert not [s for s in exported if s.name.startswith("marketflow_write") and s.labels["process"] == "host:8"]
+
+
+def test_a_process_that_has_counted_nothing_yet_hides_no_other_process() -> None:
+    """An idle worker's families carry no series, so no labels: listed first, it must not set the shape."""
+    idle = dataclasses.replace(
+        REPORT,
+        id="host:1",
+        pid=1,
+        metrics=tuple(dataclasses.replace(f, labels=(), bounds=(), series=()) for f in REPORT.metrics),
+    )
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(lambda: [idle, REPORT], "host"))
+    health = {"route": "/health", "method": "GET", "status": "200"}
+    assert registry.get_sample_value("marketflow_http_requests_total", {"process": "host:7", **health}) == 68
+    assert (
+        registry.get_sample_value(
+            "marketflow_write_batch_size_bucket", {"process": "host:7", "backend": "redis", "le": "10.0"}
+        )
+        == 75
+    )

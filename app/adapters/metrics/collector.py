@@ -233,7 +233,9 @@ class ServiceCollector(Collector):
         families: dict[str, tuple[MetricFamilyReport, CounterMetricFamily | HistogramMetricFamily]] = {}
         for process in processes:
             for family in process.metrics:
-                if family.kind not in (COUNTER, HISTOGRAM):
+                # A family with no series yet (no request served, nothing written) can't tell its labels: it
+                # must not set the shape every other process's series are checked against.
+                if family.kind not in (COUNTER, HISTOGRAM) or not family.series:
                     continue
                 first, metric = families.setdefault(family.name, (family, _counted_family(family)))
                 if (family.kind, family.labels) != (first.kind, first.labels):
