@@ -1,5 +1,5 @@
-"""Which control state a process starts with: a switch made at runtime survives a restart under the same
-configuration, and gives way to a configuration edited since, in Redis or from this host's copy alike."""
+"""Which control state a process starts with: a switch made at runtime survives restarts, and edited configured
+settings win once, at their first start, in Redis or from this host's copy alike; a rolling deploy never flips."""
 
 from app.application.modes import ModeService
 from app.application.ports.storage import StorageUnavailable
@@ -69,3 +69,31 @@ def test_a_configuration_edited_since_the_switch_wins_and_is_published() -> None
     assert next_one.mode == "live"
     _, from_copy, _ = process("live", [B], DownChannel(), copy)  # from this host's copy (saying test): the same rule
     assert from_copy.mode == "live"
+
+
+def test_a_rolling_deploy_never_flips_back_and_a_switch_made_meanwhile_stays() -> None:
+    channel = MemoryControlChannel()
+    old, old_modes, _ = process("live", [A, B], channel, MemoryCopy())
+    old.change(lambda: old_modes.switch("test"))
+    _, new_modes, _ = process("live", [B], channel, MemoryCopy())  # the first host on the edited configuration
+    assert new_modes.mode == "live"
+    old._changed_elsewhere()  # the old host hears of it and applies it
+    assert old_modes.mode == "live"
+    _, restarted_old, old_proxy = process("live", [A, B], channel, MemoryCopy())  # an old worker restarts meanwhile
+    assert (restarted_old.mode, old_proxy.shared()["proxies"]) == ("live", [str(B)])  # seen before: no flip back
+    old.change(lambda: old_modes.switch("test"))  # the operator switches, through an old host
+    _, restarted_new, _ = process("live", [B], channel, MemoryCopy())
+    assert restarted_new.mode == "test"  # kept by the new configuration's next start too
+
+
+def test_a_state_saved_before_fingerprints_is_kept_and_stamped() -> None:
+    channel = MemoryControlChannel()
+    channel.state = {
+        "mode": "test",
+        "proxy": {"enabled": False, "mode": "disabled", "policy": "fallback", "proxies": [], "static": None},
+    }
+    _, modes, _ = process("live", [A, B], channel, MemoryCopy())
+    assert modes.mode == "test"
+    _, again, _ = process("live", [A, B], channel, MemoryCopy())
+    assert again.mode == "test"
+    assert isinstance((channel.state or {}).get("configured"), list)
