@@ -149,6 +149,7 @@ class Ingestion:
                 log.exception("source crashed: running it again", extra={"exchange": source.name})
             backoff.connection_ended(time.monotonic() - started)
             gevent.sleep(backoff.next_delay())
+            status.stopped()  # the crashed run's connections are gone: none of them may linger in /health
             status.connecting()
 
     def _emitter(

@@ -95,7 +95,8 @@ class SourceStatus:
         self._reconnects += 1
 
     def failed(self, error: str) -> None:
-        """The source itself crashed: it shows ``failed`` until it runs again (``connecting``)."""
+        """The source reads nothing (its code crashed, or the exchange refused every pair it follows): it shows
+        ``failed`` until it connects again (``connecting``)."""
         self._failed, self._last_error = True, error
 
     def stopped(self) -> None:

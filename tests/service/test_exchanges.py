@@ -16,7 +16,7 @@ import gevent
 import pytest
 
 from app.adapters.feeds.exchanges import EXCHANGE_KINDS, REGISTERED
-from app.adapters.feeds.websocket.feed import EMPTIED
+from app.adapters.feeds.websocket.feed import ALL_REFUSED
 from tests.support.exchange_servers import (
     REPLIES,
     BinanceHistoryServer,
@@ -321,12 +321,12 @@ def test_an_okx_entry_counts_as_the_trades_it_stands_for(
             0,
         ),
         # An error answering our request: both its symbols are refused, and the connection, left with nothing to
-        # read, is closed.
+        # read, is closed: the feed reads nothing, and says so.
         (
             "binance",
             '{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":1}',
             "2 Invalid request: unknown stream",
-            EMPTIED,
+            ALL_REFUSED,
             2,
         ),
     ],
@@ -349,6 +349,9 @@ def test_the_exchanges_error_stays_visible_after_the_connection_ends(
         health = source_health(service)
         assert health["last_exchange_error"] == words
         assert health["symbols"]["refused"] == refused
+        if refused == 2:  # every pair refused: the feed reads nothing, and /health is not ok
+            assert (health["state"], health["connections"]) == ("failed", 0)
+            assert service.get("/health")[1]["status"] == "degraded"
     finally:
         server.close()
 

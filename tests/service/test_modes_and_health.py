@@ -178,8 +178,9 @@ def test_a_mode_switch_with_a_body_meant_for_something_else_changes_nothing(clie
     response = client.post("/mode/live", data=body, content_type="application/json")
     assert (response.status_code, response.get_json()) == (400, {"error": "a mode switch takes no body (or {})"})
     assert client.get("/mode").get_json()["mode"] == "test"
-    # No body, or an empty object, is a switch.
+    # No body (blank space is none), or an empty object, is a switch.
     assert client.post("/mode/test", data="{}", content_type="application/json").status_code == 200
+    assert client.post("/mode/test", data="\n", content_type="application/json").status_code == 200
     assert client.post("/mode/test").status_code == 200
 
 

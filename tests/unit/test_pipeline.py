@@ -211,7 +211,7 @@ class CrashingOnce(ScriptedSource):
     def run(self, emit: Emit, status: SourceStatus) -> None:
         self.runs += 1
         if self.runs == 1:
-            status.connected(time.time())
+            status.connected(time.time(), link=1)  # a second connection, gone with the crash
             raise KeyError("a bug")
         super().run(emit, status)
 
@@ -230,4 +230,4 @@ def test_a_source_that_crashes_is_shown_failed_and_run_again() -> None:
     again = pipeline.sources()["ex1"]
     pipeline.stop()
     assert (crashed.state, crashed.last_error) == ("failed", "KeyError: 'a bug'")
-    assert (source.runs, again.state, again.messages) == (2, "connected", 1)
+    assert (source.runs, again.state, again.messages, again.connections) == (2, "connected", 1, 1)

@@ -20,7 +20,7 @@ def current() -> ResponseReturnValue:
 def switch(mode: str) -> ResponseReturnValue:
     if mode not in MODES:
         return error_response(f"unknown mode {mode[:40]!r}: use one of {', '.join(MODES)}", 404)
-    if request.get_data() and request.get_json(silent=True) != {}:  # a body meant for another request: nothing done
+    if request.get_data().strip() and request.get_json(silent=True) != {}:  # meant for another request: nothing done
         return error_response("a mode switch takes no body (or {})", 400)
     modes = services().modes
     changed = services().control.change(lambda: modes.switch(mode))

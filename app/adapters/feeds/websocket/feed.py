@@ -74,8 +74,10 @@ class StaggerSlots:
         return slot
 
 
-# Why a connection was closed for good when the exchange refused every pair it held (/health's last_error).
+# Why a connection was closed for good when the exchange refused every pair it held (/health's last_error), and
+# why a feed left with no connection at all reads nothing (shown failed, so /health is degraded).
 EMPTIED = "closed: the exchange refused every pair it held"
+ALL_REFUSED = "the exchange refused every pair this feed follows: nothing to read"
 
 
 class WebSocketFeed:
@@ -257,6 +259,8 @@ class WebSocketFeed:
                 log.info("every pair of a connection refused: closing it", extra={"exchange": self.name})
                 self._status.disconnected(EMPTIED, number)
                 self._close(number)
+                if not self._connections and self.symbols:
+                    self._status.failed(ALL_REFUSED)
 
     def _close(self, number: int) -> None:
         """Connection ``number`` closed, its greenlet with it."""
