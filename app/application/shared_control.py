@@ -6,21 +6,8 @@ process also keeps a copy on its host's disk, so a restart while Redis is
 down starts with the last state seen rather than the configuration's. A
 change made while Redis is down applies to this process only until Redis
 is back: it is published then (``published`` is False meanwhile).
-
-Configured settings win once: the state carries the fingerprints of the
-configured mode and proxy settings it has been started under (``configured``,
-the last few). The first process started with settings not among them (an
-edited ``mode``, ``MARKETFLOW_MODE``, another proxy list) starts from its
-configuration and publishes it, adding its fingerprint; every other start
-keeps the state, so a runtime switch outlasts restarts, and a rolling deploy
-never flips back and forth between the old settings and the new (an old
-process restarting meanwhile knows its settings were seen). Going back to
-settings seen before does not win again: switch through the API. A state of
-a version before this rule is kept, as if made under this configuration.
 """
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -37,16 +24,7 @@ from app.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
-# The key of the state listing the fingerprints of the configured settings it was started under, and how many
-# of the newest it keeps (a config edited more often than that between starts can win again: harmless).
-CONFIGURED = "configured"
-KEPT_CONFIGURATIONS = 8
 T = TypeVar("T")
-
-
-def fingerprint(state: dict[str, object]) -> str:
-    """A state's settings in short: equal settings, equal fingerprints, in every process and version of Python."""
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class SharedControl:
@@ -60,37 +38,20 @@ class SharedControl:
         # a state read between the two would undo the change until its own echo came back.
         self._lock = Semaphore()
         self.published = True
-        # Built from the configuration, so what it says is the state now.
-        self._configured = fingerprint(self.state())
-        self._seen = [self._configured]
 
     def state(self) -> dict[str, object]:
         return {"mode": self._modes.mode, "proxy": self._proxy.shared()}
 
     def restore(self) -> None:
-        """Before the feeds start: the shared state, else this host's copy, else the configuration; a state
-        saved under other configured settings gives way to this process's configuration, published."""
+        """Before the feeds start: the shared state, else this host's copy, else the configuration."""
         try:
             state = self._channel.load()
         except StorageUnavailable:
             state = self._copy.load()
             if state is not None:
                 log.warning("Redis unavailable: starting with this host's copy of the control state")
-        if state is None:
-            return
-        seen = _seen(state)
-        if seen is not None and self._configured not in seen:
-            log.info("mode and proxy settings configured anew: starting from the configuration, not a saved switch")
-            self._seen = [*seen, self._configured][-KEPT_CONFIGURATIONS:]
-            with self._lock:
-                self._publish()
-            return
-        self._apply(state)
-        if seen is None:  # saved before this rule: kept, and stamped as started under this configuration
-            with self._lock:
-                self._publish()
-        else:
-            self._seen = seen
+        if state is not None:
+            self._apply(state)
 
     def start(self) -> None:
         self._loop.start()
@@ -106,7 +67,7 @@ class SharedControl:
             return result
 
     def _publish(self) -> None:
-        state = {**self.state(), CONFIGURED: list(self._seen)}
+        state = self.state()
         self._save(state)
         try:
             self._channel.publish(state)
@@ -128,10 +89,7 @@ class SharedControl:
                 self._publish()
                 return
             state = self._channel.load()
-            if state is None:
-                return
-            self._seen = _seen(state) or self._seen  # so a change made here next carries what was seen
-            if {k: v for k, v in state.items() if k != CONFIGURED} != self.state():
+            if state is not None and state != self.state():
                 self._apply(state)
                 self._save(state)
 
@@ -152,11 +110,3 @@ class SharedControl:
                 self._proxy.adopt(proxy)
         except (DomainError, KeyError, TypeError) as exc:  # a state this version can't read: keep ours
             log.warning("shared control state ignored", extra={"error": str(exc)[:200]})
-
-
-def _seen(state: dict[str, object]) -> list[str] | None:
-    """The fingerprints a state was started under, None for a state saved before they were kept."""
-    seen = state.get(CONFIGURED)
-    if isinstance(seen, list) and all(isinstance(item, str) for item in seen):
-        return [str(item) for item in seen]
-    return None

@@ -384,8 +384,8 @@ class LoggingConfig:
 class Config:
     mode: Literal["test", "live"] = key(
         "test",
-        doc="the mode at startup; a switch made through the API outlasts restarts, until the first start after this or"
-        " a `proxy.*` key is edited (settings used before don't win again: switch through the API)",
+        doc="the mode the first start uses: once a switch is made through the API (`POST /mode/...`), the mode saved"
+        " in Redis and each host's copy wins over this at every start, until switched again",
     )
     symbols: list[str] = key(
         factory=lambda: list(DEFAULT_SYMBOLS),

@@ -1,5 +1,5 @@
-"""Which control state a process starts with: a switch made at runtime survives restarts, and edited configured
-settings win once, at their first start, in Redis or from this host's copy alike; a rolling deploy never flips."""
+"""Which control state a process starts with: once a switch is made through the API, the saved state wins over
+the configured mode and proxy settings at every start, from Redis or, while it is down, from this host's copy."""
 
 from app.application.modes import ModeService
 from app.application.ports.storage import StorageUnavailable
@@ -30,9 +30,6 @@ class DownChannel(MemoryControlChannel):
     def load(self) -> dict[str, object] | None:
         raise StorageUnavailable("redis unavailable: ConnectionError")
 
-    def publish(self, state: dict[str, object]) -> None:
-        raise StorageUnavailable("redis unavailable: ConnectionError")
-
 
 def process(
     mode: str, proxies: list, channel: MemoryControlChannel, copy: MemoryCopy
@@ -47,53 +44,19 @@ def process(
     return control, modes, proxy
 
 
-def test_a_runtime_switch_survives_a_restart_under_the_same_configuration() -> None:
+def test_before_any_switch_the_configuration_is_the_state() -> None:
+    _, modes, proxy = process("live", [A, B], MemoryControlChannel(), MemoryCopy())
+    assert (modes.mode, proxy.shared()["proxies"]) == ("live", [str(A), str(B)])
+
+
+def test_a_switch_wins_over_the_configuration_at_every_start_until_switched_again() -> None:
     channel, copy = MemoryControlChannel(), MemoryCopy()
     control, modes, _ = process("live", [A, B], channel, copy)
     control.change(lambda: modes.switch("test"))
-    _, restarted, _ = process("live", [A, B], channel, MemoryCopy())
-    assert restarted.mode == "test"
-    _, from_copy, _ = process("live", [A, B], DownChannel(), copy)  # Redis down: this host's copy, same rule
+    _, edited, proxy = process("live", [B], channel, MemoryCopy())  # another configured mode and proxy list
+    assert (edited.mode, proxy.shared()["proxies"]) == ("test", [str(A), str(B)])
+    _, from_copy, _ = process("live", [B], DownChannel(), copy)  # Redis down: this host's copy, the same rule
     assert from_copy.mode == "test"
-
-
-def test_a_configuration_edited_since_the_switch_wins_and_is_published() -> None:
-    channel, copy = MemoryControlChannel(), MemoryCopy()
-    control, modes, _ = process("live", [A, B], channel, copy)
-    control.change(lambda: modes.switch("test"))
-    _, edited, proxy = process("live", [B], channel, MemoryCopy())  # the operator changed the proxy list
-    assert edited.mode == "live"
-    assert proxy.shared()["proxies"] == [str(B)]
-    assert (channel.state or {})["mode"] == "live"  # told to every process
-    _, next_one, _ = process("live", [B], channel, MemoryCopy())  # and kept by the next start alike
-    assert next_one.mode == "live"
-    _, from_copy, _ = process("live", [B], DownChannel(), copy)  # from this host's copy (saying test): the same rule
-    assert from_copy.mode == "live"
-
-
-def test_a_rolling_deploy_never_flips_back_and_a_switch_made_meanwhile_stays() -> None:
-    channel = MemoryControlChannel()
-    old, old_modes, _ = process("live", [A, B], channel, MemoryCopy())
-    old.change(lambda: old_modes.switch("test"))
-    _, new_modes, _ = process("live", [B], channel, MemoryCopy())  # the first host on the edited configuration
-    assert new_modes.mode == "live"
-    old._changed_elsewhere()  # the old host hears of it and applies it
-    assert old_modes.mode == "live"
-    _, restarted_old, old_proxy = process("live", [A, B], channel, MemoryCopy())  # an old worker restarts meanwhile
-    assert (restarted_old.mode, old_proxy.shared()["proxies"]) == ("live", [str(B)])  # seen before: no flip back
-    old.change(lambda: old_modes.switch("test"))  # the operator switches, through an old host
-    _, restarted_new, _ = process("live", [B], channel, MemoryCopy())
-    assert restarted_new.mode == "test"  # kept by the new configuration's next start too
-
-
-def test_a_state_saved_before_fingerprints_is_kept_and_stamped() -> None:
-    channel = MemoryControlChannel()
-    channel.state = {
-        "mode": "test",
-        "proxy": {"enabled": False, "mode": "disabled", "policy": "fallback", "proxies": [], "static": None},
-    }
-    _, modes, _ = process("live", [A, B], channel, MemoryCopy())
-    assert modes.mode == "test"
-    _, again, _ = process("live", [A, B], channel, MemoryCopy())
-    assert again.mode == "test"
-    assert isinstance((channel.state or {}).get("configured"), list)
+    control.change(lambda: modes.switch("live"))
+    _, switched_back, _ = process("test", [B], channel, MemoryCopy())
+    assert switched_back.mode == "live"
