@@ -99,6 +99,11 @@ class SourceStatus:
         ``failed`` until it connects again (``connecting``)."""
         self._failed, self._last_error = True, error
 
+    def idle(self) -> None:
+        """Nothing to read, by design (a feed that follows no symbol now): no connection, and no failure."""
+        self._failed = False
+        self._links.clear()
+
     def stopped(self) -> None:
         self._stopped, self._failed = True, False
         self._links.clear()

@@ -356,6 +356,29 @@ def test_the_exchanges_error_stays_visible_after_the_connection_ends(
         server.close()
 
 
+def test_a_feed_whose_every_pair_was_refused_stays_failed_when_attached_again(
+    make_config: Callable[..., dict], start_in_process: Start
+) -> None:
+    """Its pairs stay refused (never asked for again), so a mode switch there and back opens no connection: the
+    feed still reads nothing, and must not show connected."""
+    server = FakeExchange("binance", acks=False)
+    try:
+        service = start_in_process(ws_config(make_config, "binance", server.url))
+        server.wait_subscribed()
+        server.send('{"error":{"code":2,"msg":"Invalid request: unknown stream"},"id":1}')
+        wait_for(lambda: source_health(service)["state"] == "failed", message="every pair refused")
+        assert service.post("/mode/test")[0] == 200
+        assert service.post("/mode/live")[0] == 200
+        wait_for(lambda: source_health(service)["state"] != "stopped", message="attached again")
+        time.sleep(0.5)
+        health = source_health(service)
+        assert (health["state"], health["connections"], health["last_error"]) == ("failed", 0, ALL_REFUSED)
+        assert service.get("/health")[1]["status"] == "degraded"
+        assert server.connects == 1
+    finally:
+        server.close()
+
+
 def test_a_binance_ping_interval_sends_ping_frames(make_config: Callable[..., dict], start_in_process: Start) -> None:
     server = FakeExchange("binance")
     try:

@@ -193,8 +193,16 @@ class WebSocketFeed:
             self._drop(gone)
         if new:
             self._place(new)
-        if not self._connections:
-            status.unlink(0)  # the link attaching opened: nothing to connect
+        self._without_connections()
+
+    def _without_connections(self) -> None:
+        """A feed left with no connection reads nothing: by design when it follows no symbol (a shard of a listing),
+        a failure when the exchange refused every one it follows (shown, so /health is degraded)."""
+        if self._connections:
+            return
+        self._status.idle()
+        if self.symbols:
+            self._status.failed(ALL_REFUSED)
 
     def _drop(self, symbols: Collection[str]) -> None:
         for number, (connection, _) in list(self._connections.items()):
@@ -259,8 +267,7 @@ class WebSocketFeed:
                 log.info("every pair of a connection refused: closing it", extra={"exchange": self.name})
                 self._status.disconnected(EMPTIED, number)
                 self._close(number)
-                if not self._connections and self.symbols:
-                    self._status.failed(ALL_REFUSED)
+                self._without_connections()
 
     def _close(self, number: int) -> None:
         """Connection ``number`` closed, its greenlet with it."""
