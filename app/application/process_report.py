@@ -140,7 +140,7 @@ class CountedSeries:
 
 @dataclass(frozen=True)
 class MetricFamilyReport:
-    """A counter or histogram this process keeps itself (HTTP requests, writes), so that any worker's scrape shows
+    """A counter or histogram this process keeps itself (its writes), so that any worker's scrape shows
     it for every process of its host. Label names (``process`` aside) and bucket upper bounds (+Inf aside, which
     JSON can't carry) are given once for all its series: the heartbeat carrying it is written every lease poll."""
 

@@ -52,7 +52,7 @@ class RouteReports(Protocol):
 
 
 class CountedFamilies(Protocol):
-    """The counters and histograms this process keeps itself (HTTP requests, writes), as they stand."""
+    """The counters and histograms this process keeps itself (its writes), as they stand."""
 
     def families(self) -> tuple[MetricFamilyReport, ...]: ...
 

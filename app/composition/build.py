@@ -181,6 +181,7 @@ def build_container(
         stream=stream,
         metrics=metrics,
         counted=counted,
+        process=process,
         access=AccessPolicy(config.http.admin_token, config.http.allowed_origins),
         feeds=feeds,
         control=control,

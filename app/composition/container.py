@@ -45,9 +45,10 @@ class Container:
     proxy: ProxyService
     stream: PriceStream
     metrics: CollectorRegistry
-    # This process's own counters and histograms (HTTP requests, writes): its report carries them, /metrics
-    # exports them from there (never from here) with every other process's.
+    # This process's own write counters and histograms: its report carries them, /metrics exports them from
+    # there (never from here) with every other process's. ``process`` names it (``host:pid``).
     counted: CollectorRegistry
+    process: str
     access: AccessPolicy
     feeds: FeedOwnership
     control: SharedControl

@@ -36,6 +36,6 @@ def create_app(container: Container) -> Flask:
         container.metrics,
     )
     register_http(app)
-    instrument_requests(app, container.counted)
+    instrument_requests(app, container.metrics, container.process)
     app.cli.add_command(marketflow_commands)
     return app

@@ -1,7 +1,6 @@
 """``/metrics`` in the Prometheus text format, with numbers that match what was done."""
 
 import time
-from collections import Counter
 from collections.abc import Callable
 
 import websocket
@@ -62,11 +61,12 @@ def by_process(samples: Samples, name: str, **labels: str) -> dict[str, float]:
     }
 
 
-def test_any_workers_scrape_shows_every_workers_requests_and_writes(
+def test_any_workers_scrape_shows_every_workers_writes_and_its_own_requests(
     make_config: Callable[..., dict], start_service: Callable[[dict], Service], exchanges: list[LineExchange]
 ) -> None:
-    """Each worker's own counters reach the other's scrape through its heartbeat: whichever worker a scrape
-    reaches, every worker's series are in it, none going back or missing."""
+    """Each worker's writes reach the other's scrape through its heartbeat: whichever worker a scrape reaches,
+    every worker's write series are in it, exactly. The HTTP series are the answering worker's own (clients
+    decide how many there are, so no heartbeat carries them)."""
     service = start_service(make_config(http={"workers": 2}))
 
     def owners() -> dict[str, str | None]:
@@ -81,31 +81,17 @@ def test_any_workers_scrape_shows_every_workers_requests_and_writes(
     written = dict.fromkeys(workers, 0.0)
     for feed, owner in owners().items():
         written[owner] += ticks[feed]
-    wait_for(
-        lambda: by_process(scrape(service), "marketflow_write_batch_size_sum", backend="redis") == written,
+    samples = wait_for(
+        lambda: (
+            (s := scrape(service))
+            and by_process(s, "marketflow_write_batch_size_sum", backend="redis") == written
+            and s
+        ),
         message="every worker's cache writes in one scrape",
     )
-
-    time.sleep(1.0)  # many lease polls: each worker's heartbeat holds every request it answered
-    health = {"route": "/health", "method": "GET"}
-    before = by_process(scrape(service), "marketflow_http_requests_total", **health)
-    answered: Counter[str] = Counter()
-    while len(answered) < 2 and answered.total() < 1000:  # new connections, accepted by either worker
-        answered[service.get("/health")[1]["process"]] += 1
-    assert set(answered) == workers
-
-    def since_before(samples: Samples, name: str) -> dict[str, float]:
-        """Each worker's /health requests counted in ``name`` since ``before``."""
-        shown = by_process(samples, name, **health)
-        return {process: n - before.get(process, 0) for process, n in shown.items()}
-
-    def all_shown() -> Samples | None:
-        samples = scrape(service)
-        return samples if since_before(samples, "marketflow_http_requests_total") == answered else None
-
-    # The one scrape has both workers' requests, their latencies and their writes, exactly.
-    samples = wait_for(all_shown, message="every worker's requests in one scrape")
-    assert since_before(samples, "marketflow_http_request_seconds_count") == answered
-    assert by_process(samples, "marketflow_write_batch_size_sum", backend="redis") == written
     assert by_process(samples, "marketflow_write_seconds_count", backend="redis", outcome="ok").keys() == workers
+    # Its HTTP series: one worker's, the answering one's (it has answered /health and this scrape's forerunners).
+    answering = {dict(key)["process"] for name, key in samples if name.startswith("marketflow_http_request")}
+    assert len(answering) == 1
+    assert answering <= workers
     assert promtool_findings(exposition(service)) == ""

@@ -81,34 +81,22 @@ def test_the_report_carries_the_write_histograms_under_their_names_labels_and_bo
     assert (written.labels, written.counts[-1], len(written.counts)) == (("redis", "ok"), 1.0, len(seconds.bounds) + 1)
 
 
-def test_the_report_carries_the_http_counter_and_histogram_per_route_method_and_status() -> None:
+def test_http_requests_are_counted_per_worker_route_method_and_status_in_the_served_registry() -> None:
+    """The answering worker's own (clients decide how many series there are): never carried in its report."""
     app = Flask("t")
     app.add_url_rule("/items/<name>", "item", lambda name: ("", 200 if name == "a" else 404))
     registry = CollectorRegistry()
-    instrument_requests(app, registry)
+    instrument_requests(app, registry, "host:7")
     client = app.test_client()
     for path in ("/items/a", "/items/a", "/items/b", "/nowhere"):
         client.get(path)
-    requests, seconds = LocalFamilies(registry).families()
-    assert requests == MetricFamilyReport(
-        name="marketflow_http_requests",
-        documentation="HTTP requests by route and status",
-        kind="counter",
-        labels=("route", "method", "status"),
-        series=(
-            CountedSeries(labels=("/items/<name>", "GET", "200"), counts=(2.0,)),
-            CountedSeries(labels=("/items/<name>", "GET", "404"), counts=(1.0,)),
-            CountedSeries(labels=("unmatched", "GET", "404"), counts=(1.0,)),
-        ),
-    )
-    assert (seconds.name, seconds.documentation, seconds.kind, seconds.labels, seconds.bounds) == (
-        "marketflow_http_request_seconds",
-        "HTTP request latency",
-        "histogram",
-        ("route", "method"),
-        HTTP_BUCKETS,
-    )
-    assert [(series.labels, series.counts[-1]) for series in seconds.series] == [
-        (("/items/<name>", "GET"), 3.0),
-        (("unmatched", "GET"), 1.0),
-    ]
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"process": "host:7", **labels})
+
+    item = {"route": "/items/<name>", "method": "GET"}
+    assert value("marketflow_http_requests_total", **item, status="200") == 2
+    assert value("marketflow_http_requests_total", **item, status="404") == 1
+    assert value("marketflow_http_requests_total", route="unmatched", method="GET", status="404") == 1
+    assert value("marketflow_http_request_seconds_count", **item) == 3
+    assert value("marketflow_http_request_seconds_bucket", **item, le=str(HTTP_BUCKETS[-1])) == 3

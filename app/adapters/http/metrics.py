@@ -1,10 +1,10 @@
 """``GET /metrics`` (Prometheus text format) and the HTTP request metrics behind it.
 
-The request counter and histogram are this worker's own, kept in a registry
-/metrics never serves: the worker's report carries them (``LocalFamilies``),
-and /metrics exports them from every process's report of the host, as it
-does the rest, so whichever worker answers a scrape shows every worker's
-requests, each under its ``process``.
+The request counter and histogram are the answering worker's own, labelled
+with it, unlike every other series (which any worker shows for every process
+of its host, from their reports): clients decide how many of their series
+there are (routes x methods x statuses), and a report is written every lease
+poll and read by every process, so a client must not be able to make it large.
 """
 
 import time
@@ -24,19 +24,19 @@ def metrics() -> Response:
     return Response(generate_latest(services().registry), mimetype=CONTENT_TYPE_LATEST)
 
 
-def instrument_requests(app: Flask, registry: CollectorRegistry) -> None:
-    """Count and time every request by route template (never the raw path: that would be unbounded) in
-    ``registry``, this worker's own (its report names the worker)."""
+def instrument_requests(app: Flask, registry: CollectorRegistry, process: str) -> None:
+    """Count and time every request by route template (never the raw path: that would be unbounded), labelled
+    with the worker (``host:pid``) that answered, since a scrape reaches one worker of the host."""
     requests = Counter(
         "marketflow_http_requests",
         "HTTP requests by route and status",
-        ["route", "method", "status"],
+        ["process", "route", "method", "status"],
         registry=registry,
     )
     seconds = Histogram(
         "marketflow_http_request_seconds",
         "HTTP request latency",
-        ["route", "method"],
+        ["process", "route", "method"],
         buckets=HTTP_BUCKETS,
         registry=registry,
     )
@@ -49,8 +49,8 @@ def instrument_requests(app: Flask, registry: CollectorRegistry) -> None:
     def observe(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         method = request.method if request.method in {"GET", "POST", "HEAD", "OPTIONS"} else "other"
-        requests.labels(route, method, str(response.status_code)).inc()
+        requests.labels(process, route, method, str(response.status_code)).inc()
         started = g.get("metrics_started")
         if started is not None:
-            seconds.labels(route, method).observe(time.perf_counter() - started)
+            seconds.labels(process, route, method).observe(time.perf_counter() - started)
         return response

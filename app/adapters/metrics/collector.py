@@ -5,7 +5,7 @@ every process of the host (``process`` label, ``host:pid``), itself as of
 now and the others as of their last heartbeat, as /health does. Other
 hosts are their own targets, so no series is scraped twice. A feed's series
 move to its new owner's ``process`` when it is taken over. The counters and
-histograms a process keeps itself (HTTP requests, writes) come from its
+histograms a process keeps itself (its writes) come from its
 report too (``ProcessReport.metrics``), so they show alike whichever worker
 answers.
 """

@@ -1,4 +1,4 @@
-"""The counters and histograms a process keeps itself (HTTP requests, writes), read into its report.
+"""The counters and histograms a process keeps itself (its writes), read into its report.
 
 They are counted where they happen, in a registry of their own that
 /metrics never serves: a scrape reaches one worker of the host, which would
