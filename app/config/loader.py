@@ -13,7 +13,6 @@ import psycopg2.extensions
 import yaml
 from redis.connection import parse_url
 
-from app.adapters.redis.clients import startup_nodes
 from app.config.keys import declared
 from app.config.masking import is_secret
 from app.config.schema import Config, RedisConfig
@@ -338,7 +337,7 @@ def _check_stores(config: Config) -> None:
 
 def _check_redis_urls(redis: RedisConfig) -> None:
     """One URL, or on a cluster one per startup node (no ``unix://``: cluster nodes are found by address)."""
-    urls = startup_nodes(redis.url) if redis.cluster else [redis.url]
+    urls = redis.nodes()
     schemes = ("redis://", "rediss://") if redis.cluster else ("redis://", "rediss://", "unix://")
     if not urls:
         raise ConfigError("redis.url: a cluster needs at least one startup node")

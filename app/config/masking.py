@@ -33,9 +33,9 @@ def masked_config(config: Config) -> dict:
     return shown
 
 
-def _passwords(url: str) -> list[str]:
+def _password(url: str) -> str:
     """The password of a URL as written: after the user's ``:``, to the last ``@`` (the user name is no secret)."""
-    return [userinfo(url).partition(":")[2]]
+    return userinfo(url).partition(":")[2]
 
 
 def _dsn_password(dsn: str) -> list[str]:
@@ -44,16 +44,16 @@ def _dsn_password(dsn: str) -> list[str]:
         parsed = psycopg2.extensions.parse_dsn(dsn)
     except psycopg2.Error:
         parsed = {}
-    return [parsed.get("password", ""), *_passwords(dsn)]
+    return [parsed.get("password", ""), _password(dsn)]
 
 
 def secret_values(config: Config) -> list[str]:
     """Every secret the configuration holds: the admin token and each password of a store or a proxy."""
     return [
         config.http.admin_token or "",
-        *_passwords(config.redis.url),
+        *(_password(url) for url in config.redis.nodes()),  # a cluster's every startup node
         *_dsn_password(config.postgres.dsn),
-        *(password for url in config.proxy.proxies for password in _passwords(url)),
+        *(_password(url) for url in config.proxy.proxies),
     ]
 
 

@@ -83,6 +83,12 @@ class RedisConfig:
     pool_timeout: float = key(1.0, doc="wait for a pooled connection, seconds", above=0)
     retry_after: float = key(2.0, doc=RETRY_AFTER_DOC, at_least=0)
 
+    def nodes(self) -> list[str]:
+        """Each URL ``url`` holds: the one server's, or on a cluster every startup node's (comma-separated)."""
+        if not self.cluster:
+            return [self.url]
+        return [part.strip() for part in self.url.split(",") if part.strip()]
+
 
 @dataclass(frozen=True)
 class PostgresConfig:

@@ -1,5 +1,9 @@
+import dataclasses
+
 import pytest
 
+from app.config.masking import scrubber
+from app.config.schema import Config, RedisConfig
 from app.domain.secrets import SecretScrubber, mask_secrets
 
 
@@ -52,3 +56,12 @@ def test_a_scrubber_hides_every_form_of_a_secret_and_leaves_other_words_alone() 
     assert scrub('connection option "port" refused for "u"') == 'connection option "port" refused for "u"'
     assert scrub("redis://:x@h:1/0 and password=zz") == "redis://:***@h:1/0 and password=***"
     assert SecretScrubber([])("s3cret password=zz") == "s3cret password=***"
+
+
+def test_a_clusters_every_startup_node_has_its_password_hidden_and_nothing_else() -> None:
+    """Split as the client splits them: read whole, the URLs made one "password" reaching from the first node's
+    password to the second's, and the words, hosts and ports inside it were hidden from every log line."""
+    nodes = "redis://:pw1@h1:7000,redis://:pw2@h2:7001"
+    config = dataclasses.replace(Config(), redis=RedisConfig(url=nodes, cluster=True))
+    scrub = scrubber(config)
+    assert scrub("redis://h2:7001 refused pw1, then pw2") == "redis://h2:7001 refused ***, then ***"

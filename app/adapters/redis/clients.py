@@ -52,11 +52,6 @@ class ClusterClient:
 Client = redis.Redis | ClusterClient
 
 
-def startup_nodes(url: str) -> list[str]:
-    """``redis.url`` read as a cluster's startup nodes: comma-separated URLs."""
-    return [part.strip() for part in url.split(",") if part.strip()]
-
-
 def make_client(config: RedisConfig, timeout: float) -> Client:
     if config.cluster:
         return ClusterClient(config, timeout)
@@ -79,7 +74,7 @@ def _cluster_client(config: RedisConfig, timeout: float) -> RedisCluster:
     ``redis.pool_timeout`` for a connection instead of failing (and opening the breaker) at once. (redis-py
     builds the nodes' pools from ``connection_pool_class`` only for a client given a ``url``.)
     """
-    first, *others = startup_nodes(config.url)
+    first, *others = config.nodes()
     return RedisCluster(
         url=first,
         startup_nodes=[ClusterNode(urlsplit(url).hostname, urlsplit(url).port or 6379) for url in others],
