@@ -68,10 +68,7 @@ def test_any_workers_scrape_shows_every_workers_writes_and_its_own_requests(
     every worker's write series are in it, exactly. The HTTP series are the answering worker's own (clients
     decide how many there are, so no heartbeat carries them)."""
     service = start_service(make_config(http={"workers": 2}))
-
-    def owners() -> dict[str, str | None]:
-        return {source["name"]: source["owner"] for source in service.get("/health")[1]["sources"]}
-
+    owners = service.owners
     wait_for(lambda: None not in owners().values() and len(set(owners().values())) == 2, message="both reading")
     workers = {process["id"] for process in service.get("/health")[1]["processes"]}
     ticks = {"exchange1": 1, "exchange2": 2, "exchange3": 4}  # each worker's sum tells which feeds it read

@@ -370,7 +370,7 @@ def test_a_feed_whose_every_pair_was_refused_stays_failed_when_attached_again(
         assert service.post("/mode/test")[0] == 200
         assert service.post("/mode/live")[0] == 200
         wait_for(lambda: source_health(service)["state"] != "stopped", message="attached again")
-        time.sleep(0.5)
+        gevent.sleep(0.5)
         health = source_health(service)
         assert (health["state"], health["connections"], health["last_error"]) == ("failed", 0, ALL_REFUSED)
         assert service.get("/health")[1]["status"] == "degraded"

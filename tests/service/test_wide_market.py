@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 
+import gevent
 import psycopg2
 import pytest
 
@@ -230,6 +231,6 @@ def test_a_connection_whose_every_pair_is_refused_is_closed_and_not_opened_again
         wait_for(lambda: source_health(service)["connections"] == 1, message="one connection shown")
         assert [c.symbols for c in exchange.connections()] == [frozenset({"BTCUSDT"})]
         assert (source_health(service)["state"], source_health(service)["last_error"]) == ("connected", EMPTIED)
-        time.sleep(1.0)  # a reconnect of the closed one would have come by now (backoff from 0.5 s)
+        gevent.sleep(1.0)  # a reconnect of the closed one would have come by now (backoff from 0.5 s)
         assert len(exchange.connections()) == 1
         assert exchange.violations == []

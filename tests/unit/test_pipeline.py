@@ -18,6 +18,7 @@ from app.domain.buckets import CacheBatch
 from app.domain.tick import Tick
 from tests.support.exchange_servers import binance_trade
 from tests.support.fakes import AllFeeds, FlakyCache, MemoryStore, ScriptedSource
+from tests.support.net import wait_for
 
 SYMBOLS = frozenset({"BTCUSDT", "ETHUSDT"})
 
@@ -223,10 +224,7 @@ def test_a_source_that_crashes_is_shown_failed_and_run_again() -> None:
     pipeline.attach(source)
     gevent.sleep(0.05)
     crashed = pipeline.sources()["ex1"]
-    for _ in range(300):  # run again after a backoff of at most a second
-        if pipeline.stats.ticks:
-            break
-        gevent.sleep(0.01)
+    wait_for(lambda: pipeline.stats.ticks, timeout=3, message="run again after a backoff of at most a second")
     again = pipeline.sources()["ex1"]
     pipeline.stop()
     assert (crashed.state, crashed.last_error) == ("failed", "KeyError: 'a bug'")
