@@ -166,20 +166,20 @@ class RedisTickCache:
         return self._keys.latest(symbol)
 
     def write(self, batch: CacheBatch) -> bool:
-        groups: dict[str, dict[str, int]] = {}  # per ticks key, its members and their scores
+        by_pair: dict[tuple[str, str], dict[str, int]] = {}  # per pair, its members and their scores
         newest: dict[tuple[str, str], Tick] = {}
         for tick in batch.ticks:
             pair = (tick.exchange, tick.symbol)
-            key = self._ticks_key(*pair)
-            members = groups.get(key)
+            members = by_pair.get(pair)
             if members is None:
-                members = groups[key] = {}
+                members = by_pair[pair] = {}
             members[_tick_member(tick)] = tick.ts_ms
             best = newest.get(pair)
             if best is None or tick.ts_ms >= best.ts_ms:
                 newest[pair] = tick
-        if not groups:
+        if not by_pair:
             return True
+        groups = {self._ticks_key(*pair): members for pair, members in by_pair.items()}  # a key built per pair
         cutoff = seconds_to_ms(time.time()) - self._retention_ms
         tag = f"{self._run}|".encode()
         # Raw ticks: one script call (per slot on a cluster): trim bound, TTL, then per key its count of ticks
