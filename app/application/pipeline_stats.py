@@ -4,7 +4,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from app.application.process_report import Percentiles
-from app.domain.percentile import percentile
+from app.domain.percentile import percentiles
 from app.domain.time_grid import MS_PER_SECOND
 
 
@@ -26,7 +26,7 @@ class PipelineStats:
 
     def latency_summary(self) -> Percentiles:
         samples = list(self.cache_latency)
-        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        p50, p99 = percentiles(samples, 0.5, 0.99)
         return Percentiles(
             p50_ms=None if p50 is None else round(p50 * MS_PER_SECOND, 3),
             p99_ms=None if p99 is None else round(p99 * MS_PER_SECOND, 3),

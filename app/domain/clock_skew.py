@@ -3,7 +3,7 @@
 from collections import deque
 from dataclasses import dataclass
 
-from app.domain.percentile import percentile
+from app.domain.percentile import percentiles
 
 # Recent samples kept for the percentiles.
 SAMPLES = 2000
@@ -38,9 +38,7 @@ class ClockSkew:
         """The figures now: all None, and not flagged, before any sample."""
         # One snapshot for all three figures, as floats: /health has always shown them so (``300.0``).
         samples = [float(skew) for skew in self.samples]
-        p50 = percentile(samples, 0.5)
+        p50, p99 = percentiles(samples, 0.5, 0.99)
         if p50 is None:
             return SkewSummary()
-        return SkewSummary(
-            p50_ms=p50, p99_ms=percentile(samples, 0.99), last_ms=samples[-1], flagged=abs(p50) > self.bound_ms
-        )
+        return SkewSummary(p50_ms=p50, p99_ms=p99, last_ms=samples[-1], flagged=abs(p50) > self.bound_ms)

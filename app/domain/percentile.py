@@ -6,8 +6,9 @@ from typing import TypeVar
 N = TypeVar("N", int, float)
 
 
-def percentile(samples: Iterable[N], fraction: float) -> N | None:
-    """The sample at ``fraction`` (0 to 1) of the way up the sorted samples; None when there is nothing to rank.
+def percentiles(samples: Iterable[N], *fractions: float) -> tuple[N | None, ...]:
+    """Per fraction (0 to 1), the sample that far up the sorted samples (sorted once for them all: 20,000
+    latencies are sorted at every report); None each when there is nothing to rank.
 
     Nearest rank, never an interpolation: the answer is one of the samples,
     a latency or skew that really happened, in the samples' own type. The
@@ -16,5 +17,5 @@ def percentile(samples: Iterable[N], fraction: float) -> N | None:
     """
     ordered = sorted(samples)
     if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return tuple(None for _ in fractions)
+    return tuple(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] for fraction in fractions)

@@ -1,6 +1,12 @@
 import pytest
 
-from app.domain.percentile import percentile
+from app.domain.percentile import percentiles
+
+
+def percentile(samples: list, fraction: float) -> object:
+    """One fraction's answer."""
+    (answer,) = percentiles(samples, fraction)
+    return answer
 
 
 def test_nothing_to_rank_has_no_percentile() -> None:
@@ -32,3 +38,8 @@ def test_percentile_is_the_sample_at_its_rank(samples: list[float], fraction: fl
 def test_the_answer_keeps_the_samples_type() -> None:
     assert type(percentile([1, 2, 3], 0.5)) is int
     assert type(percentile([1.0, 2.0], 0.5)) is float
+
+
+def test_several_fractions_are_answered_from_one_ranking() -> None:
+    assert percentiles([4, 1, 3, 2], 0.5, 0.0, 1.0) == (3, 1, 4)
+    assert percentiles([], 0.5, 0.99) == (None, None)
