@@ -33,9 +33,14 @@ def postgres_pool(pg: PostgresConfig) -> ConnectionPool:
     return ConnectionPool(pg.dsn, pg.pool_size, pg.pool_timeout, pg.connect_timeout, pg.statement_timeout_ms)
 
 
+def _call_deadline(pg: PostgresConfig) -> float:
+    """How long we wait on any PostgreSQL call: the server's statement timeout plus the connect time, plus a
+    margin, so the server's own timeout is the one that normally ends a slow statement."""
+    return pg.statement_timeout_ms / MS_PER_SECOND + pg.connect_timeout + 1
+
+
 def postgres_calls(pool: ConnectionPool, pg: PostgresConfig) -> PostgresCalls:
-    # Our deadline: the server's statement timeout plus the connect time, plus a margin.
-    return PostgresCalls(pool, pg.retry_after, pg.statement_timeout_ms / MS_PER_SECOND + pg.connect_timeout + 1)
+    return PostgresCalls(pool, pg.retry_after, _call_deadline(pg))
 
 
 def postgres_store(pool: ConnectionPool, config: Config) -> PostgresMinuteStore:
@@ -54,8 +59,9 @@ def postgres_history(config: Config, feeds: Collection[str], resources: list[Clo
 def postgres_feed_locks(config: Config, holder: str) -> PostgresFeedLocks:
     """The leases' second store, on a session of its own (its locks live as long as it does)."""
     pg = config.postgres
-    deadline = pg.statement_timeout_ms / MS_PER_SECOND + pg.connect_timeout + 1
-    return PostgresFeedLocks(pg.dsn, pg.connect_timeout, deadline, pg.retry_after, config.redis.key_prefix, holder)
+    return PostgresFeedLocks(
+        pg.dsn, pg.connect_timeout, _call_deadline(pg), pg.retry_after, config.redis.key_prefix, holder
+    )
 
 
 def redis_tick_cache(redis: RedisConfig, retention_ms: int, run: str, feeds: FeedMap) -> RedisTickCache:

@@ -180,7 +180,6 @@ def build_container(
         proxy=proxy,
         stream=stream,
         metrics=metrics,
-        counted=counted,
         process=process,
         access=AccessPolicy(config.http.admin_token, config.http.allowed_origins),
         feeds=feeds,

@@ -45,9 +45,7 @@ class Container:
     proxy: ProxyService
     stream: PriceStream
     metrics: CollectorRegistry
-    # This process's own write counters and histograms: its report carries them, /metrics exports them from
-    # there (never from here) with every other process's. ``process`` names it (``host:pid``).
-    counted: CollectorRegistry
+    # Names this process (``host:pid``), as its HTTP request metrics are labelled.
     process: str
     access: AccessPolicy
     feeds: FeedOwnership

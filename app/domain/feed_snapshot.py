@@ -15,9 +15,9 @@ BACKING_OFF = "backing_off"
 FAILED = "failed"
 STOPPED = "stopped"
 FEED_STATES = (FAILED, BACKING_OFF, CONNECTING, STOPPED, CONNECTED)
-"""Worst first: a feed is only as connected as its least connected link. ``failed``: the source itself crashed and
-stays down until attached again; ``backing_off``: a connection ended and the next attempt waits; ``stopped``: not
-read here."""
+"""Worst first: a feed is only as connected as its least connected link. ``failed``: the feed reads nothing
+(its code crashed and runs again after a backoff, or the exchange refused every pair it follows);
+``backing_off``: a connection ended and the next attempt waits; ``stopped``: not read here."""
 
 
 @dataclass(frozen=True)

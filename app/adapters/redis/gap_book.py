@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from app.adapters.breaker import Breaker
 from app.adapters.redis.clients import REDIS_ERRORS, Client
 from app.adapters.redis.keys import RedisKeys
+from app.application.trade_gaps import MAX_GAPS_KEPT
 from app.domain.missed_trades import TradeGap
 from app.domain.time_grid import SECONDS_PER_DAY
 
-# As many as a process keeps of a feed's own (trade_gaps.MAX_GAPS_KEPT), for a week past the newest.
-KEPT = 100
+# As many as a process keeps of a feed's own, for a week past the newest.
+KEPT = MAX_GAPS_KEPT
 KEEP_SECONDS = 7 * SECONDS_PER_DAY
 
 
