@@ -18,6 +18,11 @@ from app.domain.time_grid import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, ceil_to
 TIER_NAMES = {MS_PER_MINUTE: "minutes", MS_PER_HOUR: "hours", MS_PER_DAY: "days"}
 
 
+def horizon_ms(now_ms: int, days: int) -> int:
+    """Where ``days`` whole UTC days kept before today begin: a tier's rows (or partitions) before it are gone."""
+    return floor_to(now_ms, MS_PER_DAY) - days * MS_PER_DAY
+
+
 @dataclass(frozen=True, slots=True)
 class Retention:
     """Days kept per tier; 0 keeps a tier for ever."""
@@ -32,7 +37,7 @@ class Retention:
     def kept_from(self, grain_ms: int, now_ms: int) -> int | None:
         """The oldest row start a tier is read from at ``now_ms`` (None: the tier is kept for ever)."""
         days = self.days(grain_ms)
-        return floor_to(now_ms, MS_PER_DAY) - days * MS_PER_DAY if days else None
+        return horizon_ms(now_ms, days) if days else None
 
 
 @dataclass(frozen=True, slots=True)

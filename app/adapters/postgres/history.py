@@ -14,8 +14,8 @@ from psycopg2.extensions import cursor
 
 from app.adapters.postgres import partitions
 from app.adapters.postgres.calls import PostgresCalls
-from app.domain.retention import Retention, Upkeep
-from app.domain.time_grid import MS_PER_DAY, floor_to
+from app.domain.retention import Retention, Upkeep, horizon_ms
+from app.domain.time_grid import MS_PER_DAY
 
 # Any constant works; the same in every marketflow process.
 _UPKEEP_LOCK = 0x6D66_7570
@@ -46,7 +46,7 @@ class PostgresHistory:
         for tier, days in kept_days(self._retention).items():
             if not days:
                 continue
-            for name in partitions.past(cur, tier, floor_to(now_ms, MS_PER_DAY) - days * MS_PER_DAY):
+            for name in partitions.past(cur, tier, horizon_ms(now_ms, days)):
                 partitions.drop(cur, name)
                 dropped.append((tier.name, name))
         cur.execute("DELETE FROM feed_owners WHERE NOT (feed = ANY(%s))", (self._feeds,))
