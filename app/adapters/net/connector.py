@@ -151,11 +151,18 @@ class Connector:
         try:
             socket.create_connection((proxy.host, proxy.port), timeout=min(destination.timeout, 2.0)).close()
         except OSError as exc:
-            error = f"{describe(proxy)}: {type(exc).__name__}: {exc}"[:200]
-            self._router.failed(source, proxy, error)
-            log.warning("proxy gone", extra={"exchange": source, "route": describe(proxy), "error": error})
+            self._failed(source, proxy, describe(proxy), exc, "proxy gone")
             return False
         return True
+
+    def _failed(
+        self, source: str, route: Route, label: str, exc: Exception, said: str, level: int = logging.WARNING
+    ) -> str:
+        """Record that ``route`` failed ``source`` (the router benches a proxy) and log it; returns the error."""
+        error = f"{label}: {type(exc).__name__}: {exc}"[:200]
+        self._router.failed(source, route, error)
+        log.log(level, said, extra={"exchange": source, "route": describe(route), "error": error})
+        return error
 
     def _connect(self, destination: Destination, handshake: Callable[[socket.socket], T], routes: list[Route]) -> T:
         errors = []
@@ -167,12 +174,7 @@ class Connector:
                 if not isinstance(exc, Exception):
                     raise
                 retry_after = max(retry_after, rate_limit_wait(exc))
-                errors.append(f"{describe(route)}: {type(exc).__name__}: {exc}"[:200])
-                self._router.failed(destination.source, route, errors[-1])
-                log.warning(
-                    "route failed",
-                    extra={"exchange": destination.source, "route": describe(route), "error": errors[-1]},
-                )
+                errors.append(self._failed(destination.source, route, describe(route), exc, "route failed"))
                 continue
             self._router.succeeded(destination.source, route)
             return result
@@ -196,8 +198,6 @@ class Connector:
         try:
             _attempt(DIRECT, destination, handshake).close()
         except Exception as exc:
-            error = f"direct probe: {type(exc).__name__}: {exc}"[:200]
-            self._router.failed(source, DIRECT, error)
-            log.info("direct route still failing", extra={"exchange": source, "error": error})
+            self._failed(source, DIRECT, "direct probe", exc, "direct route still failing", logging.INFO)
             return False
         return True
