@@ -121,12 +121,11 @@ class WebSocketFeed:
             settings.connect_timeout,
             settings.tls if tls else None,
         )
-        self._spellings: dict[str, str] = {}
         self._connections: dict[int, tuple[ExchangeConnection, gevent.Greenlet]] = {}
         self._emptied: Queue[int] = Queue()
         self._status: SourceStatus | None = None
         self._emit: Emit | None = None
-        self.symbols: frozenset[str] = lineup.configured().symbols
+        self.symbols: frozenset[str] = lineup.configured()
 
     def decode(self, raw: bytes) -> Iterator[Decoded]:
         """The protocol's trades, sampling clock skew on the way; recovered trades as they were recovered."""
@@ -163,12 +162,12 @@ class WebSocketFeed:
         discovery = self._lineup.discovery
         chosen = self._lineup.configured()
         if discovery is None:
-            self._follow_symbols(chosen.symbols)
+            self._follow_symbols(chosen)
             self._close_emptied(None)
         while True:
             try:
                 chosen = self._lineup.listed()
-                status.listing_fetched(len(chosen.symbols))
+                status.listing_fetched(len(chosen))
                 wait = discovery.refresh_seconds
             except OSError as exc:
                 status.listing_failed(f"{type(exc).__name__}: {exc}"[:300])
@@ -176,8 +175,7 @@ class WebSocketFeed:
                     "listing unavailable: keeping the last one", extra={"exchange": self.name, "error": str(exc)}
                 )
                 wait = min(LISTING_RETRY_SECONDS, discovery.refresh_seconds)
-            self._spellings.update(chosen.spellings)
-            self._follow_symbols(chosen.symbols)
+            self._follow_symbols(chosen)
             self._close_emptied(wait)
 
     def _follow_symbols(self, wanted: frozenset[str]) -> None:
@@ -235,7 +233,7 @@ class WebSocketFeed:
         age = None if limits.age_limit is None else limits.age_limit - self._stagger.take() * limits.stagger
         connection = ExchangeConnection(
             number,
-            self._protocol(self._spellings),
+            self._protocol(self._lineup.spellings),
             settings,
             self._connector,
             self._destination,

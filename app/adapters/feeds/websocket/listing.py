@@ -11,7 +11,7 @@ before any, the configured symbols stand in.
 """
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from app.adapters.feeds.exchanges.base import ExchangeProtocol, Listed
@@ -40,8 +40,8 @@ class ExchangeListing:
         self._clock = clock
         self._fetched_at = float("-inf")
         self._pairs: list[Listed] | None = None
-        # The exchange's spelling of every pair the last listing named, updated in place: the trade history
-        # holds this one mapping, so it asks for a pair as the stream subscribed to it.
+        # The exchange's spelling of every pair the listing named, updated in place: the connections of every
+        # shard and the trade history hold this one mapping, so each asks for a pair as the listing wrote it.
         self.spellings: dict[str, str] = {}
 
     def pairs(self) -> list[Listed]:
@@ -51,14 +51,6 @@ class ExchangeListing:
             self._fetched_at = self._clock()
             self.spellings.update((pair.symbol, pair.theirs) for pair in self._pairs)
         return self._pairs
-
-
-@dataclass(frozen=True)
-class Chosen:
-    """One feed's symbols and the exchange's spelling of each (where its listing gave one)."""
-
-    symbols: frozenset[str]
-    spellings: dict[str, str]
 
 
 class Lineup:
@@ -79,20 +71,20 @@ class Lineup:
         self._configured = self._mine(configured)
         self.discovery = discovery
         self._listing = listing
+        # The exchange's spelling of each pair its listing named (kept current by it), for the connections.
+        self.spellings: Mapping[str, str] = {} if listing is None else listing.spellings
 
     def _mine(self, symbols: Collection[str]) -> frozenset[str]:
         return frozenset(s for s in symbols if self._feeds.feed_of(self._exchange, s) == self._feed)
 
-    def configured(self) -> Chosen:
-        return Chosen(self._configured, {})
+    def configured(self) -> frozenset[str]:
+        return self._configured
 
-    def listed(self) -> Chosen:
+    def listed(self) -> frozenset[str]:
         """What the listing says now; raises ``OSError`` when it can't be fetched (the caller keeps the last)."""
         if self.discovery is None or self._listing is None:
             return self.configured()
         pairs = self._listing.pairs()
-        spelled = {pair.symbol: pair.theirs for pair in pairs}
         quotes = set(self.discovery.quotes)
         trading = sorted(pair.symbol for pair in pairs if pair.trading and pair.quote in quotes)
-        mine = self._mine(trading[: self.discovery.max_symbols]) | self._configured
-        return Chosen(mine, {symbol: spelled[symbol] for symbol in mine if symbol in spelled})
+        return self._mine(trading[: self.discovery.max_symbols]) | self._configured
