@@ -237,16 +237,18 @@ class ServiceCollector(Collector):
                 # must not set the shape every other process's series are checked against.
                 if family.kind not in (COUNTER, HISTOGRAM) or not family.series:
                     continue
-                first, metric = families.setdefault(family.name, (family, _counted_family(family)))
+                if family.name not in families:
+                    families[family.name] = (family, _counted_family(family))
+                first, metric = families[family.name]
                 if (family.kind, family.labels) != (first.kind, first.labels):
                     continue
+                les = [*map(floatToGoString, family.bounds), "+Inf"]
                 for series in family.series:
                     if _well_formed(family, series):
                         values = [process.id, *series.labels]
                         if isinstance(metric, CounterMetricFamily):
                             metric.add_metric(values, series.counts[0])
                         else:
-                            les = [*map(floatToGoString, family.bounds), "+Inf"]
                             metric.add_metric(values, list(zip(les, series.counts, strict=True)), series.sum)
         yield from (metric for _, metric in families.values())
 
