@@ -161,11 +161,19 @@ def test_an_owner_paused_past_its_lease_never_counts_what_it_read_meanwhile(
     sent: Sent = {feed: [] for feed in FEEDS}
     try:
         send_and_count(exchanges, sent, first)
-        paused = first.owners()["exchange1"]
+        owners = first.owners()
+        paused = owners["exchange1"]
+        held = [exchanges[FEEDS.index(feed)] for feed, owner in owners.items() if owner == paused]
         pid = int(paused.rsplit(":", 1)[1])
         os.kill(pid, signal.SIGSTOP)
         try:
-            wait_for(lambda: exchanges[0].connections == 2, timeout=TTL + SLACK, message="exchange1 taken over")
+            # Every feed the paused owner held taken over (a stand-in sends to the connections it has: a feed
+            # sent to before its new owner connected reached only the paused owner, whose reads never count).
+            wait_for(
+                lambda: all(exchange.connections == 2 for exchange in held),
+                timeout=TTL + SLACK,
+                message="the paused owner's feeds taken over",
+            )
             send(exchanges, sent, 10)  # the paused owner's socket still gets these, into its buffer
             time.sleep(0.5)
         finally:
