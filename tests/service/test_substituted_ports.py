@@ -28,10 +28,12 @@ def test_a_substituted_store_and_history_are_the_ones_the_service_claims_writes_
         service.start()
         feeds = {f"exchange{i}" for i in range(1, len(exchanges) + 1)}
         wait_for(lambda: set(store.owners) == feeds, message="every feed claimed in the stand-in store")
+        exchanges[0].wait_connected()  # a stand-in sends only to the connections it has accepted
 
         now = int(time.time() * 1000)
-        exchanges[0].send(encode_line("BTCUSDT", 100.5, now - 20), encode_line("BTCUSDT", 102.5, now - 10))
-        minute = minute_start(now - 20)
+        # One instant for both: two instants 10 ms apart could straddle a minute's start.
+        exchanges[0].send(encode_line("BTCUSDT", 100.5, now - 10), encode_line("BTCUSDT", 102.5, now - 10))
+        minute = minute_start(now - 10)
         wait_for(lambda: ("exchange1", "BTCUSDT", minute) in store.rows, message="the minute in the stand-in")
         row = store.rows["exchange1", "BTCUSDT", minute]
         assert (row.count, row.low, row.high) == (2, 100.5, 102.5)
